@@ -1,0 +1,139 @@
+//! Choosing the compute device.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Device;
+
+use super::EngineError;
+
+/// A device request, as given on the command line (`auto`, `cpu`, `cuda`, `cuda:1`, `metal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// The best compiled-in device that initialises, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (kind, index) = match lower.split_once(':') {
+            Some((k, i)) => (
+                k.to_string(),
+                i.parse::<usize>()
+                    .map_err(|_| format!("invalid device index in `{s}`"))?,
+            ),
+            None => (lower.clone(), 0),
+        };
+        match kind.as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(index)),
+            "metal" => Ok(DeviceChoice::Metal(index)),
+            _ => Err(format!(
+                "unknown device `{s}`; use auto, cpu, cuda[:N] or metal[:N]"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceChoice::Auto => write!(f, "auto"),
+            DeviceChoice::Cpu => write!(f, "cpu"),
+            DeviceChoice::Cuda(i) => write!(f, "cuda:{i}"),
+            DeviceChoice::Metal(i) => write!(f, "metal:{i}"),
+        }
+    }
+}
+
+/// Opens the requested device. `Auto` tries CUDA, then Metal (when compiled in), then falls back
+/// to the CPU, logging which it took and why.
+pub fn select_device(choice: DeviceChoice) -> Result<Device, EngineError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda(i) => open_cuda(i),
+        DeviceChoice::Metal(i) => open_metal(i),
+        DeviceChoice::Auto => {
+            for candidate in [DeviceChoice::Cuda(0), DeviceChoice::Metal(0)] {
+                let compiled = match candidate {
+                    DeviceChoice::Cuda(_) => cfg!(feature = "cuda"),
+                    _ => cfg!(feature = "metal"),
+                };
+                if !compiled {
+                    continue;
+                }
+                match select_device(candidate) {
+                    Ok(device) => {
+                        log::info!("device: {candidate} (auto)");
+                        return Ok(device);
+                    }
+                    Err(e) => log::warn!("{e}; trying the next device"),
+                }
+            }
+            log::info!("device: cpu (auto; no GPU backend available)");
+            Ok(Device::Cpu)
+        }
+    }
+}
+
+fn open_cuda(index: usize) -> Result<Device, EngineError> {
+    if !cfg!(feature = "cuda") {
+        return Err(EngineError::Device {
+            device: format!("cuda:{index}"),
+            reason: "this build has no CUDA support (rebuild with `--features cuda`)".into(),
+        });
+    }
+    Device::new_cuda(index).map_err(|e| EngineError::Device {
+        device: format!("cuda:{index}"),
+        reason: e.to_string(),
+    })
+}
+
+fn open_metal(index: usize) -> Result<Device, EngineError> {
+    if !cfg!(feature = "metal") {
+        return Err(EngineError::Device {
+            device: format!("metal:{index}"),
+            reason: "this build has no Metal support (rebuild with `--features metal`)".into(),
+        });
+    }
+    Device::new_metal(index).map_err(|e| EngineError::Device {
+        device: format!("metal:{index}"),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
+        assert_eq!("CPU".parse(), Ok(DeviceChoice::Cpu));
+        assert_eq!("cuda".parse(), Ok(DeviceChoice::Cuda(0)));
+        assert_eq!("cuda:2".parse(), Ok(DeviceChoice::Cuda(2)));
+        assert_eq!("metal".parse(), Ok(DeviceChoice::Metal(0)));
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+        assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn cpu_always_opens_and_missing_backends_are_named() {
+        assert!(select_device(DeviceChoice::Cpu).unwrap().is_cpu());
+        assert!(select_device(DeviceChoice::Auto).is_ok());
+        if !cfg!(feature = "cuda") {
+            let err = select_device(DeviceChoice::Cuda(0))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+}

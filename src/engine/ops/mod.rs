@@ -1,0 +1,33 @@
+//! The operations PF-AFN needs beyond candle's own: bilinear grid sampling, the PWC-style
+//! correlation, offsets to sampling grids, flow upsampling and a fast CPU convolution.
+//!
+//! Each op has two paths: a CPU kernel (a candle custom op) and a path built from candle tensor
+//! ops that runs on every device (CUDA, Metal, and the CPU too, which is how tests check it).
+
+mod conv;
+mod correlation;
+mod cpu;
+mod flow;
+mod grid_sample;
+
+pub use conv::{Activation, Conv2d, ConvOptions, PreActivation};
+pub use correlation::{correlation, CORRELATION_CHANNELS, MAX_DISPLACEMENT};
+pub use flow::{apply_offset, upsample_flow_x2, upsample_nearest_x2};
+pub use grid_sample::{grid_sample, Padding};
+
+/// Which implementation the ops use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpPath {
+    /// The hand-written CPU kernels on the CPU, tensor ops elsewhere.
+    #[default]
+    Auto,
+    /// Tensor ops everywhere: the path GPUs take, selectable on the CPU to test it.
+    Tensor,
+}
+
+impl OpPath {
+    /// Whether the CPU kernels should run for a tensor on `device`.
+    pub(crate) fn use_cpu_kernel(self, device: &candle_core::Device) -> bool {
+        self == OpPath::Auto && device.is_cpu()
+    }
+}

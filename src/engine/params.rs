@@ -1,0 +1,133 @@
+//! Building layers from a state dict: every width comes from the tensor shapes, so the official
+//! model and reduced-width students load through the same code.
+
+use candle_core::{Device, Tensor};
+
+use super::ops::{Conv2d, ConvOptions, PreActivation};
+use super::EngineError;
+use crate::weights::StateDict;
+
+/// BatchNorm's epsilon in every PF-AFN block.
+pub(crate) const BN_EPS: f64 = 1e-5;
+
+pub(crate) struct Params<'a> {
+    state: &'a StateDict,
+    device: &'a Device,
+}
+
+impl<'a> Params<'a> {
+    pub(crate) fn new(state: &'a StateDict, device: &'a Device) -> Self {
+        Self { state, device }
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.state.contains(key)
+    }
+
+    /// A float tensor of rank `rank`, any sizes, on the CPU.
+    fn any_shape(&self, key: &str, rank: usize) -> Result<Tensor, EngineError> {
+        let t = self.state.require(key)?;
+        if t.rank() != rank {
+            return Err(EngineError::Architecture(format!(
+                "`{key}` has shape {:?}, expected a rank-{rank} tensor",
+                t.dims()
+            )));
+        }
+        Ok(t.to_dtype(candle_core::DType::F32)?)
+    }
+
+    /// Length of the vector under `key` (a BatchNorm parameter, say).
+    pub(crate) fn vector_len(&self, key: &str) -> Result<usize, EngineError> {
+        Ok(self.any_shape(key, 1)?.dims1()?)
+    }
+
+    /// Input channels of the conv weight under `key`.
+    pub(crate) fn conv_input_channels(&self, key: &str) -> Result<usize, EngineError> {
+        Ok(self.any_shape(key, 4)?.dims()[1])
+    }
+
+    fn exact(&self, key: &str, shape: &[usize]) -> Result<Tensor, EngineError> {
+        Ok(self
+            .state
+            .tensor(key, shape)?
+            .to_dtype(candle_core::DType::F32)?)
+    }
+
+    /// A conv at `prefix` (`prefix.weight`, optional `prefix.bias`). `in_channels`, when known
+    /// from the previous layer, is checked; the kernel must be `kernel` x `kernel`.
+    fn conv_cpu(
+        &self,
+        prefix: &str,
+        in_channels: Option<usize>,
+        kernel: usize,
+        bias: bool,
+        options: ConvOptions,
+    ) -> Result<Conv2d, EngineError> {
+        let key = format!("{prefix}.weight");
+        let w = self.any_shape(&key, 4)?;
+        let (cout, cin, _, _) = w.dims4()?;
+        let expected = [cout, in_channels.unwrap_or(cin), kernel, kernel];
+        let w = if w.dims() != expected {
+            // Re-read through the shape check so the error names key and both shapes.
+            self.exact(&key, &expected)?
+        } else {
+            w
+        };
+        let b = if bias {
+            Some(self.exact(&format!("{prefix}.bias"), &[cout])?)
+        } else {
+            None
+        };
+        Ok(Conv2d::new(w, b, options)?)
+    }
+
+    /// A conv moved to the device.
+    pub(crate) fn conv(
+        &self,
+        prefix: &str,
+        in_channels: Option<usize>,
+        kernel: usize,
+        bias: bool,
+        options: ConvOptions,
+    ) -> Result<Conv2d, EngineError> {
+        Ok(self
+            .conv_cpu(prefix, in_channels, kernel, bias, options)?
+            .to_device(self.device)?)
+    }
+
+    /// A conv followed by the eval BatchNorm at `bn_prefix`, folded into one conv.
+    pub(crate) fn conv_bn(
+        &self,
+        prefix: &str,
+        bn_prefix: &str,
+        in_channels: Option<usize>,
+        kernel: usize,
+        options: ConvOptions,
+    ) -> Result<Conv2d, EngineError> {
+        let conv = self.conv_cpu(prefix, in_channels, kernel, false, options)?;
+        let [g, b, m, v] = self.batch_norm(bn_prefix, conv.out_channels())?;
+        Ok(conv
+            .fold_batch_norm(&g, &b, &m, &v, BN_EPS)?
+            .to_device(self.device)?)
+    }
+
+    /// BatchNorm then ReLU on a conv's input.
+    pub(crate) fn pre_activation(
+        &self,
+        bn_prefix: &str,
+        channels: usize,
+    ) -> Result<PreActivation, EngineError> {
+        let [g, b, m, v] = self.batch_norm(bn_prefix, channels)?;
+        Ok(PreActivation::from_batch_norm(&g, &b, &m, &v, BN_EPS)?.to_device(self.device)?)
+    }
+
+    fn batch_norm(&self, prefix: &str, channels: usize) -> Result<[Tensor; 4], EngineError> {
+        let get = |name: &str| self.exact(&format!("{prefix}.{name}"), &[channels]);
+        Ok([
+            get("weight")?,
+            get("bias")?,
+            get("running_mean")?,
+            get("running_var")?,
+        ])
+    }
+}

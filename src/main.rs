@@ -1,0 +1,473 @@
+//! The `fitting-room` command: headless try-on, batch runs, checkpoint conversion and benchmarks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use clap::{Args, Parser, Subcommand};
+use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
+
+use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
+use fitting_room::model::ModelFiles;
+use fitting_room::pipeline::{
+    fit_to_native, flow_to_color, load_gray, load_rgb, mask_to_tensor, rgb_to_tensor, save_image,
+    tensor_to_gray, tensor_to_rgb,
+};
+use fitting_room::weights::StateDict;
+
+#[derive(Parser)]
+#[command(name = "fitting-room", version, about = "Virtual try-on with PF-AFN")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dress one person in one garment.
+    Tryon(TryonArgs),
+    /// Try on every `person garment` pair of a list over a VITON-layout folder.
+    Batch(BatchArgs),
+    /// Convert checkpoints (a file, or a model folder) to safetensors.
+    Convert(ConvertArgs),
+    /// Time the try-on: warm-up, then median latency per stage and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder.
+    #[arg(long, conflicts_with_all = ["warp", "generator"])]
+    model: Option<PathBuf>,
+    /// Warp module checkpoint (with --gen).
+    #[arg(long, requires = "generator")]
+    warp: Option<PathBuf>,
+    /// Generator checkpoint (with --warp).
+    #[arg(long = "gen", requires = "warp")]
+    generator: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Use the tensor-op path everywhere (the path GPUs take), for checking it on the CPU.
+    #[arg(long, hide = true)]
+    tensor_ops: bool,
+}
+
+impl ModelArgs {
+    fn files(&self) -> Result<ModelFiles> {
+        Ok(match (&self.model, &self.warp, &self.generator) {
+            (Some(dir), _, _) => ModelFiles::from_dir(dir)?,
+            (None, Some(warp), Some(generator)) => ModelFiles {
+                warp: warp.clone(),
+                generator: generator.clone(),
+            },
+            _ => ModelFiles::default_model()?,
+        })
+    }
+
+    fn load(&self) -> Result<Engine> {
+        let device = select_device(self.device)?;
+        let files = self.files()?;
+        log::info!(
+            "model: {} + {}",
+            files.warp.display(),
+            files.generator.display()
+        );
+        let path = if self.tensor_ops {
+            OpPath::Tensor
+        } else {
+            OpPath::Auto
+        };
+        Ok(files.load(&device, path)?)
+    }
+}
+
+#[derive(Args)]
+struct TryonArgs {
+    /// Person photo (192x256 is used as is).
+    #[arg(long)]
+    person: PathBuf,
+    /// Garment photo.
+    #[arg(long)]
+    garment: PathBuf,
+    /// Garment mask (white = garment).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Output image (PNG or JPEG).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the warped garment.
+    #[arg(long)]
+    warped: Option<PathBuf>,
+    /// Also write the appearance flow as a colour wheel.
+    #[arg(long)]
+    flow: Option<PathBuf>,
+    /// Also write the raw output tensors (float32 NCHW) as safetensors.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// Folder with image/, cloth/ and cloth-mask/.
+    #[arg(long)]
+    data: PathBuf,
+    /// File of `person garment` lines.
+    #[arg(long)]
+    pairs: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the warped garment and the warped mask of each pair.
+    #[arg(long)]
+    extras: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// A checkpoint file, or a model folder.
+    input: PathBuf,
+    /// The safetensors file, or (for a folder) the bundle folder to write.
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Timed iterations after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp(None)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Tryon(args)) => tryon(args),
+        Some(Command::Batch(args)) => batch(args),
+        Some(Command::Convert(args)) => convert(args),
+        Some(Command::Bench(args)) => bench(args),
+        None => {
+            eprintln!(
+                "The desktop app is not part of this build yet; use a subcommand (see --help)."
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// A person, garment and mask, as the network takes them.
+struct Inputs {
+    person: Tensor,
+    garment: Tensor,
+    mask: Tensor,
+}
+
+fn read_inputs(
+    person: &Path,
+    garment: &Path,
+    mask: Option<&Path>,
+    device: &Device,
+) -> Result<Inputs> {
+    let Some(mask) = mask else {
+        bail!(
+            "no garment mask given: pass --mask MASK.png (white where the garment is); \
+             automatic masks are not in this build yet"
+        );
+    };
+    let person_img = load_rgb(person)?;
+    if person_img.dimensions() != (192, 256) {
+        log::info!(
+            "person photo is {}x{}: fitted to 192x256",
+            person_img.width(),
+            person_img.height()
+        );
+    }
+    let person_img = fit_to_native(&person_img, Rgb([255, 255, 255]));
+    let garment_img = fit_to_native(&load_rgb(garment)?, Rgb([255, 255, 255]));
+    let mask_img = fit_to_native(&load_gray(mask)?, Luma([0]));
+    Ok(Inputs {
+        person: rgb_to_tensor(&person_img, device)?,
+        garment: rgb_to_tensor(&garment_img, device)?,
+        mask: mask_to_tensor(&mask_img, device)?,
+    })
+}
+
+fn tryon(args: TryonArgs) -> Result<()> {
+    let engine = args.model.load()?;
+    let inputs = read_inputs(
+        &args.person,
+        &args.garment,
+        args.mask.as_deref(),
+        engine.device(),
+    )?;
+    let start = Instant::now();
+    let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+    log::info!("try-on took {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
+    save_image(
+        &DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?),
+        &args.out,
+    )?;
+    if let Some(path) = &args.warped {
+        save_image(
+            &DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?),
+            path,
+        )?;
+    }
+    if let Some(path) = &args.flow {
+        let (img, scale) = flow_to_color(&out.last_flow, None)?;
+        log::info!("flow: full colour at {scale:.1} px of motion");
+        save_image(&DynamicImage::ImageRgb8(img), path)?;
+    }
+    if let Some(path) = &args.dump {
+        dump(&out, path)?;
+    }
+    println!("{}", args.out.display());
+    Ok(())
+}
+
+fn dump(out: &TryOn, path: &Path) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = out
+        .named()
+        .into_iter()
+        .map(|(name, t)| Ok((name.to_string(), t.to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
+    StateDict::from_tensors(tensors)
+        .save_safetensors(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn stem(name: &str) -> &str {
+    Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name)
+}
+
+fn batch(args: BatchArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.pairs)
+        .with_context(|| format!("reading the pairs list {}", args.pairs.display()))?;
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            let mut parts = l.split_whitespace();
+            match (parts.next(), parts.next()) {
+                (Some(p), Some(g)) => Ok((p.to_string(), g.to_string())),
+                _ => bail!(
+                    "{}:{}: expected `person garment`",
+                    args.pairs.display(),
+                    i + 1
+                ),
+            }
+        })
+        .collect::<Result<_>>()?;
+    if pairs.is_empty() {
+        bail!("{} lists no pairs", args.pairs.display());
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let engine = args.model.load()?;
+    let bar = indicatif::ProgressBar::new(pairs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut failures = Vec::new();
+    let start = Instant::now();
+    for (person, garment) in &pairs {
+        bar.set_message(format!("{person} {garment}"));
+        let result = (|| -> Result<()> {
+            let inputs = read_inputs(
+                &args.data.join("image").join(person),
+                &args.data.join("cloth").join(garment),
+                Some(&args.data.join("cloth-mask").join(garment)),
+                engine.device(),
+            )?;
+            let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+            let base = format!("{}__{}", stem(person), stem(garment));
+            save_image(
+                &DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?),
+                &args.out.join(format!("{base}.png")),
+            )?;
+            if args.extras {
+                save_image(
+                    &DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?),
+                    &args.out.join(format!("{base}_warped.png")),
+                )?;
+                save_image(
+                    &DynamicImage::ImageLuma8(tensor_to_gray(&out.warped_edge)?),
+                    &args.out.join(format!("{base}_warped_mask.png")),
+                )?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            bar.println(format!("{person} {garment}: {e:#}"));
+            failures.push(format!("{person} {garment}"));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let done = pairs.len() - failures.len();
+    eprintln!(
+        "{done}/{} pairs written to {} in {:.1} s",
+        pairs.len(),
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    if !failures.is_empty() {
+        bail!("{} pairs failed: {}", failures.len(), failures.join(", "));
+    }
+    Ok(())
+}
+
+fn convert(args: ConvertArgs) -> Result<()> {
+    if args.input.is_dir() {
+        let files = ModelFiles::from_dir(&args.input)?;
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("creating {}", args.output.display()))?;
+        for (src, name) in [
+            (&files.warp, "warp.safetensors"),
+            (&files.generator, "gen.safetensors"),
+        ] {
+            let dst = args.output.join(name);
+            StateDict::load(src)?.save_safetensors(&dst)?;
+            println!("{} -> {}", src.display(), dst.display());
+        }
+    } else {
+        let state = StateDict::load(&args.input)?;
+        state.save_safetensors(&args.output)?;
+        println!(
+            "{} -> {} ({} tensors)",
+            args.input.display(),
+            args.output.display(),
+            state.len()
+        );
+    }
+    Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Peak resident memory of this process, in MB (Linux: VmHWM).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// A person-like and a garment-like input at the native size, so the bench needs no files.
+fn synthetic_inputs(device: &Device) -> Result<Inputs> {
+    let person = RgbImage::from_fn(192, 256, |x, y| {
+        let inside = ((x as i32 - 96).pow(2) * 3 + (y as i32 - 140).pow(2)) < 9000;
+        if inside {
+            Rgb([200, (y / 2) as u8, 120])
+        } else {
+            Rgb([235, 235, 240])
+        }
+    });
+    let garment = RgbImage::from_fn(192, 256, |x, y| Rgb([(x + y) as u8, 90, (x * 2) as u8]));
+    let mask = GrayImage::from_fn(192, 256, |x, y| {
+        Luma([if (30..162).contains(&x) && (40..220).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    });
+    Ok(Inputs {
+        person: rgb_to_tensor(&person, device)?,
+        garment: rgb_to_tensor(&garment, device)?,
+        mask: mask_to_tensor(&mask, device)?,
+    })
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    if args.iters == 0 {
+        bail!("--iters must be at least 1");
+    }
+    let load_start = Instant::now();
+    let engine = args.model.load()?;
+    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
+    let inputs = synthetic_inputs(engine.device())?;
+    let run = || engine.tryon_timed(&inputs.person, &inputs.garment, &inputs.mask);
+    for _ in 0..2 {
+        run()?;
+    }
+    let mut totals = Vec::new();
+    let mut stages: Vec<StageTimes> = Vec::new();
+    for _ in 0..args.iters {
+        let start = Instant::now();
+        let (_, times) = run()?;
+        engine.device().synchronize()?;
+        totals.push(start.elapsed().as_secs_f64() * 1e3);
+        stages.push(times);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let stage_medians = serde_json::json!({
+        "warp_ms": median(stages.iter().map(|s| ms(s.warp)).collect()),
+        "mask_warp_ms": median(stages.iter().map(|s| ms(s.mask_warp)).collect()),
+        "generator_ms": median(stages.iter().map(|s| ms(s.generator)).collect()),
+        "composite_ms": median(stages.iter().map(|s| ms(s.composite)).collect()),
+    });
+    let info = engine.info();
+    let report = serde_json::json!({
+        "median_ms": median(totals.clone()),
+        "min_ms": totals.iter().cloned().fold(f64::INFINITY, f64::min),
+        "iters": args.iters,
+        "stages": stage_medians,
+        "peak_rss_mb": peak_rss_mb(),
+        "load_ms": load_ms,
+        "device": format!("{:?}", engine.device().location()),
+        "threads": rayon::current_num_threads(),
+        "model": info,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("device          {}", report["device"]);
+        println!("threads         {}", report["threads"]);
+        println!(
+            "median try-on   {:.1} ms",
+            report["median_ms"].as_f64().unwrap_or(0.0)
+        );
+        for (k, v) in stage_medians.as_object().into_iter().flatten() {
+            println!("  {k:<14}{:.1} ms", v.as_f64().unwrap_or(0.0));
+        }
+        if let Some(mb) = report["peak_rss_mb"].as_f64() {
+            println!("peak memory     {mb:.0} MB");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Model folders: which files make a model, and loading them into an [`Engine`].
+//!
+//! Accepted layouts, checked in this order:
+//! - a Fitting Room bundle: `warp.safetensors` and `gen.safetensors`;
+//! - the official PF-AFN folder: `warp_model_final.pth` and `gen_model_final.pth`;
+//! - either of those inside a `PFAFN/` subfolder (the official `checkpoints/` layout).
+//!
+//! The file format is detected from the content, so any of the three checkpoint formats may sit
+//! behind any of these names.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use crate::engine::{Engine, EngineError, OpPath};
+use crate::weights::{StateDict, WeightsError};
+
+/// File name pairs (warp module, generator) a model folder may hold.
+pub const MODEL_FILE_NAMES: [(&str, &str); 2] = [
+    ("warp.safetensors", "gen.safetensors"),
+    ("warp_model_final.pth", "gen_model_final.pth"),
+];
+
+/// Environment variable naming the default model folder.
+pub const MODEL_ENV: &str = "FITTING_ROOM_MODEL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("no model in `{dir}`: expected {expected}")]
+    NotFound { dir: PathBuf, expected: String },
+    #[error("no model found; pass --model DIR (or --warp FILE --gen FILE), or set {MODEL_ENV}. Looked in: {looked}")]
+    NoDefault { looked: String },
+    #[error("cannot load `{path}`: {source}")]
+    Weights { path: PathBuf, source: WeightsError },
+    #[error("cannot build the network from `{path}`: {source}")]
+    Engine { path: PathBuf, source: EngineError },
+}
+
+/// The two checkpoint files of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    pub warp: PathBuf,
+    pub generator: PathBuf,
+}
+
+impl ModelFiles {
+    /// Finds the checkpoints in a model folder (see the module docs for the layouts).
+    pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
+        for base in [dir.to_path_buf(), dir.join("PFAFN")] {
+            for (warp, generator) in MODEL_FILE_NAMES {
+                let files = ModelFiles {
+                    warp: base.join(warp),
+                    generator: base.join(generator),
+                };
+                if files.warp.is_file() && files.generator.is_file() {
+                    return Ok(files);
+                }
+            }
+        }
+        Err(ModelError::NotFound {
+            dir: dir.to_path_buf(),
+            expected: MODEL_FILE_NAMES
+                .iter()
+                .map(|(w, g)| format!("{w} + {g}"))
+                .collect::<Vec<_>>()
+                .join(", or ")
+                + " (directly or in PFAFN/)",
+        })
+    }
+
+    /// The default model: `$FITTING_ROOM_MODEL`, else `models/default` in the working folder,
+    /// else next to the executable.
+    pub fn default_model() -> Result<Self, ModelError> {
+        let mut candidates = Vec::new();
+        if let Some(dir) = std::env::var_os(MODEL_ENV) {
+            candidates.push(PathBuf::from(dir));
+        }
+        candidates.push(PathBuf::from("models/default"));
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(bin) = exe.parent() {
+                candidates.push(bin.join("models/default"));
+                candidates.push(bin.join("../share/fitting-room/models/default"));
+            }
+        }
+        for dir in &candidates {
+            if let Ok(files) = ModelFiles::from_dir(dir) {
+                return Ok(files);
+            }
+        }
+        Err(ModelError::NoDefault {
+            looked: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Reads both checkpoints and builds the network on `device`.
+    pub fn load(&self, device: &Device, path: OpPath) -> Result<Engine, ModelError> {
+        let read = |p: &Path| {
+            StateDict::load(p).map_err(|source| ModelError::Weights {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let warp = read(&self.warp)?;
+        let generator = read(&self.generator)?;
+        let engine = Engine::from_state_dicts(&warp, &generator, device).map_err(|source| {
+            ModelError::Engine {
+                path: self.warp.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(engine.with_op_path(path))
+    }
+}

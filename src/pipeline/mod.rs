@@ -1,0 +1,11 @@
+//! Images <-> tensors: loading and checking photos, the network's input encoding, and pictures
+//! of the outputs (result images, masks, the flow as a colour wheel).
+
+mod flow_color;
+mod image_io;
+
+pub use flow_color::{flow_to_color, flow_to_motion};
+pub use image_io::{
+    fit_to_native, load_gray, load_rgb, mask_to_tensor, rgb_to_tensor, save_image, tensor_to_gray,
+    tensor_to_rgb, PipelineError, MAX_IMAGE_PIXELS,
+};

@@ -1,0 +1,367 @@
+//! The `fitting-room` command as users and scripts call it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fitting-room"));
+    cmd.env("RUST_LOG", "warn")
+        .env_remove(fitting_room::model::MODEL_ENV);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    out
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a failing command and returns its error message.
+fn fails(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(!out.status.success(), "expected a failure");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn fixture_inputs() -> [PathBuf; 3] {
+    let dir = model_fixtures();
+    [
+        dir.join("person.png"),
+        dir.join("garment.png"),
+        dir.join("garment_mask.png"),
+    ]
+}
+
+fn tryon_cmd(model: &[&str], out_dir: &Path) -> Command {
+    let [person, garment, mask] = fixture_inputs();
+    let mut cmd = bin();
+    cmd.arg("tryon")
+        .arg("--person")
+        .arg(person)
+        .arg("--garment")
+        .arg(garment)
+        .arg("--mask")
+        .arg(mask)
+        .args(model)
+        .args(["--device", "cpu"])
+        .arg("--out")
+        .arg(out_dir.join("out.png"))
+        .arg("--dump")
+        .arg(out_dir.join("dump.safetensors"));
+    cmd
+}
+
+fn check_dump(out_dir: &Path) {
+    let reference = load(model_fixtures().join("reference.safetensors"));
+    let dump = load(out_dir.join("dump.safetensors"));
+    for name in [
+        "warped_cloth",
+        "last_flow",
+        "warped_edge",
+        "p_rendered",
+        "m_composite",
+        "p_tryon",
+    ] {
+        let t = get(&dump, name);
+        let tol = if name == "last_flow" {
+            (FLOW_MAX, FLOW_MAX)
+        } else {
+            (IMAGE_MAX, IMAGE_MEAN)
+        };
+        assert_eq!(t.dims()[0], 1);
+        assert_eq!(&t.dims()[2..], &[256, 192], "{name}");
+        assert_close(name, &t, &get(&reference, name), tol.0, tol.1);
+    }
+    // The PNG is the dumped try-on, quantised.
+    let png = image::open(out_dir.join("out.png")).unwrap().to_rgb8();
+    assert_eq!(png.dimensions(), (192, 256));
+    let from_dump = fitting_room::pipeline::tensor_to_rgb(&get(&dump, "p_tryon")).unwrap();
+    assert_eq!(png, from_dump);
+}
+
+#[test]
+fn tryon_from_the_official_folder_matches_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_fixtures().join("PFAFN");
+    ok(&mut tryon_cmd(
+        &["--model", model.to_str().unwrap()],
+        tmp.path(),
+    ));
+    check_dump(tmp.path());
+}
+
+#[test]
+fn tryon_from_each_file_format_matches_reference() {
+    let dir = model_fixtures();
+    for (warp, generator) in [
+        ("warp.safetensors", "gen.safetensors"),
+        ("warp_zip.pth", "gen_zip.pth"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (w, g) = (dir.join(warp), dir.join(generator));
+        ok(&mut tryon_cmd(
+            &["--warp", w.to_str().unwrap(), "--gen", g.to_str().unwrap()],
+            tmp.path(),
+        ));
+        check_dump(tmp.path());
+    }
+}
+
+#[test]
+fn tryon_writes_warped_garment_and_flow_pictures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_fixtures().join("PFAFN");
+    let mut cmd = tryon_cmd(&["--model", model.to_str().unwrap()], tmp.path());
+    cmd.arg("--warped")
+        .arg(tmp.path().join("warped.png"))
+        .arg("--flow")
+        .arg(tmp.path().join("flow.png"));
+    ok(&mut cmd);
+    let warped = image::open(tmp.path().join("warped.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(warped.dimensions(), (192, 256));
+    let flow = image::open(tmp.path().join("flow.png")).unwrap().to_rgb8();
+    assert_eq!(flow.dimensions(), (192, 256));
+    // The fixture's flow moves the garment: the colour wheel is not all white.
+    let coloured = flow.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+    assert!(coloured > 192 * 256 / 2, "flow picture is mostly white");
+}
+
+#[test]
+fn truncated_or_foreign_checkpoints_give_clean_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_fixtures();
+    let bytes = std::fs::read(dir.join("PFAFN/warp_model_final.pth")).unwrap();
+    let truncated = tmp.path().join("truncated.pth");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let foreign = dir.join("person.png");
+    let generator = dir.join("gen.safetensors");
+    for bad in [&truncated, &foreign] {
+        let err = fails(&mut tryon_cmd(
+            &[
+                "--warp",
+                bad.to_str().unwrap(),
+                "--gen",
+                generator.to_str().unwrap(),
+            ],
+            tmp.path(),
+        ));
+        assert!(err.contains("error:"), "{err}");
+        assert!(err.contains(bad.to_str().unwrap()), "names the file: {err}");
+    }
+    assert!(!tmp.path().join("out.png").exists(), "no output on failure");
+}
+
+#[test]
+fn swapped_checkpoints_name_the_missing_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_fixtures();
+    let (w, g) = (dir.join("gen.safetensors"), dir.join("warp.safetensors"));
+    let err = fails(&mut tryon_cmd(
+        &["--warp", w.to_str().unwrap(), "--gen", g.to_str().unwrap()],
+        tmp.path(),
+    ));
+    assert!(err.contains("image_features.encoders.0"), "{err}");
+}
+
+#[test]
+fn missing_mask_and_bad_images_are_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [person, garment, _] = fixture_inputs();
+    let model = model_fixtures().join("PFAFN");
+    let err = fails(
+        bin()
+            .arg("tryon")
+            .arg("--person")
+            .arg(&person)
+            .arg("--garment")
+            .arg(&garment)
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(tmp.path().join("o.png")),
+    );
+    assert!(err.contains("--mask"), "{err}");
+
+    let corrupt = tmp.path().join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 definitely not a jpeg").unwrap();
+    let mut cmd = tryon_cmd(&["--model", model.to_str().unwrap()], tmp.path());
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut cmd = bin();
+    for a in args {
+        cmd.arg(if a == person.as_os_str() {
+            corrupt.as_os_str().to_owned()
+        } else {
+            a
+        });
+    }
+    let err = fails(&mut cmd);
+    assert!(err.contains("corrupt.jpg"), "{err}");
+}
+
+#[test]
+fn unwritable_output_is_an_error_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_fixtures().join("PFAFN");
+    let [person, garment, mask] = fixture_inputs();
+    let missing_dir = tmp.path().join("no/such/dir/out.png");
+    let err = fails(
+        bin()
+            .arg("tryon")
+            .args(["--person", person.to_str().unwrap()])
+            .args(["--garment", garment.to_str().unwrap()])
+            .args(["--mask", mask.to_str().unwrap()])
+            .args(["--model", model.to_str().unwrap()])
+            .arg("--out")
+            .arg(&missing_dir),
+    );
+    assert!(err.contains("cannot write"), "{err}");
+}
+
+#[test]
+fn batch_writes_every_pair_with_extras() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for sub in ["image", "cloth", "cloth-mask"] {
+        std::fs::create_dir_all(data.join(sub)).unwrap();
+    }
+    let [person, garment, mask] = fixture_inputs();
+    std::fs::copy(&person, data.join("image/000001_0.png")).unwrap();
+    std::fs::copy(&person, data.join("image/000002_0.png")).unwrap();
+    std::fs::copy(&garment, data.join("cloth/000003_1.png")).unwrap();
+    std::fs::copy(&mask, data.join("cloth-mask/000003_1.png")).unwrap();
+    let pairs = tmp.path().join("pairs.txt");
+    std::fs::write(
+        &pairs,
+        "000001_0.png 000003_1.png\n\n000002_0.png 000003_1.png\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let model = model_fixtures().join("PFAFN");
+    ok(bin()
+        .arg("batch")
+        .arg("--data")
+        .arg(&data)
+        .arg("--pairs")
+        .arg(&pairs)
+        .arg("--out")
+        .arg(&out)
+        .arg("--extras")
+        .args(["--model", model.to_str().unwrap(), "--device", "cpu"]));
+    for stem in ["000001_0__000003_1", "000002_0__000003_1"] {
+        for suffix in ["", "_warped", "_warped_mask"] {
+            let path = out.join(format!("{stem}{suffix}.png"));
+            let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!((img.width(), img.height()), (192, 256));
+        }
+    }
+    // The batch result is the same try-on as the single one.
+    let reference = load(model_fixtures().join("reference.safetensors"));
+    let expected = fitting_room::pipeline::tensor_to_rgb(&get(&reference, "p_tryon")).unwrap();
+    let got = image::open(out.join("000001_0__000003_1.png"))
+        .unwrap()
+        .to_rgb8();
+    let differing = got
+        .pixels()
+        .zip(expected.pixels())
+        .filter(|(a, b)| a.0.iter().zip(b.0).any(|(x, y)| x.abs_diff(y) > 1))
+        .count();
+    assert_eq!(differing, 0);
+
+    // A pair whose files are missing fails the run and is named, the others are still written.
+    std::fs::write(
+        &pairs,
+        "000001_0.png 000003_1.png\nnobody.png 000003_1.png\n",
+    )
+    .unwrap();
+    let out2 = tmp.path().join("out2");
+    let err = fails(
+        bin()
+            .arg("batch")
+            .arg("--data")
+            .arg(&data)
+            .arg("--pairs")
+            .arg(&pairs)
+            .arg("--out")
+            .arg(&out2)
+            .args(["--model", model.to_str().unwrap()]),
+    );
+    assert!(err.contains("nobody.png"), "{err}");
+    assert!(out2.join("000001_0__000003_1.png").exists());
+}
+
+#[test]
+fn convert_writes_loadable_safetensors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = model_fixtures().join("PFAFN");
+    let bundle = tmp.path().join("bundle");
+    ok(bin().arg("convert").arg(&src).arg(&bundle));
+    let original = load(src.join("warp_model_final.pth"));
+    let converted = load(bundle.join("warp.safetensors"));
+    assert_eq!(
+        fitting_room::weights::detect_format(&bundle.join("warp.safetensors")).unwrap(),
+        fitting_room::weights::CheckpointFormat::Safetensors
+    );
+    for key in original.keys() {
+        let (a, b) = (original.get(key).unwrap(), converted.get(key).unwrap());
+        assert_eq!(a.dims(), b.dims(), "{key}");
+    }
+    // The converted bundle gives the same try-on.
+    let out = tmp.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    ok(&mut tryon_cmd(&["--model", bundle.to_str().unwrap()], &out));
+    check_dump(&out);
+
+    // A single file converts too.
+    let single = tmp.path().join("gen.safetensors");
+    ok(bin()
+        .arg("convert")
+        .arg(src.join("gen_model_final.pth"))
+        .arg(&single));
+    assert!(load(&single).contains("model.model.0.weight"));
+}
+
+#[test]
+fn bench_prints_json_with_stages_and_memory() {
+    let model = model_fixtures().join("PFAFN");
+    let out = ok(bin().args([
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--iters",
+        "2",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let median = report["median_ms"].as_f64().unwrap();
+    assert!(median > 0.0);
+    let stages = report["stages"].as_object().unwrap();
+    for stage in ["warp_ms", "generator_ms", "composite_ms"] {
+        assert!(stages[stage].as_f64().unwrap() >= 0.0, "{stage}");
+    }
+    let stage_sum: f64 = stages.values().filter_map(|v| v.as_f64()).sum();
+    assert!(
+        stage_sum <= median * 1.5 + 1.0,
+        "stages {stage_sum} vs whole {median}"
+    );
+    assert!(report["peak_rss_mb"].as_f64().unwrap() > 1.0);
+    assert_eq!(report["model"]["generator"]["downsamplings"], 5);
+}

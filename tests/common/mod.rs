@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use fitting_room::weights::StateDict;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn model_fixtures() -> PathBuf {
+    fixtures().join("model")
+}
+
+pub fn load(path: impl Into<PathBuf>) -> StateDict {
+    let path = path.into();
+    StateDict::load(&path).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+pub fn get(state: &StateDict, key: &str) -> Tensor {
+    state
+        .get(key)
+        .unwrap_or_else(|| panic!("fixture has no `{key}`"))
+        .clone()
+}
+
+/// (max abs, mean abs) difference of two tensors of the same shape.
+pub fn diff(a: &Tensor, b: &Tensor) -> (f32, f32) {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut max = 0f32;
+    let mut sum = 0f64;
+    for (x, y) in a.iter().zip(&b) {
+        let d = (x - y).abs();
+        assert!(d.is_finite(), "non-finite difference");
+        max = max.max(d);
+        sum += f64::from(d);
+    }
+    (max, (sum / a.len().max(1) as f64) as f32)
+}
+
+/// Asserts `actual` is within `max_tol` (max abs) and `mean_tol` (mean abs) of `expected`.
+#[track_caller]
+pub fn assert_close(name: &str, actual: &Tensor, expected: &Tensor, max_tol: f32, mean_tol: f32) {
+    let (max, mean) = diff(actual, expected);
+    assert!(
+        max <= max_tol && mean <= mean_tol,
+        "{name}: max abs diff {max:e} (tolerance {max_tol:e}), mean {mean:e} (tolerance {mean_tol:e})"
+    );
+}
+
+/// Image tolerances of the parity contract.
+pub const IMAGE_MAX: f32 = 1e-3;
+pub const IMAGE_MEAN: f32 = 1e-5;
+/// Flow (sampling grid) tolerance.
+pub const FLOW_MAX: f32 = 1e-4;
