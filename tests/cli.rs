@@ -201,7 +201,7 @@ fn missing_mask_and_bad_images_are_explained() {
 
     let corrupt = tmp.path().join("corrupt.jpg");
     std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 definitely not a jpeg").unwrap();
-    let mut cmd = tryon_cmd(&["--model", model.to_str().unwrap()], tmp.path());
+    let cmd = tryon_cmd(&["--model", model.to_str().unwrap()], tmp.path());
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let mut cmd = bin();
     for a in args {

@@ -31,6 +31,8 @@ pub enum PipelineError {
     Empty { path: PathBuf },
     #[error("cannot write `{path}`: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("the image is empty (0 pixels)")]
+    EmptyImage,
     #[error("tensor has shape {0:?}; expected (1, C, H, W)")]
     Shape(Vec<usize>),
     #[error("tensor computation failed: {0}")]

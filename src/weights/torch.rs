@@ -282,13 +282,14 @@ fn collect_tensors(p: &Pickle) -> Result<Vec<(String, TensorSpec)>, Problem> {
     Ok(out)
 }
 
-/// Element type and declared size of every storage any persistent id names.
-fn storage_types(p: &Pickle) -> HashMap<String, (ElemType, usize)> {
+/// Element type of every storage any persistent id names, tensor or not: the
+/// legacy format needs it to step over each stored blob.
+fn storage_types(p: &Pickle) -> HashMap<String, ElemType> {
     let mut types = HashMap::new();
     for obj in p.objs() {
         if let Obj::PersistentId(pid) = obj {
             if let Ok(s) = storage_ref(p, *pid) {
-                types.entry(s.key).or_insert((s.elem, s.numel));
+                types.entry(s.key).or_insert(s.elem);
             }
         }
     }
@@ -407,7 +408,7 @@ fn load_legacy_bytes(path: &Path, data: &[u8]) -> Result<HashMap<String, Tensor>
         let count = usize::try_from(count).map_err(|_| {
             WeightsError::corrupt(path, format!("storage {key} has negative size {count}"))
         })?;
-        let (elem, _) = types.get(&key).ok_or_else(|| {
+        let elem = types.get(&key).ok_or_else(|| {
             WeightsError::corrupt(
                 path,
                 format!("storage {key} is listed but never referenced"),

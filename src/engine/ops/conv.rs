@@ -13,8 +13,8 @@ use super::{cpu, OpPath};
 
 /// Column buffer budget per chunk, in floats (16 MB).
 const COLUMN_BUDGET: usize = 4 << 20;
-/// Destination block kept in cache across the taps of a stride-1 conv, in floats (2 MB).
-const CACHE_FLOATS: usize = 512 << 10;
+/// Output size (padded width x height) from which stride-1 convs use shifted products.
+const SHIFTED_MIN_COLUMNS: usize = 8192;
 
 /// Activation applied to a convolution's output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -288,7 +288,7 @@ impl ConvCpu<'_> {
         residual: Option<&[f32]>,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, cin, h, w) = x_layout.shape().dims4()?;
-        let t0 = std::time::Instant::now();
+        let started = std::time::Instant::now();
         let k = self.conv.kernel_size();
         let cout = self.conv.out_channels();
         let ConvOptions { stride, padding } = self.conv.options;
@@ -359,10 +359,15 @@ impl ConvCpu<'_> {
             out.par_chunks_mut(16 * 1024)
                 .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = act.apply(*v)));
         }
-        if std::env::var_os("FR_PROFILE").is_some() {
-            let el = t0.elapsed().as_secs_f64();
+        if log::log_enabled!(log::Level::Trace) {
+            let seconds = started.elapsed().as_secs_f64();
             let flops = 2.0 * (n * cout * ho * wo * cin * k * k) as f64;
-            eprintln!("PROFILE conv cin={cin} cout={cout} k={k} s={stride} {h}x{w} -> {ho}x{wo} pre={} {:.2}ms {:.1} GFLOP/s", self.pre.is_some(), el*1e3, flops/el/1e9);
+            log::trace!(
+                "conv {cin}->{cout} k{k} s{stride} {h}x{w} pre={}: {:.2} ms, {:.1} GFLOP/s",
+                self.pre.is_some(),
+                seconds * 1e3,
+                flops / seconds / 1e9
+            );
         }
         Ok((CpuStorage::F32(out), Shape::from((n, cout, ho, wo))))
     }
@@ -398,7 +403,9 @@ fn conv_one(
         gemm_into(dst, out_plane, 0, weight, x, cout, out_plane, kk, read_dst);
         return;
     }
-    if g.stride == 1 {
+    // The shifted products win on large maps; on small ones (few columns) one product with the
+    // k*k larger inner dimension of the column matrix keeps the gemm kernel busier.
+    if g.stride == 1 && ho * (g.w + 2 * g.padding) >= SHIFTED_MIN_COLUMNS {
         conv_shifted(x, weight, cout, g, ho, pre, dst, read_dst);
         return;
     }
@@ -473,45 +480,38 @@ fn conv_shifted(
     } else {
         gemm::Parallelism::None
     };
-    // Column chunks small enough that the destination block stays in cache across the taps.
-    let chunk = (CACHE_FLOATS / cout.max(1)).max(256).min(wide_cols.max(1));
-    let mut c0 = 0;
-    while c0 < wide_cols {
-        let nc = chunk.min(wide_cols - c0);
-        for tap in 0..taps {
-            let (ky, kx) = (tap / g.k, tap % g.k);
-            let offset = ky * wp + kx + c0;
-            assert!(weight.len() >= cout * taps * g.cin);
-            assert!(offset + (g.cin - 1) * plane + nc <= padded.len());
-            assert!(c0 + nc + (cout - 1) * wide_cols <= wide.len());
-            // SAFETY: the asserts bound every access: lhs (co, ci) at co * cin * k*k +
-            // ci * k*k + tap, rhs (ci, j) at offset + ci * plane + j with j < nc, dst (co, j) at
-            // co * wide_cols + c0 + j.
-            unsafe {
-                gemm::gemm(
-                    cout,
-                    nc,
-                    g.cin,
-                    wide.as_mut_ptr().add(c0),
-                    1,
-                    wide_cols as isize,
-                    tap > 0,
-                    weight.as_ptr().add(tap),
-                    taps as isize,
-                    (g.cin * taps) as isize,
-                    padded.as_ptr().add(offset),
-                    1,
-                    plane as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
-            }
+    for tap in 0..taps {
+        let (ky, kx) = (tap / g.k, tap % g.k);
+        let offset = ky * wp + kx;
+        assert!(weight.len() >= cout * taps * g.cin);
+        assert!(offset + (g.cin - 1) * plane + wide_cols <= padded.len());
+        assert!(wide.len() >= cout * wide_cols);
+        // SAFETY: the asserts bound every access: lhs (co, ci) at co * cin * k*k + ci * k*k +
+        // tap, rhs (ci, j) at offset + ci * plane + j, dst (co, j) at co * wide_cols + j, for
+        // co < cout, ci < cin, j < wide_cols.
+        unsafe {
+            gemm::gemm(
+                cout,
+                wide_cols,
+                g.cin,
+                wide.as_mut_ptr(),
+                1,
+                wide_cols as isize,
+                tap > 0,
+                weight.as_ptr().add(tap),
+                taps as isize,
+                (g.cin * taps) as isize,
+                padded.as_ptr().add(offset),
+                1,
+                plane as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
         }
-        c0 += nc;
     }
     dst.par_chunks_mut(ho * g.wo)
         .zip(wide.par_chunks(wide_cols))

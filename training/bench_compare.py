@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Time the Rust engine and the PyTorch reference side by side on the same machine.
+
+Usage (from the repository root, after `cargo build --release`):
+
+    python training/bench_compare.py --threads 2 --iters 10
+
+Both run the full PF-AFN try-on (warp module + generator) at 256x192 on the CPU with the same
+number of threads, on the same weights: official widths by default (random weights written once
+to --weights DIR as safetensors; timing does not depend on the values), or the small widths with
+--small. Prints one JSON line per side and the ratio Rust / PyTorch of the median latencies.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pfafn.afwm import AFWM  # noqa: E402
+from pfafn.generator import ResUnetGenerator  # noqa: E402
+from pfafn.tryon import tryon  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build(small: bool):
+    if small:
+        warp = AFWM(3, widths=(8, 16, 16, 16, 16), fpn_dim=16, head_widths=(16, 8, 8))
+        gen = ResUnetGenerator(7, 4, 5, ngf=4)
+    else:
+        warp = AFWM(3)
+        gen = ResUnetGenerator(7, 4, 5, ngf=64)
+    return warp.eval(), gen.eval()
+
+
+def ensure_weights(folder: str, small: bool) -> None:
+    """Writes random weights once; later runs reuse them."""
+    warp_path = os.path.join(folder, "warp.safetensors")
+    gen_path = os.path.join(folder, "gen.safetensors")
+    if os.path.exists(warp_path) and os.path.exists(gen_path):
+        return
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(0)
+    warp, gen = build(small)
+    for model, path in ((warp, warp_path), (gen, gen_path)):
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+
+
+def bench_torch(folder: str, small: bool, threads: int, iters: int) -> dict:
+    torch.set_num_threads(threads)
+    warp, gen = build(small)
+    warp.load_state_dict(load_file(os.path.join(folder, "warp.safetensors")))
+    gen.load_state_dict(load_file(os.path.join(folder, "gen.safetensors")))
+    g = torch.Generator().manual_seed(1)
+    person = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
+    clothes = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
+    edge = torch.zeros(1, 1, 256, 192)
+    edge[:, :, 40:220, 30:162] = 1
+    times = []
+    with torch.inference_mode():
+        for _ in range(2):
+            tryon(warp, gen, person, clothes, edge)
+        for _ in range(iters):
+            start = time.perf_counter()
+            tryon(warp, gen, person, clothes, edge)
+            times.append((time.perf_counter() - start) * 1e3)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "side": "pytorch",
+        "torch": torch.__version__,
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "peak_rss_mb": peak_mb,
+        "threads": threads,
+    }
+
+
+def bench_rust(folder: str, threads: int, iters: int, binary: str) -> dict:
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), RUST_LOG="warn")
+    out = subprocess.run(
+        [binary, "bench", "--model", folder, "--device", "cpu", "--iters", str(iters), "--json"],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    report = json.loads(out.stdout)
+    report["side"] = "rust"
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--small", action="store_true", help="the small widths of the test fixtures")
+    parser.add_argument("--weights", help="folder for the random weights (default: a folder under the system temp dir)")
+    parser.add_argument("--binary", default=os.path.join(REPO, "target", "release", "fitting-room"))
+    args = parser.parse_args()
+
+    folder = args.weights or os.path.join(
+        tempfile.gettempdir(), "fitting-room-bench-" + ("small" if args.small else "full")
+    )
+    ensure_weights(folder, args.small)
+    torch_report = bench_torch(folder, args.small, args.threads, args.iters)
+    rust_report = bench_rust(folder, args.threads, args.iters, args.binary)
+    print(json.dumps(torch_report))
+    print(json.dumps({k: v for k, v in rust_report.items() if k != "model"}))
+    ratio = rust_report["median_ms"] / torch_report["median_ms"]
+    print(
+        f"widths={'small' if args.small else 'official'} threads={args.threads}: "
+        f"rust {rust_report['median_ms']:.1f} ms, pytorch {torch_report['median_ms']:.1f} ms, "
+        f"ratio rust/pytorch {ratio:.2f}; peak memory rust {rust_report['peak_rss_mb']:.0f} MB, "
+        f"pytorch {torch_report['peak_rss_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
