@@ -11,22 +11,26 @@ use super::image_io::PipelineError;
 #[derive(Debug, Clone)]
 pub struct MaskParams {
     pub blur: f32,
-    pub color_tol: u8,
+    pub tol: u8,
     pub canny_low: f32,
     pub canny_high: f32,
-    pub edge_dilate: u8,
-    pub shrink: u8,
+    pub gap: u8,
+    pub band: u8,
+    pub band_tol: u8,
+    pub open: u8,
 }
 
 impl Default for MaskParams {
     fn default() -> Self {
         MaskParams {
-            blur: 1.0,
-            color_tol: 12,
-            canny_low: 8.0,
-            canny_high: 24.0,
-            edge_dilate: 1,
-            shrink: 1,
+            blur: 0.8,
+            tol: 5,
+            canny_low: 0.0,
+            canny_high: 0.0,
+            gap: 2,
+            band: 3,
+            band_tol: 16,
+            open: 0,
         }
     }
 }
@@ -36,42 +40,81 @@ pub fn garment_mask(image: &RgbImage) -> Result<GrayImage, PipelineError> {
     garment_mask_with(image, &MaskParams::default())
 }
 
+fn binary(w: u32, h: u32, f: impl Fn(u32, u32) -> bool) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| Luma([if f(x, y) { 255 } else { 0 }]))
+}
+
 #[doc(hidden)]
 pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
+    use imageproc::morphology::{dilate, erode, open};
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {
         return Err(PipelineError::EmptyImage);
     }
     let blurred = imageproc::filter::gaussian_blur_f32(image, p.blur);
     let bg = border_color(&blurred);
-    let dist = GrayImage::from_fn(w, h, |x, y| {
+    let bg_luma = luma(bg);
+    // Clearly not background, the way the reference masks draw garments.
+    let strong = binary(w, h, |x, y| {
+        luma(image.get_pixel(x, y).0).abs_diff(bg_luma) >= p.band_tol
+    });
+    // Faintly off the background: the body of a white garment, but also soft shadows and
+    // compression halos, which are thin and go with the opening below.
+    let weak_only = binary(w, h, |x, y| {
         let px = blurred.get_pixel(x, y);
-        Luma([(0..3).map(|c| px[c].abs_diff(bg[c])).max().unwrap_or(0)])
+        let dev = (0..3).map(|c| px[c].abs_diff(bg[c])).max().unwrap_or(0);
+        dev > p.tol && strong.get_pixel(x, y)[0] == 0
     });
-    let gray = image::imageops::grayscale(image);
-    let mut edges = imageproc::edges::canny(&gray, p.canny_low, p.canny_high);
-    if p.edge_dilate > 0 {
-        imageproc::morphology::dilate_mut(&mut edges, Norm::LInf, p.edge_dilate);
+    let body = if p.band > 0 {
+        open(&weak_only, Norm::L1, p.band)
+    } else {
+        weak_only
+    };
+    let mut fg = binary(w, h, |x, y| {
+        strong.get_pixel(x, y)[0] != 0 || body.get_pixel(x, y)[0] != 0
+    });
+    if p.canny_high > 0.0 {
+        let gray = image::imageops::grayscale(image);
+        let edges = imageproc::edges::canny(&gray, p.canny_low, p.canny_high);
+        fg = binary(w, h, |x, y| {
+            fg.get_pixel(x, y)[0] != 0 || edges.get_pixel(x, y)[0] != 0
+        });
     }
-    // Background candidates: close to the border colour and not on an outline.
-    let candidate = GrayImage::from_fn(w, h, |x, y| {
-        let bg_like = dist.get_pixel(x, y)[0] <= p.color_tol && edges.get_pixel(x, y)[0] == 0;
-        Luma([if bg_like { 255 } else { 0 }])
-    });
-    let background = touching_border(&candidate, Connectivity::Four);
-    let mut fg = GrayImage::from_fn(w, h, |x, y| {
-        Luma([if background.get_pixel(x, y)[0] == 0 {
-            255
-        } else {
-            0
-        }])
-    });
+    fg = fill_holes_gap(&fg, p.gap);
+    if p.open > 0 {
+        // Drop thin strays (edge fragments, halos) but never what is clearly garment.
+        let opened = open(&fg, Norm::L1, p.open);
+        fg = binary(w, h, |x, y| {
+            opened.get_pixel(x, y)[0] != 0
+                || (fg.get_pixel(x, y)[0] != 0 && strong.get_pixel(x, y)[0] != 0)
+        });
+    }
     fg = largest_component(&fg);
-    fg = fill_holes(&fg);
-    if p.shrink > 0 {
-        imageproc::morphology::erode_mut(&mut fg, Norm::L1, p.shrink);
-    }
     Ok(fg)
+}
+
+/// Fills the 0-regions that the border cannot reach through corridors wider than `2 * gap`, so
+/// an outline with small breaks still encloses its inside.
+fn fill_holes_gap(mask: &GrayImage, gap: u8) -> GrayImage {
+    use imageproc::morphology::{dilate, erode};
+    let (w, h) = mask.dimensions();
+    let outside = binary(w, h, |x, y| mask.get_pixel(x, y)[0] == 0);
+    let seeds = if gap > 0 {
+        erode(&outside, Norm::LInf, gap)
+    } else {
+        outside.clone()
+    };
+    let mut reached = touching_border(&seeds, Connectivity::Four);
+    if gap > 0 {
+        reached = dilate(&reached, Norm::LInf, gap);
+    }
+    binary(w, h, |x, y| {
+        !(reached.get_pixel(x, y)[0] != 0 && outside.get_pixel(x, y)[0] != 0)
+    })
+}
+
+fn luma(c: [u8; 3]) -> u8 {
+    ((299 * u32::from(c[0]) + 587 * u32::from(c[1]) + 114 * u32::from(c[2]) + 500) / 1000) as u8
 }
 
 /// Per-channel median of the outermost pixel ring.

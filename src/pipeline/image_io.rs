@@ -77,11 +77,16 @@ fn decode(path: &Path) -> Result<DynamicImage, PipelineError> {
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 16);
     image::ImageDecoder::set_limits(&mut decoder, limits)
         .map_err(|e| decode_error(e.to_string()))?;
-    DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e.to_string()))
+    // Phones store photos sideways with an EXIF rotation; an unreadable tag means upright.
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e.to_string()))?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
-/// Loads any supported image as 8-bit RGB (16-bit, grey, alpha and CMYK-converted inputs
-/// included).
+/// Loads any supported image as 8-bit RGB, upright as its EXIF orientation says (16-bit, grey,
+/// alpha and CMYK inputs are converted).
 pub fn load_rgb(path: &Path) -> Result<RgbImage, PipelineError> {
     Ok(decode(path)?.to_rgb8())
 }

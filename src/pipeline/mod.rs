@@ -2,11 +2,15 @@
 //! of the outputs (result images, masks, the flow as a colour wheel).
 
 mod flow_color;
+mod framing;
 mod garment_mask;
+mod hires;
 mod image_io;
 
 pub use flow_color::{flow_to_color, flow_to_motion};
+pub use framing::{crop_pixels, frame, Crop, CropError};
 pub use garment_mask::{garment_mask, garment_mask_with, MaskParams};
+pub use hires::{compose_hires, paste_into, HiresInputs, MAX_HIRES_HEIGHT};
 pub use image_io::{
     fit_to_native, load_gray, load_rgb, mask_to_tensor, rgb_to_tensor, save_image, tensor_to_gray,
     tensor_to_rgb, PipelineError, MAX_IMAGE_PIXELS,

@@ -1,0 +1,344 @@
+//! High-resolution results. The network runs at 256x192, but its flow is a resolution-free
+//! sampling grid: upsampled to the crop's own size, it samples the full-resolution garment photo.
+//! The composition mask is upsampled the same way, the generator's rendered person fills what
+//! changed, and the original photo's own pixels are kept wherever the rendered person matches the
+//! input (face, hair, arms, background), with soft transitions so no seam shows.
+
+use image::{imageops, GrayImage, RgbImage};
+use rayon::prelude::*;
+
+use super::framing::Crop;
+use super::image_io::PipelineError;
+use crate::engine::TryOn;
+
+/// Largest output height; bigger crops are downscaled to it first (width follows at 3:4).
+pub const MAX_HIRES_HEIGHT: u32 = 2048;
+
+/// Below this mean absolute difference (in [-1, 1] units) the rendered person counts as
+/// matching the input, and the photo's pixels are kept; above `KEEP_UNTIL` the rendered pixels
+/// are used; in between the two blend.
+const KEEP_FROM: f32 = 0.06;
+const KEEP_UNTIL: f32 = 0.16;
+
+/// A single-channel float image, row-major.
+#[derive(Debug, Clone)]
+struct Plane {
+    width: usize,
+    height: usize,
+    data: Vec<f32>,
+}
+
+impl Plane {
+    fn new(width: usize, height: usize) -> Self {
+        Plane {
+            width,
+            height,
+            data: vec![0.0; width * height],
+        }
+    }
+
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// Bilinear read at pixel coordinates; outside reads clamp to the border, or give 0 with
+    /// `zeros`.
+    #[inline]
+    fn sample(&self, x: f32, y: f32, zeros: bool) -> f32 {
+        let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
+        if !x.is_finite() || !y.is_finite() {
+            return 0.0;
+        }
+        let (x, y) = if zeros {
+            (x, y)
+        } else {
+            (x.clamp(0.0, maxx), y.clamp(0.0, maxy))
+        };
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let mut acc = 0.0;
+        for (cx, cy, w) in [
+            (x0, y0, (1.0 - fx) * (1.0 - fy)),
+            (x0 + 1.0, y0, fx * (1.0 - fy)),
+            (x0, y0 + 1.0, (1.0 - fx) * fy),
+            (x0 + 1.0, y0 + 1.0, fx * fy),
+        ] {
+            if w > 0.0 && cx >= 0.0 && cy >= 0.0 && cx <= maxx && cy <= maxy {
+                acc += w * self.at(cx as usize, cy as usize);
+            }
+        }
+        acc
+    }
+
+    /// Bilinear resize with pixel-centre alignment (align_corners=False).
+    fn resized(&self, width: usize, height: usize) -> Plane {
+        let sx = self.width as f32 / width as f32;
+        let sy = self.height as f32 / height as f32;
+        let mut out = Plane::new(width, height);
+        out.data
+            .par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(y, row)| {
+                let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
+                for (x, v) in row.iter_mut().enumerate() {
+                    let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
+                    *v = self.sample(src_x, src_y, false);
+                }
+            });
+        out
+    }
+
+    /// Separable box blur of radius `r`, applied twice (close to a Gaussian).
+    fn blurred(&self, r: usize) -> Plane {
+        let mut p = self.clone();
+        for _ in 0..2 {
+            p = p.box_pass(r, true).box_pass(r, false);
+        }
+        p
+    }
+
+    fn box_pass(&self, r: usize, horizontal: bool) -> Plane {
+        let (w, h) = (self.width, self.height);
+        let mut out = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut sum, mut n) = (0.0, 0.0);
+                for d in 0..=2 * r {
+                    let o = d as isize - r as isize;
+                    let (xx, yy) = if horizontal {
+                        (x as isize + o, y as isize)
+                    } else {
+                        (x as isize, y as isize + o)
+                    };
+                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                        sum += self.at(xx as usize, yy as usize);
+                        n += 1.0;
+                    }
+                }
+                out.data[y * w + x] = sum / n;
+            }
+        }
+        out
+    }
+}
+
+/// Planes of a (1, C, H, W) tensor.
+fn planes(t: &candle_core::Tensor) -> Result<Vec<Plane>, PipelineError> {
+    let dims = t.dims();
+    if dims.len() != 4 || dims[0] != 1 {
+        return Err(PipelineError::Shape(dims.to_vec()));
+    }
+    let (c, h, w) = (dims[1], dims[2], dims[3]);
+    let data = t
+        .to_device(&candle_core::Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok((0..c)
+        .map(|i| Plane {
+            width: w,
+            height: h,
+            data: data[i * w * h..(i + 1) * w * h].to_vec(),
+        })
+        .collect())
+}
+
+/// RGB image to three planes in [-1, 1].
+fn rgb_planes(img: &RgbImage) -> [Plane; 3] {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut out = [Plane::new(w, h), Plane::new(w, h), Plane::new(w, h)];
+    for (i, p) in img.pixels().enumerate() {
+        for (c, plane) in out.iter_mut().enumerate() {
+            plane.data[i] = f32::from(p[c]) / 127.5 - 1.0;
+        }
+    }
+    out
+}
+
+/// The full-resolution inputs of a try-on, framed as the network's inputs were.
+pub struct HiresInputs<'a> {
+    /// The person crop at full resolution (3:4).
+    pub person: &'a RgbImage,
+    /// The 192x256 person image the network saw.
+    pub person_native: &'a RgbImage,
+    /// The garment photo at full resolution, framed like the network's garment input (3:4).
+    pub garment: &'a RgbImage,
+    /// Its mask, same size (white = garment).
+    pub garment_mask: &'a GrayImage,
+}
+
+/// Composes the try-on at the person crop's resolution (capped at [`MAX_HIRES_HEIGHT`]).
+pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, PipelineError> {
+    let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
+        let w = (u64::from(inputs.person.width()) * u64::from(MAX_HIRES_HEIGHT)
+            / u64::from(inputs.person.height())) as u32;
+        imageops::resize(
+            inputs.person,
+            w.max(1),
+            MAX_HIRES_HEIGHT,
+            imageops::FilterType::Lanczos3,
+        )
+    } else {
+        inputs.person.clone()
+    };
+    if inputs.garment.dimensions() != inputs.garment_mask.dimensions() {
+        return Err(PipelineError::Shape(vec![
+            inputs.garment_mask.height() as usize,
+            inputs.garment_mask.width() as usize,
+        ]));
+    }
+    let (w, h) = (person.width() as usize, person.height() as usize);
+
+    let grid = planes(&out.last_flow)?;
+    let rendered = planes(&out.p_rendered)?;
+    let composite = planes(&out.m_composite)?.remove(0);
+    let warped_edge = planes(&out.warped_edge)?.remove(0);
+    if grid.len() != 2 || rendered.len() != 3 {
+        return Err(PipelineError::Shape(out.last_flow.dims().to_vec()));
+    }
+    let (lw, lh) = (composite.width, composite.height);
+
+    // Where the rendered person matches what the network saw, the photo's own pixels are kept.
+    let seen = rgb_planes(inputs.person_native);
+    if (seen[0].width, seen[0].height) != (lw, lh) {
+        return Err(PipelineError::Shape(vec![seen[0].height, seen[0].width]));
+    }
+    let mut keep = Plane::new(lw, lh);
+    for i in 0..lw * lh {
+        let d = (0..3)
+            .map(|c| (rendered[c].data[i] - seen[c].data[i]).abs())
+            .sum::<f32>()
+            / 3.0;
+        keep.data[i] = (1.0 - (d - KEEP_FROM) / (KEEP_UNTIL - KEEP_FROM)).clamp(0.0, 1.0);
+    }
+    let keep = keep.blurred(1).resized(w, h);
+
+    // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
+    // resolution and multiply by the sharp full-resolution warped mask.
+    let composite_up = composite.resized(w, h);
+    let edge_up = warped_edge.resized(w, h);
+    let grid_x = grid[0].resized(w, h);
+    let grid_y = grid[1].resized(w, h);
+    let rendered_up: Vec<Plane> = rendered.iter().map(|p| p.resized(w, h)).collect();
+
+    // The garment as the network saw it: normalised, multiplied by its binary mask.
+    let mask_plane = {
+        let (gw, gh) = inputs.garment_mask.dimensions();
+        Plane {
+            width: gw as usize,
+            height: gh as usize,
+            data: inputs
+                .garment_mask
+                .pixels()
+                .map(|p| if p[0] > 127 { 1.0 } else { 0.0 })
+                .collect(),
+        }
+    };
+    let mut garment = rgb_planes(inputs.garment);
+    for plane in garment.iter_mut() {
+        for (v, m) in plane.data.iter_mut().zip(&mask_plane.data) {
+            *v *= m;
+        }
+    }
+    let photo = rgb_planes(&person);
+    let (gw, gh) = (mask_plane.width as f32, mask_plane.height as f32);
+
+    let mut result = RgbImage::new(w as u32, h as u32);
+    result
+        .par_chunks_mut(3 * w)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for x in 0..w {
+                let i = y * w + x;
+                // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
+                let gx = (grid_x.data[i] + 1.0) / 2.0 * (gw - 1.0);
+                let gy = (grid_y.data[i] + 1.0) / 2.0 * (gh - 1.0);
+                let edge = mask_plane.sample(gx, gy, true);
+                let sigmoid = (composite_up.data[i] / edge_up.data[i].max(1e-3)).clamp(0.0, 1.0);
+                let m = sigmoid * edge;
+                let k = keep.data[i];
+                let mut px = [0u8; 3];
+                for c in 0..3 {
+                    let cloth = garment[c].sample(gx, gy, false);
+                    let base = k * photo[c].data[i] + (1.0 - k) * rendered_up[c].data[i];
+                    let v = m * cloth + (1.0 - m) * base;
+                    px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                }
+                row[3 * x..3 * x + 3].copy_from_slice(&px);
+            }
+        });
+    Ok(result)
+}
+
+/// The uncropped photo with a result pasted over its crop (the result is resized to the crop if
+/// it was computed at another size).
+pub fn paste_into(photo: &RgbImage, crop: Crop, result: &RgbImage) -> RgbImage {
+    let mut out = photo.clone();
+    let patch = if result.dimensions() == (crop.width, crop.height) {
+        result.clone()
+    } else {
+        imageops::resize(
+            result,
+            crop.width,
+            crop.height,
+            imageops::FilterType::Lanczos3,
+        )
+    };
+    imageops::replace(&mut out, &patch, i64::from(crop.x), i64::from(crop.y));
+    out
+}
+
+/// A pixel of a plane set, for tests.
+#[cfg(test)]
+fn pixel(planes: &[Plane; 3], x: usize, y: usize) -> image::Rgb<u8> {
+    image::Rgb([0, 1, 2].map(|c| ((planes[c].at(x, y) + 1.0) * 127.5).round() as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn plane_resize_preserves_constants_and_ramps() {
+        let p = Plane {
+            width: 4,
+            height: 4,
+            data: (0..16).map(|i| (i % 4) as f32).collect(),
+        };
+        let up = p.resized(8, 8);
+        // Pixel-centre aligned: output x maps to (x + 0.5) / 2 - 0.5.
+        assert!((up.at(1, 0) - 0.25).abs() < 1e-6);
+        assert!((up.at(7, 3) - 3.0).abs() < 1e-6);
+        let c = Plane {
+            width: 3,
+            height: 5,
+            data: vec![0.5; 15],
+        }
+        .resized(11, 13);
+        assert!(c.data.iter().all(|v| (v - 0.5).abs() < 1e-6));
+    }
+
+    #[test]
+    fn planes_round_trip_pixels() {
+        let img = RgbImage::from_fn(5, 4, |x, y| Rgb([x as u8 * 40, y as u8 * 60, 200]));
+        let p = rgb_planes(&img);
+        assert_eq!(pixel(&p, 3, 2), *img.get_pixel(3, 2));
+    }
+
+    #[test]
+    fn paste_back_replaces_only_the_crop() {
+        let photo = RgbImage::from_pixel(100, 80, Rgb([10, 10, 10]));
+        let crop = Crop {
+            x: 20,
+            y: 10,
+            width: 30,
+            height: 40,
+        };
+        let result = RgbImage::from_pixel(60, 80, Rgb([200, 0, 0]));
+        let out = paste_into(&photo, crop, &result);
+        assert_eq!(out.get_pixel(35, 30).0, [200, 0, 0]);
+        assert_eq!(out.get_pixel(5, 5).0, [10, 10, 10]);
+        assert_eq!(out.get_pixel(60, 30).0, [10, 10, 10]);
+    }
+}
