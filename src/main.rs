@@ -9,11 +9,14 @@ use candle_core::{Device, Tensor};
 use clap::{Args, Parser, Subcommand};
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 
+use fitting_room::pipeline::fit_to_native;
+
 use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
-    fit_to_native, flow_to_color, load_gray, load_rgb, mask_to_tensor, rgb_to_tensor, save_image,
-    tensor_to_gray, tensor_to_rgb,
+    compose_hires, crop_pixels, flow_to_color, frame, load_gray, load_rgb, mask_to_tensor,
+    pad_to_native_aspect, paste_into, rgb_to_tensor, save_image, tensor_to_gray, tensor_to_rgb,
+    Crop, HiresInputs,
 };
 use fitting_room::weights::StateDict;
 
@@ -95,6 +98,16 @@ struct TryonArgs {
     /// Garment mask (white = garment).
     #[arg(long)]
     mask: Option<PathBuf>,
+    /// The 3:4 part of the person photo to use, `x,y,width,height` in photo pixels
+    /// (default: the largest centred 3:4 rectangle).
+    #[arg(long)]
+    crop: Option<Crop>,
+    /// Write the result at the crop's own resolution (up to 2048 pixels high) instead of 256x192.
+    #[arg(long)]
+    hires: bool,
+    /// Also write the whole photo with the result pasted over the crop.
+    #[arg(long)]
+    pasted: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     /// Output image (PNG or JPEG).
@@ -179,51 +192,102 @@ struct Inputs {
     mask: Tensor,
 }
 
+/// The images behind [`Inputs`], at full resolution, for high-resolution results.
+struct Photos {
+    photo: RgbImage,
+    crop: Crop,
+    person_native: RgbImage,
+    garment: RgbImage,
+    garment_mask: GrayImage,
+}
+
 fn read_inputs(
     person: &Path,
     garment: &Path,
     mask: Option<&Path>,
+    crop: Option<Crop>,
     device: &Device,
-) -> Result<Inputs> {
+) -> Result<(Inputs, Photos)> {
     let Some(mask) = mask else {
         bail!(
             "no garment mask given: pass --mask MASK.png (white where the garment is); \
              automatic masks are not in this build yet"
         );
     };
-    let person_img = load_rgb(person)?;
-    if person_img.dimensions() != (192, 256) {
+    let photo = load_rgb(person)?;
+    let crop = crop.unwrap_or_else(|| Crop::centered(photo.width(), photo.height()));
+    let person_native =
+        frame(&photo, crop).with_context(|| format!("framing {}", person.display()))?;
+    if photo.dimensions() != (192, 256) {
         log::info!(
-            "person photo is {}x{}: fitted to 192x256",
-            person_img.width(),
-            person_img.height()
+            "person photo is {}x{}: using the 3:4 crop {crop}, scaled to 192x256",
+            photo.width(),
+            photo.height()
         );
     }
-    let person_img = fit_to_native(&person_img, Rgb([255, 255, 255]));
-    let garment_img = fit_to_native(&load_rgb(garment)?, Rgb([255, 255, 255]));
-    let mask_img = fit_to_native(&load_gray(mask)?, Luma([0]));
-    Ok(Inputs {
-        person: rgb_to_tensor(&person_img, device)?,
-        garment: rgb_to_tensor(&garment_img, device)?,
-        mask: mask_to_tensor(&mask_img, device)?,
-    })
+    let garment = pad_to_native_aspect(&load_rgb(garment)?, Rgb([255, 255, 255]));
+    let garment_mask = pad_to_native_aspect(&load_gray(mask)?, Luma([0]));
+    if garment.dimensions() != garment_mask.dimensions() {
+        bail!(
+            "the garment is {}x{} but its mask {}x{}",
+            garment.width(),
+            garment.height(),
+            garment_mask.width(),
+            garment_mask.height()
+        );
+    }
+    let inputs = Inputs {
+        person: rgb_to_tensor(&person_native, device)?,
+        garment: rgb_to_tensor(&fit_to_native(&garment, Rgb([255, 255, 255])), device)?,
+        mask: mask_to_tensor(&fit_to_native(&garment_mask, Luma([0])), device)?,
+    };
+    let photos = Photos {
+        photo,
+        crop,
+        person_native,
+        garment,
+        garment_mask,
+    };
+    Ok((inputs, photos))
 }
 
 fn tryon(args: TryonArgs) -> Result<()> {
     let engine = args.model.load()?;
-    let inputs = read_inputs(
+    let (inputs, photos) = read_inputs(
         &args.person,
         &args.garment,
         args.mask.as_deref(),
+        args.crop,
         engine.device(),
     )?;
     let start = Instant::now();
     let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
     log::info!("try-on took {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
-    save_image(
-        &DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?),
-        &args.out,
-    )?;
+    let result = if args.hires {
+        let person = crop_pixels(&photos.photo, photos.crop);
+        let hires = compose_hires(
+            &out,
+            &HiresInputs {
+                person: &person,
+                person_native: &photos.person_native,
+                garment: &photos.garment,
+                garment_mask: &photos.garment_mask,
+            },
+        )?;
+        log::info!(
+            "high-resolution result: {}x{}",
+            hires.width(),
+            hires.height()
+        );
+        hires
+    } else {
+        tensor_to_rgb(&out.p_tryon)?
+    };
+    save_image(&DynamicImage::ImageRgb8(result.clone()), &args.out)?;
+    if let Some(path) = &args.pasted {
+        let pasted = paste_into(&photos.photo, photos.crop, &result);
+        save_image(&DynamicImage::ImageRgb8(pasted), path)?;
+    }
     if let Some(path) = &args.warped {
         save_image(
             &DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?),
@@ -298,10 +362,11 @@ fn batch(args: BatchArgs) -> Result<()> {
     for (person, garment) in &pairs {
         bar.set_message(format!("{person} {garment}"));
         let result = (|| -> Result<()> {
-            let inputs = read_inputs(
+            let (inputs, _) = read_inputs(
                 &args.data.join("image").join(person),
                 &args.data.join("cloth").join(garment),
                 Some(&args.data.join("cloth-mask").join(garment)),
+                None,
                 engine.device(),
             )?;
             let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;

@@ -365,3 +365,60 @@ fn bench_prints_json_with_stages_and_memory() {
     assert!(report["peak_rss_mb"].as_f64().unwrap() > 1.0);
     assert_eq!(report["model"]["generator"]["downsamplings"], 5);
 }
+
+#[test]
+fn crop_hires_and_paste_back_from_a_large_photo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [person, garment, mask] = fixture_inputs();
+    // A 1000x900 "photo" with the person scaled up inside it.
+    let small = image::open(&person).unwrap().to_rgb8();
+    let big = image::imageops::resize(&small, 576, 768, image::imageops::FilterType::CatmullRom);
+    let mut photo = image::RgbImage::from_pixel(1000, 900, image::Rgb([70, 90, 110]));
+    image::imageops::replace(&mut photo, &big, 300, 100);
+    let photo_path = tmp.path().join("photo.jpg");
+    photo.save(&photo_path).unwrap();
+    let model = model_fixtures().join("PFAFN");
+    let base = |cmd: &mut Command| {
+        cmd.arg("tryon")
+            .arg("--person")
+            .arg(&photo_path)
+            .arg("--garment")
+            .arg(&garment)
+            .arg("--mask")
+            .arg(&mask)
+            .args(["--model", model.to_str().unwrap(), "--device", "cpu"]);
+    };
+    let mut cmd = bin();
+    base(&mut cmd);
+    cmd.args(["--crop", "300,100,576,768", "--hires"])
+        .arg("--out")
+        .arg(tmp.path().join("hires.png"))
+        .arg("--pasted")
+        .arg(tmp.path().join("pasted.png"));
+    ok(&mut cmd);
+    let hires = image::open(tmp.path().join("hires.png")).unwrap().to_rgb8();
+    assert_eq!(hires.dimensions(), (576, 768));
+    let pasted = image::open(tmp.path().join("pasted.png")).unwrap().to_rgb8();
+    assert_eq!(pasted.dimensions(), (1000, 900));
+    assert_eq!(pasted.get_pixel(300 + 20, 100 + 20), hires.get_pixel(20, 20));
+    // Outside the crop the photo is kept (JPEG-decoded, so compare with what was written).
+    let written = image::open(&photo_path).unwrap().to_rgb8();
+    assert_eq!(pasted.get_pixel(50, 50), written.get_pixel(50, 50));
+
+    // Without --hires the result is the network's 192x256.
+    let mut cmd = bin();
+    base(&mut cmd);
+    cmd.arg("--out").arg(tmp.path().join("low.png"));
+    ok(&mut cmd);
+    let low = image::open(tmp.path().join("low.png")).unwrap().to_rgb8();
+    assert_eq!(low.dimensions(), (192, 256));
+
+    // A crop that is not 3:4, or reaches outside the photo, is refused with the reason.
+    for (crop, reason) in [("0,0,500,500", "3:4"), ("600,300,576,768", "outside")] {
+        let mut cmd = bin();
+        base(&mut cmd);
+        cmd.args(["--crop", crop]).arg("--out").arg(tmp.path().join("x.png"));
+        let err = fails(&mut cmd);
+        assert!(err.contains(reason), "{crop}: {err}");
+    }
+}

@@ -96,9 +96,39 @@ pub fn load_gray(path: &Path) -> Result<GrayImage, PipelineError> {
     Ok(decode(path)?.to_luma8())
 }
 
+/// Pads an image with `fill` around the centre to the network's 3:4 aspect, cropping nothing
+/// away: how garment photos of any shape are framed (at their full resolution).
+pub fn pad_to_native_aspect<P>(
+    image: &image::ImageBuffer<P, Vec<u8>>,
+    fill: P,
+) -> image::ImageBuffer<P, Vec<u8>>
+where
+    P: image::Pixel<Subpixel = u8> + 'static,
+{
+    let (th, tw) = (NATIVE_SIZE.0 as u64, NATIVE_SIZE.1 as u64);
+    let (w, h) = image.dimensions();
+    let (pw, ph) = if u64::from(w) * th > u64::from(h) * tw {
+        (w, (u64::from(w) * th).div_ceil(tw) as u32)
+    } else {
+        ((u64::from(h) * tw).div_ceil(th) as u32, h)
+    };
+    if (pw, ph) == (w, h) {
+        return image.clone();
+    }
+    let mut canvas = image::ImageBuffer::from_pixel(pw, ph, fill);
+    imageops::replace(
+        &mut canvas,
+        image,
+        i64::from((pw - w) / 2),
+        i64::from((ph - h) / 2),
+    );
+    canvas
+}
+
 /// Brings an image to the network's 192x256. A 192x256 image passes untouched (the official
 /// test path does not resample); otherwise the image is padded with `fill` to 3:4 (nothing is
-/// cropped away) and downscaled with an antialiasing filter.
+/// cropped away) and downscaled with an antialiasing filter (Lanczos3 widens its support when
+/// shrinking).
 pub fn fit_to_native<P>(
     image: &image::ImageBuffer<P, Vec<u8>>,
     fill: P,
@@ -107,29 +137,10 @@ where
     P: image::Pixel<Subpixel = u8> + 'static,
 {
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
-    let (w, h) = image.dimensions();
-    if (w, h) == (tw, th) {
+    if image.dimensions() == (tw, th) {
         return image.clone();
     }
-    // Pad to 3:4 around the centre.
-    let (pw, ph) = if u64::from(w) * u64::from(th) > u64::from(h) * u64::from(tw) {
-        (
-            w,
-            ((u64::from(w) * u64::from(th)).div_ceil(u64::from(tw))) as u32,
-        )
-    } else {
-        (
-            ((u64::from(h) * u64::from(tw)).div_ceil(u64::from(th))) as u32,
-            h,
-        )
-    };
-    let mut canvas = image::ImageBuffer::from_pixel(pw, ph, fill);
-    imageops::replace(
-        &mut canvas,
-        image,
-        i64::from((pw - w) / 2),
-        i64::from((ph - h) / 2),
-    );
+    let canvas = pad_to_native_aspect(image, fill);
     imageops::resize(&canvas, tw, th, imageops::FilterType::Lanczos3)
 }
 
