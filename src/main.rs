@@ -14,9 +14,9 @@ use fitting_room::pipeline::fit_to_native;
 use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
-    compose_hires, crop_pixels, flow_to_color, frame, load_gray, load_rgb, mask_to_tensor,
-    pad_to_native_aspect, paste_into, rgb_to_tensor, save_image, tensor_to_gray, tensor_to_rgb,
-    Crop, HiresInputs,
+    compose_hires, crop_pixels, flow_to_color, frame, garment_mask, load_gray, load_rgb,
+    mask_to_tensor, pad_to_native_aspect, paste_into, rgb_to_tensor, save_image, tensor_to_gray,
+    tensor_to_rgb, Crop, HiresInputs,
 };
 use fitting_room::weights::StateDict;
 
@@ -37,6 +37,8 @@ enum Command {
     Convert(ConvertArgs),
     /// Time the try-on: warm-up, then median latency per stage and peak memory.
     Bench(BenchArgs),
+    /// Compute a garment mask from a garment photo on a plain background.
+    Mask(MaskArgs),
 }
 
 #[derive(Args, Clone)]
@@ -95,7 +97,7 @@ struct TryonArgs {
     /// Garment photo.
     #[arg(long)]
     garment: PathBuf,
-    /// Garment mask (white = garment).
+    /// Garment mask (white = garment); computed from the garment photo when left out.
     #[arg(long)]
     mask: Option<PathBuf>,
     /// The 3:4 part of the person photo to use, `x,y,width,height` in photo pixels
@@ -126,7 +128,7 @@ struct TryonArgs {
 
 #[derive(Args)]
 struct BatchArgs {
-    /// Folder with image/, cloth/ and cloth-mask/.
+    /// Folder with image/, cloth/ and cloth-mask/ (a missing mask is computed).
     #[arg(long)]
     data: PathBuf,
     /// File of `person garment` lines.
@@ -151,6 +153,15 @@ struct ConvertArgs {
 }
 
 #[derive(Args)]
+struct MaskArgs {
+    /// Garment photo.
+    garment: PathBuf,
+    /// Mask image to write (PNG; white = garment), the size of the photo.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -172,6 +183,7 @@ fn main() {
         Some(Command::Batch(args)) => batch(args),
         Some(Command::Convert(args)) => convert(args),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Mask(args)) => mask(args),
         None => {
             eprintln!(
                 "The desktop app is not part of this build yet; use a subcommand (see --help)."
@@ -208,12 +220,6 @@ fn read_inputs(
     crop: Option<Crop>,
     device: &Device,
 ) -> Result<(Inputs, Photos)> {
-    let Some(mask) = mask else {
-        bail!(
-            "no garment mask given: pass --mask MASK.png (white where the garment is); \
-             automatic masks are not in this build yet"
-        );
-    };
     let photo = load_rgb(person)?;
     let crop = crop.unwrap_or_else(|| Crop::centered(photo.width(), photo.height()));
     let person_native =
@@ -225,8 +231,17 @@ fn read_inputs(
             photo.height()
         );
     }
-    let garment = pad_to_native_aspect(&load_rgb(garment)?, Rgb([255, 255, 255]));
-    let garment_mask = pad_to_native_aspect(&load_gray(mask)?, Luma([0]));
+    let garment_photo = load_rgb(garment)?;
+    let mask_img = match mask {
+        Some(mask) => load_gray(mask)?,
+        None => {
+            log::info!("no mask given: computed one from the garment photo");
+            garment_mask(&garment_photo)
+                .with_context(|| format!("computing a mask for {}", garment.display()))?
+        }
+    };
+    let garment = pad_to_native_aspect(&garment_photo, Rgb([255, 255, 255]));
+    let garment_mask = pad_to_native_aspect(&mask_img, Luma([0]));
     if garment.dimensions() != garment_mask.dimensions() {
         bail!(
             "the garment is {}x{} but its mask {}x{}",
@@ -362,10 +377,11 @@ fn batch(args: BatchArgs) -> Result<()> {
     for (person, garment) in &pairs {
         bar.set_message(format!("{person} {garment}"));
         let result = (|| -> Result<()> {
+            let mask = args.data.join("cloth-mask").join(garment);
             let (inputs, _) = read_inputs(
                 &args.data.join("image").join(person),
                 &args.data.join("cloth").join(garment),
-                Some(&args.data.join("cloth-mask").join(garment)),
+                mask.exists().then_some(mask.as_path()),
                 None,
                 engine.device(),
             )?;
@@ -404,6 +420,15 @@ fn batch(args: BatchArgs) -> Result<()> {
     if !failures.is_empty() {
         bail!("{} pairs failed: {}", failures.len(), failures.join(", "));
     }
+    Ok(())
+}
+
+fn mask(args: MaskArgs) -> Result<()> {
+    let photo = load_rgb(&args.garment)?;
+    let mask = garment_mask(&photo)
+        .with_context(|| format!("computing a mask for {}", args.garment.display()))?;
+    save_image(&DynamicImage::ImageLuma8(mask), &args.out)?;
+    println!("{}", args.out.display());
     Ok(())
 }
 

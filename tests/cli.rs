@@ -185,19 +185,21 @@ fn missing_mask_and_bad_images_are_explained() {
     let tmp = tempfile::tempdir().unwrap();
     let [person, garment, _] = fixture_inputs();
     let model = model_fixtures().join("PFAFN");
-    let err = fails(
-        bin()
-            .arg("tryon")
-            .arg("--person")
-            .arg(&person)
-            .arg("--garment")
-            .arg(&garment)
-            .arg("--model")
-            .arg(&model)
-            .arg("--out")
-            .arg(tmp.path().join("o.png")),
-    );
-    assert!(err.contains("--mask"), "{err}");
+    // Without --mask, the mask is computed from the garment photo.
+    let out = tmp.path().join("o.png");
+    ok(bin()
+        .arg("tryon")
+        .arg("--person")
+        .arg(&person)
+        .arg("--garment")
+        .arg(&garment)
+        .arg("--model")
+        .arg(&model)
+        .args(["--device", "cpu"])
+        .arg("--out")
+        .arg(&out));
+    let written = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(written.dimensions(), (192, 256));
 
     let corrupt = tmp.path().join("corrupt.jpg");
     std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 definitely not a jpeg").unwrap();
@@ -398,9 +400,14 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
     ok(&mut cmd);
     let hires = image::open(tmp.path().join("hires.png")).unwrap().to_rgb8();
     assert_eq!(hires.dimensions(), (576, 768));
-    let pasted = image::open(tmp.path().join("pasted.png")).unwrap().to_rgb8();
+    let pasted = image::open(tmp.path().join("pasted.png"))
+        .unwrap()
+        .to_rgb8();
     assert_eq!(pasted.dimensions(), (1000, 900));
-    assert_eq!(pasted.get_pixel(300 + 20, 100 + 20), hires.get_pixel(20, 20));
+    assert_eq!(
+        pasted.get_pixel(300 + 20, 100 + 20),
+        hires.get_pixel(20, 20)
+    );
     // Outside the crop the photo is kept (JPEG-decoded, so compare with what was written).
     let written = image::open(&photo_path).unwrap().to_rgb8();
     assert_eq!(pasted.get_pixel(50, 50), written.get_pixel(50, 50));
@@ -417,7 +424,9 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
     for (crop, reason) in [("0,0,500,500", "3:4"), ("600,300,576,768", "outside")] {
         let mut cmd = bin();
         base(&mut cmd);
-        cmd.args(["--crop", crop]).arg("--out").arg(tmp.path().join("x.png"));
+        cmd.args(["--crop", crop])
+            .arg("--out")
+            .arg(tmp.path().join("x.png"));
         let err = fails(&mut cmd);
         assert!(err.contains(reason), "{crop}: {err}");
     }

@@ -1,23 +1,47 @@
-//! Automatic garment masks for product photos on a light or uniform background.
+//! Automatic garment masks for product photos on a plain background.
+//!
+//! The background is modelled from the image border as a colour plane (flat or a linear
+//! gradient). A pixel is then garment in three ways:
+//! - clearly off the background in brightness (`strong`): what the VITON reference masks draw;
+//! - faintly off it over a wide area (`body`): the cloth of a white garment, a few grey levels
+//!   below a white background; thin faint areas (shadows, compression halos) are dropped;
+//! - enclosed by the above or by edges (Canny): the pure-white inside of a white garment whose
+//!   only trace is a faint shaded outline. Enclosed pockets of pure background (between a
+//!   sleeve and the body) stay out.
+//!
+//! Defaults were tuned on VITON `train` garments (`examples/mask_eval.rs`).
 
 use image::{GrayImage, Luma, RgbImage};
 use imageproc::distance_transform::Norm;
+use imageproc::morphology::{dilate, erode, open};
 use imageproc::region_labelling::{connected_components, Connectivity};
 
 use super::image_io::PipelineError;
 
-/// Tuning knobs of [`garment_mask_with`].
-#[doc(hidden)]
-#[derive(Debug, Clone)]
+/// Tuning knobs of [`garment_mask_with`]; [`garment_mask`] uses the defaults.
+#[derive(Debug, Clone, PartialEq)]
 pub struct MaskParams {
+    /// Gaussian sigma (pixels) against compression noise before colour comparisons.
     pub blur: f32,
+    /// Grey levels (any channel, after the blur) a pixel must differ from the background to
+    /// count as faintly off it.
     pub tol: u8,
+    /// Brightness levels a pixel must differ from the background to be clearly garment.
+    pub strong_tol: u8,
+    /// Faint areas thinner than about twice this many pixels are shadows or halos.
+    pub body_open: u8,
+    /// Canny thresholds for the outlines that enclose white garments (0 high: no edges).
     pub canny_low: f32,
     pub canny_high: f32,
+    /// Outline breaks narrower than about twice this many pixels still enclose.
     pub gap: u8,
-    pub band: u8,
-    pub band_tol: u8,
-    pub open: u8,
+    /// An enclosed region whose core is at least this share pure background, and smaller than
+    /// `pocket_share` of the garment, is a pocket of background.
+    pub pocket_pure: f32,
+    pub pocket_share: f32,
+    /// Separate parts at least this share of the largest one are kept (dark stripes whose
+    /// white stripes match the background).
+    pub keep_share: f32,
 }
 
 impl Default for MaskParams {
@@ -25,164 +49,302 @@ impl Default for MaskParams {
         MaskParams {
             blur: 0.8,
             tol: 5,
-            canny_low: 0.0,
-            canny_high: 0.0,
+            strong_tol: 16,
+            body_open: 3,
+            canny_low: 6.0,
+            canny_high: 15.0,
             gap: 2,
-            band: 3,
-            band_tol: 16,
-            open: 0,
+            pocket_pure: 0.95,
+            pocket_share: 0.1,
+            keep_share: 0.02,
         }
     }
 }
 
-/// A 0/255 mask (255 = garment) of a garment photographed on a plain background.
+/// A 0/255 mask (255 = garment), the size of `image`, of a garment photographed on a plain
+/// (white, light or uniform; flat or gently graded) background.
+///
+/// Fails on an empty image, and where nothing stands out from the background (a blank photo,
+/// or a garment filling the whole frame).
 pub fn garment_mask(image: &RgbImage) -> Result<GrayImage, PipelineError> {
     garment_mask_with(image, &MaskParams::default())
+}
+
+/// [`garment_mask`] with explicit tuning knobs.
+pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
+    use image::imageops::{resize, FilterType};
+    let (w, h) = image.dimensions();
+    if w == 0 || h == 0 {
+        return Err(PipelineError::EmptyImage);
+    }
+    // The knobs are in pixels of a VITON-sized photo: much larger or smaller images are
+    // masked at that scale, and the mask is scaled back.
+    let long = w.max(h);
+    if !(WORK_MIN..=WORK_MAX).contains(&long) {
+        let scale = f64::from(WORK_LONG) / f64::from(long);
+        let sw = ((f64::from(w) * scale).round() as u32).max(1);
+        let sh = ((f64::from(h) * scale).round() as u32).max(1);
+        let small = mask_at_scale(&resize(image, sw, sh, FilterType::Triangle), p)?;
+        let back = resize(&small, w, h, FilterType::Triangle);
+        let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
+        // A speck at the working scale can vanish when scaled down to a tiny image.
+        if mask.pixels().all(|px| px[0] == 0) {
+            return Err(PipelineError::NoGarment);
+        }
+        return Ok(mask);
+    }
+    mask_at_scale(image, p)
+}
+
+/// Images with a longer side in this range are masked as they are; others at `WORK_LONG`.
+const WORK_MIN: u32 = 160;
+const WORK_MAX: u32 = 320;
+const WORK_LONG: u32 = 256;
+
+fn mask_at_scale(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
+    let (w, h) = image.dimensions();
+    let blurred = if p.blur > 0.0 {
+        imageproc::filter::gaussian_blur_f32(image, p.blur)
+    } else {
+        image.clone()
+    };
+    let bg = Background::fit(&blurred);
+    let dev = GrayImage::from_fn(w, h, |x, y| {
+        let px = blurred.get_pixel(x, y).0;
+        let b = bg.at(x, y);
+        Luma([(0..3).map(|c| px[c].abs_diff(b[c])).max().unwrap_or(0)])
+    });
+    let strong = binary(w, h, |x, y| {
+        luma(image.get_pixel(x, y).0).abs_diff(luma(bg.at(x, y))) >= p.strong_tol
+    });
+    let faint = binary(w, h, |x, y| {
+        dev.get_pixel(x, y)[0] > p.tol && !on(&strong, x, y)
+    });
+    let body = if p.body_open > 0 {
+        open(&faint, Norm::L1, p.body_open)
+    } else {
+        faint
+    };
+    let base = binary(w, h, |x, y| on(&strong, x, y) || on(&body, x, y));
+    // Edges close the garment for the hole filling but do not draw its boundary: an edge lies
+    // half-way across the soft rim, outside where the garment clearly starts.
+    let edges = if p.canny_high > 0.0 && w >= 3 && h >= 3 {
+        let gray = image::imageops::grayscale(image);
+        imageproc::edges::canny(&gray, p.canny_low, p.canny_high.max(p.canny_low))
+    } else {
+        GrayImage::new(w, h)
+    };
+    let outline = binary(w, h, |x, y| on(&base, x, y) || on(&edges, x, y));
+    let tight = holes(&outline, 0);
+    let bridged = if p.gap > 0 {
+        holes(&outline, p.gap)
+    } else {
+        tight.clone()
+    };
+    let kept = keep_holes(&tight, &bridged, &outline, &dev, p);
+    let inside = binary(w, h, |x, y| on(&outline, x, y) || on(&kept, x, y));
+    let inner = erode(&inside, Norm::L1, 1);
+    let fg = binary(w, h, |x, y| {
+        on(&base, x, y) || on(&kept, x, y) || (on(&edges, x, y) && on(&inner, x, y))
+    });
+    let fg = main_components(&fg, p.keep_share);
+    if fg.pixels().all(|px| px[0] == 0) {
+        return Err(PipelineError::NoGarment);
+    }
+    Ok(fg)
 }
 
 fn binary(w: u32, h: u32, f: impl Fn(u32, u32) -> bool) -> GrayImage {
     GrayImage::from_fn(w, h, |x, y| Luma([if f(x, y) { 255 } else { 0 }]))
 }
 
-#[doc(hidden)]
-pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
-    use imageproc::morphology::{dilate, erode, open};
-    let (w, h) = image.dimensions();
-    if w == 0 || h == 0 {
-        return Err(PipelineError::EmptyImage);
-    }
-    let blurred = imageproc::filter::gaussian_blur_f32(image, p.blur);
-    let bg = border_color(&blurred);
-    let bg_luma = luma(bg);
-    // Clearly not background, the way the reference masks draw garments.
-    let strong = binary(w, h, |x, y| {
-        luma(image.get_pixel(x, y).0).abs_diff(bg_luma) >= p.band_tol
-    });
-    // Faintly off the background: the body of a white garment, but also soft shadows and
-    // compression halos, which are thin and go with the opening below.
-    let weak_only = binary(w, h, |x, y| {
-        let px = blurred.get_pixel(x, y);
-        let dev = (0..3).map(|c| px[c].abs_diff(bg[c])).max().unwrap_or(0);
-        dev > p.tol && strong.get_pixel(x, y)[0] == 0
-    });
-    let body = if p.band > 0 {
-        open(&weak_only, Norm::L1, p.band)
-    } else {
-        weak_only
-    };
-    let mut fg = binary(w, h, |x, y| {
-        strong.get_pixel(x, y)[0] != 0 || body.get_pixel(x, y)[0] != 0
-    });
-    if p.canny_high > 0.0 {
-        let gray = image::imageops::grayscale(image);
-        let edges = imageproc::edges::canny(&gray, p.canny_low, p.canny_high);
-        fg = binary(w, h, |x, y| {
-            fg.get_pixel(x, y)[0] != 0 || edges.get_pixel(x, y)[0] != 0
-        });
-    }
-    fg = fill_holes_gap(&fg, p.gap);
-    if p.open > 0 {
-        // Drop thin strays (edge fragments, halos) but never what is clearly garment.
-        let opened = open(&fg, Norm::L1, p.open);
-        fg = binary(w, h, |x, y| {
-            opened.get_pixel(x, y)[0] != 0
-                || (fg.get_pixel(x, y)[0] != 0 && strong.get_pixel(x, y)[0] != 0)
-        });
-    }
-    fg = largest_component(&fg);
-    Ok(fg)
-}
-
-/// Fills the 0-regions that the border cannot reach through corridors wider than `2 * gap`, so
-/// an outline with small breaks still encloses its inside.
-fn fill_holes_gap(mask: &GrayImage, gap: u8) -> GrayImage {
-    use imageproc::morphology::{dilate, erode};
-    let (w, h) = mask.dimensions();
-    let outside = binary(w, h, |x, y| mask.get_pixel(x, y)[0] == 0);
-    let seeds = if gap > 0 {
-        erode(&outside, Norm::LInf, gap)
-    } else {
-        outside.clone()
-    };
-    let mut reached = touching_border(&seeds, Connectivity::Four);
-    if gap > 0 {
-        reached = dilate(&reached, Norm::LInf, gap);
-    }
-    binary(w, h, |x, y| {
-        !(reached.get_pixel(x, y)[0] != 0 && outside.get_pixel(x, y)[0] != 0)
-    })
+fn on(mask: &GrayImage, x: u32, y: u32) -> bool {
+    mask.get_pixel(x, y)[0] != 0
 }
 
 fn luma(c: [u8; 3]) -> u8 {
     ((299 * u32::from(c[0]) + 587 * u32::from(c[1]) + 114 * u32::from(c[2]) + 500) / 1000) as u8
 }
 
-/// Per-channel median of the outermost pixel ring.
-fn border_color(image: &RgbImage) -> [u8; 3] {
-    let (w, h) = image.dimensions();
-    let mut channels: [Vec<u8>; 3] = Default::default();
-    for (x, y, px) in image.enumerate_pixels() {
-        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
-            for c in 0..3 {
-                channels[c].push(px[c]);
+/// The background as a colour plane `a + b x + c y` per channel, fitted to the border pixels
+/// that agree with it (a garment cut off by the frame is left out of the fit).
+struct Background {
+    coef: [[f32; 3]; 3],
+}
+
+impl Background {
+    /// Border pixels further than this from the model are not background.
+    const OUTLIER: f32 = 12.0;
+
+    fn fit(image: &RgbImage) -> Self {
+        let (w, h) = image.dimensions();
+        let border: Vec<(f32, f32, [u8; 3])> = image
+            .enumerate_pixels()
+            .filter(|(x, y, _)| *x == 0 || *y == 0 || x + 1 == w || y + 1 == h)
+            .map(|(x, y, px)| (x as f32, y as f32, px.0))
+            .collect();
+        // Start flat at the median, robust to a garment covering part of the border.
+        let mut model = Background {
+            coef: [0, 1, 2].map(|c| {
+                let mut v: Vec<u8> = border.iter().map(|b| b.2[c]).collect();
+                v.sort_unstable();
+                [
+                    f32::from(v.get(v.len() / 2).copied().unwrap_or(255)),
+                    0.0,
+                    0.0,
+                ]
+            }),
+        };
+        for _ in 0..3 {
+            let inliers: Vec<&(f32, f32, [u8; 3])> = border
+                .iter()
+                .filter(|(x, y, px)| {
+                    let m = model.eval(*x, *y);
+                    (0..3).all(|c| (f32::from(px[c]) - m[c]).abs() <= Self::OUTLIER)
+                })
+                .collect();
+            match Self::least_squares(&inliers) {
+                Some(coef) => model.coef = coef,
+                None => break,
+            }
+        }
+        model
+    }
+
+    /// Plane through `points` per channel, or `None` where they do not span a plane (a
+    /// one-pixel-wide image, or too few inliers).
+    fn least_squares(points: &[&(f32, f32, [u8; 3])]) -> Option<[[f32; 3]; 3]> {
+        if points.len() < 3 {
+            return None;
+        }
+        // Centred coordinates keep the normal equations well conditioned.
+        let n = points.len() as f64;
+        let mx = points.iter().map(|p| f64::from(p.0)).sum::<f64>() / n;
+        let my = points.iter().map(|p| f64::from(p.1)).sum::<f64>() / n;
+        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+        for p in points {
+            let (dx, dy) = (f64::from(p.0) - mx, f64::from(p.1) - my);
+            sxx += dx * dx;
+            sxy += dx * dy;
+            syy += dy * dy;
+        }
+        let det = sxx * syy - sxy * sxy;
+        if det.abs() < 1e-6 * (sxx * syy).max(1.0) {
+            return None;
+        }
+        Some([0, 1, 2].map(|c| {
+            let mean = points.iter().map(|p| f64::from(p.2[c])).sum::<f64>() / n;
+            let (mut sxv, mut syv) = (0.0, 0.0);
+            for p in points {
+                let dv = f64::from(p.2[c]) - mean;
+                sxv += (f64::from(p.0) - mx) * dv;
+                syv += (f64::from(p.1) - my) * dv;
+            }
+            let b = (sxv * syy - syv * sxy) / det;
+            let cy = (syv * sxx - sxv * sxy) / det;
+            [(mean - b * mx - cy * my) as f32, b as f32, cy as f32]
+        }))
+    }
+
+    fn eval(&self, x: f32, y: f32) -> [f32; 3] {
+        self.coef.map(|k| k[0] + k[1] * x + k[2] * y)
+    }
+
+    fn at(&self, x: u32, y: u32) -> [u8; 3] {
+        self.eval(x as f32, y as f32)
+            .map(|v| v.round().clamp(0.0, 255.0) as u8)
+    }
+}
+
+/// The 0-pixels of `mask` that the border cannot reach through corridors wider than
+/// `2 * gap`, so that an outline with small breaks still encloses its inside.
+fn holes(mask: &GrayImage, gap: u8) -> GrayImage {
+    let (w, h) = mask.dimensions();
+    let outside = binary(w, h, |x, y| !on(mask, x, y));
+    let seeds = if gap > 0 {
+        erode(&outside, Norm::LInf, gap)
+    } else {
+        outside.clone()
+    };
+    let mut reached = touching_border(&seeds);
+    if gap > 0 {
+        reached = dilate(&reached, Norm::LInf, gap);
+    }
+    binary(w, h, |x, y| on(&outside, x, y) && !on(&reached, x, y))
+}
+
+/// Which enclosed regions belong to the garment. A region whose core is pure background and
+/// that is small next to the garment is a pocket between sleeve and body: left out. A region
+/// enclosed only by bridging a break must be wide; a thin one (the tip of the wedge between
+/// sleeve and body) is kept only where tightly enclosed.
+fn keep_holes(
+    tight: &GrayImage,
+    bridged: &GrayImage,
+    outline: &GrayImage,
+    dev: &GrayImage,
+    p: &MaskParams,
+) -> GrayImage {
+    /// A region with fewer core pixels than this is thin.
+    const MIN_CORE: usize = 20;
+    let (w, h) = tight.dimensions();
+    let labels = connected_components(bridged, Connectivity::Four, Luma([0u8]));
+    let core = erode(bridged, Norm::LInf, 3);
+    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
+    let (mut area, mut core_n, mut pure) = (vec![0usize; n + 1], vec![0; n + 1], vec![0; n + 1]);
+    for (x, y, l) in labels.enumerate_pixels() {
+        let l = l[0] as usize;
+        area[l] += 1;
+        if on(&core, x, y) {
+            core_n[l] += 1;
+            if dev.get_pixel(x, y)[0] <= 1 {
+                pure[l] += 1;
             }
         }
     }
-    channels.map(|mut v| {
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(255)
+    let extent = outline.pixels().filter(|px| px[0] != 0).count() + area[1..].iter().sum::<usize>();
+    let keep: Vec<bool> = (0..=n)
+        .map(|l| {
+            let pocket = pure[l] as f32 >= p.pocket_pure * core_n[l] as f32
+                && (area[l] as f32) < p.pocket_share * extent as f32;
+            l != 0 && core_n[l] >= MIN_CORE && !pocket
+        })
+        .collect();
+    binary(w, h, |x, y| {
+        let l = labels.get_pixel(x, y)[0] as usize;
+        l != 0 && (keep[l] || (core_n[l] < MIN_CORE && on(tight, x, y)))
     })
 }
 
-/// The 255-pixels of `mask` connected to the image border, as a 0/255 mask.
-fn touching_border(mask: &GrayImage, conn: Connectivity) -> GrayImage {
+/// The 255-pixels of `mask` 4-connected to the image border.
+fn touching_border(mask: &GrayImage) -> GrayImage {
     let (w, h) = mask.dimensions();
-    let labels = connected_components(mask, conn, Luma([0u8]));
-    let mut border_labels = std::collections::HashSet::new();
+    let labels = connected_components(mask, Connectivity::Four, Luma([0u8]));
+    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
+    let mut at_border = vec![false; n + 1];
     for (x, y, l) in labels.enumerate_pixels() {
-        if (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && l[0] != 0 {
-            border_labels.insert(l[0]);
+        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+            at_border[l[0] as usize] = true;
         }
     }
-    GrayImage::from_fn(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0];
-        Luma([if l != 0 && border_labels.contains(&l) {
-            255
-        } else {
-            0
-        }])
+    binary(w, h, |x, y| {
+        let l = labels.get_pixel(x, y)[0] as usize;
+        l != 0 && at_border[l]
     })
 }
 
-/// Keeps the largest 8-connected 255-region.
-fn largest_component(mask: &GrayImage) -> GrayImage {
+/// Keeps the largest 8-connected 255-region and those at least `share` of its size.
+fn main_components(mask: &GrayImage, share: f32) -> GrayImage {
     let labels = connected_components(mask, Connectivity::Eight, Luma([0u8]));
-    let mut sizes = std::collections::HashMap::<u32, usize>::new();
+    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
+    let mut sizes = vec![0usize; n + 1];
     for l in labels.pixels() {
-        if l[0] != 0 {
-            *sizes.entry(l[0]).or_default() += 1;
-        }
+        sizes[l[0] as usize] += 1;
     }
-    let Some((&best, _)) = sizes.iter().max_by_key(|(_, &n)| n) else {
-        return mask.clone();
-    };
+    let largest = sizes.iter().skip(1).copied().max().unwrap_or(0);
+    let min = ((largest as f32 * share).ceil() as usize).max(1);
     let (w, h) = mask.dimensions();
-    GrayImage::from_fn(w, h, |x, y| {
-        Luma([if labels.get_pixel(x, y)[0] == best {
-            255
-        } else {
-            0
-        }])
-    })
-}
-
-/// Sets to 255 every 0-region not connected to the border.
-fn fill_holes(mask: &GrayImage) -> GrayImage {
-    let inverted = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
-        Luma([255 - mask.get_pixel(x, y)[0]])
-    });
-    let outside = touching_border(&inverted, Connectivity::Four);
-    GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
-        Luma([255 - outside.get_pixel(x, y)[0]])
+    binary(w, h, |x, y| {
+        let l = labels.get_pixel(x, y)[0] as usize;
+        l != 0 && sizes[l] >= min
     })
 }

@@ -33,6 +33,11 @@ pub enum PipelineError {
     Write { path: PathBuf, reason: String },
     #[error("the image is empty (0 pixels)")]
     EmptyImage,
+    #[error(
+        "no garment found: nothing stands out from the background (a garment photo needs a \
+         plain background around the garment)"
+    )]
+    NoGarment,
     #[error("tensor has shape {0:?}; expected (1, C, H, W)")]
     Shape(Vec<usize>),
     #[error("tensor computation failed: {0}")]
