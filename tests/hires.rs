@@ -149,3 +149,70 @@ fn hires_result_downscales_to_the_low_resolution_result() {
         hires.get_pixel(10, 10)
     );
 }
+
+/// Builds a try-on by hand: identity flow, the garment pasted in a rectangle, and a rendered
+/// person equal to what the network saw elsewhere.
+#[test]
+fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_garment() {
+    use candle_core::Tensor;
+    use fitting_room::engine::TryOn;
+    let (h, w) = (256usize, 192usize);
+    // A detailed photo: a gradient with a fine checker the 192x256 version cannot hold.
+    let photo = RgbImage::from_fn(768, 1024, |x, y| {
+        let fine = if (x / 2 + y / 2) % 2 == 0 { 30 } else { 0 };
+        Rgb([(x / 4) as u8 + fine, (y / 5) as u8, 120])
+    });
+    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Lanczos3);
+    let device = Device::Cpu;
+    let rendered = rgb_to_tensor(&native, &device).unwrap();
+    // Identity grid (align_corners=True).
+    let mut grid = vec![0f32; 2 * h * w];
+    for y in 0..h {
+        for x in 0..w {
+            grid[y * w + x] = x as f32 / ((w - 1) as f32 / 2.0) - 1.0;
+            grid[h * w + y * w + x] = y as f32 / ((h - 1) as f32 / 2.0) - 1.0;
+        }
+    }
+    let inside = |x: usize, y: usize| (60..130).contains(&x) && (80..180).contains(&y);
+    let mask: Vec<f32> = (0..h * w)
+        .map(|i| if inside(i % w, i / w) { 1.0 } else { 0.0 })
+        .collect();
+    let mask_t = Tensor::from_vec(mask, (1, 1, h, w), &device).unwrap();
+    let out = TryOn {
+        warped_cloth: rendered.clone(),
+        last_flow: Tensor::from_vec(grid, (1, 2, h, w), &device).unwrap(),
+        warped_edge: mask_t.clone(),
+        p_rendered: rendered.clone(),
+        m_composite: mask_t,
+        p_tryon: rendered,
+    };
+    // A sharp garment: fine red/yellow stripes, masked everywhere.
+    let garment = RgbImage::from_fn(768, 1024, |_, y| {
+        if y % 4 < 2 {
+            Rgb([220, 20, 20])
+        } else {
+            Rgb([230, 210, 30])
+        }
+    });
+    let garment_mask = GrayImage::from_pixel(768, 1024, Luma([255]));
+    let hires = compose_hires(
+        &out,
+        &HiresInputs {
+            person: &photo,
+            person_native: &native,
+            garment: &garment,
+            garment_mask: &garment_mask,
+        },
+    )
+    .unwrap();
+    assert_eq!(hires.dimensions(), (768, 1024));
+    // Far from the garment the photo's own pixels, fine checker included, are kept.
+    for (x, y) in [(20, 20), (21, 20), (700, 1000), (701, 1001), (30, 900)] {
+        let (a, b) = (hires.get_pixel(x, y), photo.get_pixel(x, y));
+        let d = (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap();
+        assert!(d <= 3, "({x},{y}): {a:?} vs photo {b:?}");
+    }
+    // Inside, the full-resolution stripes (2 pixels wide, finer than the network's grid).
+    let (a, b) = (hires.get_pixel(380, 520), hires.get_pixel(380, 522));
+    assert!(a[1] < 60 && b[1] > 180, "stripes {a:?} {b:?}");
+}

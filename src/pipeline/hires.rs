@@ -203,10 +203,14 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, Pipe
     if (seen[0].width, seen[0].height) != (lw, lh) {
         return Err(PipelineError::Shape(vec![seen[0].height, seen[0].width]));
     }
+    // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
+    // while fine texture (hair, fabric) differs even where nothing changed.
+    let rendered_soft: Vec<Plane> = rendered.iter().map(|p| p.blurred(1)).collect();
+    let seen_soft: Vec<Plane> = seen.iter().map(|p| p.blurred(1)).collect();
     let mut keep = Plane::new(lw, lh);
     for i in 0..lw * lh {
         let d = (0..3)
-            .map(|c| (rendered[c].data[i] - seen[c].data[i]).abs())
+            .map(|c| (rendered_soft[c].data[i] - seen_soft[c].data[i]).abs())
             .sum::<f32>()
             / 3.0;
         keep.data[i] = (1.0 - (d - KEEP_FROM) / (KEEP_UNTIL - KEEP_FROM)).clamp(0.0, 1.0);
