@@ -244,7 +244,14 @@ def test_committed_fixtures_reproduce():
     with torch.no_grad():
         out = tryon(warp, gen, person, clothes, edge)
         _, _, trace = warp.forward_with_intermediates(person, clothes * edge)
-    for name, tensor in {**out, **trace}.items():
+    computed = {**out, **trace}
+    # make_fixtures.py leaves out the finest pyramid level and the two finest correlations
+    # (they would double the file; the finer flows, which depend on them, check them instead).
+    omitted = {"cond_pyramid.0", "image_pyramid.0", "corr.3", "corr.4"}
+    assert set(computed) - set(ref) == omitted
+    for name, tensor in computed.items():
+        if name in omitted:
+            continue
         torch.testing.assert_close(tensor, ref[name], atol=5e-4, rtol=1e-4, msg=name)
 
 
