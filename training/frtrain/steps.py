@@ -1,0 +1,98 @@
+"""The losses of one teacher step and one student step (the recipe of PF-AFN's training).
+
+Both take a batch from ``data.VitonDataset`` (already on the device) and return
+``(loss, parts, visuals)``: the scalar to minimise, a dict of detached scalar tensors to
+log (left on the device: reading them forces a synchronisation), and a dict
+of (N,C,H,W) images for the sample sheet. ``stage`` is ``"warp"`` (warp module only, as
+the official first stage) or ``"e2e"`` (warp module and generator together).
+"""
+
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from . import losses as L
+from .person import garment_mask, teacher_cond, teacher_gen_input
+from .tutor import make_fakes
+from .warp import WarpOutput, warp_forward
+
+STAGES = ("warp", "e2e")
+
+
+def _garment_targets(batch):
+    region = garment_mask(batch["parse"])  # the person's upper garment (parse 5, 6, 7)
+    return region, batch["person"] * region
+
+
+def teacher_step(warp, gen, batch: Dict[str, torch.Tensor], w: L.LossWeights, stage: str = "e2e") -> Tuple[torch.Tensor, Dict, Dict]:
+    """PB-AFN on a real pair: reconstruct the person in their own garment from the
+    parse/pose representation (which hides the garment) and the garment photo."""
+    parts: Dict[str, torch.Tensor] = {}
+    region, person_clothes = _garment_targets(batch)
+    edge = batch["cloth_mask"]
+    clothes = batch["cloth"] * edge
+    cond = teacher_cond(batch["parse"], batch["pose"])
+    out = warp_forward(warp, cond, clothes, edge)
+    loss_warp = L.warp_loss(out, person_clothes, region, w, parts)
+    visuals = {"person": batch["person"], "garment": clothes, "target": person_clothes, "warped": out.warped}
+    if stage == "warp":
+        parts["warp"] = loss_warp.detach()
+        return loss_warp, parts, visuals
+    gen_in = teacher_gen_input(batch["person"], batch["parse"], batch["pose"], out.warped, out.warped_edge, covered=region)
+    rendered, mask, tryon = L.composite(gen(gen_in), out.warped, out.warped_edge, region)
+    loss_gen = L.generator_loss(tryon, rendered, mask, batch["person"], w, parts)
+    parts["warp"] = loss_warp.detach()
+    parts["gen"] = loss_gen.detach()
+    visuals.update({"kept": gen_in[:, 0:3], "rendered": rendered, "tryon": tryon})
+    return w.teacher_warp * loss_warp + loss_gen, parts, visuals
+
+
+def student_step(
+    warp,
+    gen,
+    batch: Dict[str, torch.Tensor],
+    w: L.LossWeights,
+    stage: str = "e2e",
+    teacher: Optional[Tuple[torch.nn.Module, torch.nn.Module]] = None,
+    adapters: Optional[L.FeatureAdapters] = None,
+) -> Tuple[torch.Tensor, Dict, Dict]:
+    """PF-AFN: from the tutor's fake (person in G') and garment G, reproduce the real photo.
+
+    The fake comes from the batch (``fake``/``fake_edge``, a cache) or is made now by
+    ``teacher`` from ``cloth_un``. With a teacher, its warp of G from the parse/pose
+    representation is distilled into the student (features and flows), weighted per
+    sample where the teacher's warp error is lower than the student's.
+    """
+    parts: Dict[str, torch.Tensor] = {}
+    region, person_clothes = _garment_targets(batch)
+    if "fake" in batch:
+        fake, fake_edge = batch["fake"], batch["fake_edge"]
+    elif teacher is not None:
+        fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
+    else:
+        raise ValueError("the student needs fakes: a fake cache or a teacher to make them")
+    edge = batch["cloth_mask"]
+    clothes = batch["cloth"] * edge
+    out = warp_forward(warp, fake, clothes, edge)
+    loss_warp = L.warp_loss(out, person_clothes, region, w, parts)
+
+    use_kd = teacher is not None and (w.kd_feature > 0 or w.kd_flow > 0)
+    if use_kd:
+        with torch.no_grad():
+            t_out: WarpOutput = warp_forward(teacher[0], teacher_cond(batch["parse"], batch["pose"]), clothes, edge)
+        weight = L.kd_weights(t_out, out, person_clothes)
+        loss_warp = loss_warp + L.distillation_loss(out, t_out, weight, w, parts, adapters)
+
+    visuals = {"real": batch["person"], "fake": fake, "garment": clothes, "warped": out.warped}
+    if stage == "warp":
+        parts["warp"] = loss_warp.detach()
+        return loss_warp, parts, visuals
+    gen_in = torch.cat([fake, out.warped, out.warped_edge], dim=1)
+    rendered, mask, tryon = L.composite(gen(gen_in), out.warped, out.warped_edge, region)
+    # Skin: where the fake's garment was but the real garment is not (arms to restore).
+    skin = fake_edge * (1.0 - region)
+    loss_gen = L.generator_loss(tryon, rendered, mask, batch["person"], w, parts, skin=skin)
+    parts["warp"] = loss_warp.detach()
+    parts["gen"] = loss_gen.detach()
+    visuals.update({"rendered": rendered, "tryon": tryon})
+    return w.student_warp * loss_warp + loss_gen, parts, visuals

@@ -1,0 +1,359 @@
+"""Tests of the training pipeline (CPU, tiny synthetic data, a few seconds each).
+
+Run from the repository root: ``python -m pytest training/tests``.
+
+The networks run at 64x64 with tiny widths: 64x48 is not possible, since the warp
+module downsamples five times and adds pyramid levels, so heights and widths must be
+multiples of 32.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+TRAINING = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if TRAINING not in sys.path:
+    sys.path.insert(0, TRAINING)
+
+import evaluate as evaluate_script  # noqa: E402
+import export as export_script  # noqa: E402
+import make_fakes as make_fakes_script  # noqa: E402
+import pack_data  # noqa: E402
+import train as train_script  # noqa: E402
+from frtrain import losses as L  # noqa: E402
+from frtrain import nets, person  # noqa: E402
+from frtrain.data import ColorJitter, VitonDataset, VitonSource, collate, flip_sample  # noqa: E402
+from frtrain.steps import student_step, teacher_step  # noqa: E402
+from frtrain.synthetic import make_synthetic_viton  # noqa: E402
+from frtrain.warp import warp_forward  # noqa: E402
+from pfafn import AFWM, ResUnetGenerator  # noqa: E402
+
+SIZE = (64, 64)
+TINY = nets.PRESETS["tiny"]
+
+
+@pytest.fixture(autouse=True)
+def _small_cpu_setup():
+    # oneDNN spends seconds preparing every new convolution shape, and threads only add
+    # overhead (and spin-waiting on a busy machine) for these tiny networks.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def viton(tmp_path_factory):
+    return make_synthetic_viton(str(tmp_path_factory.mktemp("viton")), n_train=6, n_val=3, seed=1)
+
+
+def _batch(root, size=SIZE, n=2, **kw):
+    ds = VitonDataset(VitonSource(root), "train", size, **kw)
+    return collate([ds[i] for i in range(n)])
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_loader_reads_the_synthetic_folder(viton):
+    ds = VitonDataset(VitonSource(viton), "train", (128, 96), other_garment=True)
+    assert len(ds) == 6
+    s = ds[0]
+    assert s["person"].shape == (3, 128, 96) and s["cloth"].shape == (3, 128, 96)
+    assert s["cloth_mask"].shape == (1, 128, 96) and set(s["cloth_mask"].unique().tolist()) <= {0.0, 1.0}
+    assert s["person"].min() >= -1 and s["person"].max() <= 1
+    assert s["parse"].shape == (128, 96) and s["parse"].dtype == torch.int64
+    labels = set(s["parse"].unique().tolist())
+    assert {0, 2, 5, 9, 13, 14, 15} <= labels and max(labels) < 20
+    assert s["pose"].shape == (18, 3)
+    # keypoints are scaled from 256x192 to 128x96: the neck sits near (48, 32)
+    assert abs(float(s["pose"][1, 0]) - 48) < 5 and abs(float(s["pose"][1, 1]) - 32) < 5
+    assert int(s["index_un"]) != 0 and not torch.equal(s["cloth_un"], s["cloth"])
+    # augmentation keeps shapes and ranges
+    aug = VitonDataset(VitonSource(viton), "train", (128, 96), augment=True, other_garment=True)
+    for key in range(12):
+        a = aug[key]
+        assert a["person"].shape == (3, 128, 96) and a["person"].abs().max() <= 1
+
+
+def test_flip_is_consistent(viton):
+    ds = VitonDataset(VitonSource(viton), "train", (128, 96))
+    s = ds[1]
+    f = {k: v.clone() for k, v in s.items()}
+    flip_sample(f, ("person", "cloth", "cloth_mask"))
+    assert torch.equal(f["person"], s["person"].flip(-1))
+    assert torch.equal(f["cloth_mask"], s["cloth_mask"].flip(-1))
+    flipped_parse = s["parse"].flip(-1)
+    assert torch.equal(f["parse"] == 14, flipped_parse == 15) and torch.equal(f["parse"] == 15, flipped_parse == 14)
+    # the right wrist (4) becomes the left wrist (7), mirrored
+    assert torch.allclose(f["pose"][7, 0], 95 - s["pose"][4, 0]) and torch.allclose(f["pose"][7, 1], s["pose"][4, 1])
+    flip_sample(f, ("person", "cloth", "cloth_mask"))
+    for key in ("person", "parse", "pose", "cloth"):
+        assert torch.equal(f[key], s[key]), key
+
+
+def test_colour_jitter_is_one_pixel_map():
+    x = torch.rand(3, 8, 8) * 2 - 1
+    y = x.clone()
+    factors = (1.1, 0.9, 1.05)
+    a, b = ColorJitter.apply(x, factors), ColorJitter.apply(y, factors)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert ColorJitter.apply(x, (1.0, 1.0, 1.0)).sub(x).abs().max() < 1e-6
+
+
+def test_packed_archive_round_trip(viton, tmp_path):
+    archive = str(tmp_path / "pack.zip")
+    manifest = pack_data.main(["--data", viton, "--out", archive, "--persons", "0"])
+    assert manifest["counts"]["train"]["persons"] == 6 and manifest["counts"]["val"]["persons"] == 3
+    folder, packed = VitonSource(viton), VitonSource(archive)
+    assert packed.is_archive and packed.pairs("train") == folder.pairs("train")
+    assert packed.pairs("val", unpaired=True) == folder.pairs("val", unpaired=True)
+    for size in ((256, 192), (128, 96)):
+        for split in ("train", "val"):
+            a = VitonDataset(folder, split, size)
+            b = VitonDataset(packed, split, size)
+            for i in range(len(a)):
+                x, y = a[i], b[i]
+                for key in x:
+                    if key == "pose":
+                        assert torch.allclose(x[key], y[key], atol=0.01), (split, i)
+                    else:
+                        assert torch.equal(x[key], y[key]), (split, i, key)
+    subset = str(tmp_path / "subset.zip")
+    pack_data.main(["--data", viton, "--out", subset, "--persons", "3", "--no-val"])
+    small = VitonSource(subset)
+    assert len(small.pairs("train")) == 3 and not small.exists("val_pairs.txt")
+    assert len(VitonDataset(small, "train", SIZE)) == 3
+
+
+# ----------------------------------------------------------------------------- teacher input
+
+
+def test_teacher_input_hides_the_worn_garment(viton):
+    b = _batch(viton, (128, 96))
+    cond = person.teacher_cond(b["parse"], b["pose"])
+    assert cond.shape == (2, person.TEACHER_COND_CHANNELS, 128, 96) == (2, 23, 128, 96)
+    assert cond.min() >= 0 and cond.max() <= 1
+    region = person.garment_mask(b["parse"])
+    assert region.sum() > 100
+    # the kept-region channels (head, lower body, hands) are empty on the garment
+    assert (cond[:, 0:3] * region).sum() == 0
+    # the person's pixels never enter the warp input, and the garment's pixels never
+    # enter the generator input: repainting the garment region changes neither
+    repainted = b["person"] * (1 - region) + torch.rand_like(b["person"]) * region
+    warped, edge = torch.zeros_like(b["cloth"]), torch.zeros_like(b["cloth_mask"])
+    gen_a = person.teacher_gen_input(b["person"], b["parse"], b["pose"], warped, edge, region)
+    gen_b = person.teacher_gen_input(repainted, b["parse"], b["pose"], warped, edge, region)
+    assert gen_a.shape[1] == person.TEACHER_GEN_CHANNELS == 8
+    assert torch.equal(gen_a, gen_b)
+    assert (gen_a[:, 0:3].abs() * region).sum() == 0
+    # the face is kept, as is
+    face = person.label_mask(b["parse"], (13,))
+    assert torch.equal(gen_a[:, 0:3] * face, b["person"] * face)
+    # skin to paint: arms outside the garment
+    assert (gen_a[:, 7:8] * region).sum() == 0 and gen_a[:, 7:8].sum() > 0
+
+
+def test_warp_forward_matches_the_reference():
+    torch.manual_seed(0)
+    model = AFWM(23, TINY.widths, TINY.fpn_dim, TINY.head_widths).eval()
+    cond = torch.rand(2, 23, 64, 64)
+    clothes = torch.rand(2, 3, 64, 64) * 2 - 1
+    edge = (torch.rand(2, 1, 64, 64) > 0.5).float()
+    with torch.no_grad():
+        warped, flow = model(cond, clothes)
+        out = warp_forward(model, cond, clothes, edge)
+    torch.testing.assert_close(out.warped, warped, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.flow, flow, atol=1e-6, rtol=0)
+    assert [tuple(f.shape[-2:]) for f in out.level_flows] == [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
+    assert [tuple(c.shape) for c in out.cond_features][0] == (2, TINY.fpn_dim, 2, 2)
+    assert len(out.offsets) == 10 and out.level_edges[-1].shape == (2, 1, 64, 64)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_ssim_sanity():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 24) * 2 - 1
+    assert abs(float(L.ssim(x, x)) - 1.0) < 1e-5
+    assert abs(float(L.ssim(x[:, :, :5, :4], x[:, :, :5, :4])) - 1.0) < 1e-5  # tiny maps work
+    noisy = (x + 0.3 * torch.randn_like(x)).clamp(-1, 1)
+    s = float(L.ssim(x, noisy))
+    assert 0 < s < 0.9
+    assert abs(s - float(L.ssim(noisy, x))) < 1e-6
+    assert float(L.ssim(x, torch.zeros_like(x))) < 0.05  # no structure at all
+    assert float(L.perceptual_loss(x, x)) < 1e-5
+    y = x.clone().requires_grad_(True)
+    L.perceptual_loss(y, noisy).backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    assert float(L.psnr(x, noisy).mean()) < float(L.psnr(x, (x + 0.01).clamp(-1, 1)).mean())
+
+
+def test_second_order_smoothness_is_zero_on_affine_flows():
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 12), indexing="ij")
+    affine = torch.stack([0.9 * xs + 0.1 * ys, ys + 0.05], 0)[None]
+    bent = torch.stack([xs + 0.3 * ys**2, ys], 0)[None]
+    eps_floor = float(L.second_order_smoothness(affine))
+    assert eps_floor < 2 * (1e-6) ** 0.45 * 2
+    assert float(L.second_order_smoothness(bent)) > eps_floor
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+
+def _optimise(step_fn, modules, steps=12, lr=2e-3):
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+    values = []
+    for _ in range(steps):
+        loss, parts, _ = step_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        values.append(float(loss.detach()))
+    return values
+
+
+def test_teacher_loss_goes_down(viton):
+    torch.manual_seed(0)
+    batch = _batch(viton)
+    warp, gen = nets.build("teacher", TINY)
+    values = _optimise(lambda: teacher_step(warp, gen, batch, L.LossWeights(), "e2e"), (warp, gen))
+    assert all(torch.isfinite(torch.tensor(values)))
+    assert sum(values[-3:]) / 3 < 0.9 * sum(values[:3]) / 3, values
+
+
+def test_student_loss_goes_down_with_tutor_and_distillation(viton):
+    torch.manual_seed(0)
+    batch = _batch(viton, other_garment=True)
+    t_warp, t_gen = nets.build("teacher", TINY)
+    teacher = (t_warp.eval(), t_gen.eval())
+    widths = nets.Widths(TINY.widths, 8, TINY.head_widths, TINY.ngf)  # narrower pyramid: adapters
+    warp, gen = nets.build("student", widths)
+    adapters = L.FeatureAdapters(8, TINY.fpn_dim)
+    parts_seen = {}
+
+    def step():
+        loss, parts, visuals = student_step(warp, gen, batch, L.LossWeights(), "e2e", teacher, adapters)
+        parts_seen.update(parts)
+        assert visuals["fake"].shape == (2, 3, 64, 64)
+        return loss, parts, visuals
+
+    values = _optimise(step, (warp, gen, adapters))
+    assert {"kd_feature", "kd_flow", "kd_fraction", "gen_l1"} <= set(parts_seen)
+    assert sum(values[-3:]) / 3 < 0.9 * sum(values[:3]) / 3, values
+    # the teacher is not trained by the student's loss
+    assert all(p.grad is None for p in t_warp.parameters())
+
+
+def test_warp_stage_trains_the_warp_module_only(viton):
+    batch = _batch(viton)
+    warp, gen = nets.build("teacher", TINY)
+    loss, parts, _ = teacher_step(warp, gen, batch, L.LossWeights(), "warp")
+    loss.backward()
+    assert all(p.grad is None for p in gen.parameters())
+    assert "gen" not in parts and parts["warp"] > 0
+
+
+# ----------------------------------------------------------------------------- scripts
+
+
+def _train(kind, viton, run, *extra):
+    return train_script.main(
+        [kind, "--data", viton, "--run", run, "--preset", "tiny", "--size", "64x64", "--batch-size", "2", "--workers", "0", "--log-every", "1", *extra]
+    )
+
+
+def test_training_resumes_in_budgeted_chunks(viton, tmp_path):
+    run = str(tmp_path / "teacher")
+    first = _train("teacher", viton, run, "--steps", "2")
+    assert first["step"] == 2 and first["reason"] == "steps"
+    assert os.path.isfile(os.path.join(run, "checkpoint.pt")) and os.path.isfile(os.path.join(run, "sample.jpg"))
+    # resume, at another resolution, into split checkpoint files
+    second = _train("teacher", viton, run, "--resume", "--steps", "3", "--size", "128x96", "--max-file-mib", "0.5")
+    assert second["step"] == 3 and second["steps_this_run"] == 1
+    assert not os.path.exists(os.path.join(run, "checkpoint.pt")) and len(second["checkpoint"]) > 1
+    # a tiny budget: one step, then a clean save and exit
+    third = _train("teacher", viton, run, "--resume", "--steps", "100", "--max-minutes", "0.0001")
+    assert third["reason"] == "budget" and third["step"] == 4
+    state = nets.load_checkpoint(run)
+    assert state["step"] == 4 and state["kind"] == "teacher" and len(state["history"]) == 3
+    assert [seg["size"] for seg in state["history"]] == [[64, 64], [128, 96], [64, 64]]
+    lines = open(os.path.join(run, "log.jsonl")).read().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4]
+    # resume from a carried copy into a new folder, without optimizer state
+    carried = str(tmp_path / "carried.pt")
+    import ckpt
+
+    ckpt.slim(run, carried, "fp16", "none", 0)
+    fourth = _train("teacher", viton, str(tmp_path / "elsewhere"), "--resume", carried, "--steps", "5")
+    assert fourth["step"] == 5
+
+
+def test_student_pipeline_fakes_export_evaluate(viton, tmp_path):
+    teacher = str(tmp_path / "teacher")
+    _train("teacher", viton, teacher, "--steps", "1")
+    fakes = str(tmp_path / "fakes")
+    index = make_fakes_script.main(
+        ["--data", viton, "--teacher", teacher, "--out", fakes, "--size", "64x64", "--per-person", "2", "--workers", "0", "--batch-size", "4"]
+    )
+    assert len(index["persons"]) == 12 and os.path.getsize(os.path.join(fakes, "fakes.npy")) > 12 * 64 * 64 * 4
+    student = str(tmp_path / "student")
+    # cached fakes, distillation from the teacher, student initialised from it
+    summary = _train("student", viton, student, "--steps", "2", "--teacher", teacher, "--fakes", fakes, "--init-from-teacher")
+    assert summary["step"] == 2
+    # on-the-fly fakes
+    summary = _train("student", viton, student, "--resume", "--steps", "3", "--teacher", teacher)
+    assert summary["step"] == 3
+
+    bundle = str(tmp_path / "bundle")
+    info = export_script.main(["--checkpoint", student, "--out", bundle, "--name", "test model"])
+    warp_state = load_file(os.path.join(bundle, "warp.safetensors"))
+    gen_state = load_file(os.path.join(bundle, "gen.safetensors"))
+    fresh_warp = AFWM(3, TINY.widths, TINY.fpn_dim, TINY.head_widths).state_dict()
+    fresh_gen = ResUnetGenerator(7, 4, 5, ngf=TINY.ngf).state_dict()
+    assert list(warp_state) and set(warp_state) == set(fresh_warp)
+    assert set(gen_state) == set(fresh_gen)
+    for state, fresh in ((warp_state, fresh_warp), (gen_state, fresh_gen)):
+        for key, tensor in state.items():
+            assert tensor.shape == fresh[key].shape, key
+            expected = torch.int64 if key.endswith("num_batches_tracked") else torch.float32
+            assert tensor.dtype == expected, key
+    assert "cond_features.encoders.0.0.block.0.running_mean" in warp_state
+    # BatchNorm statistics travel: 3 student steps (+1 copied from the 1-step teacher)
+    assert int(warp_state["cond_features.encoders.0.0.block.0.num_batches_tracked"]) == 4
+    assert not torch.equal(warp_state["image_features.encoders.0.0.block.0.running_var"], torch.ones(3))
+    meta = json.load(open(os.path.join(bundle, "model.json")))
+    assert meta["name"] == "test model" and meta["training"]["steps"] == 3
+    assert meta["widths"]["widths"] == list(TINY.widths) and meta["data"]["pairs"] == 6 and meta["date"]
+    assert info["parameters"]["warp"] == sum(v.numel() for k, v in fresh_warp.items() if "running" not in k and "num_batches" not in k)
+
+    metrics = evaluate_script.main(
+        ["--data", viton, "--model", bundle, "--teacher", teacher, "--out", str(tmp_path / "eval"), "--size", "64x64", "--grid", "2", "--device", "cpu"]
+    )
+    assert 0 <= metrics["warp_iou"] <= 1 and -1 <= metrics["tutor_ssim"] <= 1 and metrics["persons"] == 3
+    assert os.path.isfile(tmp_path / "eval" / "grid.jpg") and os.path.isfile(tmp_path / "eval" / "metrics.json")
+
+
+def test_losses_survive_bfloat16_autocast(viton):
+    """The AMP path (--amp bf16 on CUDA), checked with CPU autocast: SSIM and flow
+    smoothness stay in float32, grids stay exact, losses stay close to float32."""
+    torch.manual_seed(0)
+    batch = _batch(viton, other_garment=True)
+    t_warp, t_gen = nets.build("teacher", TINY)
+    teacher = (t_warp.eval(), t_gen.eval())
+    warp, gen = nets.build("student", TINY)
+    w = L.LossWeights()
+    reference = [float(teacher_step(t_warp, t_gen, batch, w)[0]), float(student_step(warp, gen, batch, w, "e2e", teacher)[0])]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = [float(teacher_step(t_warp, t_gen, batch, w)[0]), float(student_step(warp, gen, batch, w, "e2e", teacher)[0])]
+    for a, b in zip(reference, mixed):
+        assert abs(a - b) < 0.05 * abs(a), (reference, mixed)
