@@ -295,9 +295,14 @@ fn fused_conv_paths_agree() {
     let ones = Tensor::ones(6, candle_core::DType::F32, &device).unwrap();
     let mean = Tensor::randn(0f32, 0.5, 6, &device).unwrap();
     let var = (Tensor::rand(0f32, 1.0, 6, &device).unwrap() + 0.5).unwrap();
-    let pre =
-        fitting_room::engine::ops::PreActivation::from_batch_norm(&ones, &mean, &mean, &var, 1e-5)
-            .unwrap();
+    let bn = fitting_room::engine::ops::BatchNorm {
+        gamma: ones,
+        beta: mean.clone(),
+        running_mean: mean,
+        running_var: var,
+        eps: 1e-5,
+    };
+    let pre = fitting_room::engine::ops::PreActivation::from_batch_norm(&bn).unwrap();
     for act in [
         Activation::None,
         Activation::Relu,

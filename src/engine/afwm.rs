@@ -10,18 +10,6 @@ use super::ops::{
 use super::params::Params;
 use super::EngineError;
 
-const SAME: ConvOptions = ConvOptions {
-    stride: 1,
-    padding: 1,
-};
-const HALVE: ConvOptions = ConvOptions {
-    stride: 2,
-    padding: 1,
-};
-const POINTWISE: ConvOptions = ConvOptions {
-    stride: 1,
-    padding: 0,
-};
 const FLOW_SLOPE: f32 = 0.1;
 
 /// Pre-activation residual block: x + conv(relu(bn(conv(relu(bn(x)))))).
@@ -37,9 +25,21 @@ impl ResBlock {
     fn load(p: &Params, prefix: &str, channels: usize) -> Result<Self, EngineError> {
         Ok(Self {
             pre1: p.pre_activation(&format!("{prefix}.block.0"), channels)?,
-            conv1: p.conv(&format!("{prefix}.block.2"), Some(channels), 3, false, SAME)?,
+            conv1: p.conv(
+                &format!("{prefix}.block.2"),
+                Some(channels),
+                3,
+                false,
+                ConvOptions::SAME,
+            )?,
             pre2: p.pre_activation(&format!("{prefix}.block.3"), channels)?,
-            conv2: p.conv(&format!("{prefix}.block.5"), Some(channels), 3, false, SAME)?,
+            conv2: p.conv(
+                &format!("{prefix}.block.5"),
+                Some(channels),
+                3,
+                false,
+                ConvOptions::SAME,
+            )?,
         })
     }
 
@@ -74,7 +74,13 @@ impl FeatureEncoder {
         while p.contains(&format!("{prefix}.encoders.{i}.0.block.2.weight")) {
             let s = format!("{prefix}.encoders.{i}");
             let pre = p.pre_activation(&format!("{s}.0.block.0"), channels)?;
-            let down = p.conv(&format!("{s}.0.block.2"), Some(channels), 3, false, HALVE)?;
+            let down = p.conv(
+                &format!("{s}.0.block.2"),
+                Some(channels),
+                3,
+                false,
+                ConvOptions::HALVE,
+            )?;
             channels = down.out_channels();
             let blocks = [
                 ResBlock::load(p, &format!("{s}.1"), channels)?,
@@ -131,10 +137,16 @@ impl RefinePyramid {
                 Some(width),
                 1,
                 true,
-                POINTWISE,
+                ConvOptions::POINTWISE,
             )?;
             let dim = a.out_channels();
-            smooth.push(p.conv(&format!("{prefix}.smooth.{i}"), Some(dim), 3, true, SAME)?);
+            smooth.push(p.conv(
+                &format!("{prefix}.smooth.{i}"),
+                Some(dim),
+                3,
+                true,
+                ConvOptions::SAME,
+            )?);
             adaptive.push(a);
         }
         Ok(Self { adaptive, smooth })
@@ -180,7 +192,13 @@ impl FlowHead {
         let mut convs = Vec::with_capacity(4);
         let mut channels = in_channels;
         for index in [0, 2, 4, 6] {
-            let c = p.conv(&format!("{prefix}.{index}"), Some(channels), 3, true, SAME)?;
+            let c = p.conv(
+                &format!("{prefix}.{index}"),
+                Some(channels),
+                3,
+                true,
+                ConvOptions::SAME,
+            )?;
             channels = c.out_channels();
             convs.push(c);
         }

@@ -7,15 +7,6 @@ use super::ops::{upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath};
 use super::params::Params;
 use super::EngineError;
 
-const SAME: ConvOptions = ConvOptions {
-    stride: 1,
-    padding: 1,
-};
-const HALVE: ConvOptions = ConvOptions {
-    stride: 2,
-    padding: 1,
-};
-
 /// relu(bn(conv(relu(bn(conv(x))))) + x), BatchNorms folded.
 #[derive(Debug, Clone)]
 struct ResidualBlock {
@@ -31,14 +22,14 @@ impl ResidualBlock {
                 &format!("{prefix}.block.1"),
                 Some(channels),
                 3,
-                SAME,
+                ConvOptions::SAME,
             )?,
             conv2: p.conv_bn(
                 &format!("{prefix}.block.3"),
                 &format!("{prefix}.block.4"),
                 Some(channels),
                 3,
-                SAME,
+                ConvOptions::SAME,
             )?,
         })
     }
@@ -95,14 +86,14 @@ impl UnetBlock {
                 &format!("{prefix}.1"),
                 Some(in_channels),
                 3,
-                HALVE,
+                ConvOptions::HALVE,
             )?,
             _ => p.conv(
                 &format!("{prefix}.{down}"),
                 Some(in_channels),
                 3,
                 false,
-                HALVE,
+                ConvOptions::HALVE,
             )?,
         };
         let inner_channels = down.out_channels();
@@ -140,9 +131,15 @@ impl UnetBlock {
                 &format!("{prefix}.{bn}"),
                 Some(up_in),
                 3,
-                SAME,
+                ConvOptions::SAME,
             )?,
-            None => p.conv(&format!("{prefix}.{up_index}"), Some(up_in), 3, false, SAME)?,
+            None => p.conv(
+                &format!("{prefix}.{up_index}"),
+                Some(up_in),
+                3,
+                false,
+                ConvOptions::SAME,
+            )?,
         };
         if position != Position::Outermost && up.out_channels() != in_channels {
             return Err(EngineError::Architecture(format!(

@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::ops::{Conv2d, ConvOptions, PreActivation};
+use super::ops::{BatchNorm, Conv2d, ConvOptions, PreActivation};
 use super::EngineError;
 use crate::weights::StateDict;
 
@@ -105,10 +105,8 @@ impl<'a> Params<'a> {
         options: ConvOptions,
     ) -> Result<Conv2d, EngineError> {
         let conv = self.conv_cpu(prefix, in_channels, kernel, false, options)?;
-        let [g, b, m, v] = self.batch_norm(bn_prefix, conv.out_channels())?;
-        Ok(conv
-            .fold_batch_norm(&g, &b, &m, &v, BN_EPS)?
-            .to_device(self.device)?)
+        let bn = self.batch_norm(bn_prefix, conv.out_channels())?;
+        Ok(conv.fold_batch_norm(&bn)?.to_device(self.device)?)
     }
 
     /// BatchNorm then ReLU on a conv's input.
@@ -117,17 +115,18 @@ impl<'a> Params<'a> {
         bn_prefix: &str,
         channels: usize,
     ) -> Result<PreActivation, EngineError> {
-        let [g, b, m, v] = self.batch_norm(bn_prefix, channels)?;
-        Ok(PreActivation::from_batch_norm(&g, &b, &m, &v, BN_EPS)?.to_device(self.device)?)
+        let bn = self.batch_norm(bn_prefix, channels)?;
+        Ok(PreActivation::from_batch_norm(&bn)?.to_device(self.device)?)
     }
 
-    fn batch_norm(&self, prefix: &str, channels: usize) -> Result<[Tensor; 4], EngineError> {
+    fn batch_norm(&self, prefix: &str, channels: usize) -> Result<BatchNorm, EngineError> {
         let get = |name: &str| self.exact(&format!("{prefix}.{name}"), &[channels]);
-        Ok([
-            get("weight")?,
-            get("bias")?,
-            get("running_mean")?,
-            get("running_var")?,
-        ])
+        Ok(BatchNorm {
+            gamma: get("weight")?,
+            beta: get("bias")?,
+            running_mean: get("running_mean")?,
+            running_var: get("running_var")?,
+            eps: BN_EPS,
+        })
     }
 }

@@ -50,6 +50,42 @@ impl Activation {
     }
 }
 
+/// An eval-mode BatchNorm's parameters and running statistics, each of shape (C,).
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    pub gamma: Tensor,
+    pub beta: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub eps: f64,
+}
+
+impl BatchNorm {
+    /// Per-channel scale and shift of y = gamma * (x - mean) / sqrt(var + eps) + beta, in f64.
+    fn affine(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let to_f64 = |t: &Tensor| -> Result<Vec<f64>> {
+            t.to_dtype(candle_core::DType::F64)?
+                .flatten_all()?
+                .to_vec1()
+        };
+        let gamma = to_f64(&self.gamma)?;
+        let beta = to_f64(&self.beta)?;
+        let mean = to_f64(&self.running_mean)?;
+        let var = to_f64(&self.running_var)?;
+        if [beta.len(), mean.len(), var.len()] != [gamma.len(); 3] {
+            return Err(Error::Msg("BatchNorm parameters differ in length".into()));
+        }
+        let mut scale = Vec::with_capacity(gamma.len());
+        let mut shift = Vec::with_capacity(gamma.len());
+        for i in 0..gamma.len() {
+            let s = gamma[i] / (var[i] + self.eps).sqrt();
+            scale.push(s as f32);
+            shift.push((beta[i] - mean[i] * s) as f32);
+        }
+        Ok((scale, shift))
+    }
+}
+
 /// Eval-mode BatchNorm followed by ReLU, applied to a convolution's input: relu(x * scale + shift)
 /// per channel. It cannot be folded into the convolution's weights because the ReLU sits between.
 #[derive(Debug, Clone)]
@@ -59,16 +95,9 @@ pub struct PreActivation {
 }
 
 impl PreActivation {
-    /// From BatchNorm parameters and running statistics (all of shape (C,)).
-    pub fn from_batch_norm(
-        gamma: &Tensor,
-        beta: &Tensor,
-        mean: &Tensor,
-        var: &Tensor,
-        eps: f64,
-    ) -> Result<Self> {
-        let (scale, shift) = batch_norm_affine(gamma, beta, mean, var, eps)?;
-        let device = gamma.device();
+    pub fn from_batch_norm(bn: &BatchNorm) -> Result<Self> {
+        let (scale, shift) = bn.affine()?;
+        let device = bn.gamma.device();
         Ok(Self {
             scale: Tensor::new(scale.as_slice(), device)?,
             shift: Tensor::new(shift.as_slice(), device)?,
@@ -95,35 +124,29 @@ impl PreActivation {
     }
 }
 
-/// Per-channel scale and shift of an eval BatchNorm, computed in f64.
-fn batch_norm_affine(
-    gamma: &Tensor,
-    beta: &Tensor,
-    mean: &Tensor,
-    var: &Tensor,
-    eps: f64,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let to_f64 = |t: &Tensor| -> Result<Vec<f64>> {
-        t.to_dtype(candle_core::DType::F64)?
-            .flatten_all()?
-            .to_vec1()
-    };
-    let (gamma, beta, mean, var) = (to_f64(gamma)?, to_f64(beta)?, to_f64(mean)?, to_f64(var)?);
-    let mut scale = Vec::with_capacity(gamma.len());
-    let mut shift = Vec::with_capacity(gamma.len());
-    for i in 0..gamma.len() {
-        let s = gamma[i] / (var[i] + eps).sqrt();
-        scale.push(s as f32);
-        shift.push((beta[i] - mean[i] * s) as f32);
-    }
-    Ok((scale, shift))
-}
-
 /// Stride and zero padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvOptions {
     pub stride: usize,
     pub padding: usize,
+}
+
+impl ConvOptions {
+    /// 3x3 keeping the size.
+    pub const SAME: ConvOptions = ConvOptions {
+        stride: 1,
+        padding: 1,
+    };
+    /// 3x3 halving the size.
+    pub const HALVE: ConvOptions = ConvOptions {
+        stride: 2,
+        padding: 1,
+    };
+    /// 1x1.
+    pub const POINTWISE: ConvOptions = ConvOptions {
+        stride: 1,
+        padding: 0,
+    };
 }
 
 /// A square-kernel 2-D convolution, weights (C_out, C_in, k, k), optional bias.
@@ -161,15 +184,8 @@ impl Conv2d {
     }
 
     /// Folds an eval BatchNorm that follows this convolution into its weights and bias.
-    pub fn fold_batch_norm(
-        self,
-        gamma: &Tensor,
-        beta: &Tensor,
-        mean: &Tensor,
-        var: &Tensor,
-        eps: f64,
-    ) -> Result<Self> {
-        let (scale, shift) = batch_norm_affine(gamma, beta, mean, var, eps)?;
+    pub fn fold_batch_norm(self, bn: &BatchNorm) -> Result<Self> {
+        let (scale, shift) = bn.affine()?;
         let cout = self.out_channels();
         if scale.len() != cout {
             return Err(Error::Msg(format!(
