@@ -13,6 +13,9 @@ use super::{cpu, OpPath};
 
 /// Column buffer budget per chunk, in floats (16 MB).
 const COLUMN_BUDGET: usize = 4 << 20;
+/// Convs with at most this many output channels walk the columns in chunks of `NARROW_CHUNK`.
+const NARROW_COUT: usize = 16;
+const NARROW_CHUNK: usize = 1024;
 /// Output size (padded width x height) from which stride-1 convs use shifted products.
 const SHIFTED_MIN_COLUMNS: usize = 8192;
 
@@ -496,38 +499,50 @@ fn conv_shifted(
     } else {
         gemm::Parallelism::None
     };
-    for tap in 0..taps {
-        let (ky, kx) = (tap / g.k, tap % g.k);
-        let offset = ky * wp + kx;
-        assert!(weight.len() >= cout * taps * g.cin);
-        assert!(offset + (g.cin - 1) * plane + wide_cols <= padded.len());
-        assert!(wide.len() >= cout * wide_cols);
-        // SAFETY: the asserts bound every access: lhs (co, ci) at co * cin * k*k + ci * k*k +
-        // tap, rhs (ci, j) at offset + ci * plane + j, dst (co, j) at co * wide_cols + j, for
-        // co < cout, ci < cin, j < wide_cols.
-        unsafe {
-            gemm::gemm(
-                cout,
-                wide_cols,
-                g.cin,
-                wide.as_mut_ptr(),
-                1,
-                wide_cols as isize,
-                tap > 0,
-                weight.as_ptr().add(tap),
-                taps as isize,
-                (g.cin * taps) as isize,
-                padded.as_ptr().add(offset),
-                1,
-                plane as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+    // Few output channels make the products memory-bound: then walk the columns in chunks with
+    // all taps per chunk, so the shifted input rows are still in cache for the next tap.
+    let chunk = if cout <= NARROW_COUT {
+        NARROW_CHUNK.min(wide_cols)
+    } else {
+        wide_cols
+    };
+    assert!(weight.len() >= cout * taps * g.cin);
+    assert!(wide.len() >= cout * wide_cols);
+    let mut c0 = 0;
+    while c0 < wide_cols {
+        let nc = chunk.min(wide_cols - c0);
+        for tap in 0..taps {
+            let (ky, kx) = (tap / g.k, tap % g.k);
+            let offset = ky * wp + kx + c0;
+            assert!(offset + (g.cin - 1) * plane + nc <= padded.len());
+            // SAFETY: the asserts bound every access: lhs (co, ci) at co * cin * k*k +
+            // ci * k*k + tap, rhs (ci, j) at offset + ci * plane + j, dst (co, j) at
+            // co * wide_cols + c0 + j, for co < cout, ci < cin, j < nc <= wide_cols - c0.
+            unsafe {
+                gemm::gemm(
+                    cout,
+                    nc,
+                    g.cin,
+                    wide.as_mut_ptr().add(c0),
+                    1,
+                    wide_cols as isize,
+                    tap > 0,
+                    weight.as_ptr().add(tap),
+                    taps as isize,
+                    (g.cin * taps) as isize,
+                    padded.as_ptr().add(offset),
+                    1,
+                    plane as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
         }
+        c0 += nc;
     }
     dst.par_chunks_mut(ho * g.wo)
         .zip(wide.par_chunks(wide_cols))
