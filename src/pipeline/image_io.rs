@@ -145,6 +145,11 @@ where
     if image.dimensions() == (tw, th) {
         return image.clone();
     }
+    let (w, h) = image.dimensions();
+    if u64::from(w) * u64::from(th) == u64::from(h) * u64::from(tw) {
+        // Already 3:4 (a padded garment, say): no padded copy needed.
+        return imageops::resize(image, tw, th, imageops::FilterType::Lanczos3);
+    }
     let canvas = pad_to_native_aspect(image, fill);
     imageops::resize(&canvas, tw, th, imageops::FilterType::Lanczos3)
 }
