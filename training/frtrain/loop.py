@@ -51,7 +51,7 @@ def add_arguments(parser, kind: str) -> None:
     g.add_argument("--no-augment", action="store_true", help="no flip or colour jitter")
 
     g = parser.add_argument_group("network widths (a new run only; a resumed run keeps its own)")
-    g.add_argument("--preset", default="small", choices=sorted(nets.PRESETS), help="width preset (default small)")
+    g.add_argument("--preset", default="compact", choices=sorted(nets.PRESETS), help="width preset (default compact)")
     g.add_argument("--widths", type=_ints, default=None, help="AFWM encoder widths, 5 values: 32,48,64,64,64")
     g.add_argument("--fpn-dim", type=int, default=None)
     g.add_argument("--head-widths", type=_ints, default=None, help="flow-head widths, 3 values: 64,32,16")
