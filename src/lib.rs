@@ -4,9 +4,15 @@
 //! - [`engine`]: the network (pure tensor code) and the ops candle lacks.
 //! - [`weights`]: checkpoint formats (safetensors, PyTorch zip and legacy .pth).
 //! - [`model`]: finding and loading a model folder.
-//! - [`pipeline`]: images to tensors and back, flow pictures.
+//! - [`pipeline`]: images to tensors and back, flow pictures, one try-on from photos.
+//! - [`wardrobe`]: the garment library and its persistence.
+//! - [`capture`]: cameras behind a trait (webcams, and a synthetic source for tests).
+//! - [`app`]: the desktop app.
 
+pub mod app;
+pub mod capture;
 pub mod engine;
 pub mod model;
 pub mod pipeline;
+pub mod wardrobe;
 pub mod weights;

@@ -1,4 +1,5 @@
-//! The `fitting-room` command: headless try-on, batch runs, checkpoint conversion and benchmarks.
+//! The `fitting-room` command: the desktop app (no subcommand), and headless try-on, batch runs,
+//! checkpoint conversion, garment masks and benchmarks.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,10 +22,36 @@ use fitting_room::pipeline::{
 use fitting_room::weights::StateDict;
 
 #[derive(Parser)]
-#[command(name = "fitting-room", version, about = "Virtual try-on with PF-AFN")]
+#[command(
+    name = "fitting-room",
+    version,
+    about = "Virtual try-on with PF-AFN. Without a subcommand, opens the desktop app.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+/// Options of the desktop app.
+#[derive(Args)]
+struct AppArgs {
+    /// A person photo to open.
+    photo: Option<PathBuf>,
+    /// A person photo to open (same as PHOTO).
+    #[arg(long, conflicts_with = "photo")]
+    person: Option<PathBuf>,
+    /// A garment photo to try on at once (its mask is computed).
+    #[arg(long)]
+    garment: Option<PathBuf>,
+    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 #[derive(Subcommand)]
@@ -184,17 +211,24 @@ fn main() {
         Some(Command::Convert(args)) => convert(args),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Mask(args)) => mask(args),
-        None => {
-            eprintln!(
-                "The desktop app is not part of this build yet; use a subcommand (see --help)."
-            );
-            std::process::exit(2);
-        }
+        None => run_app(cli.app),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn run_app(args: AppArgs) -> Result<()> {
+    let options = fitting_room::app::StartOptions {
+        person: args.person.or(args.photo),
+        garment: args.garment,
+        model: args.model,
+        device: args.device,
+        ..Default::default()
+    };
+    fitting_room::app::run_app(options)?;
+    Ok(())
 }
 
 /// A person, garment and mask, as the network takes them.

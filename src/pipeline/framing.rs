@@ -13,7 +13,7 @@ const ASPECT_W: u64 = 3;
 const ASPECT_H: u64 = 4;
 
 /// A crop rectangle in the pixels of the (orientation-corrected) photo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Crop {
     pub x: u32,
     pub y: u32,

@@ -1,0 +1,329 @@
+//! The inference worker: one thread that owns the network, loads models and runs try-ons, so the
+//! UI thread never waits on either.
+//!
+//! Requests go through a two-slot mailbox (one model load, one try-on). A new try-on replaces a
+//! pending one that has not started: live mode submits every camera frame and the worker always
+//! takes the newest, dropping stale frames instead of queueing them.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use image::{GrayImage, RgbImage};
+
+use crate::engine::{select_device, DeviceChoice, Engine, ModelInfo, OpPath};
+use crate::model::{ModelFiles, MODEL_ENV};
+use crate::pipeline::{run_tryon, Crop, TryOnImages, TryOnPhotos};
+
+/// Which model to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The bundled default model (see [`ModelFiles::default_model`]).
+    Default,
+    /// A model folder chosen by the user: a Fitting Room bundle or the official PF-AFN folder.
+    Folder(PathBuf),
+}
+
+/// A loaded model, as the UI describes it.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    /// Counts loads, so results of an older model are never shown as the current one's.
+    pub generation: u64,
+    pub name: String,
+    pub files: ModelFiles,
+    pub info: ModelInfo,
+    pub device: String,
+}
+
+/// Where the model stands.
+#[derive(Debug, Clone)]
+pub enum ModelStatus {
+    Loading(ModelSource),
+    Ready(Arc<LoadedModel>),
+    /// No model could be found; the text says where to get one.
+    Missing(String),
+    Failed(String),
+}
+
+/// Identifies a try-on's inputs, for the result cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResultKey {
+    pub person: u64,
+    pub crop: Crop,
+    pub garment: String,
+    /// The garment mask's revision (a hand edit changes the result).
+    pub mask_revision: u64,
+    pub model: u64,
+    pub hires: bool,
+}
+
+/// One try-on request.
+#[derive(Clone)]
+pub struct TryOnJob {
+    pub key: ResultKey,
+    pub photo: Arc<RgbImage>,
+    pub crop: Crop,
+    pub garment: Arc<RgbImage>,
+    pub garment_mask: Arc<GrayImage>,
+    /// From live mode: shown when done, not cached.
+    pub live: bool,
+}
+
+/// What the worker reports back.
+pub enum WorkerEvent {
+    Model(ModelStatus),
+    Started {
+        key: ResultKey,
+    },
+    Finished {
+        key: ResultKey,
+        live: bool,
+        result: Result<Arc<TryOnImages>, String>,
+    },
+}
+
+#[derive(Default)]
+struct Mailbox {
+    model: Option<(ModelSource, DeviceChoice)>,
+    tryon: Option<TryOnJob>,
+    running: bool,
+    quit: bool,
+}
+
+type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// Handle to the worker thread.
+pub struct InferenceWorker {
+    mailbox: Arc<(Mutex<Mailbox>, Condvar)>,
+    events: Receiver<WorkerEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl InferenceWorker {
+    /// Starts the thread. `notify` is called after every event (the app asks egui to repaint).
+    pub fn spawn(notify: Notify) -> Self {
+        let mailbox = Arc::new((Mutex::new(Mailbox::default()), Condvar::new()));
+        let (sender, events) = channel();
+        let thread = {
+            let mailbox = mailbox.clone();
+            std::thread::Builder::new()
+                .name("inference".into())
+                .spawn(move || worker_loop(&mailbox, &sender, &notify))
+                .ok()
+        };
+        if thread.is_none() {
+            log::error!("cannot start the inference thread");
+        }
+        Self {
+            mailbox,
+            events,
+            thread,
+        }
+    }
+
+    /// Loads a model (replacing a load not yet started).
+    pub fn load_model(&self, source: ModelSource, device: DeviceChoice) {
+        self.post(|m| m.model = Some((source, device)));
+    }
+
+    /// Runs a try-on; a pending one that has not started is dropped.
+    pub fn submit(&self, job: TryOnJob) {
+        self.post(|m| m.tryon = Some(job));
+    }
+
+    /// Whether a try-on is running or waiting.
+    pub fn busy(&self) -> bool {
+        let (lock, _) = &*self.mailbox;
+        lock.lock()
+            .map(|m| m.running || m.tryon.is_some() || m.model.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Events since the last call.
+    pub fn poll(&self) -> Vec<WorkerEvent> {
+        self.events.try_iter().collect()
+    }
+
+    fn post(&self, edit: impl FnOnce(&mut Mailbox)) {
+        let (lock, wake) = &*self.mailbox;
+        if let Ok(mut m) = lock.lock() {
+            edit(&mut m);
+            wake.notify_one();
+        }
+    }
+}
+
+impl Drop for InferenceWorker {
+    fn drop(&mut self) {
+        self.post(|m| m.quit = true);
+        // Not joined: a try-on in flight may take a second, and nothing waits on its result.
+        drop(self.thread.take());
+    }
+}
+
+enum Work {
+    Model(ModelSource, DeviceChoice),
+    TryOn(TryOnJob),
+}
+
+fn next_work(mailbox: &(Mutex<Mailbox>, Condvar)) -> Option<Work> {
+    let (lock, wake) = mailbox;
+    let mut m = lock.lock().ok()?;
+    m.running = false;
+    loop {
+        if m.quit {
+            return None;
+        }
+        // A model load goes first: a try-on waiting behind it should use the new model.
+        if let Some((source, device)) = m.model.take() {
+            m.running = true;
+            return Some(Work::Model(source, device));
+        }
+        if let Some(job) = m.tryon.take() {
+            m.running = true;
+            return Some(Work::TryOn(job));
+        }
+        m = wake.wait(m).ok()?;
+    }
+}
+
+fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>, notify: &Notify) {
+    let mut engine: Option<(Engine, Arc<LoadedModel>)> = None;
+    let mut generation = 0u64;
+    let send = |event: WorkerEvent| {
+        let _ = events.send(event);
+        notify();
+    };
+    while let Some(work) = next_work(mailbox) {
+        match work {
+            Work::Model(source, device) => {
+                send(WorkerEvent::Model(ModelStatus::Loading(source.clone())));
+                generation += 1;
+                let loaded = catch_unwind(AssertUnwindSafe(|| {
+                    load_model(&source, device, generation)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(ModelStatus::Failed(
+                        "loading the model crashed; the file may be damaged".into(),
+                    ))
+                });
+                match loaded {
+                    Ok((new_engine, model)) => {
+                        log::info!(
+                            "model `{}` loaded on {} ({})",
+                            model.name,
+                            model.device,
+                            model.files.warp.display()
+                        );
+                        send(WorkerEvent::Model(ModelStatus::Ready(model.clone())));
+                        engine = Some((new_engine, model));
+                    }
+                    Err(status) => {
+                        // Keep the previous model: a failed "Open model" loses nothing.
+                        if let Some((_, current)) = &engine {
+                            send(WorkerEvent::Model(status));
+                            send(WorkerEvent::Model(ModelStatus::Ready(current.clone())));
+                        } else {
+                            send(WorkerEvent::Model(status));
+                        }
+                    }
+                }
+            }
+            Work::TryOn(job) => {
+                send(WorkerEvent::Started {
+                    key: job.key.clone(),
+                });
+                let result = match &engine {
+                    None => Err("no model is loaded".to_string()),
+                    Some((engine, _)) => catch_unwind(AssertUnwindSafe(|| {
+                        run_tryon(
+                            engine,
+                            &TryOnPhotos {
+                                photo: &job.photo,
+                                crop: job.crop,
+                                garment: &job.garment,
+                                garment_mask: &job.garment_mask,
+                                hires: job.key.hires,
+                            },
+                        )
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                    }))
+                    .unwrap_or_else(|_| Err("the try-on crashed".to_string())),
+                };
+                send(WorkerEvent::Finished {
+                    key: job.key,
+                    live: job.live,
+                    result,
+                });
+            }
+        }
+    }
+}
+
+fn load_model(
+    source: &ModelSource,
+    device: DeviceChoice,
+    generation: u64,
+) -> Result<(Engine, Arc<LoadedModel>), ModelStatus> {
+    let files = match source {
+        ModelSource::Default => ModelFiles::default_model().map_err(|_| {
+            ModelStatus::Missing(format!(
+                "No model found. Put a model folder at models/default, set {MODEL_ENV} to one, \
+                 or use Model > Open model… to pick a Fitting Room model or the official PF-AFN \
+                 checkpoints folder."
+            ))
+        })?,
+        ModelSource::Folder(dir) => {
+            ModelFiles::from_dir(dir).map_err(|e| ModelStatus::Failed(e.to_string()))?
+        }
+    };
+    let device_handle = select_device(device).map_err(|e| ModelStatus::Failed(e.to_string()))?;
+    let engine = files
+        .load(&device_handle, OpPath::Auto)
+        .map_err(|e| ModelStatus::Failed(e.to_string()))?;
+    let folder = files
+        .warp
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let name = model_name(&folder);
+    let device_name = match &device_handle {
+        candle_core::Device::Cpu => "CPU".to_string(),
+        candle_core::Device::Cuda(_) => "CUDA GPU".to_string(),
+        candle_core::Device::Metal(_) => "Metal GPU".to_string(),
+    };
+    let info = engine.info();
+    Ok((
+        engine,
+        Arc::new(LoadedModel {
+            generation,
+            name,
+            files,
+            info,
+            device: device_name,
+        }),
+    ))
+}
+
+/// The model's name from its `model.json`, else the folder's name.
+fn model_name(folder: &std::path::Path) -> String {
+    let from_card = std::fs::read(folder.join("model.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string));
+    from_card.unwrap_or_else(|| {
+        let official = folder.join("warp_model_final.pth").is_file();
+        let base = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        if official {
+            format!("{base} (official PF-AFN checkpoint)")
+        } else {
+            base
+        }
+    })
+}

@@ -1,0 +1,276 @@
+//! The desktop app, driven through egui_kittest on the wgpu renderer (a software adapter in CI:
+//! lavapipe or llvmpipe). Without an adapter these tests fail; they never skip.
+//!
+//! Snapshots live in tests/snapshots; `UPDATE_SNAPSHOTS=1 cargo test --release --test app`
+//! rewrites them (look at them before committing).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use fitting_room::app::export::{start_export_to, ExportKind};
+use fitting_room::app::result_panel::ResultView;
+use fitting_room::app::worker::ModelStatus;
+use fitting_room::app::{FittingRoomApp, StartOptions};
+use fitting_room::capture::{CameraBackend, SyntheticBackend};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn person_photo() -> PathBuf {
+    root().join("assets/persons/000523_0.jpg")
+}
+
+fn garment_photo() -> PathBuf {
+    root().join("assets/wardrobe/red-sweet-print-tee.jpg")
+}
+
+struct Setup {
+    _user_dir: tempfile::TempDir,
+    options: StartOptions,
+}
+
+fn setup(cameras: Arc<dyn CameraBackend>) -> Setup {
+    let user_dir = tempfile::tempdir().expect("temp dir");
+    let options = StartOptions {
+        model: Some(root().join("tests/fixtures/model")),
+        device: fitting_room::engine::DeviceChoice::Cpu,
+        wardrobe_dir: Some(root().join("assets/wardrobe")),
+        user_dir: Some(user_dir.path().to_path_buf()),
+        cameras,
+        ..Default::default()
+    };
+    Setup {
+        _user_dir: user_dir,
+        options,
+    }
+}
+
+fn harness(options: StartOptions) -> Harness<'static, FittingRoomApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1024.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| FittingRoomApp::new(cc, options))
+}
+
+/// Steps the app (background work runs on its own threads) until `done` holds.
+fn run_until(
+    harness: &mut Harness<'static, FittingRoomApp>,
+    what: &str,
+    done: impl Fn(&FittingRoomApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notices: {:?}",
+            harness.state().notices().collect::<Vec<_>>()
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+}
+
+fn model_ready(app: &FittingRoomApp) -> bool {
+    matches!(app.model_status(), ModelStatus::Ready(_))
+}
+
+fn errors(app: &FittingRoomApp) -> Vec<String> {
+    app.notices()
+        .filter(|(_, error)| *error)
+        .map(|(text, _)| text.to_string())
+        .collect()
+}
+
+/// Share of pixels in `rect` (points) that differ from the panel background.
+fn busy_share(image: &image::RgbaImage, rect: egui::Rect) -> f32 {
+    // The central panel's own colour, just below the menu bar in the middle of the window.
+    let background = image.get_pixel(image.width() / 2, image.height() - 40).0;
+    let mut busy = 0;
+    let mut total = 0;
+    for y in rect.min.y as u32..rect.max.y as u32 {
+        for x in rect.min.x as u32..rect.max.x as u32 {
+            let p = image.get_pixel(x, y).0;
+            total += 1;
+            if (0..3).any(|c| p[c].abs_diff(background[c]) > 24) {
+                busy += 1;
+            }
+        }
+    }
+    busy as f32 / total.max(1) as f32
+}
+
+#[test]
+fn start_options_open_person_and_garment_and_show_the_result() {
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(person_photo());
+    s.options.garment = Some(garment_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let app = harness.state();
+    assert!(errors(app).is_empty(), "{:?}", errors(app));
+    let result = app.shown_result().expect("a result");
+    assert_eq!(result.result.dimensions(), (192, 256));
+    assert_eq!(app.garment_name(), Some("red-sweet-print-tee"));
+    // The window shows it: the middle of the window is mostly picture, not empty panel.
+    let image = harness.render().expect("render");
+    let picture = harness.state().result_rect().expect("a result rect");
+    assert!(picture.width() > 200.0 && picture.height() > 250.0, "{picture:?}");
+    let share = busy_share(&image, picture.shrink(picture.width() * 0.1));
+    assert!(share > 0.5, "the result area is mostly empty ({share})");
+}
+
+#[test]
+fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(person_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the wardrobe and the model", |app| {
+        app.wardrobe_garments().len() >= 12 && model_ready(app) && app.person().is_some()
+    });
+    harness.get_by_label("Coral V-neck top").click();
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    assert_eq!(harness.state().garment_name(), Some("Coral V-neck top"));
+
+    let mut previous: Option<image::RgbaImage> = None;
+    for view in ResultView::ALL {
+        harness.get_by_label(view.label()).click();
+        harness.run_steps(3);
+        assert_eq!(harness.state().settings().view, view);
+        let rendered = harness.render().expect("render");
+        if let Some(prev) = &previous {
+            assert_ne!(
+                prev.as_raw(),
+                rendered.as_raw(),
+                "view {view:?} looks the same as the one before"
+            );
+        }
+        // The shader output, cropped to the picture (the rest of the window is egui's).
+        if matches!(
+            view,
+            ResultView::FlowColour | ResultView::FlowArrows | ResultView::FlowGrid
+        ) {
+            let rect = harness.state().result_rect().expect("a result rect");
+            let crop = image::imageops::crop_imm(
+                &rendered,
+                rect.min.x.round() as u32,
+                rect.min.y.round() as u32,
+                rect.width().round() as u32,
+                rect.height().round() as u32,
+            )
+            .to_image();
+            let name = format!("view_{}", view.label().replace([':', ' '], "_").to_lowercase());
+            egui_kittest::image_snapshot(&crop, name.replace("__", "_"));
+        }
+        previous = Some(rendered);
+    }
+}
+
+#[test]
+fn export_writes_a_valid_file_and_a_failed_write_loses_nothing() {
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(person_photo());
+    s.options.garment = Some(garment_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let out = tempfile::tempdir().unwrap();
+
+    let sheet = out.path().join("sheet.png");
+    start_export_to(harness.state_mut(), ExportKind::Sheet, sheet.clone());
+    run_until(&mut harness, "the export", |_| sheet.exists());
+    let written = image::open(&sheet).expect("a readable PNG");
+    assert_eq!(written.height(), 256 + 16);
+    assert!(written.width() > 4 * 192);
+
+    let result = out.path().join("result.jpg");
+    start_export_to(harness.state_mut(), ExportKind::Result, result.clone());
+    run_until(&mut harness, "the export", |_| result.exists());
+    assert_eq!(image::open(&result).unwrap().width(), 192);
+
+    let unwritable = Path::new("/proc/fitting-room-cannot-write-here/result.png").to_path_buf();
+    start_export_to(harness.state_mut(), ExportKind::Result, unwritable);
+    run_until(&mut harness, "the export error", |app| !errors(app).is_empty());
+    let errors = errors(harness.state());
+    assert!(errors[0].contains("Export failed"), "{errors:?}");
+    assert!(harness.state().has_result(), "the result is still there");
+    // No temporary file is left behind in the folder that was written.
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+#[test]
+fn no_camera_shows_a_message_and_photos_still_work() {
+    let s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    let mut harness = harness(s.options.clone());
+    harness.get_by_label("Camera").click();
+    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    harness.run_steps(2);
+    harness.get_by_label_contains("No camera found");
+    harness.state_mut().open_photo(person_photo());
+    harness.state_mut().open_garment_file(garment_photo());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+}
+
+#[test]
+fn a_corrupt_photo_gives_an_error_and_the_app_keeps_running() {
+    let s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("broken.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").unwrap();
+    let mut harness = harness(s.options.clone());
+    harness.state_mut().open_photo(corrupt);
+    run_until(&mut harness, "the error", |app| !errors(app).is_empty());
+    let errors = errors(harness.state());
+    assert!(errors[0].contains("broken.jpg"), "{errors:?}");
+    assert!(harness.state().person().is_none());
+    harness.state_mut().open_photo(person_photo());
+    harness.state_mut().open_garment_file(garment_photo());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+}
+
+#[test]
+fn the_synthetic_camera_feeds_live_mode() {
+    let camera = SyntheticBackend::new().frame_size(640, 480).frame_rate(30.0);
+    let s = setup(Arc::new(camera));
+    let mut harness = harness(s.options.clone());
+    harness.state_mut().open_garment_file(garment_photo());
+    run_until(&mut harness, "model and garment", |app| {
+        model_ready(app) && app.garment_name().is_some()
+    });
+    harness.get_by_label("Camera").click();
+    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    harness.get_by_label("Start camera").click();
+    run_until(&mut harness, "camera frames", |app| app.camera_frame().is_some());
+    harness.get_by_label("Live try-on").click();
+    run_until(&mut harness, "three live try-ons", |app| app.live_results() >= 3);
+    let fps = harness.state().live_fps().expect("a frame rate");
+    assert!(fps > 0.0);
+    // Snapshot (Space) takes the newest frame as the person photo.
+    harness.key_press(egui::Key::Space);
+    run_until(&mut harness, "the snapshot try-on", |app| app.has_result());
+    let person = harness.state().person().expect("a person");
+    assert_eq!(person.photo.dimensions(), (640, 480));
+}
+
+#[test]
+fn a_camera_unplugged_mid_stream_reports_it_and_photos_still_work() {
+    let camera = SyntheticBackend::new().frame_rate(60.0).disconnect_after(10);
+    let s = setup(Arc::new(camera));
+    let mut harness = harness(s.options.clone());
+    harness.get_by_label("Camera").click();
+    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    harness.get_by_label("Start camera").click();
+    run_until(&mut harness, "the disconnect", |app| !errors(app).is_empty());
+    assert!(errors(harness.state())[0].contains("disconnected"));
+    harness.state_mut().open_photo(person_photo());
+    harness.state_mut().open_garment_file(garment_photo());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+}
