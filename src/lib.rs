@@ -5,8 +5,10 @@
 //! - [`weights`]: checkpoint formats (safetensors, PyTorch zip and legacy .pth).
 //! - [`model`]: finding and loading a model folder.
 //! - [`pipeline`]: images to tensors and back, flow pictures.
+//! - [`wardrobe`]: the bundled and the user's garments, with their masks.
 
 pub mod engine;
 pub mod model;
 pub mod pipeline;
+pub mod wardrobe;
 pub mod weights;
