@@ -50,7 +50,9 @@ pub enum PipelineError {
     Engine(#[from] crate::engine::EngineError),
 }
 
-fn decode(path: &Path) -> Result<DynamicImage, PipelineError> {
+/// Opens an image's decoder once its header checks out: a known format, at least one pixel,
+/// within [`MAX_IMAGE_PIXELS`]; decoding allocations are capped.
+fn open_decoder(path: &Path) -> Result<impl image::ImageDecoder, PipelineError> {
     let file = std::fs::File::open(path).map_err(|source| PipelineError::Io {
         path: path.to_path_buf(),
         source,
@@ -88,12 +90,41 @@ fn decode(path: &Path) -> Result<DynamicImage, PipelineError> {
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 16);
     image::ImageDecoder::set_limits(&mut decoder, limits)
         .map_err(|e| decode_error(e.to_string()))?;
-    // Phones store photos sideways with an EXIF rotation; an unreadable tag means upright.
-    let orientation = image::ImageDecoder::orientation(&mut decoder)
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e.to_string()))?;
+    Ok(decoder)
+}
+
+/// The EXIF orientation; phones store photos sideways with one. An unreadable tag means
+/// upright.
+fn orientation(decoder: &mut impl image::ImageDecoder) -> image::metadata::Orientation {
+    decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+fn decode(path: &Path) -> Result<DynamicImage, PipelineError> {
+    let mut decoder = open_decoder(path)?;
+    let orientation = orientation(&mut decoder);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// Width and height of the image [`load_rgb`] would return (upright, as its EXIF orientation
+/// says), read from the header alone.
+pub fn image_size(path: &Path) -> Result<(u32, u32), PipelineError> {
+    use image::metadata::Orientation;
+    let mut decoder = open_decoder(path)?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    Ok(match orientation(&mut decoder) {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => (height, width),
+        _ => (width, height),
+    })
 }
 
 /// Loads any supported image as 8-bit RGB, upright as its EXIF orientation says (16-bit, grey,
@@ -253,6 +284,31 @@ pub fn save_image(image: &DynamicImage, path: &Path) -> Result<(), PipelineError
         let _ = std::fs::remove_file(&tmp.0);
     }
     result.map_err(write_error)
+}
+
+/// Writes bytes through a temporary file in the same folder, like [`save_image`]: readers see
+/// the old file or the new one, never a partial one.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (tmp, mut file) = tempfile_in(&dir)?;
+    let result = (|| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Whether a file name is one of the temporary files of [`save_image`] and [`write_atomic`].
+pub(crate) fn is_temp_file_name(name: &str) -> bool {
+    name.starts_with(".fitting-room-") && name.ends_with(".tmp")
 }
 
 /// Creates a new hidden file in `dir` for an atomic write.
