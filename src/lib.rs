@@ -5,7 +5,11 @@
 //! - [`weights`]: checkpoint formats (safetensors, PyTorch zip and legacy .pth).
 //! - [`model`]: finding and loading a model folder.
 //! - [`pipeline`]: images to tensors and back, flow pictures.
+//! - [`capture`]: webcams (and a synthetic camera), streamed on a worker thread.
+//! - [`app`]: pieces of the desktop app (the flow overlay views).
 
+pub mod app;
+pub mod capture;
 pub mod engine;
 pub mod model;
 pub mod pipeline;
