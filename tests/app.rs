@@ -119,7 +119,10 @@ fn start_options_open_person_and_garment_and_show_the_result() {
     // The window shows it: the middle of the window is mostly picture, not empty panel.
     let image = harness.render().expect("render");
     let picture = harness.state().result_rect().expect("a result rect");
-    assert!(picture.width() > 200.0 && picture.height() > 250.0, "{picture:?}");
+    assert!(
+        picture.width() > 200.0 && picture.height() > 250.0,
+        "{picture:?}"
+    );
     let share = busy_share(&image, picture.shrink(picture.width() * 0.1));
     assert!(share > 0.5, "the result area is mostly empty ({share})");
 }
@@ -163,7 +166,10 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
                 rect.height().round() as u32,
             )
             .to_image();
-            let name = format!("view_{}", view.label().replace([':', ' '], "_").to_lowercase());
+            let name = format!(
+                "view_{}",
+                view.label().replace([':', ' '], "_").to_lowercase()
+            );
             egui_kittest::image_snapshot(&crop, name.replace("__", "_"));
         }
         previous = Some(rendered);
@@ -193,7 +199,9 @@ fn export_writes_a_valid_file_and_a_failed_write_loses_nothing() {
 
     let unwritable = Path::new("/proc/fitting-room-cannot-write-here/result.png").to_path_buf();
     start_export_to(harness.state_mut(), ExportKind::Result, unwritable);
-    run_until(&mut harness, "the export error", |app| !errors(app).is_empty());
+    run_until(&mut harness, "the export error", |app| {
+        !errors(app).is_empty()
+    });
     let errors = errors(harness.state());
     assert!(errors[0].contains("Export failed"), "{errors:?}");
     assert!(harness.state().has_result(), "the result is still there");
@@ -238,7 +246,9 @@ fn a_corrupt_photo_gives_an_error_and_the_app_keeps_running() {
 
 #[test]
 fn the_synthetic_camera_feeds_live_mode() {
-    let camera = SyntheticBackend::new().frame_size(640, 480).frame_rate(30.0);
+    let camera = SyntheticBackend::new()
+        .frame_size(640, 480)
+        .frame_rate(30.0);
     let s = setup(Arc::new(camera));
     let mut harness = harness(s.options.clone());
     harness.state_mut().open_garment_file(garment_photo());
@@ -248,9 +258,13 @@ fn the_synthetic_camera_feeds_live_mode() {
     harness.get_by_label("Camera").click();
     run_until(&mut harness, "the camera list", |app| app.cameras_listed());
     harness.get_by_label("Start camera").click();
-    run_until(&mut harness, "camera frames", |app| app.camera_frame().is_some());
+    run_until(&mut harness, "camera frames", |app| {
+        app.camera_frame().is_some()
+    });
     harness.get_by_label("Live try-on").click();
-    run_until(&mut harness, "three live try-ons", |app| app.live_results() >= 3);
+    run_until(&mut harness, "three live try-ons", |app| {
+        app.live_results() >= 3
+    });
     let fps = harness.state().live_fps().expect("a frame rate");
     assert!(fps > 0.0);
     // Snapshot (Space) takes the newest frame as the person photo.
@@ -262,13 +276,17 @@ fn the_synthetic_camera_feeds_live_mode() {
 
 #[test]
 fn a_camera_unplugged_mid_stream_reports_it_and_photos_still_work() {
-    let camera = SyntheticBackend::new().frame_rate(60.0).disconnect_after(10);
+    let camera = SyntheticBackend::new()
+        .frame_rate(60.0)
+        .disconnect_after(10);
     let s = setup(Arc::new(camera));
     let mut harness = harness(s.options.clone());
     harness.get_by_label("Camera").click();
     run_until(&mut harness, "the camera list", |app| app.cameras_listed());
     harness.get_by_label("Start camera").click();
-    run_until(&mut harness, "the disconnect", |app| !errors(app).is_empty());
+    run_until(&mut harness, "the disconnect", |app| {
+        !errors(app).is_empty()
+    });
     assert!(errors(harness.state())[0].contains("disconnected"));
     harness.state_mut().open_photo(person_photo());
     harness.state_mut().open_garment_file(garment_photo());

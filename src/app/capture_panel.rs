@@ -86,7 +86,11 @@ impl CaptureState {
         self.stream.is_some()
     }
 
-    pub(crate) fn set_samples(&mut self, ctx: &egui::Context, samples: Vec<(PathBuf, egui::ColorImage)>) {
+    pub(crate) fn set_samples(
+        &mut self,
+        ctx: &egui::Context,
+        samples: Vec<(PathBuf, egui::ColorImage)>,
+    ) {
         self.samples = samples
             .into_iter()
             .map(|(path, image)| {
@@ -210,8 +214,11 @@ pub fn poll_camera(app: &mut FittingRoomApp) {
             texture.set(image, egui::TextureOptions::LINEAR)
         }
         _ => {
-            app.capture.preview =
-                Some(app.ctx.load_texture("camera", image, egui::TextureOptions::LINEAR))
+            app.capture.preview = Some(app.ctx.load_texture(
+                "camera",
+                image,
+                egui::TextureOptions::LINEAR,
+            ))
         }
     }
     app.capture.last_frame = Some((frame.image.clone(), name));
@@ -265,7 +272,11 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
 
 fn photo_tab(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        if ui.button("Open photo…").on_hover_text("Ctrl+O, or drop a photo on the window").clicked() {
+        if ui
+            .button("Open photo…")
+            .on_hover_text("Ctrl+O, or drop a photo on the window")
+            .clicked()
+        {
             pick_photo(app);
         }
     });
@@ -292,10 +303,14 @@ fn photo_tab(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let button = egui::Button::image(
-                    egui::Image::from_texture(egui::load::SizedTexture::new(texture.id(), size)),
-                );
-                if ui.add(button).on_hover_text(format!("Sample photo {name}")).clicked() {
+                let button = egui::Button::image(egui::Image::from_texture(
+                    egui::load::SizedTexture::new(texture.id(), size),
+                ));
+                if ui
+                    .add(button)
+                    .on_hover_text(format!("Sample photo {name}"))
+                    .clicked()
+                {
                     open = Some(path.clone());
                 }
             }
@@ -357,9 +372,17 @@ fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             let grow = delta.x.max(delta.y * 0.75);
             crop = resized(crop, crop.width as f32 + grow, w, h, false);
         } else {
-            let x = (crop.x as f32 + delta.x).round().clamp(0.0, (w - crop.width) as f32);
-            let y = (crop.y as f32 + delta.y).round().clamp(0.0, (h - crop.height) as f32);
-            crop = Crop { x: x as u32, y: y as u32, ..crop };
+            let x = (crop.x as f32 + delta.x)
+                .round()
+                .clamp(0.0, (w - crop.width) as f32);
+            let y = (crop.y as f32 + delta.y)
+                .round()
+                .clamp(0.0, (h - crop.height) as f32);
+            crop = Crop {
+                x: x as u32,
+                y: y as u32,
+                ..crop
+            };
         }
         app.capture.dragging_crop = Some(crop);
     }
@@ -381,12 +404,23 @@ fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     for r in [
         egui::Rect::from_min_max(rect.min, egui::pos2(rect.max.x, c.min.y)),
         egui::Rect::from_min_max(egui::pos2(rect.min.x, c.max.y), rect.max),
-        egui::Rect::from_min_max(egui::pos2(rect.min.x, c.min.y), egui::pos2(c.min.x, c.max.y)),
-        egui::Rect::from_min_max(egui::pos2(c.max.x, c.min.y), egui::pos2(rect.max.x, c.max.y)),
+        egui::Rect::from_min_max(
+            egui::pos2(rect.min.x, c.min.y),
+            egui::pos2(c.min.x, c.max.y),
+        ),
+        egui::Rect::from_min_max(
+            egui::pos2(c.max.x, c.min.y),
+            egui::pos2(rect.max.x, c.max.y),
+        ),
     ] {
         painter.rect_filled(r, 0.0, shade);
     }
-    painter.rect_stroke(c, 0.0, egui::Stroke::new(2.0, egui::Color32::WHITE), egui::StrokeKind::Middle);
+    painter.rect_stroke(
+        c,
+        0.0,
+        egui::Stroke::new(2.0, egui::Color32::WHITE),
+        egui::StrokeKind::Middle,
+    );
     painter.rect_filled(
         egui::Rect::from_center_size(c.right_bottom(), egui::vec2(12.0, 12.0)),
         2.0,
@@ -467,11 +501,19 @@ fn camera_tab(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             .selected_text(current)
             .show_ui(ui, |ui| {
                 for camera in &list {
-                    ui.selectable_value(&mut app.capture.selected_camera, Some(camera.index), &camera.name)
-                        .on_hover_text(&camera.description);
+                    ui.selectable_value(
+                        &mut app.capture.selected_camera,
+                        Some(camera.index),
+                        &camera.name,
+                    )
+                    .on_hover_text(&camera.description);
                 }
             });
-        if ui.button("Refresh").on_hover_text("Look for cameras again").clicked() {
+        if ui
+            .button("Refresh")
+            .on_hover_text("Look for cameras again")
+            .clicked()
+        {
             app.capture.refresh_cameras(&app.jobs);
         }
     });
@@ -535,9 +577,20 @@ fn framing_guide(painter: &egui::Painter, rect: egui::Rect, w: u32, h: u32) {
         egui::vec2(crop.width as f32, crop.height as f32) * scale,
     );
     let shade = egui::Color32::from_black_alpha(120);
-    painter.rect_filled(egui::Rect::from_min_max(rect.min, egui::pos2(c.min.x, rect.max.y)), 0.0, shade);
-    painter.rect_filled(egui::Rect::from_min_max(egui::pos2(c.max.x, rect.min.y), rect.max), 0.0, shade);
-    let guide = egui::Stroke::new(2.0, egui::Color32::from_rgba_unmultiplied(255, 255, 255, 200));
+    painter.rect_filled(
+        egui::Rect::from_min_max(rect.min, egui::pos2(c.min.x, rect.max.y)),
+        0.0,
+        shade,
+    );
+    painter.rect_filled(
+        egui::Rect::from_min_max(egui::pos2(c.max.x, rect.min.y), rect.max),
+        0.0,
+        shade,
+    );
+    let guide = egui::Stroke::new(
+        2.0,
+        egui::Color32::from_rgba_unmultiplied(255, 255, 255, 200),
+    );
     painter.rect_stroke(c, 0.0, guide, egui::StrokeKind::Middle);
     // Proportions of a VITON-style framing: head near the top, shoulders at a quarter of the
     // height, torso filling the lower part.

@@ -2,12 +2,12 @@
 //! flow), through a save dialog, written atomically off the UI thread. A failed write reports
 //! the error and keeps the result on screen, so nothing is lost and the user can try again.
 
-use std::path::{Path, PathBuf};
 use image::{imageops, DynamicImage, Rgb, RgbImage};
+use std::path::{Path, PathBuf};
 
 use super::jobs::{self, AppEvent};
 use super::FittingRoomApp;
-use crate::pipeline::{flow_to_color, fit_to_native, save_image, PipelineError, TryOnImages};
+use crate::pipeline::{fit_to_native, flow_to_color, save_image, PipelineError, TryOnImages};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportKind {

@@ -86,9 +86,9 @@ impl Jobs {
                 ctx.request_repaint();
             });
         if let Err(e) = spawned {
-            let _ = self
-                .sender
-                .send(AppEvent::Error(format!("cannot start a background task: {e}")));
+            let _ = self.sender.send(AppEvent::Error(format!(
+                "cannot start a background task: {e}"
+            )));
         }
     }
 

@@ -38,11 +38,9 @@ pub fn run_app(options: StartOptions) -> Result<(), LaunchError> {
         Ok(()) => Ok(()),
         Err(wgpu_error) => {
             log::warn!("wgpu could not start ({wgpu_error}); falling back to OpenGL (glow)");
-            start(eframe::Renderer::Glow, options).map_err(|glow_error| {
-                LaunchError::NoRenderer {
-                    wgpu: wgpu_error.to_string(),
-                    glow: glow_error.to_string(),
-                }
+            start(eframe::Renderer::Glow, options).map_err(|glow_error| LaunchError::NoRenderer {
+                wgpu: wgpu_error.to_string(),
+                glow: glow_error.to_string(),
             })
         }
     }

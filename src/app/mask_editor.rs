@@ -53,11 +53,7 @@ impl MaskEditor {
 
     /// Paints (or erases) a stroke segment from `from` to `to`, in photo pixels, and returns the
     /// touched rectangle (x0, y0, x1, y1), or `None` when it misses the photo.
-    pub fn stroke(
-        &mut self,
-        from: egui::Pos2,
-        to: egui::Pos2,
-    ) -> Option<(u32, u32, u32, u32)> {
+    pub fn stroke(&mut self, from: egui::Pos2, to: egui::Pos2) -> Option<(u32, u32, u32, u32)> {
         let value = if self.tool == Tool::Brush { 255 } else { 0 };
         let (w, h) = self.mask.dimensions();
         let r = self.radius.max(0.5);

@@ -218,10 +218,11 @@ impl FittingRoomApp {
 
     /// Loads a photo from disk off the UI thread.
     pub fn open_photo(&mut self, path: PathBuf) {
-        self.jobs.spawn("open photo", move || AppEvent::PhotoLoaded {
-            origin: PhotoOrigin::File(path.clone()),
-            result: load_rgb(&path).map_err(|e| e.to_string()),
-        });
+        self.jobs
+            .spawn("open photo", move || AppEvent::PhotoLoaded {
+                origin: PhotoOrigin::File(path.clone()),
+                result: load_rgb(&path).map_err(|e| e.to_string()),
+            });
     }
 
     /// Uses an image (a camera snapshot) as the person photo.
@@ -246,8 +247,7 @@ impl FittingRoomApp {
         self.jobs.spawn("open garment", move || {
             let load = || -> Result<GarmentData, String> {
                 let image = load_rgb(&path).map_err(|e| e.to_string())?;
-                let mask = garment_mask(&image)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let mask = garment_mask(&image).map_err(|e| format!("{}: {e}", path.display()))?;
                 Ok(GarmentData {
                     key: path.display().to_string(),
                     name: path
@@ -281,33 +281,40 @@ impl FittingRoomApp {
         let shared = self.wardrobe.shared();
         let (sender, ctx) = self.jobs.sender();
         self.jobs.spawn("save mask", move || {
-            let result = (|| -> Result<(Vec<crate::wardrobe::Garment>, Option<GarmentData>), String> {
-                let mut guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
-                let wardrobe = guard.as_mut().ok_or("the wardrobe is still opening")?;
-                let garment = wardrobe
-                    .garments()
-                    .iter()
-                    .find(|g| g.id.as_str() == key)
-                    .cloned()
-                    .ok_or("the garment is no longer in the wardrobe")?;
-                match &mask {
-                    Some(mask) => wardrobe.set_mask(&garment.id, mask),
-                    None => wardrobe.reset_mask(&garment.id),
-                }
-                .map_err(|e| e.to_string())?;
-                let data = if selected {
-                    Some(GarmentData {
-                        key: key.clone(),
-                        name: garment.name.clone(),
-                        image: Arc::new(wardrobe.load_image(&garment.id).map_err(|e| e.to_string())?),
-                        mask: Arc::new(wardrobe.load_mask(&garment.id).map_err(|e| e.to_string())?),
-                        mask_revision: revision,
-                    })
-                } else {
-                    None
-                };
-                Ok((wardrobe.garments().to_vec(), data))
-            })();
+            let result =
+                (|| -> Result<(Vec<crate::wardrobe::Garment>, Option<GarmentData>), String> {
+                    let mut guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
+                    let wardrobe = guard.as_mut().ok_or("the wardrobe is still opening")?;
+                    let garment = wardrobe
+                        .garments()
+                        .iter()
+                        .find(|g| g.id.as_str() == key)
+                        .cloned()
+                        .ok_or("the garment is no longer in the wardrobe")?;
+                    match &mask {
+                        Some(mask) => wardrobe.set_mask(&garment.id, mask),
+                        None => wardrobe.reset_mask(&garment.id),
+                    }
+                    .map_err(|e| e.to_string())?;
+                    let data = if selected {
+                        Some(GarmentData {
+                            key: key.clone(),
+                            name: garment.name.clone(),
+                            image: Arc::new(
+                                wardrobe
+                                    .load_image(&garment.id)
+                                    .map_err(|e| e.to_string())?,
+                            ),
+                            mask: Arc::new(
+                                wardrobe.load_mask(&garment.id).map_err(|e| e.to_string())?,
+                            ),
+                            mask_revision: revision,
+                        })
+                    } else {
+                        None
+                    };
+                    Ok((wardrobe.garments().to_vec(), data))
+                })();
             match result {
                 Ok((list, data)) => {
                     let _ = sender.send(AppEvent::WardrobeListed(Ok(list)));
@@ -572,7 +579,9 @@ impl FittingRoomApp {
                 self.notify("Garment added to the wardrobe");
                 self.select_garment(&key);
             }
-            AppEvent::Thumbnail { key, image } => self.wardrobe.set_thumbnail(&self.ctx, key, image),
+            AppEvent::Thumbnail { key, image } => {
+                self.wardrobe.set_thumbnail(&self.ctx, key, image)
+            }
             AppEvent::SamplePhotos(samples) => self.capture.set_samples(&self.ctx, samples),
             AppEvent::MaskForEditing(result) => match result {
                 Ok((key, image, mask)) => {
@@ -756,6 +765,13 @@ impl FittingRoomApp {
                         ui.label("Device");
                         ui.label(&m.device);
                         ui.end_row();
+                        ui.label("Renderer");
+                        ui.label(if self.uses_wgpu {
+                            "wgpu (flow views on the GPU)"
+                        } else {
+                            "OpenGL (flow views drawn on the CPU)"
+                        });
+                        ui.end_row();
                         ui.label("Warp module");
                         ui.label(format!(
                             "{} parameters; encoder widths {:?}",
@@ -824,7 +840,9 @@ impl FittingRoomApp {
     fn hint(&self) -> &'static str {
         match (&self.person, &self.garment) {
             (None, None) => "Open a photo or use the camera, then pick a garment.",
-            (None, Some(_)) => "Open a photo (File > Open photo, drop one here, or use the camera).",
+            (None, Some(_)) => {
+                "Open a photo (File > Open photo, drop one here, or use the camera)."
+            }
             (Some(_), None) => "Pick a garment from the wardrobe.",
             (Some(_), Some(_)) => "Drag the crop frame on the photo to adjust the framing.",
         }
@@ -901,8 +919,11 @@ fn group_digits(n: usize) -> String {
 
 /// The folder of sample person photos that ships beside the wardrobe.
 pub fn sample_photos_dir(wardrobe_dir: Option<&Path>) -> Option<PathBuf> {
-    let dir = wardrobe_dir?.parent()?.join("persons");
-    dir.is_dir().then_some(dir)
+    wardrobe_dir
+        .and_then(|w| w.parent())
+        .map(|p| p.join("persons"))
+        .filter(|d| d.is_dir())
+        .or_else(crate::wardrobe::default_sample_photos_dir)
 }
 
 /// Shared handle to the wardrobe for background jobs.

@@ -274,10 +274,8 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             let x = rect.left() + split * rect.width();
             let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
             let right = egui::Rect::from_min_max(egui::pos2(x, rect.min.y), rect.max);
-            let uv_left =
-                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(split, 1.0));
-            let uv_right =
-                egui::Rect::from_min_max(egui::pos2(split, 0.0), egui::pos2(1.0, 1.0));
+            let uv_left = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(split, 1.0));
+            let uv_right = egui::Rect::from_min_max(egui::pos2(split, 0.0), egui::pos2(1.0, 1.0));
             painter.image(person.id(), left, uv_left, white);
             painter.image(result.id(), right, uv_right, white);
             painter.line_segment(

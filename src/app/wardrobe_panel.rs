@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use super::jobs::{self, AppEvent, GarmentData, Jobs};
 use super::{FittingRoomApp, SharedWardrobe};
-use crate::wardrobe::{Garment, Origin, Wardrobe};
+use image::GrayImage;
+
+use crate::wardrobe::{Garment, Origin, Wardrobe, WardrobeError};
 
 const THUMB_SIZE: f32 = 84.0;
 
@@ -23,6 +25,7 @@ pub struct WardrobeState {
     rename: Option<(String, String)>,
     confirm_remove: Option<String>,
     opened: bool,
+    hidden_bundled: usize,
 }
 
 impl WardrobeState {
@@ -39,6 +42,7 @@ impl WardrobeState {
             rename: None,
             confirm_remove: None,
             opened: false,
+            hidden_bundled: 0,
         };
         jobs.spawn("open wardrobe", move || {
             let Some(user_dir) = user_dir else {
@@ -71,6 +75,12 @@ impl WardrobeState {
     pub(crate) fn set_list(&mut self, jobs: &Jobs, list: Vec<Garment>) {
         self.opened = true;
         self.list = list;
+        self.hidden_bundled = self
+            .shared
+            .try_lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.hidden_bundled_count()))
+            .unwrap_or(self.hidden_bundled);
         let missing: Vec<(String, PathBuf)> = self
             .list
             .iter()
@@ -108,11 +118,8 @@ impl WardrobeState {
     ) {
         self.pending_thumbnails.remove(&key);
         if let Some(image) = image {
-            let texture = ctx.load_texture(
-                format!("thumb-{key}"),
-                image,
-                egui::TextureOptions::LINEAR,
-            );
+            let texture =
+                ctx.load_texture(format!("thumb-{key}"), image, egui::TextureOptions::LINEAR);
             self.thumbnails.insert(key, texture);
         }
     }
@@ -132,8 +139,17 @@ impl WardrobeState {
                     .find(|g| g.id.as_str() == key)
                     .cloned()
                     .ok_or_else(|| format!("garment `{key}` is no longer in the wardrobe"))?;
-                let image = wardrobe.load_image(&garment.id).map_err(|e| e.to_string())?;
-                let mask = wardrobe.load_mask(&garment.id).map_err(|e| e.to_string())?;
+                let image = wardrobe
+                    .load_image(&garment.id)
+                    .map_err(|e| e.to_string())?;
+                let mask = wardrobe.load_mask(&garment.id).map_err(|e| match e {
+                    WardrobeError::AutoMask { .. } => format!(
+                        "no mask could be computed for “{}” (its background is not plain); \
+                         paint one with Edit mask…",
+                        garment.name
+                    ),
+                    e => e.to_string(),
+                })?;
                 Ok(GarmentData {
                     key: key.clone(),
                     name: garment.name.clone(),
@@ -209,8 +225,17 @@ impl WardrobeState {
                     .find(|g| g.id.as_str() == key)
                     .cloned()
                     .ok_or("the garment is no longer in the wardrobe")?;
-                let image = wardrobe.load_image(&garment.id).map_err(|e| e.to_string())?;
-                let mask = wardrobe.load_mask(&garment.id).map_err(|e| e.to_string())?;
+                let image = wardrobe
+                    .load_image(&garment.id)
+                    .map_err(|e| e.to_string())?;
+                // No automatic mask (nothing stands out from the background): paint one.
+                let mask = match wardrobe.load_mask(&garment.id) {
+                    Ok(mask) => mask,
+                    Err(WardrobeError::AutoMask { .. }) => {
+                        GrayImage::new(image.width(), image.height())
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
                 Ok((key.clone(), Arc::new(image), mask))
             };
             AppEvent::MaskForEditing(load())
@@ -227,10 +252,9 @@ pub fn pick_garment(app: &mut FittingRoomApp) {
     let shared = app.wardrobe.shared.clone();
     let (sender, ctx) = app.jobs.sender();
     app.jobs.spawn("garment dialog", move || {
-        let Some(path) = jobs::pick_file_blocking(
-            "Add a garment photo",
-            &[("Images", jobs::IMAGE_EXTENSIONS)],
-        ) else {
+        let Some(path) =
+            jobs::pick_file_blocking("Add a garment photo", &[("Images", jobs::IMAGE_EXTENSIONS)])
+        else {
             return AppEvent::Notice("No garment chosen".into());
         };
         let added = {
@@ -297,6 +321,25 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
         })
         .cloned()
         .collect();
+    if app.wardrobe.hidden_bundled > 0
+        && ui
+            .small_button(format!(
+                "Show {} hidden bundled garment{}",
+                app.wardrobe.hidden_bundled,
+                if app.wardrobe.hidden_bundled == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ))
+            .clicked()
+    {
+        app.wardrobe.hidden_bundled = 0;
+        app.wardrobe
+            .change(&app.jobs, "restore the bundled garments", |w| {
+                w.restore_bundled().map(|_| ()).map_err(|e| e.to_string())
+            });
+    }
     if visible.is_empty() {
         ui.weak(if app.wardrobe.list.is_empty() {
             "No garments yet: add a product photo."
@@ -408,9 +451,10 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
         app.wardrobe.rename = None;
         if let Some(name) = done.filter(|n| !n.is_empty()) {
             let id = garment.id.clone();
-            app.wardrobe.change(&app.jobs, "rename the garment", move |w| {
-                w.rename(&id, &name).map_err(|e| e.to_string())
-            });
+            app.wardrobe
+                .change(&app.jobs, "rename the garment", move |w| {
+                    w.rename(&id, &name).map_err(|e| e.to_string())
+                });
         }
     }
     ui.horizontal_wrapped(|ui| {
@@ -440,9 +484,10 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
                 app.wardrobe.confirm_remove = None;
                 app.wardrobe.selected = None;
                 let id = garment.id.clone();
-                app.wardrobe.change(&app.jobs, "remove the garment", move |w| {
-                    w.remove(&id).map_err(|e| e.to_string())
-                });
+                app.wardrobe
+                    .change(&app.jobs, "remove the garment", move |w| {
+                        w.remove(&id).map_err(|e| e.to_string())
+                    });
             }
             if ui.button("No").clicked() {
                 app.wardrobe.confirm_remove = None;

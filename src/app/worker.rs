@@ -201,14 +201,13 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
             Work::Model(source, device) => {
                 send(WorkerEvent::Model(ModelStatus::Loading(source.clone())));
                 generation += 1;
-                let loaded = catch_unwind(AssertUnwindSafe(|| {
-                    load_model(&source, device, generation)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(ModelStatus::Failed(
-                        "loading the model crashed; the file may be damaged".into(),
-                    ))
-                });
+                let loaded =
+                    catch_unwind(AssertUnwindSafe(|| load_model(&source, device, generation)))
+                        .unwrap_or_else(|_| {
+                            Err(ModelStatus::Failed(
+                                "loading the model crashed; the file may be damaged".into(),
+                            ))
+                        });
                 match loaded {
                     Ok((new_engine, model)) => {
                         log::info!(

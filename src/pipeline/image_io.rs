@@ -45,7 +45,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Crop(#[from] super::framing::CropError),
     #[error("the garment is {}x{} but its mask {}x{}", garment.0, garment.1, mask.0, mask.1)]
-    MaskSize { garment: (u32, u32), mask: (u32, u32) },
+    MaskSize {
+        garment: (u32, u32),
+        mask: (u32, u32),
+    },
     #[error("the try-on failed: {0}")]
     Engine(#[from] crate::engine::EngineError),
 }
