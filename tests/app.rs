@@ -104,6 +104,24 @@ fn busy_share(image: &image::RgbaImage, rect: egui::Rect) -> f32 {
     busy as f32 / total.max(1) as f32
 }
 
+/// An absolute sampling grid (1, 2, H, W): the identity turned by 6 degrees about the centre,
+/// shifted 8 pixels right and 5 down.
+fn smooth_flow(width: usize, height: usize) -> candle_core::Tensor {
+    let (angle, shift_x, shift_y) = (6f32.to_radians(), 8.0, 5.0);
+    let (cx, cy) = ((width - 1) as f32 / 2.0, (height - 1) as f32 / 2.0);
+    let mut data = vec![0f32; 2 * width * height];
+    for y in 0..height {
+        for x in 0..width {
+            let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+            let sx = cx + dx * angle.cos() - dy * angle.sin() - shift_x;
+            let sy = cy + dx * angle.sin() + dy * angle.cos() - shift_y;
+            data[y * width + x] = sx / (width - 1) as f32 * 2.0 - 1.0;
+            data[width * height + y * width + x] = sy / (height - 1) as f32 * 2.0 - 1.0;
+        }
+    }
+    candle_core::Tensor::from_vec(data, (1, 2, height, width), &candle_core::Device::Cpu).unwrap()
+}
+
 #[test]
 fn start_options_open_person_and_garment_and_show_the_result() {
     let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
@@ -138,6 +156,12 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
     harness.get_by_label("Coral V-neck top").click();
     run_until(&mut harness, "the try-on", |app| app.has_result());
     assert_eq!(harness.state().garment_name(), Some("Coral V-neck top"));
+    // The test model's flow is noise; the snapshots below use a known smooth flow instead (a
+    // small rotation and shift), so they show the shaders, not float noise.
+    let mut images = (**harness.state().shown_result().unwrap()).clone();
+    images.flow = smooth_flow(192, 256);
+    harness.state_mut().show_result(images);
+    harness.run_steps(2);
 
     let mut previous: Option<image::RgbaImage> = None;
     for view in ResultView::ALL {
@@ -157,7 +181,9 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
             view,
             ResultView::FlowColour | ResultView::FlowArrows | ResultView::FlowGrid
         ) {
-            let rect = harness.state().result_rect().expect("a result rect");
+            // The middle of the picture keeps the snapshots small.
+            let picture = harness.state().result_rect().expect("a result rect");
+            let rect = egui::Rect::from_center_size(picture.center(), picture.size() * 0.5);
             let crop = image::imageops::crop_imm(
                 &rendered,
                 rect.min.x.round() as u32,

@@ -388,6 +388,14 @@ impl FittingRoomApp {
         self.running = Some((key, Instant::now()));
     }
 
+    /// Shows try-on pictures computed elsewhere (a saved result, or a test's known flow) as the
+    /// result of the current inputs.
+    pub fn show_result(&mut self, images: TryOnImages) {
+        if let Some(key) = self.current_key() {
+            self.result.show(&self.ctx, key, Arc::new(images), false);
+        }
+    }
+
     /// Whether a result for the current person and garment is on screen.
     pub fn has_result(&self) -> bool {
         self.current_key().is_some() && self.result.shown_key() == self.current_key().as_ref()
