@@ -29,7 +29,7 @@ fn garment_photo() -> PathBuf {
 }
 
 struct Setup {
-    _user_dir: tempfile::TempDir,
+    user_dir: tempfile::TempDir,
     options: StartOptions,
 }
 
@@ -44,7 +44,7 @@ fn setup(cameras: Arc<dyn CameraBackend>) -> Setup {
         ..Default::default()
     };
     Setup {
-        _user_dir: user_dir,
+        user_dir: user_dir,
         options,
     }
 }
@@ -315,6 +315,78 @@ fn a_camera_unplugged_mid_stream_reports_it_and_photos_still_work() {
     });
     assert!(errors(harness.state())[0].contains("disconnected"));
     harness.state_mut().open_photo(person_photo());
+    harness.state_mut().open_garment_file(garment_photo());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+}
+
+/// A file dropped on the window, as the windowing integration hands it over.
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn files_dropped_on_the_wardrobe_become_garments_and_elsewhere_the_photo() {
+    let s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the wardrobe", |app| {
+        app.wardrobe_garments().len() == 12
+    });
+    // A garment photo dropped over the wardrobe panel (left).
+    let garment = std::fs::read_dir(root().join("tests/fixtures/masks/cloth"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    harness.hover_at(egui::pos2(60.0, 400.0));
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(garment.clone())));
+    run_until(&mut harness, "the new garment", |app| {
+        app.wardrobe_garments().len() == 13 && app.garment_name().is_some()
+    });
+    let added = harness.state().wardrobe_garments().last().unwrap().clone();
+    assert_eq!(added.origin, fitting_room::wardrobe::Origin::User);
+    assert!(added.image_path.starts_with(s.user_dir.path()));
+    // A photo dropped over the middle of the window.
+    harness.hover_at(egui::pos2(500.0, 350.0));
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(person_photo())));
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+}
+
+#[test]
+fn without_a_model_the_app_says_so_and_keeps_working() {
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    let empty = tempfile::tempdir().unwrap();
+    s.options.model = Some(empty.path().to_path_buf());
+    s.options.person = Some(person_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the model error", |app| {
+        matches!(app.model_status(), ModelStatus::Failed(_))
+    });
+    harness.run_steps(2);
+    harness.get_by_label("The model could not be loaded");
+    // In the middle of the window and in the status bar.
+    assert!(harness.get_all_by_label_contains("no model in").count() >= 1);
+    // Pointing it at a real model recovers.
+    harness
+        .state_mut()
+        .load_model(fitting_room::app::worker::ModelSource::Folder(
+            root().join("tests/fixtures/model"),
+        ));
     harness.state_mut().open_garment_file(garment_photo());
     run_until(&mut harness, "the try-on", |app| app.has_result());
 }

@@ -26,6 +26,8 @@ pub struct WardrobeState {
     confirm_remove: Option<String>,
     opened: bool,
     hidden_bundled: usize,
+    /// The selected garment's mask as shown (key, mask revision, texture).
+    mask_preview: Option<(String, u64, egui::TextureHandle)>,
 }
 
 impl WardrobeState {
@@ -43,6 +45,7 @@ impl WardrobeState {
             confirm_remove: None,
             opened: false,
             hidden_bundled: 0,
+            mask_preview: None,
         };
         jobs.spawn("open wardrobe", move || {
             let Some(user_dir) = user_dir else {
@@ -447,6 +450,7 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             ui.strong(&garment.name);
         }
     }
+    mask_preview(app, ui, &key);
     if let Some(done) = rename_done {
         app.wardrobe.rename = None;
         if let Some(name) = done.filter(|n| !n.is_empty()) {
@@ -495,4 +499,38 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
         });
     }
     ui.separator();
+}
+
+/// The mask the network will use for the selected garment, small, so a wrong automatic mask is
+/// seen before it spoils a try-on.
+fn mask_preview(app: &mut FittingRoomApp, ui: &mut egui::Ui, key: &str) {
+    let Some(garment) = app.garment.as_ref().filter(|g| g.key == key) else {
+        return;
+    };
+    let current = matches!(&app.wardrobe.mask_preview,
+        Some((k, revision, _)) if k == key && *revision == garment.mask_revision);
+    if !current {
+        let (w, h) = garment.mask.dimensions();
+        let scale = (72.0 / w as f32).min(96.0 / h as f32).min(1.0);
+        let small = image::imageops::thumbnail(
+            &*garment.mask,
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        );
+        let texture = ui.ctx().load_texture(
+            "mask-preview",
+            jobs::gray_to_color_image(&small),
+            egui::TextureOptions::LINEAR,
+        );
+        app.wardrobe.mask_preview = Some((key.to_string(), garment.mask_revision, texture));
+    }
+    if let Some((_, _, texture)) = &app.wardrobe.mask_preview {
+        ui.horizontal(|ui| {
+            let [w, h] = texture.size();
+            let size = egui::vec2(48.0 * w as f32 / h.max(1) as f32, 48.0);
+            ui.image(egui::load::SizedTexture::new(texture.id(), size))
+                .on_hover_text("The garment mask (white = garment)");
+            ui.weak("Mask: white is garment.\nWrong? Edit mask…");
+        });
+    }
 }
