@@ -43,10 +43,7 @@ fn setup(cameras: Arc<dyn CameraBackend>) -> Setup {
         cameras,
         ..Default::default()
     };
-    Setup {
-        user_dir: user_dir,
-        options,
-    }
+    Setup { user_dir, options }
 }
 
 fn harness(options: StartOptions) -> Harness<'static, FittingRoomApp> {
