@@ -35,7 +35,6 @@ pub struct CaptureState {
     pub live: bool,
     live_pending: bool,
     samples: Vec<(PathBuf, egui::TextureHandle)>,
-    photo_texture: Option<(u64, egui::TextureHandle)>,
     /// The crop while it is being dragged (applied on release).
     dragging_crop: Option<Crop>,
 }
@@ -77,7 +76,6 @@ impl CaptureState {
             live: false,
             live_pending: false,
             samples: Vec::new(),
-            photo_texture: None,
             dragging_crop: None,
         }
     }
@@ -172,7 +170,7 @@ pub fn pick_photo(app: &mut FittingRoomApp) {
         match jobs::pick_file_blocking("Open a photo", &[("Images", jobs::IMAGE_EXTENSIONS)]) {
             Some(path) => AppEvent::PhotoLoaded {
                 origin: PhotoOrigin::File(path.clone()),
-                result: crate::pipeline::load_rgb(&path).map_err(|e| e.to_string()),
+                result: jobs::load_photo(&path),
             },
             None => AppEvent::Notice("No photo chosen".into()),
         }
@@ -185,7 +183,8 @@ pub fn take_snapshot(app: &mut FittingRoomApp) {
         return;
     };
     app.capture.live = false;
-    app.set_person(PhotoOrigin::Camera(name), (*frame).clone());
+    let preview = jobs::thumbnail(&frame, jobs::PREVIEW_SIDE);
+    app.set_person(PhotoOrigin::Camera(name), (*frame).clone(), preview);
     app.notify("Snapshot taken");
 }
 
@@ -323,22 +322,12 @@ fn photo_tab(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
 
 /// The person photo with its 3:4 crop frame: drag to move, corner to resize, scroll to zoom.
 fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
-    let ctx = ui.ctx().clone();
     let Some(person) = &app.person else {
         return;
     };
     let (w, h) = person.photo.dimensions();
-    let texture = match &app.capture.photo_texture {
-        Some((id, t)) if *id == person.id => t.clone(),
-        _ => {
-            let t = ctx.load_texture(
-                "person-photo",
-                jobs::thumbnail(&person.photo, 1024),
-                egui::TextureOptions::LINEAR,
-            );
-            app.capture.photo_texture = Some((person.id, t.clone()));
-            t
-        }
+    let Some(texture) = person.texture.clone() else {
+        return;
     };
     let width = ui.available_width();
     let area = egui::Rect::from_min_size(ui.cursor().min, egui::vec2(width, width * 1.4));

@@ -28,11 +28,28 @@ pub struct GarmentData {
     pub mask_revision: u64,
 }
 
+/// A decoded photo and its on-screen preview (made here, not on the UI thread: a large photo
+/// takes a while to shrink).
+pub struct LoadedPhoto {
+    pub photo: RgbImage,
+    pub preview: egui::ColorImage,
+}
+
+/// Largest side of the photo preview in the capture panel.
+pub const PREVIEW_SIDE: u32 = 1024;
+
+/// Decodes a photo file for the app.
+pub fn load_photo(path: &std::path::Path) -> Result<LoadedPhoto, String> {
+    let photo = crate::pipeline::load_rgb(path).map_err(|e| e.to_string())?;
+    let preview = thumbnail(&photo, PREVIEW_SIDE);
+    Ok(LoadedPhoto { photo, preview })
+}
+
 /// Results of background work.
 pub enum AppEvent {
     PhotoLoaded {
         origin: PhotoOrigin,
-        result: Result<RgbImage, String>,
+        result: Result<LoadedPhoto, String>,
     },
     GarmentLoaded(Result<GarmentData, String>),
     /// The wardrobe's list after a change (or the error of the change).

@@ -221,21 +221,25 @@ impl FittingRoomApp {
         self.jobs
             .spawn("open photo", move || AppEvent::PhotoLoaded {
                 origin: PhotoOrigin::File(path.clone()),
-                result: load_rgb(&path).map_err(|e| e.to_string()),
+                result: jobs::load_photo(&path),
             });
     }
 
-    /// Uses an image (a camera snapshot) as the person photo.
-    pub fn set_person(&mut self, origin: PhotoOrigin, photo: RgbImage) {
+    /// Uses an image (a photo, a camera snapshot) as the person photo; `preview` is its
+    /// downscaled copy for the screen.
+    pub fn set_person(&mut self, origin: PhotoOrigin, photo: RgbImage, preview: egui::ColorImage) {
         let crop = Crop::centered(photo.width(), photo.height());
         let id = self.next_person_id;
         self.next_person_id += 1;
+        let texture = self
+            .ctx
+            .load_texture("person-photo", preview, egui::TextureOptions::LINEAR);
         self.person = Some(Person {
             id,
             origin,
             photo: Arc::new(photo),
             crop,
-            texture: None,
+            texture: Some(texture),
         });
         self.result.clear_shown();
         self.request_tryon();
@@ -567,7 +571,7 @@ impl FittingRoomApp {
     fn handle_event(&mut self, event: AppEvent) {
         match event {
             AppEvent::PhotoLoaded { origin, result } => match result {
-                Ok(photo) => self.set_person(origin, photo),
+                Ok(loaded) => self.set_person(origin, loaded.photo, loaded.preview),
                 Err(e) => self.report_error(format!("Cannot open the photo: {e}")),
             },
             AppEvent::GarmentLoaded(result) => match result {

@@ -185,6 +185,16 @@ fn texture<'a>(
 }
 
 pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
+    if let (Some(garment), Some(person)) = (&app.garment, &app.person) {
+        let photo = match &person.origin {
+            super::jobs::PhotoOrigin::File(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            super::jobs::PhotoOrigin::Camera(name) => format!("snapshot from {name}"),
+        };
+        ui.strong(format!("{} on {photo}", garment.name));
+    }
     ui.horizontal_wrapped(|ui| {
         for view in ResultView::ALL {
             let response = ui
