@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use fitting_room::app::export::{start_export_to, ExportKind};
+use fitting_room::app::flow_view::{self, FlowRenderPath};
 use fitting_room::app::result_panel::ResultView;
 use fitting_room::app::worker::ModelStatus;
 use fitting_room::app::{FittingRoomApp, StartOptions};
@@ -386,4 +387,70 @@ fn without_a_model_the_app_says_so_and_keeps_working() {
         ));
     harness.state_mut().open_garment_file(garment_photo());
     run_until(&mut harness, "the try-on", |app| app.has_result());
+}
+
+#[test]
+fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
+    // What the app shows on the OpenGL renderer (CPU-drawn overlays) against wgpu (shaders).
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(person_photo());
+    s.options.garment = Some(garment_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let mut images = (**harness.state().shown_result().unwrap()).clone();
+    images.flow = smooth_flow(192, 256);
+    harness.state_mut().show_result(images);
+    let ctx = harness.ctx.clone();
+    let picture = |harness: &mut Harness<'static, FittingRoomApp>| {
+        harness.run_steps(3);
+        let image = harness.render().expect("render");
+        let rect = harness.state().result_rect().expect("a result rect");
+        image::imageops::crop_imm(
+            &image,
+            rect.min.x.round() as u32,
+            rect.min.y.round() as u32,
+            rect.width().round() as u32,
+            rect.height().round() as u32,
+        )
+        .to_image()
+    };
+    // With the overlay fully transparent, a flow view is the plain person photo.
+    harness.state_mut().set_view(ResultView::FlowColour);
+    harness.state_mut().set_overlay_opacity(0.0);
+    let plain = picture(&mut harness);
+    harness.state_mut().set_overlay_opacity(0.7);
+    for view in [
+        ResultView::FlowColour,
+        ResultView::FlowArrows,
+        ResultView::FlowGrid,
+    ] {
+        harness.state_mut().set_view(view);
+        flow_view::set_render_path(&ctx, FlowRenderPath::Gpu);
+        let gpu = picture(&mut harness);
+        flow_view::set_render_path(&ctx, FlowRenderPath::Cpu);
+        let cpu = picture(&mut harness);
+        let share_differing = |a: &image::RgbaImage, b: &image::RgbaImage| {
+            assert_eq!(a.dimensions(), b.dimensions());
+            let n = a
+                .pixels()
+                .zip(b.pixels())
+                .filter(|(p, q)| (0..3).any(|c| p.0[c].abs_diff(q.0[c]) > 12))
+                .count();
+            n as f32 / (a.width() * a.height()) as f32
+        };
+        // The CPU picture is a texture scaled to the rect, the shader draws per screen pixel:
+        // line edges may differ by a pixel, nothing else.
+        let share = share_differing(&gpu, &cpu);
+        assert!(
+            share < 0.03,
+            "{view:?}: {:.1}% of pixels differ",
+            share * 100.0
+        );
+        // And the overlay is really there.
+        let overlay = share_differing(&gpu, &plain);
+        assert!(
+            overlay > 0.05,
+            "{view:?}: the overlay changed only {overlay}"
+        );
+    }
 }

@@ -461,6 +461,11 @@ impl FittingRoomApp {
         self.settings.view = view;
     }
 
+    /// Opacity of the flow and mask overlays, 0 to 1.
+    pub fn set_overlay_opacity(&mut self, opacity: f32) {
+        self.settings.overlay_opacity = opacity.clamp(0.0, 1.0);
+    }
+
     pub fn set_hires(&mut self, hires: bool) {
         self.settings.hires = hires;
         self.request_tryon();
