@@ -52,6 +52,10 @@ struct AppArgs {
     /// Compute device: auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// The result view to start in: try-on, before-after, warped-garment, warped-mask,
+    /// composition-mask, rendered, flow-colour, flow-arrows or flow-grid.
+    #[arg(long)]
+    view: Option<fitting_room::app::result_panel::ResultView>,
 }
 
 #[derive(Subcommand)]
@@ -225,6 +229,7 @@ fn run_app(args: AppArgs) -> Result<()> {
         garment: args.garment,
         model: args.model,
         device: args.device,
+        view: args.view,
         ..Default::default()
     };
     fitting_room::app::run_app(options)?;

@@ -51,6 +51,8 @@ pub struct StartOptions {
     pub user_dir: Option<PathBuf>,
     /// Webcams (tests pass a synthetic backend).
     pub cameras: Arc<dyn CameraBackend>,
+    /// The result view to start in (else the one used last).
+    pub view: Option<ResultView>,
 }
 
 impl Default for StartOptions {
@@ -63,6 +65,7 @@ impl Default for StartOptions {
             wardrobe_dir: None,
             user_dir: None,
             cameras: Arc::new(NokhwaBackend::new()),
+            view: None,
         }
     }
 }
@@ -151,10 +154,13 @@ impl FittingRoomApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: StartOptions) -> Self {
         let ctx = cc.egui_ctx.clone();
         egui_extras::install_image_loaders(&ctx);
-        let settings: Settings = cc
+        let mut settings: Settings = cc
             .storage
             .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
             .unwrap_or_default();
+        if let Some(view) = options.view {
+            settings.view = view;
+        }
         let uses_wgpu = flow_view::install(cc) == flow_view::FlowRenderPath::Gpu;
         let device = if options.device != DeviceChoice::Auto {
             options.device

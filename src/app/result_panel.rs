@@ -37,6 +37,21 @@ impl ResultView {
         ResultView::FlowGrid,
     ];
 
+    /// The name on the command line (`--view`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultView::TryOn => "try-on",
+            ResultView::BeforeAfter => "before-after",
+            ResultView::WarpedGarment => "warped-garment",
+            ResultView::WarpedMask => "warped-mask",
+            ResultView::CompositeMask => "composition-mask",
+            ResultView::Rendered => "rendered",
+            ResultView::FlowColour => "flow-colour",
+            ResultView::FlowArrows => "flow-arrows",
+            ResultView::FlowGrid => "flow-grid",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             ResultView::TryOn => "Try-on",
@@ -76,6 +91,20 @@ impl ResultView {
             ResultView::FlowGrid => Some(FlowViewMode::DeformedGrid),
             _ => None,
         }
+    }
+}
+
+impl std::str::FromStr for ResultView {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResultView::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ResultView::ALL.iter().map(|v| v.name()).collect();
+                format!("unknown view `{s}`; use one of {}", names.join(", "))
+            })
     }
 }
 
