@@ -4,6 +4,7 @@
 //! - [`engine`]: the network (pure tensor code) and the ops candle lacks.
 //! - [`weights`]: checkpoint formats (safetensors, PyTorch zip and legacy .pth).
 //! - [`model`]: finding and loading a model folder.
+//! - [`resources`]: where the files that ship with the program (model, wardrobe) are found.
 //! - [`pipeline`]: images to tensors and back, flow pictures, one try-on from photos.
 //! - [`wardrobe`]: the garment library and its persistence.
 //! - [`capture`]: cameras behind a trait (webcams, and a synthetic source for tests).
@@ -14,5 +15,6 @@ pub mod capture;
 pub mod engine;
 pub mod model;
 pub mod pipeline;
+pub mod resources;
 pub mod wardrobe;
 pub mod weights;

@@ -46,9 +46,14 @@ struct AppArgs {
     /// A garment photo to try on at once (its mask is computed).
     #[arg(long)]
     garment: Option<PathBuf>,
-    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder.
-    #[arg(long)]
+    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder
+    /// [default: $FITTING_ROOM_MODEL, else the bundled model].
+    #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
+    /// Folder of bundled garments to show
+    /// [default: $FITTING_ROOM_WARDROBE, else the bundled wardrobe].
+    #[arg(long, value_name = "DIR")]
+    wardrobe: Option<PathBuf>,
     /// Compute device: auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -74,8 +79,9 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder.
-    #[arg(long, conflicts_with_all = ["warp", "generator"])]
+    /// Model folder: a Fitting Room bundle or the official PF-AFN checkpoint folder
+    /// [default: $FITTING_ROOM_MODEL, else the bundled model].
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["warp", "generator"])]
     model: Option<PathBuf>,
     /// Warp module checkpoint (with --gen).
     #[arg(long, requires = "generator")]
@@ -224,10 +230,16 @@ fn main() {
 }
 
 fn run_app(args: AppArgs) -> Result<()> {
+    // Checked here, where the message reaches the terminal; the window would only show an
+    // empty wardrobe.
+    if let Some(dir) = args.wardrobe.as_ref().filter(|dir| !dir.is_dir()) {
+        bail!("--wardrobe: `{}` is not a folder", dir.display());
+    }
     let options = fitting_room::app::StartOptions {
         person: args.person.or(args.photo),
         garment: args.garment,
         model: args.model,
+        wardrobe_dir: args.wardrobe,
         device: args.device,
         view: args.view,
         ..Default::default()

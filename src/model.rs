@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 
 use crate::engine::{Engine, EngineError, OpPath};
+use crate::resources::Resource;
 use crate::weights::{StateDict, WeightsError};
 
 /// File name pairs (warp module, generator) a model folder may hold.
@@ -23,6 +24,15 @@ pub const MODEL_FILE_NAMES: [(&str, &str); 2] = [
 
 /// Environment variable naming the default model folder.
 pub const MODEL_ENV: &str = "FITTING_ROOM_MODEL";
+
+/// The default model: `models/default` in a checkout, `share/fitting-room/models/default`
+/// when installed.
+pub const DEFAULT_MODEL: Resource = Resource {
+    what: "model",
+    env: Some(MODEL_ENV),
+    checkout: "models/default",
+    installed: "models/default",
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -68,32 +78,17 @@ impl ModelFiles {
         })
     }
 
-    /// The default model: `$FITTING_ROOM_MODEL`, else `models/default` in the working folder,
-    /// else next to the executable.
+    /// The default model: the first folder of [`DEFAULT_MODEL`]'s lookup that holds one
+    /// (`$FITTING_ROOM_MODEL`, `models/default` in the working folder or next to the
+    /// executable, `share/fitting-room/models/default` of the install prefix; see
+    /// [`crate::resources`]).
     pub fn default_model() -> Result<Self, ModelError> {
-        let mut candidates = Vec::new();
-        if let Some(dir) = std::env::var_os(MODEL_ENV) {
-            candidates.push(PathBuf::from(dir));
-        }
-        candidates.push(PathBuf::from("models/default"));
-        if let Ok(exe) = std::env::current_exe() {
-            if let Some(bin) = exe.parent() {
-                candidates.push(bin.join("models/default"));
-                candidates.push(bin.join("../share/fitting-room/models/default"));
-            }
-        }
-        for dir in &candidates {
-            if let Ok(files) = ModelFiles::from_dir(dir) {
-                return Ok(files);
-            }
-        }
-        Err(ModelError::NoDefault {
-            looked: candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        let dir = DEFAULT_MODEL
+            .find(|dir| ModelFiles::from_dir(dir).is_ok())
+            .map_err(|e| ModelError::NoDefault {
+                looked: e.looked_list(),
+            })?;
+        ModelFiles::from_dir(&dir)
     }
 
     /// Reads both checkpoints and builds the network on `device`.

@@ -431,3 +431,74 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
         assert!(err.contains(reason), "{crop}: {err}");
     }
 }
+
+/// The Debian package's layout: the program in `usr/bin`, the model in
+/// `usr/share/fitting-room/models/default`. A copy of the binary there finds the model with no
+/// flag, run from a folder with no checkout around.
+#[test]
+fn installed_program_finds_the_model_in_its_share_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let bin_dir = root.path().join("usr/bin");
+    let model_dir = root.path().join("usr/share/fitting-room/models/default");
+    let work = root.path().join("work");
+    for dir in [&bin_dir, &model_dir, &work] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let exe = bin_dir.join(format!("fitting-room{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(env!("CARGO_BIN_EXE_fitting-room"), &exe).unwrap();
+    for name in ["warp.safetensors", "gen.safetensors"] {
+        std::fs::copy(model_fixtures().join(name), model_dir.join(name)).unwrap();
+    }
+    let installed = |extra: &[&str]| {
+        let [person, garment, mask] = fixture_inputs();
+        let mut cmd = Command::new(&exe);
+        cmd.current_dir(&work)
+            .env("RUST_LOG", "info")
+            .env_remove(fitting_room::model::MODEL_ENV)
+            .arg("tryon")
+            .arg("--person")
+            .arg(person)
+            .arg("--garment")
+            .arg(garment)
+            .arg("--mask")
+            .arg(mask)
+            .args([
+                "--device",
+                "cpu",
+                "--out",
+                "out.png",
+                "--dump",
+                "dump.safetensors",
+            ])
+            .args(extra);
+        cmd
+    };
+    let out = ok(&mut installed(&[]));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(&model_dir.join("warp.safetensors").display().to_string()),
+        "{log}"
+    );
+    check_dump(&work);
+
+    // The environment variable names a model anywhere.
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::rename(&model_dir, &elsewhere).unwrap();
+    let out = ok(installed(&[]).env(fitting_room::model::MODEL_ENV, &elsewhere));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(&elsewhere.display().to_string()), "{log}");
+
+    // With no model anywhere the error says where it looked, the share folder included.
+    let err = fails(&mut installed(&[]));
+    assert!(err.contains("no model found"), "{err}");
+    assert!(err.contains(&model_dir.display().to_string()), "{err}");
+}
+
+#[test]
+fn app_refuses_a_wardrobe_that_is_not_a_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-wardrobe");
+    let err = fails(bin().arg("--wardrobe").arg(&missing));
+    assert!(err.contains("--wardrobe"), "{err}");
+    assert!(err.contains("is not a folder"), "{err}");
+}

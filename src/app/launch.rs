@@ -2,8 +2,17 @@
 
 use super::{FittingRoomApp, StartOptions};
 
-/// The id the window manager and the settings storage know the app by.
+/// The name the settings are stored under.
 pub const APP_ID: &str = "fitting-room";
+
+/// The id the desktop knows the window by (the Wayland app id and the X11 window class): the
+/// name of the desktop entry, so that the window shows that entry's name and icon.
+pub const DESKTOP_ID: &str = "io.github.fitting_room.fitting_room";
+
+/// The app icon as the window shows it (the 128 px rendering of `packaging/icons`).
+const ICON_PNG: &[u8] = include_bytes!(
+    "../../packaging/icons/hicolor/128x128/apps/io.github.fitting_room.fitting_room.png"
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -12,14 +21,20 @@ pub enum LaunchError {
 }
 
 fn native_options(renderer: eframe::Renderer) -> eframe::NativeOptions {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Fitting Room")
+        .with_app_id(DESKTOP_ID)
+        .with_inner_size([1280.0, 820.0])
+        .with_min_inner_size([860.0, 560.0])
+        .with_drag_and_drop(true);
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        // Only a broken build could get here; the window still opens with the default icon.
+        Err(e) => log::warn!("cannot decode the window icon: {e}"),
+    }
     eframe::NativeOptions {
         renderer,
-        viewport: egui::ViewportBuilder::default()
-            .with_title("Fitting Room")
-            .with_app_id(APP_ID)
-            .with_inner_size([1280.0, 820.0])
-            .with_min_inner_size([860.0, 560.0])
-            .with_drag_and_drop(true),
+        viewport,
         persist_window: true,
         ..Default::default()
     }
@@ -43,5 +58,14 @@ pub fn run_app(options: StartOptions) -> Result<(), LaunchError> {
                 glow: glow_error.to_string(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn window_icon_decodes() {
+        let icon = eframe::icon_data::from_png_bytes(super::ICON_PNG).expect("a PNG");
+        assert_eq!((icon.width, icon.height), (128, 128));
     }
 }

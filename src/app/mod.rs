@@ -24,7 +24,7 @@ use image::RgbImage;
 use crate::capture::{CameraBackend, NokhwaBackend};
 use crate::engine::DeviceChoice;
 use crate::pipeline::{garment_mask, load_rgb, Crop, TryOnImages};
-use crate::wardrobe::{default_bundled_dir, default_user_dir, Wardrobe};
+use crate::wardrobe::{default_user_dir, Wardrobe, BUNDLED_WARDROBE};
 
 use capture_panel::CaptureState;
 use jobs::{AppEvent, GarmentData, Jobs, PhotoOrigin};
@@ -177,7 +177,16 @@ impl FittingRoomApp {
         worker.load_model(source.clone(), device);
 
         let jobs = Jobs::new(ctx.clone());
-        let bundled = options.wardrobe_dir.clone().or_else(default_bundled_dir);
+        let bundled = match options.wardrobe_dir.clone() {
+            Some(dir) => Some(dir),
+            None => BUNDLED_WARDROBE
+                .find(Path::is_dir)
+                .inspect_err(|e| log::warn!("{e}"))
+                .ok(),
+        };
+        if let Some(dir) = &bundled {
+            log::info!("bundled wardrobe: {}", dir.display());
+        }
         let user_dir = options.user_dir.clone().or_else(default_user_dir);
         let wardrobe = WardrobeState::open(&jobs, bundled.clone(), user_dir);
         let capture = CaptureState::new(options.cameras.clone(), &jobs, bundled.as_deref());

@@ -268,11 +268,13 @@ fn load_model(
     generation: u64,
 ) -> Result<(Engine, Arc<LoadedModel>), ModelStatus> {
     let files = match source {
-        ModelSource::Default => ModelFiles::default_model().map_err(|_| {
+        ModelSource::Default => ModelFiles::default_model().map_err(|e| {
+            // Where it looked goes to the log; the window keeps to what the user can do.
+            log::warn!("{e}");
             ModelStatus::Missing(format!(
-                "No model found. Put a model folder at models/default, set {MODEL_ENV} to one, \
-                 or use Model > Open model… to pick a Fitting Room model or the official PF-AFN \
-                 checkpoints folder."
+                "No model found. Use Model > Open model… to pick a Fitting Room model or the \
+                 official PF-AFN checkpoints folder, or start the app with --model DIR (or \
+                 {MODEL_ENV} set to one)."
             ))
         })?,
         ModelSource::Folder(dir) => {

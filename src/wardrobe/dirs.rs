@@ -1,10 +1,12 @@
 //! Where the wardrobe lives: the user's data folder and the bundled assets.
 //!
-//! Bundled assets are looked for like the model folder (see [`crate::model`]): an environment
-//! variable, then the working folder (a source checkout), then next to the executable, then the
-//! `share/` folder of a Unix-style install.
+//! Bundled assets are looked for like the model folder (see [`crate::resources`]): an
+//! environment variable, then the working folder (a source checkout), then next to the
+//! executable, then the install prefix's `share/fitting-room/`.
 
 use std::path::{Path, PathBuf};
+
+use crate::resources::Resource;
 
 /// Environment variable naming the app's data folder (the wardrobe is its `wardrobe/`).
 pub const DATA_DIR_ENV: &str = "FITTING_ROOM_DATA_DIR";
@@ -26,23 +28,33 @@ pub fn default_user_dir() -> Option<PathBuf> {
     default_data_dir().map(|dir| dir.join("wardrobe"))
 }
 
-/// The bundled wardrobe: the first existing folder of `$FITTING_ROOM_WARDROBE`,
-/// `./assets/wardrobe`, `<exe dir>/assets/wardrobe`, `<exe dir>/../share/fitting-room/wardrobe`.
+/// The bundled wardrobe: `assets/wardrobe` in a checkout, `share/fitting-room/wardrobe` when
+/// installed, or the folder `$FITTING_ROOM_WARDROBE` names.
+pub const BUNDLED_WARDROBE: Resource = Resource {
+    what: "bundled wardrobe",
+    env: Some(WARDROBE_ENV),
+    checkout: "assets/wardrobe",
+    installed: "wardrobe",
+};
+
+/// The sample person photos: `assets/persons` in a checkout, `share/fitting-room/persons` when
+/// installed.
+pub const SAMPLE_PHOTOS: Resource = Resource {
+    what: "sample photos",
+    env: None,
+    checkout: "assets/persons",
+    installed: "persons",
+};
+
+/// The bundled wardrobe: the first existing folder of [`BUNDLED_WARDROBE`]'s lookup
+/// (see [`crate::resources`]).
 pub fn default_bundled_dir() -> Option<PathBuf> {
-    let env = std::env::var_os(WARDROBE_ENV)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
-    env.into_iter()
-        .chain(asset_candidates("wardrobe"))
-        .find(|dir| dir.is_dir())
+    BUNDLED_WARDROBE.find(Path::is_dir).ok()
 }
 
-/// The bundled sample person photos: the first existing folder of `./assets/persons`,
-/// `<exe dir>/assets/persons`, `<exe dir>/../share/fitting-room/persons`.
+/// The bundled sample person photos: the first existing folder of [`SAMPLE_PHOTOS`]'s lookup.
 pub fn default_sample_photos_dir() -> Option<PathBuf> {
-    asset_candidates("persons")
-        .into_iter()
-        .find(|dir| dir.is_dir())
+    SAMPLE_PHOTOS.find(Path::is_dir).ok()
 }
 
 /// The image files of a folder (such as [`default_sample_photos_dir`]), sorted by file name;
@@ -58,16 +70,4 @@ pub fn sample_photos(dir: &Path) -> Vec<PathBuf> {
         .collect();
     photos.sort();
     photos
-}
-
-fn asset_candidates(name: &str) -> Vec<PathBuf> {
-    let mut candidates = vec![Path::new("assets").join(name)];
-    if let Some(bin) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        candidates.push(bin.join("assets").join(name));
-        candidates.push(bin.join("../share/fitting-room").join(name));
-    }
-    candidates
 }

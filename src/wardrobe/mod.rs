@@ -37,7 +37,7 @@ use crate::pipeline::{
 
 pub use dirs::{
     default_bundled_dir, default_data_dir, default_sample_photos_dir, default_user_dir,
-    sample_photos, DATA_DIR_ENV, WARDROBE_ENV,
+    sample_photos, BUNDLED_WARDROBE, DATA_DIR_ENV, SAMPLE_PHOTOS, WARDROBE_ENV,
 };
 pub use id::GarmentId;
 
