@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 for view in try-on before-after warped-garment flow-colour flow-arrows flow-grid; do
   .ci/gui-smoke.sh target/release/fitting-room "target/screenshots/$view" --view "$view" "$@" >/dev/null
-  cp "target/screenshots/$view/window.png" "docs/screenshots/$view.png"
-  echo "docs/screenshots/$view.png"
+  name=$view
+  [ "$view" = try-on ] && name=main-window
+  cp "target/screenshots/$view/window.png" "docs/screenshots/$name.png"
+  echo "docs/screenshots/$name.png"
 done
