@@ -454,3 +454,53 @@ fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
         );
     }
 }
+
+#[test]
+fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
+    // A landscape photo: the default crop is the centred 3:4 column.
+    let dir = tempfile::tempdir().unwrap();
+    let wide = dir.path().join("wide.png");
+    let person = image::open(person_photo()).unwrap().to_rgb8();
+    let mut canvas = image::RgbImage::from_pixel(800, 400, image::Rgb([240, 240, 240]));
+    let small = image::imageops::resize(&person, 300, 400, image::imageops::FilterType::Triangle);
+    image::imageops::replace(&mut canvas, &small, 250, 0);
+    canvas.save(&wide).unwrap();
+
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(wide);
+    s.options.garment = Some(garment_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let before = harness.state().person().unwrap().crop;
+    assert_eq!(
+        (before.x, before.y, before.width, before.height),
+        (250, 0, 300, 400)
+    );
+    let first = harness.state().shown_result().unwrap().clone();
+
+    let rect = harness.state().crop_editor_rect().expect("the crop editor");
+    let scale = rect.width() / 800.0;
+    let start = rect.center();
+    let end = start + egui::vec2(-100.0 * scale, 0.0);
+    harness.drag_at(start);
+    harness.run_steps(1);
+    for step in 1..=5 {
+        harness.hover_at(start + (end - start) * (step as f32 / 5.0));
+        harness.run_steps(1);
+    }
+    harness.drop_at(end);
+    harness.run_steps(2);
+    let after = harness.state().person().unwrap().crop;
+    assert_eq!((after.width, after.height, after.y), (300, 400, 0));
+    assert!(
+        (after.x as i64 - 150).abs() <= 2,
+        "moved 100 photo pixels left: {after:?}"
+    );
+    run_until(&mut harness, "the new try-on", |app| {
+        app.has_result()
+            && app
+                .shown_result()
+                .map(|r| !Arc::ptr_eq(r, &first))
+                .unwrap_or(false)
+    });
+}

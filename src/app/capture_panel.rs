@@ -37,6 +37,8 @@ pub struct CaptureState {
     samples: Vec<(PathBuf, egui::TextureHandle)>,
     /// The crop while it is being dragged (applied on release).
     dragging_crop: Option<Crop>,
+    /// Where the crop drag started, the crop then, and whether it resizes.
+    crop_drag: Option<(egui::Pos2, Crop, bool)>,
 }
 
 impl CaptureState {
@@ -77,6 +79,7 @@ impl CaptureState {
             live_pending: false,
             samples: Vec::new(),
             dragging_crop: None,
+            crop_drag: None,
         }
     }
 
@@ -333,6 +336,7 @@ fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     let area = egui::Rect::from_min_size(ui.cursor().min, egui::vec2(width, width * 1.4));
     let rect = fit_rect(area, w as f32 / h as f32);
     let response = ui.allocate_rect(rect, egui::Sense::click_and_drag());
+    app.crop_editor_rect = Some(rect);
     let scale = rect.width() / w as f32;
     let painter = ui.painter_at(rect);
     painter.image(
@@ -351,26 +355,33 @@ fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     let crop_rect = to_screen(&crop);
     let handle = egui::Rect::from_center_size(crop_rect.right_bottom(), egui::vec2(16.0, 16.0));
     let mut changed = false;
-    if response.dragged() {
-        let delta = response.drag_delta() / scale;
-        let on_handle = response
-            .interact_pointer_pos()
-            .map(|p| handle.expand(12.0).contains(p - response.drag_delta()))
-            .unwrap_or(false);
-        if on_handle || ui.input(|i| i.modifiers.shift) {
-            let grow = delta.x.max(delta.y * 0.75);
-            crop = resized(crop, crop.width as f32 + grow, w, h, false);
+    if response.drag_started() {
+        // The gesture is decided where it starts: on the corner it resizes, elsewhere it moves
+        // (Shift resizes from anywhere). Offsets are taken from the start, so no rounding
+        // accumulates over a long drag.
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if let Some(start) = origin.or(response.interact_pointer_pos()) {
+            let resize = handle.expand(12.0).contains(start) || ui.input(|i| i.modifiers.shift);
+            app.capture.crop_drag = Some((start, crop, resize));
+        }
+    }
+    if let (true, Some((start, from, resize))) = (response.dragged(), app.capture.crop_drag) {
+        let pointer = response.interact_pointer_pos().unwrap_or(start);
+        let offset = (pointer - start) / scale;
+        if resize {
+            let grow = offset.x.max(offset.y * 0.75);
+            crop = resized(from, from.width as f32 + grow, w, h, false);
         } else {
-            let x = (crop.x as f32 + delta.x)
+            let x = (from.x as f32 + offset.x)
                 .round()
-                .clamp(0.0, (w - crop.width) as f32);
-            let y = (crop.y as f32 + delta.y)
+                .clamp(0.0, (w - from.width) as f32);
+            let y = (from.y as f32 + offset.y)
                 .round()
-                .clamp(0.0, (h - crop.height) as f32);
+                .clamp(0.0, (h - from.height) as f32);
             crop = Crop {
                 x: x as u32,
                 y: y as u32,
-                ..crop
+                ..from
             };
         }
         app.capture.dragging_crop = Some(crop);
@@ -386,6 +397,7 @@ fn crop_editor(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     if response.drag_stopped() {
         changed = true;
         app.capture.dragging_crop = None;
+        app.capture.crop_drag = None;
     }
     // Shade what the network will not see.
     let shade = egui::Color32::from_black_alpha(140);

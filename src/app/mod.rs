@@ -147,6 +147,8 @@ pub struct FittingRoomApp {
     live_results: u64,
     /// Where the result was drawn in the last frame.
     pub(crate) result_rect: Option<egui::Rect>,
+    /// Where the photo with its crop frame was drawn in the last frame.
+    pub(crate) crop_editor_rect: Option<egui::Rect>,
 }
 
 impl FittingRoomApp {
@@ -216,6 +218,7 @@ impl FittingRoomApp {
             mask_revisions: Default::default(),
             live_results: 0,
             result_rect: None,
+            crop_editor_rect: None,
         };
         if !uses_wgpu {
             log::info!("flow views are drawn on the CPU (no wgpu renderer)");
@@ -445,6 +448,11 @@ impl FittingRoomApp {
     /// Where the result picture was drawn in the last frame (points).
     pub fn result_rect(&self) -> Option<egui::Rect> {
         self.result_rect
+    }
+
+    /// Where the photo with its crop frame was drawn in the last frame (points).
+    pub fn crop_editor_rect(&self) -> Option<egui::Rect> {
+        self.crop_editor_rect
     }
 
     /// Live try-ons shown so far.
