@@ -307,12 +307,7 @@ impl FittingRoomApp {
                 (|| -> Result<(Vec<crate::wardrobe::Garment>, Option<GarmentData>), String> {
                     let mut guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
                     let wardrobe = guard.as_mut().ok_or("the wardrobe is still opening")?;
-                    let garment = wardrobe
-                        .garments()
-                        .iter()
-                        .find(|g| g.id.as_str() == key)
-                        .cloned()
-                        .ok_or("the garment is no longer in the wardrobe")?;
+                    let garment = wardrobe_panel::garment_by_key(wardrobe, &key)?;
                     match &mask {
                         Some(mask) => wardrobe.set_mask(&garment.id, mask),
                         None => wardrobe.reset_mask(&garment.id),

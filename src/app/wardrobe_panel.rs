@@ -10,7 +10,7 @@ use super::jobs::{self, AppEvent, GarmentData, Jobs};
 use super::{FittingRoomApp, SharedWardrobe};
 use image::GrayImage;
 
-use crate::wardrobe::{Garment, Origin, Wardrobe, WardrobeError};
+use crate::wardrobe::{Garment, GarmentId, Origin, Wardrobe, WardrobeError};
 
 const THUMB_SIZE: f32 = 84.0;
 
@@ -136,12 +136,7 @@ impl WardrobeState {
             let load = || -> Result<GarmentData, String> {
                 let guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
                 let wardrobe = guard.as_ref().ok_or("the wardrobe is still opening")?;
-                let garment = wardrobe
-                    .garments()
-                    .iter()
-                    .find(|g| g.id.as_str() == key)
-                    .cloned()
-                    .ok_or_else(|| format!("garment `{key}` is no longer in the wardrobe"))?;
+                let garment = garment_by_key(wardrobe, &key)?;
                 let image = wardrobe
                     .load_image(&garment.id)
                     .map_err(|e| e.to_string())?;
@@ -170,26 +165,7 @@ impl WardrobeState {
         let shared = self.shared.clone();
         let (sender, ctx) = jobs.sender();
         jobs.spawn("add garment", move || {
-            let added = {
-                let Ok(mut guard) = shared.lock() else {
-                    return AppEvent::Error("the wardrobe is unavailable".into());
-                };
-                let Some(wardrobe) = guard.as_mut() else {
-                    return AppEvent::Error("the wardrobe is still opening; try again".into());
-                };
-                match wardrobe.add_file(&path, None) {
-                    Ok(id) => Ok((id.as_str().to_string(), wardrobe.garments().to_vec())),
-                    Err(e) => Err(format!("Cannot add {}: {e}", path.display())),
-                }
-            };
-            match added {
-                Ok((id, list)) => {
-                    let _ = sender.send(AppEvent::WardrobeListed(Ok(list)));
-                    ctx.request_repaint();
-                    AppEvent::GarmentAdded(id)
-                }
-                Err(e) => AppEvent::Error(e),
-            }
+            add_to_wardrobe(&shared, &path, &sender, &ctx)
         });
     }
 
@@ -222,12 +198,7 @@ impl WardrobeState {
             let load = || -> Result<_, String> {
                 let guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
                 let wardrobe = guard.as_ref().ok_or("the wardrobe is still opening")?;
-                let garment = wardrobe
-                    .garments()
-                    .iter()
-                    .find(|g| g.id.as_str() == key)
-                    .cloned()
-                    .ok_or("the garment is no longer in the wardrobe")?;
+                let garment = garment_by_key(wardrobe, &key)?;
                 let image = wardrobe
                     .load_image(&garment.id)
                     .map_err(|e| e.to_string())?;
@@ -260,27 +231,44 @@ pub fn pick_garment(app: &mut FittingRoomApp) {
         else {
             return AppEvent::Notice("No garment chosen".into());
         };
-        let added = {
-            let Ok(mut guard) = shared.lock() else {
-                return AppEvent::Error("the wardrobe is unavailable".into());
-            };
-            let Some(wardrobe) = guard.as_mut() else {
-                return AppEvent::Error("the wardrobe is still opening; try again".into());
-            };
-            wardrobe
-                .add_file(&path, None)
-                .map(|id| (id.as_str().to_string(), wardrobe.garments().to_vec()))
-                .map_err(|e| format!("Cannot add {}: {e}", path.display()))
-        };
-        match added {
-            Ok((id, list)) => {
-                let _ = sender.send(AppEvent::WardrobeListed(Ok(list)));
-                ctx.request_repaint();
-                AppEvent::GarmentAdded(id)
-            }
-            Err(e) => AppEvent::Error(e),
-        }
+        add_to_wardrobe(&shared, &path, &sender, &ctx)
     });
+}
+
+/// Adds a garment photo (mask computed) and reports the new list, then the new garment.
+fn add_to_wardrobe(
+    shared: &SharedWardrobe,
+    path: &std::path::Path,
+    sender: &std::sync::mpsc::Sender<AppEvent>,
+    ctx: &egui::Context,
+) -> AppEvent {
+    let added = {
+        let Ok(mut guard) = shared.lock() else {
+            return AppEvent::Error("the wardrobe is unavailable".into());
+        };
+        let Some(wardrobe) = guard.as_mut() else {
+            return AppEvent::Error("the wardrobe is still opening; try again".into());
+        };
+        wardrobe
+            .add_file(path, None)
+            .map(|id| (id.as_str().to_string(), wardrobe.garments().to_vec()))
+            .map_err(|e| format!("Cannot add {}: {e}", path.display()))
+    };
+    match added {
+        Ok((id, list)) => {
+            let _ = sender.send(AppEvent::WardrobeListed(Ok(list)));
+            ctx.request_repaint();
+            AppEvent::GarmentAdded(id)
+        }
+        Err(e) => AppEvent::Error(e),
+    }
+}
+
+/// A garment by its key, through the wardrobe's own lookup.
+pub(crate) fn garment_by_key(wardrobe: &Wardrobe, key: &str) -> Result<Garment, String> {
+    GarmentId::parse(key)
+        .and_then(|id| wardrobe.get(&id).cloned())
+        .ok_or_else(|| format!("garment `{key}` is no longer in the wardrobe"))
 }
 
 pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
