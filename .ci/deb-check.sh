@@ -8,8 +8,8 @@
 #
 #   .ci/deb-check.sh [output-folder]
 #
-# Until models/default holds the default model, the package is built without it
-# (`--variant no-model`) and the try-on uses the test model through --model.
+# The package carries the default model (models/default); the try-on and the window must use
+# the installed copy.
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/.."
@@ -62,19 +62,11 @@ fi
 cargo deb --version
 
 step "build the package"
-model_args=()
-variant_args=()
-if [ -f models/default/warp.safetensors ] && [ -f models/default/gen.safetensors ]; then
-  echo "packaging the default model from models/default"
-else
-  echo "models/default holds no model yet: building without it (--variant no-model);"
-  echo "the try-on below uses the test model tests/fixtures/model through --model"
-  variant_args=(--variant no-model)
-  model_args=(--model "$repo/tests/fixtures/model")
-fi
+[ -f models/default/warp.safetensors ] && [ -f models/default/gen.safetensors ] ||
+  fail "models/default holds no model to package"
 # cargo-deb runs `cargo build --release`, which reuses the release build of the tests, and
 # prints the package's path last.
-deb=$(cargo deb --locked "${variant_args[@]}" | tail -n 1)
+deb=$(cargo deb --locked | tail -n 1)
 [ -f "$deb" ] || fail "cargo deb made no package (got '$deb')"
 mkdir -p "$out"
 cp "$deb" "$out/"
@@ -95,9 +87,7 @@ for path in "$app" "$share/wardrobe/wardrobe.json" "$share/persons" \
   "$root/usr/share/icons/hicolor/48x48/apps/io.github.fitting_room.fitting_room.png"; do
   [ -e "$path" ] || fail "the package lacks ${path#"$root"}"
 done
-if [ ${#model_args[@]} -eq 0 ]; then
-  [ -f "$share/models/default/warp.safetensors" ] || fail "the package lacks the default model"
-fi
+[ -f "$share/models/default/warp.safetensors" ] || fail "the package lacks the default model"
 
 step "validate the desktop entry and the AppStream metadata"
 desktop-file-validate "$root/usr/share/applications/io.github.fitting_room.fitting_room.desktop"
@@ -122,18 +112,13 @@ expected=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 [ "$version" = "fitting-room $expected" ] || fail "expected 'fitting-room $expected'"
 
 step "headless try-on with the installed files, from an empty folder"
-if [ ${#model_args[@]} -gt 0 ]; then
-  echo "with the test model, through --model (the package holds no default model yet)"
-fi
 person="$share/persons/000523_0.jpg"
 garment="$share/wardrobe/red-sweet-print-tee.jpg"
 RUST_LOG=info run_installed tryon --person "$person" --garment "$garment" \
-  --mask "$share/wardrobe/red-sweet-print-tee.mask.png" --device cpu "${model_args[@]}" \
+  --mask "$share/wardrobe/red-sweet-print-tee.mask.png" --device cpu \
   --out out.png 2>&1 | tee "$out/tryon.log"
-if [ ${#model_args[@]} -eq 0 ]; then
-  grep -qF "model: $share/models/default/warp.safetensors" "$out/tryon.log" ||
-    fail "the try-on did not use the installed default model"
-fi
+grep -qF "model: $share/models/default/warp.safetensors" "$out/tryon.log" ||
+  fail "the try-on did not use the installed default model"
 read -r format width height spread < <(identify -format '%m %w %h %[fx:standard_deviation]\n' "$work/out.png")
 echo "out.png: $format ${width}x${height}, standard deviation $spread"
 [ "$format" = PNG ] && [ "$width" = 192 ] && [ "$height" = 256 ] ||
@@ -149,8 +134,10 @@ if ! command -v xvfb-run >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1
 fi
 log="$out/app.log"
 xvfb-run -a -s "-screen 0 1400x900x24" \
-  "$self" --in-display "$app" "$work" "$log" "$person" "$garment" "${model_args[@]}"
+  "$self" --in-display "$app" "$work" "$log" "$person" "$garment"
 grep -E "bundled wardrobe|model .* loaded|try-on shown" "$log"
 grep -qF "bundled wardrobe: $share/wardrobe" "$log" ||
   fail "the app did not find the installed wardrobe"
+grep -qE "loaded on .*$share/models/default/warp.safetensors" "$log" ||
+  fail "the app did not load the installed default model"
 echo "deb-check passed: $deb"

@@ -4,6 +4,8 @@
 # the window shows a picture rather than an empty panel.
 #
 #   .ci/gui-smoke.sh [binary] [output-folder] [extra app arguments...]
+#
+# SMOKE_PERSON and SMOKE_GARMENT choose the photos (default: a bundled sample person and garment).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--in-display" ]; then
@@ -21,7 +23,8 @@ run_in_display() {
   export RUST_LOG=${RUST_LOG:-info}
   # A fresh settings folder, so a window size saved by an earlier run does not apply.
   export XDG_DATA_HOME="$out/data" XDG_CONFIG_HOME="$out/config"
-  "$bin" --person assets/persons/000523_0.jpg --garment assets/wardrobe/red-sweet-print-tee.jpg "$@" >"$log" 2>&1 &
+  "$bin" --person "${SMOKE_PERSON:-assets/persons/000523_0.jpg}" \
+    --garment "${SMOKE_GARMENT:-assets/wardrobe/red-sweet-print-tee.jpg}" "$@" >"$log" 2>&1 &
   app=$!
   trap 'kill $app 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do

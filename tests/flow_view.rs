@@ -529,7 +529,7 @@ fn malformed_flows_do_not_panic() {
 fn legend_draws() {
     use egui_kittest::kittest::Queryable;
     let mut harness = Harness::builder()
-        .with_size(egui::vec2(330.0, 64.0))
+        .with_size(egui::vec2(180.0, 64.0))
         .wgpu()
         .build_ui(|ui| flow_view::flow_legend(ui, 12.5));
     harness.run();

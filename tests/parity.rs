@@ -14,6 +14,7 @@ use fitting_room::engine::ops::{
 };
 use fitting_room::engine::Engine;
 use fitting_room::model::ModelFiles;
+use fitting_room::pipeline::{load_gray, load_rgb, mask_to_tensor, rgb_to_tensor};
 use fitting_room::weights::StateDict;
 
 /// The three ways the fixture model is stored.
@@ -113,6 +114,61 @@ fn tryon_matches_reference_for_every_format_and_op_path() {
         for path in [OpPath::Auto, OpPath::Tensor] {
             let engine = files.load(&Device::Cpu, path).unwrap();
             check_tryon(&engine, &reference, &format!("{format}, {path:?}"));
+        }
+    }
+}
+
+/// The shipped default model, loaded by the engine exactly as the app loads it, against
+/// PyTorch on a real photo (`tests/fixtures/default-model`, written by
+/// `training/make_model_fixture.py`): trained weights, not random ones, so an export the
+/// engine reads differently from PyTorch shows here.
+#[test]
+fn default_model_matches_pytorch() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model_dir = root.join("models/default");
+    let fixture = fixtures().join("default-model");
+    let read_json = |path: PathBuf| -> serde_json::Value {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    };
+    let model_info = read_json(model_dir.join("model.json"));
+    let source = read_json(fixture.join("source.json"));
+    assert_eq!(
+        model_info["sha256"], source["sha256"],
+        "the fixture was made from another model: run python training/make_model_fixture.py"
+    );
+
+    let files = ModelFiles::from_dir(&model_dir).expect("models/default holds a model");
+    let device = Device::Cpu;
+    let rgb = |name: &str| rgb_to_tensor(&load_rgb(&fixture.join(name)).unwrap(), &device).unwrap();
+    let mask = mask_to_tensor(
+        &load_gray(&fixture.join("garment_mask.png")).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let reference = load(fixture.join("reference.safetensors"));
+    for path in [OpPath::Auto, OpPath::Tensor] {
+        let engine = files.load(&device, path).unwrap();
+        let out = engine
+            .tryon(&rgb("person.png"), &rgb("garment.png"), &mask)
+            .unwrap();
+        for (name, tensor) in out.named() {
+            let Some(expected) = reference.get(name) else {
+                continue;
+            };
+            let (max, mean) = if name == "last_flow" {
+                (FLOW_MAX, FLOW_MAX)
+            } else {
+                (IMAGE_MAX, IMAGE_MEAN)
+            };
+            assert_close(
+                &format!("default model, {path:?}: {name}"),
+                tensor,
+                expected,
+                max,
+                mean,
+            );
         }
     }
 }

@@ -7,8 +7,8 @@ Usage (from the repository root, after `cargo build --release`):
 
 Both run the full PF-AFN try-on (warp module + generator) at 256x192 on the CPU with the same
 number of threads, on the same weights: official widths by default (random weights written once
-to --weights DIR as safetensors; timing does not depend on the values), or the small widths with
---small. Prints one JSON line per side and the ratio Rust / PyTorch of the median latencies.
+to --weights DIR as safetensors; timing does not depend on the values), the small widths with
+--small, or a trained model bundle with --model DIR (e.g. models/default). Prints one JSON line per side and the ratio Rust / PyTorch of the median latencies.
 """
 
 import argparse
@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from export import load_bundle  # noqa: E402
 from pfafn.afwm import AFWM  # noqa: E402
 from pfafn.generator import ResUnetGenerator  # noqa: E402
 from pfafn.tryon import tryon  # noqa: E402
@@ -56,11 +57,14 @@ def ensure_weights(folder: str, small: bool) -> None:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
 
 
-def bench_torch(folder: str, small: bool, threads: int, iters: int) -> dict:
+def bench_torch(folder: str, small: bool, threads: int, iters: int, bundle: bool = False) -> dict:
     torch.set_num_threads(threads)
-    warp, gen = build(small)
-    warp.load_state_dict(load_file(os.path.join(folder, "warp.safetensors")))
-    gen.load_state_dict(load_file(os.path.join(folder, "gen.safetensors")))
+    if bundle:  # widths read from the tensor shapes, as the engine does
+        warp, gen = load_bundle(folder)
+    else:
+        warp, gen = build(small)
+        warp.load_state_dict(load_file(os.path.join(folder, "warp.safetensors")))
+        gen.load_state_dict(load_file(os.path.join(folder, "gen.safetensors")))
     g = torch.Generator().manual_seed(1)
     person = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
     clothes = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
@@ -102,20 +106,26 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="the small widths of the test fixtures")
     parser.add_argument("--weights", help="folder for the random weights (default: a folder under the system temp dir)")
+    parser.add_argument("--model", help="a model bundle folder to time instead of random weights")
     parser.add_argument("--binary", default=os.path.join(REPO, "target", "release", "fitting-room"))
     args = parser.parse_args()
 
-    folder = args.weights or os.path.join(
-        tempfile.gettempdir(), "fitting-room-bench-" + ("small" if args.small else "full")
-    )
-    ensure_weights(folder, args.small)
-    torch_report = bench_torch(folder, args.small, args.threads, args.iters)
+    if args.model:
+        folder = args.model
+        widths = os.path.basename(os.path.normpath(folder))
+    else:
+        folder = args.weights or os.path.join(
+            tempfile.gettempdir(), "fitting-room-bench-" + ("small" if args.small else "full")
+        )
+        ensure_weights(folder, args.small)
+        widths = "small" if args.small else "official"
+    torch_report = bench_torch(folder, args.small, args.threads, args.iters, bundle=bool(args.model))
     rust_report = bench_rust(folder, args.threads, args.iters, args.binary)
     print(json.dumps(torch_report))
     print(json.dumps({k: v for k, v in rust_report.items() if k != "model"}))
     ratio = rust_report["median_ms"] / torch_report["median_ms"]
     print(
-        f"widths={'small' if args.small else 'official'} threads={args.threads}: "
+        f"widths={widths} threads={args.threads}: "
         f"rust {rust_report['median_ms']:.1f} ms, pytorch {torch_report['median_ms']:.1f} ms, "
         f"ratio rust/pytorch {ratio:.2f}; peak memory rust {rust_report['peak_rss_mb']:.0f} MB, "
         f"pytorch {torch_report['peak_rss_mb']:.0f} MB"

@@ -29,16 +29,16 @@ run_stage() { # run a stage in chunks while it stops for its time budget
 
 set -x
 run_stage teacher --data "$data" --run "$work/teacher" --resume \
-  --size 128x96 --batch-size 8 --steps "${TEACHER_STEPS:-2400}"
+  --size 128x96 --batch-size 8 --steps "${TEACHER_STEPS:-2100}"
 run_stage student --data "$data" --run "$work/student" --resume \
-  --teacher "$work/teacher" --init-from-teacher --size 128x96 --batch-size 8 --steps "${STUDENT_STEPS:-3000}"
+  --teacher "$work/teacher" --init-from-teacher --size 128x96 --batch-size 8 --steps "${STUDENT_STEPS:-1500}"
 if [ ! -e "$work/student-256/checkpoint.pt" ]; then
   resume_from=(--resume "$work/student")
 else
   resume_from=(--resume)
 fi
 run_stage student --data "$data" --run "$work/student-256" "${resume_from[@]}" \
-  --teacher "$work/teacher" --size 256x192 --batch-size 4 --steps "$(( ${STUDENT_STEPS:-3000} + ${FINETUNE_STEPS:-600} ))"
+  --teacher "$work/teacher" --size 256x192 --batch-size 4 --steps "$(( ${STUDENT_STEPS:-1500} + ${FINETUNE_STEPS:-500} ))"
 "$py" "$here/export.py" --checkpoint "$work/student-256" --out "${MODEL_OUT:-$here/../models/default}" \
   --name "Fitting Room compact"
 exit

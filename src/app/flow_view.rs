@@ -1409,7 +1409,7 @@ fn paint_cpu(ui: &egui::Ui, rect: Rect, overlay: &FlowOverlay, opacity: f32) {
 /// at some angle means the garment is pulled from that direction) and what it means.
 /// `scale` is the motion of full saturation in pixels, e.g. [`FlowField::motion_scale`].
 pub fn flow_legend(ui: &mut egui::Ui, scale: f32) {
-    const SIDE_POINTS: f32 = 48.0;
+    const SIDE_POINTS: f32 = 40.0;
     let ctx = ui.ctx().clone();
     let side_px = (SIDE_POINTS * ctx.pixels_per_point()).round().max(8.0) as usize;
     let id = egui::Id::unique(("fitting_room::flow_view::legend", side_px));
@@ -1427,13 +1427,14 @@ pub fn flow_legend(ui: &mut egui::Ui, scale: f32) {
     } else {
         0.0
     };
+    // Short lines: the legend sits in a narrow strip beside the picture (see result_panel).
     ui.horizontal(|ui| {
         ui.add(egui::Image::new((
             texture.id(),
             egui::vec2(SIDE_POINTS, SIDE_POINTS),
         )));
         ui.label(format!(
-            "Hue: direction the garment is pulled from.\nSaturation: distance, full at {scale:.1} px."
+            "Hue: direction\nSaturation: distance\n(full at {scale:.1} px)"
         ));
     });
 }

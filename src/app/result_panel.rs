@@ -267,16 +267,12 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     };
     let view = app.settings.view;
     let available = ui.available_rect_before_wrap();
-    let legend_space = if view == ResultView::FlowColour {
-        90.0
-    } else {
-        0.0
-    };
-    let area = egui::Rect::from_min_max(
-        available.min,
-        egui::pos2(available.max.x - legend_space, available.max.y),
-    );
-    let rect = fit_rect(area, 3.0 / 4.0);
+    let mut rect = fit_rect(available, 3.0 / 4.0);
+    if view == ResultView::FlowColour {
+        // The picture keeps its size in every view; it moves left to give the flow legend
+        // (flow_view::flow_legend) the whole spare width on its right.
+        rect = rect.translate(egui::vec2(available.left() - rect.left(), 0.0));
+    }
     app.result_rect = Some(rect);
     let images = shown.images.clone();
     let full_uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
