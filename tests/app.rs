@@ -54,6 +54,17 @@ fn harness(options: StartOptions) -> Harness<'static, FittingRoomApp> {
         .build_eframe(move |cc| FittingRoomApp::new(cc, options))
 }
 
+/// The app started on `person` and the test garment, stepped until the try-on is shown (no
+/// cameras). The setup owns the user folder, so it must live as long as the harness.
+fn tried_on(person: PathBuf) -> (Setup, Harness<'static, FittingRoomApp>) {
+    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
+    s.options.person = Some(person);
+    s.options.garment = Some(garment_photo());
+    let mut harness = harness(s.options.clone());
+    run_until(&mut harness, "the try-on", |app| app.has_result());
+    (s, harness)
+}
+
 /// Steps the app (background work runs on its own threads) until `done` holds.
 fn run_until(
     harness: &mut Harness<'static, FittingRoomApp>,
@@ -122,11 +133,7 @@ fn smooth_flow(width: usize, height: usize) -> candle_core::Tensor {
 
 #[test]
 fn start_options_open_person_and_garment_and_show_the_result() {
-    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
-    s.options.person = Some(person_photo());
-    s.options.garment = Some(garment_photo());
-    let mut harness = harness(s.options.clone());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let (_setup, mut harness) = tried_on(person_photo());
     let app = harness.state();
     assert!(errors(app).is_empty(), "{:?}", errors(app));
     let result = app.shown_result().expect("a result");
@@ -152,6 +159,9 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
         app.wardrobe_garments().len() >= 12 && model_ready(app) && app.person().is_some()
     });
     harness.get_by_label("Coral V-neck top").click();
+    run_until(&mut harness, "the garment's selection", |app| {
+        app.garment_name() == Some("Coral V-neck top")
+    });
     run_until(&mut harness, "the try-on", |app| app.has_result());
     assert_eq!(harness.state().garment_name(), Some("Coral V-neck top"));
     // The test model's flow is noise; the snapshots below use a known smooth flow instead (a
@@ -202,11 +212,7 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
 
 #[test]
 fn export_writes_a_valid_file_and_a_failed_write_loses_nothing() {
-    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
-    s.options.person = Some(person_photo());
-    s.options.garment = Some(garment_photo());
-    let mut harness = harness(s.options.clone());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let (_setup, mut harness) = tried_on(person_photo());
     let out = tempfile::tempdir().unwrap();
 
     let sheet = out.path().join("sheet.png");
@@ -392,11 +398,7 @@ fn without_a_model_the_app_says_so_and_keeps_working() {
 #[test]
 fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
     // What the app shows on the OpenGL renderer (CPU-drawn overlays) against wgpu (shaders).
-    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
-    s.options.person = Some(person_photo());
-    s.options.garment = Some(garment_photo());
-    let mut harness = harness(s.options.clone());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let (_setup, mut harness) = tried_on(person_photo());
     let mut images = (**harness.state().shown_result().unwrap()).clone();
     images.flow = smooth_flow(192, 256);
     harness.state_mut().show_result(images);
@@ -466,11 +468,7 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
     image::imageops::replace(&mut canvas, &small, 250, 0);
     canvas.save(&wide).unwrap();
 
-    let mut s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
-    s.options.person = Some(wide);
-    s.options.garment = Some(garment_photo());
-    let mut harness = harness(s.options.clone());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    let (_setup, mut harness) = tried_on(wide);
     let before = harness.state().person().unwrap().crop;
     assert_eq!(
         (before.x, before.y, before.width, before.height),

@@ -48,8 +48,15 @@ fn fixture_inputs() -> [PathBuf; 3] {
 }
 
 fn tryon_cmd(model: &[&str], out_dir: &Path) -> Command {
-    let [person, garment, mask] = fixture_inputs();
     let mut cmd = bin();
+    fixture_tryon_args(&mut cmd, out_dir).args(model);
+    cmd
+}
+
+/// `tryon` on the fixture person, garment and mask on the CPU, writing `out.png` and
+/// `dump.safetensors` (for [`check_dump`]) into `out_dir`.
+fn fixture_tryon_args<'a>(cmd: &'a mut Command, out_dir: &Path) -> &'a mut Command {
+    let [person, garment, mask] = fixture_inputs();
     cmd.arg("tryon")
         .arg("--person")
         .arg(person)
@@ -57,13 +64,11 @@ fn tryon_cmd(model: &[&str], out_dir: &Path) -> Command {
         .arg(garment)
         .arg("--mask")
         .arg(mask)
-        .args(model)
         .args(["--device", "cpu"])
         .arg("--out")
         .arg(out_dir.join("out.png"))
         .arg("--dump")
-        .arg(out_dir.join("dump.safetensors"));
-    cmd
+        .arg(out_dir.join("dump.safetensors"))
 }
 
 fn check_dump(out_dir: &Path) {
@@ -449,31 +454,15 @@ fn installed_program_finds_the_model_in_its_share_folder() {
     for name in ["warp.safetensors", "gen.safetensors"] {
         std::fs::copy(model_fixtures().join(name), model_dir.join(name)).unwrap();
     }
-    let installed = |extra: &[&str]| {
-        let [person, garment, mask] = fixture_inputs();
+    let installed = || {
         let mut cmd = Command::new(&exe);
         cmd.current_dir(&work)
             .env("RUST_LOG", "info")
-            .env_remove(fitting_room::model::MODEL_ENV)
-            .arg("tryon")
-            .arg("--person")
-            .arg(person)
-            .arg("--garment")
-            .arg(garment)
-            .arg("--mask")
-            .arg(mask)
-            .args([
-                "--device",
-                "cpu",
-                "--out",
-                "out.png",
-                "--dump",
-                "dump.safetensors",
-            ])
-            .args(extra);
+            .env_remove(fitting_room::model::MODEL_ENV);
+        fixture_tryon_args(&mut cmd, &work);
         cmd
     };
-    let out = ok(&mut installed(&[]));
+    let out = ok(&mut installed());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains(&model_dir.join("warp.safetensors").display().to_string()),
@@ -484,12 +473,12 @@ fn installed_program_finds_the_model_in_its_share_folder() {
     // The environment variable names a model anywhere.
     let elsewhere = root.path().join("elsewhere");
     std::fs::rename(&model_dir, &elsewhere).unwrap();
-    let out = ok(installed(&[]).env(fitting_room::model::MODEL_ENV, &elsewhere));
+    let out = ok(installed().env(fitting_room::model::MODEL_ENV, &elsewhere));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains(&elsewhere.display().to_string()), "{log}");
 
     // With no model anywhere the error says where it looked, the share folder included.
-    let err = fails(&mut installed(&[]));
+    let err = fails(&mut installed());
     assert!(err.contains("no model found"), "{err}");
     assert!(err.contains(&model_dir.display().to_string()), "{err}");
 }

@@ -386,7 +386,8 @@ fn garment_tile(
                 egui::Color32::WHITE,
             );
         } else {
-            ui.put(rect, egui::Spinner::new());
+            // Painted, not placed: a widget over the tile would compete with it for the click.
+            egui::Spinner::new().paint_at(ui, rect.shrink(rect.width() * 0.35));
         }
         let stroke = if selected {
             egui::Stroke::new(3.0, ui.visuals().selection.bg_fill)
