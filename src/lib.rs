@@ -4,6 +4,7 @@
 //! - [`engine`]: the network (pure tensor code) and the ops candle lacks.
 //! - [`weights`]: checkpoint formats (safetensors, PyTorch zip and legacy .pth).
 //! - [`model`]: finding and loading a model folder.
+//! - [`atomic_file`]: the one way files are written (temporary file, then rename).
 //! - [`resources`]: where the files that ship with the program (model, wardrobe) are found.
 //! - [`pipeline`]: images to tensors and back, flow pictures, one try-on from photos.
 //! - [`wardrobe`]: the garment library and its persistence.
@@ -11,6 +12,7 @@
 //! - [`app`]: the desktop app.
 
 pub mod app;
+pub mod atomic_file;
 pub mod capture;
 pub mod engine;
 pub mod model;

@@ -10,14 +10,12 @@ use candle_core::{Device, Tensor};
 use clap::{Args, Parser, Subcommand};
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 
-use fitting_room::pipeline::fit_to_native;
-
 use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
-    compose_hires, crop_pixels, flow_to_color, frame, garment_mask, load_gray, load_rgb,
-    mask_to_tensor, pad_to_native_aspect, paste_into, rgb_to_tensor, save_image, tensor_to_gray,
-    tensor_to_rgb, Crop, HiresInputs,
+    flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor, paste_into, prepare_inputs,
+    rgb_to_tensor, run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Crop,
+    PreparedInputs, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -255,35 +253,15 @@ struct Inputs {
     mask: Tensor,
 }
 
-/// The images behind [`Inputs`], at full resolution, for high-resolution results.
-struct Photos {
-    photo: RgbImage,
-    crop: Crop,
-    person_native: RgbImage,
-    garment: RgbImage,
-    garment_mask: GrayImage,
-}
-
-fn read_inputs(
+/// A person photo, a garment photo and its mask (computed when not given), from files.
+fn read_photos(
     person: &Path,
     garment: &Path,
     mask: Option<&Path>,
-    crop: Option<Crop>,
-    device: &Device,
-) -> Result<(Inputs, Photos)> {
+) -> Result<(RgbImage, RgbImage, GrayImage)> {
     let photo = load_rgb(person)?;
-    let crop = crop.unwrap_or_else(|| Crop::centered(photo.width(), photo.height()));
-    let person_native =
-        frame(&photo, crop).with_context(|| format!("framing {}", person.display()))?;
-    if photo.dimensions() != (192, 256) {
-        log::info!(
-            "person photo is {}x{}: using the 3:4 crop {crop}, scaled to 192x256",
-            photo.width(),
-            photo.height()
-        );
-    }
     let garment_photo = load_rgb(garment)?;
-    let mask_img = match mask {
+    let mask = match mask {
         Some(mask) => load_gray(mask)?,
         None => {
             log::info!("no mask given: computed one from the garment photo");
@@ -291,77 +269,82 @@ fn read_inputs(
                 .with_context(|| format!("computing a mask for {}", garment.display()))?
         }
     };
-    let garment = pad_to_native_aspect(&garment_photo, Rgb([255, 255, 255]));
-    let garment_mask = pad_to_native_aspect(&mask_img, Luma([0]));
-    if garment.dimensions() != garment_mask.dimensions() {
-        bail!(
-            "the garment is {}x{} but its mask {}x{}",
-            garment.width(),
-            garment.height(),
-            garment_mask.width(),
-            garment_mask.height()
+    Ok((photo, garment_photo, mask))
+}
+
+/// The crop to use of a photo: the one given, else the largest centred 3:4 rectangle.
+fn crop_of(photo: &RgbImage, crop: Option<Crop>) -> Crop {
+    let crop = crop.unwrap_or_else(|| Crop::centered(photo.width(), photo.height()));
+    if photo.dimensions() != (192, 256) {
+        log::info!(
+            "person photo is {}x{}: using the 3:4 crop {crop}, scaled to 192x256",
+            photo.width(),
+            photo.height()
         );
     }
-    let inputs = Inputs {
-        person: rgb_to_tensor(&person_native, device)?,
-        garment: rgb_to_tensor(&fit_to_native(&garment, Rgb([255, 255, 255])), device)?,
-        mask: mask_to_tensor(&fit_to_native(&garment_mask, Luma([0])), device)?,
-    };
-    let photos = Photos {
-        photo,
+    crop
+}
+
+/// The network's inputs from files, prepared as the app prepares them.
+fn read_inputs(
+    person: &Path,
+    garment: &Path,
+    mask: Option<&Path>,
+    crop: Option<Crop>,
+    device: &Device,
+) -> Result<(PreparedInputs, Crop)> {
+    let (photo, garment, mask) = read_photos(person, garment, mask)?;
+    let crop = crop_of(&photo, crop);
+    let photos = TryOnPhotos {
+        photo: &photo,
         crop,
-        person_native,
-        garment,
-        garment_mask,
+        garment: &garment,
+        garment_mask: &mask,
+        hires: false,
     };
-    Ok((inputs, photos))
+    let inputs = prepare_inputs(&photos, device)
+        .with_context(|| format!("preparing {}", person.display()))?;
+    Ok((inputs, crop))
 }
 
 fn tryon(args: TryonArgs) -> Result<()> {
     let engine = args.model.load()?;
-    let (inputs, photos) = read_inputs(
-        &args.person,
-        &args.garment,
-        args.mask.as_deref(),
-        args.crop,
-        engine.device(),
-    )?;
-    let start = Instant::now();
-    let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
-    log::info!("try-on took {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
-    let result = if args.hires {
-        let person = crop_pixels(&photos.photo, photos.crop);
-        let hires = compose_hires(
-            &out,
-            &HiresInputs {
-                person: &person,
-                person_native: &photos.person_native,
-                garment: &photos.garment,
-                garment_mask: &photos.garment_mask,
-            },
-        )?;
-        log::info!(
-            "high-resolution result: {}x{}",
-            hires.width(),
-            hires.height()
-        );
-        hires
-    } else {
-        tensor_to_rgb(&out.p_tryon)?
+    let (photo, garment, mask) = read_photos(&args.person, &args.garment, args.mask.as_deref())?;
+    let crop = crop_of(&photo, args.crop);
+    let photos = TryOnPhotos {
+        photo: &photo,
+        crop,
+        garment: &garment,
+        garment_mask: &mask,
+        hires: args.hires,
+    };
+    let (images, out) = run_tryon_with_outputs(&engine, &photos)
+        .with_context(|| format!("trying on {}", args.person.display()))?;
+    log::info!(
+        "try-on took {:.0} ms",
+        images.network_time.as_secs_f64() * 1e3
+    );
+    let result = match images.hires {
+        Some(hires) => {
+            log::info!(
+                "high-resolution result: {}x{}",
+                hires.width(),
+                hires.height()
+            );
+            hires
+        }
+        None => images.result,
     };
     save_image(&DynamicImage::ImageRgb8(result.clone()), &args.out)?;
     if let Some(path) = &args.pasted {
-        let pasted = paste_into(&photos.photo, photos.crop, &result);
+        let pasted = paste_into(&photo, crop, &result);
         save_image(&DynamicImage::ImageRgb8(pasted), path)?;
     }
     if let Some(path) = &args.warped {
-        save_image(
-            &DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?),
-            path,
-        )?;
+        save_image(&DynamicImage::ImageRgb8(images.warped_garment), path)?;
     }
     if let Some(path) = &args.flow {
-        let (img, scale) = flow_to_color(&out.last_flow, None)?;
+        let (img, scale) = flow_to_color(&images.flow, None)?;
         log::info!("flow: full colour at {scale:.1} px of motion");
         save_image(&DynamicImage::ImageRgb8(img), path)?;
     }

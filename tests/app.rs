@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use fitting_room::app::export::{start_export_to, ExportKind};
+use fitting_room::app::crop_editor::CROP_EDITOR;
+use fitting_room::app::export::ExportKind;
 use fitting_room::app::flow_view::{self, FlowRenderPath};
-use fitting_room::app::result_panel::ResultView;
+use fitting_room::app::result_panel::{ResultView, RESULT_PICTURE};
 use fitting_room::app::worker::ModelStatus;
-use fitting_room::app::{FittingRoomApp, StartOptions};
+use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::{CameraBackend, SyntheticBackend};
 
 fn root() -> PathBuf {
@@ -61,7 +62,7 @@ fn tried_on(person: PathBuf) -> (Setup, Harness<'static, FittingRoomApp>) {
     s.options.person = Some(person);
     s.options.garment = Some(garment_photo());
     let mut harness = harness(s.options.clone());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
     (s, harness)
 }
 
@@ -76,7 +77,7 @@ fn run_until(
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what}; notices: {:?}",
-            harness.state().notices().collect::<Vec<_>>()
+            harness.state().notices().iter().collect::<Vec<_>>()
         );
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -85,11 +86,16 @@ fn run_until(
 }
 
 fn model_ready(app: &FittingRoomApp) -> bool {
-    matches!(app.model_status(), ModelStatus::Ready(_))
+    matches!(app.session().model(), ModelStatus::Ready(_))
+}
+
+fn garment_name(app: &FittingRoomApp) -> Option<&str> {
+    app.session().garment().map(|g| g.name.as_str())
 }
 
 fn errors(app: &FittingRoomApp) -> Vec<String> {
     app.notices()
+        .iter()
         .filter(|(_, error)| *error)
         .map(|(text, _)| text.to_string())
         .collect()
@@ -136,12 +142,12 @@ fn start_options_open_person_and_garment_and_show_the_result() {
     let (_setup, mut harness) = tried_on(person_photo());
     let app = harness.state();
     assert!(errors(app).is_empty(), "{:?}", errors(app));
-    let result = app.shown_result().expect("a result");
+    let result = app.session().shown_images().expect("a result");
     assert_eq!(result.result.dimensions(), (192, 256));
-    assert_eq!(app.garment_name(), Some("red-sweet-print-tee"));
+    assert_eq!(garment_name(app), Some("red-sweet-print-tee"));
     // The window shows it: the middle of the window is mostly picture, not empty panel.
     let image = harness.render().expect("render");
-    let picture = harness.state().result_rect().expect("a result rect");
+    let picture = harness.get_by_label(RESULT_PICTURE).rect();
     assert!(
         picture.width() > 200.0 && picture.height() > 250.0,
         "{picture:?}"
@@ -156,19 +162,21 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
     s.options.person = Some(person_photo());
     let mut harness = harness(s.options.clone());
     run_until(&mut harness, "the wardrobe and the model", |app| {
-        app.wardrobe_garments().len() >= 12 && model_ready(app) && app.person().is_some()
+        app.wardrobe().garments().len() >= 12
+            && model_ready(app)
+            && app.session().person().is_some()
     });
     harness.get_by_label("Coral V-neck top").click();
     run_until(&mut harness, "the garment's selection", |app| {
-        app.garment_name() == Some("Coral V-neck top")
+        garment_name(app) == Some("Coral V-neck top")
     });
-    run_until(&mut harness, "the try-on", |app| app.has_result());
-    assert_eq!(harness.state().garment_name(), Some("Coral V-neck top"));
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
+    assert_eq!(garment_name(harness.state()), Some("Coral V-neck top"));
     // The test model's flow is noise; the snapshots below use a known smooth flow instead (a
     // small rotation and shift), so they show the shaders, not float noise.
-    let mut images = (**harness.state().shown_result().unwrap()).clone();
+    let mut images = (**harness.state().session().shown_images().unwrap()).clone();
     images.flow = smooth_flow(192, 256);
-    harness.state_mut().show_result(images);
+    harness.state_mut().session_mut().show_images(images);
     harness.run_steps(2);
 
     let mut previous: Option<image::RgbaImage> = None;
@@ -190,7 +198,7 @@ fn picking_a_garment_in_the_wardrobe_runs_the_tryon_and_every_view_renders() {
             ResultView::FlowColour | ResultView::FlowArrows | ResultView::FlowGrid
         ) {
             // The middle of the picture keeps the snapshots small.
-            let picture = harness.state().result_rect().expect("a result rect");
+            let picture = harness.get_by_label(RESULT_PICTURE).rect();
             let rect = egui::Rect::from_center_size(picture.center(), picture.size() * 0.5);
             let crop = image::imageops::crop_imm(
                 &rendered,
@@ -216,25 +224,34 @@ fn export_writes_a_valid_file_and_a_failed_write_loses_nothing() {
     let out = tempfile::tempdir().unwrap();
 
     let sheet = out.path().join("sheet.png");
-    start_export_to(harness.state_mut(), ExportKind::Sheet, sheet.clone());
+    harness
+        .state_mut()
+        .apply(Command::ExportTo(ExportKind::Sheet, sheet.clone()));
     run_until(&mut harness, "the export", |_| sheet.exists());
     let written = image::open(&sheet).expect("a readable PNG");
     assert_eq!(written.height(), 256 + 16);
     assert!(written.width() > 4 * 192);
 
     let result = out.path().join("result.jpg");
-    start_export_to(harness.state_mut(), ExportKind::Result, result.clone());
+    harness
+        .state_mut()
+        .apply(Command::ExportTo(ExportKind::Result, result.clone()));
     run_until(&mut harness, "the export", |_| result.exists());
     assert_eq!(image::open(&result).unwrap().width(), 192);
 
     let unwritable = Path::new("/proc/fitting-room-cannot-write-here/result.png").to_path_buf();
-    start_export_to(harness.state_mut(), ExportKind::Result, unwritable);
+    harness
+        .state_mut()
+        .apply(Command::ExportTo(ExportKind::Result, unwritable));
     run_until(&mut harness, "the export error", |app| {
         !errors(app).is_empty()
     });
     let errors = errors(harness.state());
     assert!(errors[0].contains("Export failed"), "{errors:?}");
-    assert!(harness.state().has_result(), "the result is still there");
+    assert!(
+        harness.state().session().has_result(),
+        "the result is still there"
+    );
     // No temporary file is left behind in the folder that was written.
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
@@ -249,12 +266,18 @@ fn no_camera_shows_a_message_and_photos_still_work() {
     let s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
     let mut harness = harness(s.options.clone());
     harness.get_by_label("Camera").click();
-    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    run_until(&mut harness, "the camera list", |app| {
+        app.capture().cameras_listed()
+    });
     harness.run_steps(2);
     harness.get_by_label_contains("No camera found");
-    harness.state_mut().open_photo(person_photo());
-    harness.state_mut().open_garment_file(garment_photo());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    harness
+        .state_mut()
+        .apply(Command::OpenPhoto(person_photo()));
+    harness
+        .state_mut()
+        .apply(Command::OpenGarmentFile(garment_photo()));
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
 }
 
 #[test]
@@ -264,14 +287,18 @@ fn a_corrupt_photo_gives_an_error_and_the_app_keeps_running() {
     let corrupt = dir.path().join("broken.jpg");
     std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").unwrap();
     let mut harness = harness(s.options.clone());
-    harness.state_mut().open_photo(corrupt);
+    harness.state_mut().apply(Command::OpenPhoto(corrupt));
     run_until(&mut harness, "the error", |app| !errors(app).is_empty());
     let errors = errors(harness.state());
     assert!(errors[0].contains("broken.jpg"), "{errors:?}");
-    assert!(harness.state().person().is_none());
-    harness.state_mut().open_photo(person_photo());
-    harness.state_mut().open_garment_file(garment_photo());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    assert!(harness.state().session().person().is_none());
+    harness
+        .state_mut()
+        .apply(Command::OpenPhoto(person_photo()));
+    harness
+        .state_mut()
+        .apply(Command::OpenGarmentFile(garment_photo()));
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
 }
 
 #[test]
@@ -281,26 +308,32 @@ fn the_synthetic_camera_feeds_live_mode() {
         .frame_rate(30.0);
     let s = setup(Arc::new(camera));
     let mut harness = harness(s.options.clone());
-    harness.state_mut().open_garment_file(garment_photo());
+    harness
+        .state_mut()
+        .apply(Command::OpenGarmentFile(garment_photo()));
     run_until(&mut harness, "model and garment", |app| {
-        model_ready(app) && app.garment_name().is_some()
+        model_ready(app) && garment_name(app).is_some()
     });
     harness.get_by_label("Camera").click();
-    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    run_until(&mut harness, "the camera list", |app| {
+        app.capture().cameras_listed()
+    });
     harness.get_by_label("Start camera").click();
     run_until(&mut harness, "camera frames", |app| {
-        app.camera_frame().is_some()
+        app.capture().last_frame().is_some()
     });
     harness.get_by_label("Live try-on").click();
     run_until(&mut harness, "three live try-ons", |app| {
-        app.live_results() >= 3
+        app.session().live_results() >= 3
     });
-    let fps = harness.state().live_fps().expect("a frame rate");
+    let fps = harness.state().session().live_fps().expect("a frame rate");
     assert!(fps > 0.0);
     // Snapshot (Space) takes the newest frame as the person photo.
     harness.key_press(egui::Key::Space);
-    run_until(&mut harness, "the snapshot try-on", |app| app.has_result());
-    let person = harness.state().person().expect("a person");
+    run_until(&mut harness, "the snapshot try-on", |app| {
+        app.session().has_result()
+    });
+    let person = harness.state().session().person().expect("a person");
     assert_eq!(person.photo.dimensions(), (640, 480));
 }
 
@@ -312,15 +345,21 @@ fn a_camera_unplugged_mid_stream_reports_it_and_photos_still_work() {
     let s = setup(Arc::new(camera));
     let mut harness = harness(s.options.clone());
     harness.get_by_label("Camera").click();
-    run_until(&mut harness, "the camera list", |app| app.cameras_listed());
+    run_until(&mut harness, "the camera list", |app| {
+        app.capture().cameras_listed()
+    });
     harness.get_by_label("Start camera").click();
     run_until(&mut harness, "the disconnect", |app| {
         !errors(app).is_empty()
     });
     assert!(errors(harness.state())[0].contains("disconnected"));
-    harness.state_mut().open_photo(person_photo());
-    harness.state_mut().open_garment_file(garment_photo());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    harness
+        .state_mut()
+        .apply(Command::OpenPhoto(person_photo()));
+    harness
+        .state_mut()
+        .apply(Command::OpenGarmentFile(garment_photo()));
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
 }
 
 /// A file dropped on the window, as the windowing integration hands it over.
@@ -342,7 +381,7 @@ fn files_dropped_on_the_wardrobe_become_garments_and_elsewhere_the_photo() {
     let s = setup(Arc::new(SyntheticBackend::new().no_cameras()));
     let mut harness = harness(s.options.clone());
     run_until(&mut harness, "the wardrobe", |app| {
-        app.wardrobe_garments().len() == 12
+        app.wardrobe().garments().len() == 12
     });
     // A garment photo dropped over the wardrobe panel (left).
     let garment = std::fs::read_dir(root().join("tests/fixtures/masks/cloth"))
@@ -357,9 +396,15 @@ fn files_dropped_on_the_wardrobe_become_garments_and_elsewhere_the_photo() {
         .dropped_files
         .push(Arc::new(DroppedPath(garment.clone())));
     run_until(&mut harness, "the new garment", |app| {
-        app.wardrobe_garments().len() == 13 && app.garment_name().is_some()
+        app.wardrobe().garments().len() == 13 && garment_name(app).is_some()
     });
-    let added = harness.state().wardrobe_garments().last().unwrap().clone();
+    let added = harness
+        .state()
+        .wardrobe()
+        .garments()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(added.origin, fitting_room::wardrobe::Origin::User);
     assert!(added.image_path.starts_with(s.user_dir.path()));
     // A photo dropped over the middle of the window.
@@ -368,7 +413,7 @@ fn files_dropped_on_the_wardrobe_become_garments_and_elsewhere_the_photo() {
         .input_mut()
         .dropped_files
         .push(Arc::new(DroppedPath(person_photo())));
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
 }
 
 #[test]
@@ -379,34 +424,34 @@ fn without_a_model_the_app_says_so_and_keeps_working() {
     s.options.person = Some(person_photo());
     let mut harness = harness(s.options.clone());
     run_until(&mut harness, "the model error", |app| {
-        matches!(app.model_status(), ModelStatus::Failed(_))
+        matches!(app.session().model(), ModelStatus::Failed(_))
     });
     harness.run_steps(2);
     harness.get_by_label("The model could not be loaded");
     // In the middle of the window and in the status bar.
     assert!(harness.get_all_by_label_contains("no model in").count() >= 1);
     // Pointing it at a real model recovers.
+    harness.state_mut().apply(Command::LoadModel(
+        fitting_room::app::worker::ModelSource::Folder(root().join("tests/fixtures/model")),
+    ));
     harness
         .state_mut()
-        .load_model(fitting_room::app::worker::ModelSource::Folder(
-            root().join("tests/fixtures/model"),
-        ));
-    harness.state_mut().open_garment_file(garment_photo());
-    run_until(&mut harness, "the try-on", |app| app.has_result());
+        .apply(Command::OpenGarmentFile(garment_photo()));
+    run_until(&mut harness, "the try-on", |app| app.session().has_result());
 }
 
 #[test]
 fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
     // What the app shows on the OpenGL renderer (CPU-drawn overlays) against wgpu (shaders).
     let (_setup, mut harness) = tried_on(person_photo());
-    let mut images = (**harness.state().shown_result().unwrap()).clone();
+    let mut images = (**harness.state().session().shown_images().unwrap()).clone();
     images.flow = smooth_flow(192, 256);
-    harness.state_mut().show_result(images);
+    harness.state_mut().session_mut().show_images(images);
     let ctx = harness.ctx.clone();
     let picture = |harness: &mut Harness<'static, FittingRoomApp>| {
         harness.run_steps(3);
         let image = harness.render().expect("render");
-        let rect = harness.state().result_rect().expect("a result rect");
+        let rect = harness.get_by_label(RESULT_PICTURE).rect();
         image::imageops::crop_imm(
             &image,
             rect.min.x.round() as u32,
@@ -417,16 +462,18 @@ fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
         .to_image()
     };
     // With the overlay fully transparent, a flow view is the plain person photo.
-    harness.state_mut().set_view(ResultView::FlowColour);
-    harness.state_mut().set_overlay_opacity(0.0);
+    harness
+        .state_mut()
+        .apply(Command::SetView(ResultView::FlowColour));
+    harness.state_mut().apply(Command::SetOverlayOpacity(0.0));
     let plain = picture(&mut harness);
-    harness.state_mut().set_overlay_opacity(0.7);
+    harness.state_mut().apply(Command::SetOverlayOpacity(0.7));
     for view in [
         ResultView::FlowColour,
         ResultView::FlowArrows,
         ResultView::FlowGrid,
     ] {
-        harness.state_mut().set_view(view);
+        harness.state_mut().apply(Command::SetView(view));
         flow_view::set_render_path(&ctx, FlowRenderPath::Gpu);
         let gpu = picture(&mut harness);
         flow_view::set_render_path(&ctx, FlowRenderPath::Cpu);
@@ -469,14 +516,14 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
     canvas.save(&wide).unwrap();
 
     let (_setup, mut harness) = tried_on(wide);
-    let before = harness.state().person().unwrap().crop;
+    let before = harness.state().session().person().unwrap().crop;
     assert_eq!(
         (before.x, before.y, before.width, before.height),
         (250, 0, 300, 400)
     );
-    let first = harness.state().shown_result().unwrap().clone();
+    let first = harness.state().session().shown_images().unwrap().clone();
 
-    let rect = harness.state().crop_editor_rect().expect("the crop editor");
+    let rect = harness.get_by_label(CROP_EDITOR).rect();
     let scale = rect.width() / 800.0;
     let start = rect.center();
     let end = start + egui::vec2(-100.0 * scale, 0.0);
@@ -488,16 +535,17 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
     }
     harness.drop_at(end);
     harness.run_steps(2);
-    let after = harness.state().person().unwrap().crop;
+    let after = harness.state().session().person().unwrap().crop;
     assert_eq!((after.width, after.height, after.y), (300, 400, 0));
     assert!(
         (after.x as i64 - 150).abs() <= 2,
         "moved 100 photo pixels left: {after:?}"
     );
     run_until(&mut harness, "the new try-on", |app| {
-        app.has_result()
+        app.session().has_result()
             && app
-                .shown_result()
+                .session()
+                .shown_images()
                 .map(|r| !Arc::ptr_eq(r, &first))
                 .unwrap_or(false)
     });

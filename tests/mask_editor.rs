@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use fitting_room::app::mask_editor::{MaskEditor, Tool};
-use fitting_room::app::{FittingRoomApp, StartOptions};
+use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::SyntheticBackend;
+use fitting_room::wardrobe::GarmentId;
 use image::{GrayImage, RgbImage};
 
 fn editor(width: u32, height: u32) -> MaskEditor {
     MaskEditor::new(
-        "test".into(),
+        GarmentId::parse("test").unwrap(),
         Arc::new(RgbImage::new(width, height)),
         GrayImage::new(width, height),
     )
@@ -99,11 +100,16 @@ fn a_saved_mask_is_kept_by_the_wardrobe_and_reruns_the_tryon() {
         }
     };
     wait(&mut harness, "the wardrobe", &|app| {
-        app.wardrobe_garments().len() >= 12
+        app.wardrobe().garments().len() >= 12
     });
-    harness.state_mut().select_garment("white-polo-shirt");
-    wait(&mut harness, "the try-on", &|app| app.has_result());
-    let before = harness.state().shown_result().unwrap().clone();
+    let id = GarmentId::parse("white-polo-shirt").unwrap();
+    harness
+        .state_mut()
+        .apply(Command::SelectGarment(id.clone()));
+    wait(&mut harness, "the try-on", &|app| {
+        app.session().has_result()
+    });
+    let before = harness.state().session().shown_images().unwrap().clone();
 
     // A hand-made mask: only the upper half of the photo is garment.
     let (w, h) =
@@ -111,15 +117,16 @@ fn a_saved_mask_is_kept_by_the_wardrobe_and_reruns_the_tryon() {
     let mask = GrayImage::from_fn(w, h, |_, y| image::Luma([if y < h / 2 { 255 } else { 0 }]));
     harness
         .state_mut()
-        .save_mask("white-polo-shirt".into(), Some(mask.clone()));
+        .apply(Command::SaveMask(id.clone(), Some(mask.clone())));
     wait(&mut harness, "the new try-on", &|app| {
-        app.has_result()
+        app.session().has_result()
             && app
-                .shown_result()
+                .session()
+                .shown_images()
                 .map(|r| !Arc::ptr_eq(r, &before))
                 .unwrap_or(false)
     });
-    let after = harness.state().shown_result().unwrap().clone();
+    let after = harness.state().session().shown_images().unwrap().clone();
     assert_ne!(
         before.warped_mask.as_raw(),
         after.warped_mask.as_raw(),
@@ -131,7 +138,6 @@ fn a_saved_mask_is_kept_by_the_wardrobe_and_reruns_the_tryon() {
         user_dir.path(),
     )
     .unwrap();
-    let id = fitting_room::wardrobe::GarmentId::parse("white-polo-shirt").unwrap();
     assert!(wardrobe.get(&id).unwrap().mask_edited);
     assert_eq!(wardrobe.load_mask(&id).unwrap(), mask);
 }

@@ -1,32 +1,15 @@
 //! Background jobs: file dialogs, image decoding and disk I/O run on their own threads and come
 //! back as [`AppEvent`]s, so the UI thread never blocks on them.
 
+use image::{GrayImage, RgbImage};
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
 
-use image::{GrayImage, RgbImage};
-
+use super::mask_editor::MaskToEdit;
+use super::session::{GarmentData, PhotoOrigin};
 use crate::capture::CameraInfo;
-use crate::wardrobe::Garment;
-
-/// Where a person photo came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhotoOrigin {
-    File(PathBuf),
-    Camera(String),
-}
-
-/// A garment ready for the network: the photo and the mask at full resolution.
-#[derive(Clone)]
-pub struct GarmentData {
-    /// Stable key for the result cache (wardrobe id, or the file path).
-    pub key: String,
-    pub name: String,
-    pub image: Arc<RgbImage>,
-    pub mask: Arc<GrayImage>,
-    pub mask_revision: u64,
-}
+use crate::pipeline::IMAGE_EXTENSIONS;
+use crate::wardrobe::{Garment, GarmentId};
 
 /// A decoded photo and its on-screen preview (made here, not on the UI thread: a large photo
 /// takes a while to shrink).
@@ -41,8 +24,15 @@ pub const PREVIEW_SIDE: u32 = 1024;
 /// Decodes a photo file for the app.
 pub fn load_photo(path: &std::path::Path) -> Result<LoadedPhoto, String> {
     let photo = crate::pipeline::load_rgb(path).map_err(|e| e.to_string())?;
-    let preview = thumbnail(&photo, PREVIEW_SIDE);
-    Ok(LoadedPhoto { photo, preview })
+    Ok(LoadedPhoto::new(photo))
+}
+
+impl LoadedPhoto {
+    /// Makes the preview (call it off the UI thread).
+    pub fn new(photo: RgbImage) -> Self {
+        let preview = thumbnail(&photo, PREVIEW_SIDE);
+        Self { photo, preview }
+    }
 }
 
 /// Results of background work.
@@ -55,14 +45,14 @@ pub enum AppEvent {
     /// The wardrobe's list after a change (or the error of the change).
     WardrobeListed(Result<Vec<Garment>, String>),
     /// A garment was added: select it.
-    GarmentAdded(String),
+    GarmentAdded(GarmentId),
     Thumbnail {
-        key: String,
+        id: GarmentId,
         image: Option<egui::ColorImage>,
     },
     SamplePhotos(Vec<(PathBuf, egui::ColorImage)>),
     /// A mask loaded for the editor.
-    MaskForEditing(Result<(String, Arc<RgbImage>, GrayImage), String>),
+    MaskForEditing(Result<MaskToEdit, String>),
     ModelFolderPicked(PathBuf),
     Cameras(Result<Vec<CameraInfo>, String>),
     Exported(Result<PathBuf, String>),
@@ -120,11 +110,10 @@ impl Jobs {
 }
 
 /// Shows a native file dialog off the UI thread. `None` means cancelled (or no dialog service).
-pub fn pick_file_blocking(title: &str, filters: &[(&str, &[&str])]) -> Option<PathBuf> {
-    let mut dialog = rfd::AsyncFileDialog::new().set_title(title);
-    for (name, extensions) in filters {
-        dialog = dialog.add_filter(*name, extensions);
-    }
+pub fn pick_image_blocking(title: &str) -> Option<PathBuf> {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title(title)
+        .add_filter("Images", &IMAGE_EXTENSIONS);
     pollster::block_on(dialog.pick_file()).map(|f| f.path().to_path_buf())
 }
 
@@ -144,8 +133,6 @@ pub fn save_file_blocking(title: &str, default_name: &str) -> Option<PathBuf> {
     )
     .map(|f| f.path().to_path_buf())
 }
-
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
 
 /// An RGB image as an egui image, shrunk to at most `max_side` pixels for thumbnails.
 pub fn thumbnail(image: &RgbImage, max_side: u32) -> egui::ColorImage {

@@ -1,13 +1,15 @@
 //! Hand-fixing a garment mask: brush and eraser over the garment photo, undo, reset to the
 //! automatic mask, save into the wardrobe. Edits are made at the photo's own resolution and
-//! only the touched region of the overlay texture is re-uploaded.
+//! only the touched region of the overlay texture is re-uploaded; the full-size pictures are
+//! prepared off the UI thread ([`MaskToEdit`]) and only uploaded here.
 
 use std::sync::Arc;
 
 use image::{GrayImage, RgbImage};
 
+use super::command::Command;
 use super::jobs::to_color_image;
-use super::FittingRoomApp;
+use crate::wardrobe::GarmentId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -18,8 +20,31 @@ pub enum Tool {
 const OVERLAY: [u8; 3] = [255, 40, 160];
 const MAX_UNDO: usize = 20;
 
+/// A garment's photo and mask loaded for editing, with the editor's full-size pictures made
+/// (on the loading thread, not the UI thread).
+pub struct MaskToEdit {
+    pub id: GarmentId,
+    pub image: Arc<RgbImage>,
+    pub mask: GrayImage,
+    photo: egui::ColorImage,
+    overlay: egui::ColorImage,
+}
+
+impl MaskToEdit {
+    pub fn new(id: GarmentId, image: RgbImage, mask: GrayImage) -> Self {
+        let (w, h) = mask.dimensions();
+        Self {
+            id,
+            photo: to_color_image(&image),
+            overlay: overlay_pixels(&mask, 0, 0, w, h),
+            image: Arc::new(image),
+            mask,
+        }
+    }
+}
+
 pub struct MaskEditor {
-    pub key: String,
+    pub id: GarmentId,
     image: Arc<RgbImage>,
     pub mask: GrayImage,
     undo: Vec<GrayImage>,
@@ -29,15 +54,17 @@ pub struct MaskEditor {
     pub show_overlay: bool,
     photo_texture: Option<egui::TextureHandle>,
     mask_texture: Option<egui::TextureHandle>,
+    /// Pictures prepared off the UI thread, waiting for their upload.
+    prepared: Option<(egui::ColorImage, egui::ColorImage)>,
     last_point: Option<egui::Pos2>,
     pub changed: bool,
 }
 
 impl MaskEditor {
-    pub fn new(key: String, image: Arc<RgbImage>, mask: GrayImage) -> Self {
+    pub fn new(id: GarmentId, image: Arc<RgbImage>, mask: GrayImage) -> Self {
         let radius = (image.width().max(image.height()) as f32 / 40.0).max(2.0);
         Self {
-            key,
+            id,
             image,
             mask,
             undo: Vec::new(),
@@ -46,9 +73,17 @@ impl MaskEditor {
             show_overlay: true,
             photo_texture: None,
             mask_texture: None,
+            prepared: None,
             last_point: None,
             changed: false,
         }
+    }
+
+    /// An editor whose full-size pictures are already made.
+    pub fn prepared(loaded: MaskToEdit) -> Self {
+        let mut editor = Self::new(loaded.id, loaded.image, loaded.mask);
+        editor.prepared = Some((loaded.photo, loaded.overlay));
+        editor
     }
 
     /// Paints (or erases) a stroke segment from `from` to `to`, in photo pixels, and returns the
@@ -115,18 +150,7 @@ impl MaskEditor {
     }
 
     fn overlay_pixels(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> egui::ColorImage {
-        let mut pixels = Vec::with_capacity(((x1 - x0) * (y1 - y0)) as usize);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let on = self.mask.get_pixel(x, y).0[0] >= 128;
-                pixels.push(if on {
-                    egui::Color32::from_rgba_unmultiplied(OVERLAY[0], OVERLAY[1], OVERLAY[2], 130)
-                } else {
-                    egui::Color32::TRANSPARENT
-                });
-            }
-        }
-        egui::ColorImage::new([(x1 - x0) as usize, (y1 - y0) as usize], pixels)
+        overlay_pixels(&self.mask, x0, y0, x1, y1)
     }
 
     fn ui(&mut self, ui: &mut egui::Ui) -> EditorAction {
@@ -159,6 +183,12 @@ impl MaskEditor {
         }
 
         let (w, h) = self.image.dimensions();
+        if let Some((photo, overlay)) = self.prepared.take() {
+            self.photo_texture =
+                Some(ctx.load_texture("mask-editor-photo", photo, egui::TextureOptions::LINEAR));
+            self.mask_texture =
+                Some(ctx.load_texture("mask-editor-mask", overlay, egui::TextureOptions::NEAREST));
+        }
         let photo = self
             .photo_texture
             .get_or_insert_with(|| {
@@ -170,6 +200,7 @@ impl MaskEditor {
             })
             .clone();
         if self.mask_texture.is_none() {
+            // After an undo: the whole mask changed.
             self.mask_texture = Some(ctx.load_texture(
                 "mask-editor-mask",
                 self.overlay_pixels(0, 0, w, h),
@@ -252,6 +283,22 @@ impl MaskEditor {
     }
 }
 
+/// The mask as the editor's overlay: the garment tinted, the rest transparent.
+fn overlay_pixels(mask: &GrayImage, x0: u32, y0: u32, x1: u32, y1: u32) -> egui::ColorImage {
+    let mut pixels = Vec::with_capacity(((x1 - x0) * (y1 - y0)) as usize);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let on = mask.get_pixel(x, y).0[0] >= 128;
+            pixels.push(if on {
+                egui::Color32::from_rgba_unmultiplied(OVERLAY[0], OVERLAY[1], OVERLAY[2], 130)
+            } else {
+                egui::Color32::TRANSPARENT
+            });
+        }
+    }
+    egui::ColorImage::new([(x1 - x0) as usize, (y1 - y0) as usize], pixels)
+}
+
 enum EditorAction {
     None,
     Save,
@@ -259,11 +306,8 @@ enum EditorAction {
     Cancel,
 }
 
-/// Draws the editor window (when open) and applies its actions.
-pub fn show_window(app: &mut FittingRoomApp, ctx: &egui::Context) {
-    let Some(editor) = app.mask_editor.as_mut() else {
-        return;
-    };
+/// The editor window: returns what to do when it closes (save, reset, or just close).
+pub fn mask_editor_ui(ctx: &egui::Context, editor: &mut MaskEditor) -> Option<Command> {
     let mut open = true;
     let mut action = EditorAction::None;
     egui::Window::new("Edit garment mask")
@@ -275,19 +319,12 @@ pub fn show_window(app: &mut FittingRoomApp, ctx: &egui::Context) {
         action = EditorAction::Cancel;
     }
     match action {
-        EditorAction::None => {}
-        EditorAction::Cancel => app.mask_editor = None,
-        EditorAction::Save => {
-            if let Some(editor) = app.mask_editor.take() {
-                let key = editor.key.clone();
-                let mask = editor.mask;
-                app.save_mask(key, Some(mask));
-            }
-        }
-        EditorAction::Reset => {
-            if let Some(editor) = app.mask_editor.take() {
-                app.save_mask(editor.key, None);
-            }
-        }
+        EditorAction::None => None,
+        EditorAction::Cancel => Some(Command::CloseMaskEditor),
+        EditorAction::Save => Some(Command::SaveMask(
+            editor.id.clone(),
+            Some(editor.mask.clone()),
+        )),
+        EditorAction::Reset => Some(Command::SaveMask(editor.id.clone(), None)),
     }
 }

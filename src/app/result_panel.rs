@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::command::Command;
 use super::flow_view::{self, FlowField, FlowOverlay, FlowViewMode};
 use super::jobs::{gray_to_color_image, to_color_image};
-use super::worker::{ModelStatus, ResultKey};
-use super::FittingRoomApp;
-use crate::pipeline::TryOnImages;
+use super::session::Shown;
+use super::worker::ModelStatus;
 
 /// What the central view shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,12 +108,11 @@ impl std::str::FromStr for ResultView {
     }
 }
 
-struct Shown {
-    key: ResultKey,
-    images: Arc<TryOnImages>,
-    live: bool,
+/// The pictures of the result on screen, uploaded once per result.
+struct ShownTextures {
+    /// [`Shown::serial`] of the result they belong to.
+    serial: u64,
     flow: Arc<FlowField>,
-    flow_id: u64,
     textures: Textures,
 }
 
@@ -128,81 +127,49 @@ struct Textures {
     rendered: Option<egui::TextureHandle>,
 }
 
+/// The panel's own state: textures of the result on screen.
 #[derive(Default)]
 pub struct ResultState {
-    shown: Option<Shown>,
-    next_flow_id: u64,
-    /// Completed live try-ons, for the frames-per-second readout.
-    live_times: std::collections::VecDeque<Instant>,
+    shown: Option<ShownTextures>,
 }
 
 impl ResultState {
-    pub fn show(
-        &mut self,
-        _ctx: &egui::Context,
-        key: ResultKey,
-        images: Arc<TryOnImages>,
-        live: bool,
-    ) {
-        let flow = match FlowField::from_tensor(&images.flow) {
-            Ok(flow) => Arc::new(flow),
-            Err(e) => {
-                log::warn!("flow unreadable: {e}");
-                match FlowField::identity(192, 256) {
-                    Ok(identity) => Arc::new(identity),
-                    Err(_) => return,
-                }
-            }
-        };
-        self.next_flow_id += 1;
-        if !live && self.shown.as_ref().map(|s| &s.key) != Some(&key) {
-            log::info!(
-                "try-on shown: person {} in `{}` ({:.0} ms in the network)",
-                key.person,
-                key.garment,
-                images.network_time.as_secs_f64() * 1e3
-            );
+    /// The textures of `shown`, made anew when another result is shown.
+    fn for_shown(&mut self, shown: &Shown) -> Option<&mut ShownTextures> {
+        if self.shown.as_ref().map(|s| s.serial) != Some(shown.serial) {
+            let flow = FlowField::from_tensor(&shown.images.flow)
+                .or_else(|e| {
+                    log::warn!("flow unreadable: {e}");
+                    FlowField::identity(192, 256)
+                })
+                .ok()?;
+            self.shown = Some(ShownTextures {
+                serial: shown.serial,
+                flow: Arc::new(flow),
+                textures: Textures::default(),
+            });
         }
-        if live {
-            self.live_times.push_back(Instant::now());
-            while self.live_times.len() > 30 {
-                self.live_times.pop_front();
-            }
-        }
-        self.shown = Some(Shown {
-            key,
-            images,
-            live,
-            flow,
-            flow_id: self.next_flow_id,
-            textures: Textures::default(),
-        });
-    }
-
-    pub fn clear_shown(&mut self) {
-        self.shown = None;
-    }
-
-    pub fn shown_key(&self) -> Option<&ResultKey> {
-        self.shown.as_ref().filter(|s| !s.live).map(|s| &s.key)
-    }
-
-    pub fn shown_images(&self) -> Option<&Arc<TryOnImages>> {
-        self.shown.as_ref().map(|s| &s.images)
-    }
-
-    pub fn shown_flow(&self) -> Option<(&Arc<FlowField>, u64)> {
-        self.shown.as_ref().map(|s| (&s.flow, s.flow_id))
-    }
-
-    /// Live try-ons completed per second over the last few.
-    pub fn live_fps(&self) -> Option<f32> {
-        let (first, last) = (self.live_times.front()?, self.live_times.back()?);
-        let span = last.duration_since(*first).as_secs_f32();
-        (self.live_times.len() >= 2 && span > 0.0)
-            .then(|| (self.live_times.len() - 1) as f32 / span)
+        self.shown.as_mut()
     }
 }
+
+/// What the result panel shows.
+pub struct ResultPanelView<'a> {
+    pub shown: Option<&'a Shown>,
+    pub view: ResultView,
+    pub overlay_opacity: f32,
+    pub split: f32,
+    pub hires: bool,
+    /// "garment on photo", when both are chosen.
+    pub heading: Option<String>,
+    pub running_since: Option<Instant>,
+    pub model: &'a ModelStatus,
+    pub hint: &'a str,
+    pub live_fps: Option<f32>,
+}
+
+/// The label of the result picture (for accessibility, and for tests to find it).
+pub const RESULT_PICTURE: &str = "Try-on picture";
 
 fn texture<'a>(
     ctx: &egui::Context,
@@ -213,44 +180,41 @@ fn texture<'a>(
     slot.get_or_insert_with(|| ctx.load_texture(name, make(), egui::TextureOptions::LINEAR))
 }
 
-pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
-    if let (Some(garment), Some(person)) = (&app.garment, &app.person) {
-        let photo = match &person.origin {
-            super::jobs::PhotoOrigin::File(path) => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            super::jobs::PhotoOrigin::Camera(name) => format!("snapshot from {name}"),
-        };
-        ui.strong(format!("{} on {photo}", garment.name));
+/// The result panel: view picker, options, and the result in the chosen view.
+pub fn result_ui(ui: &mut egui::Ui, state: &mut ResultState, v: &ResultPanelView) -> Vec<Command> {
+    let mut commands = Vec::new();
+    if let Some(heading) = &v.heading {
+        ui.strong(heading);
     }
     ui.horizontal_wrapped(|ui| {
         for view in ResultView::ALL {
             let response = ui
-                .selectable_label(app.settings.view == view, view.label())
+                .selectable_label(v.view == view, view.label())
                 .on_hover_text(view.tooltip());
             if response.clicked() {
-                app.settings.view = view;
+                commands.push(Command::SetView(view));
             }
         }
     });
     ui.horizontal(|ui| {
-        let view = app.settings.view;
-        if view.flow_mode().is_some() || view == ResultView::CompositeMask {
-            ui.add(
-                egui::Slider::new(&mut app.settings.overlay_opacity, 0.0..=1.0)
-                    .text("Overlay opacity"),
-            );
+        if v.view.flow_mode().is_some() || v.view == ResultView::CompositeMask {
+            let mut opacity = v.overlay_opacity;
+            if ui
+                .add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("Overlay opacity"))
+                .changed()
+            {
+                commands.push(Command::SetOverlayOpacity(opacity));
+            }
         }
-        let mut hires = app.settings.hires;
+        let mut hires = v.hires;
         if ui
             .checkbox(&mut hires, "High resolution")
             .on_hover_text("Compose the result at the photo's own resolution (slower)")
             .changed()
         {
-            app.set_hires(hires);
+            commands.push(Command::SetHires(hires));
         }
-        if let Some((_, started)) = &app.running {
+        if let Some(started) = v.running_since {
             ui.spinner();
             ui.label(format!(
                 "Trying on… {:.1} s",
@@ -261,11 +225,15 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
     ui.separator();
 
     let ctx = ui.ctx().clone();
-    let Some(shown) = app.result.shown.as_mut() else {
-        empty_state(app, ui);
-        return;
+    let on_screen = match v.shown {
+        Some(shown) => state.for_shown(shown),
+        None => None,
     };
-    let view = app.settings.view;
+    let (Some(shown), Some(on_screen)) = (v.shown, on_screen) else {
+        empty_state(ui, v);
+        return commands;
+    };
+    let view = v.view;
     let available = ui.available_rect_before_wrap();
     let mut rect = fit_rect(available, 3.0 / 4.0);
     if view == ResultView::FlowColour {
@@ -273,26 +241,24 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
         // (flow_view::flow_legend) the whole spare width on its right.
         rect = rect.translate(egui::vec2(available.left() - rect.left(), 0.0));
     }
-    app.result_rect = Some(rect);
     let images = shown.images.clone();
     let full_uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
     let response = ui.allocate_rect(rect, egui::Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, RESULT_PICTURE));
     let painter = ui.painter_at(rect);
-    let textures = &mut shown.textures;
+    let textures = &mut on_screen.textures;
     let person = texture(&ctx, &mut textures.person, "person", || {
         to_color_image(&images.person)
     })
     .clone();
-    let result = if app.settings.hires && images.hires.is_some() {
-        texture(&ctx, &mut textures.hires, "hires", || {
-            to_color_image(images.hires.as_ref().expect("checked"))
-        })
-        .clone()
-    } else {
-        texture(&ctx, &mut textures.result, "result", || {
+    let result = match images.hires.as_ref().filter(|_| v.hires) {
+        Some(hires) => {
+            texture(&ctx, &mut textures.hires, "hires", || to_color_image(hires)).clone()
+        }
+        None => texture(&ctx, &mut textures.result, "result", || {
             to_color_image(&images.result)
         })
-        .clone()
+        .clone(),
     };
     let white = egui::Color32::WHITE;
     match view {
@@ -300,12 +266,13 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             painter.image(result.id(), rect, full_uv, white);
         }
         ResultView::BeforeAfter => {
+            let mut split = v.split;
             if response.dragged() || response.clicked() {
                 if let Some(pos) = response.interact_pointer_pos() {
-                    app.settings.split = ((pos.x - rect.left()) / rect.width()).clamp(0.0, 1.0);
+                    split = ((pos.x - rect.left()) / rect.width()).clamp(0.0, 1.0);
+                    commands.push(Command::SetSplit(split));
                 }
             }
-            let split = app.settings.split;
             let x = rect.left() + split * rect.width();
             let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
             let right = egui::Rect::from_min_max(egui::pos2(x, rect.min.y), rect.max);
@@ -351,7 +318,7 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             let t = texture(&ctx, &mut textures.composite_mask, "composite", || {
                 mask_tint(&images.composite_mask)
             });
-            let alpha = (app.settings.overlay_opacity * 255.0).round() as u8;
+            let alpha = (v.overlay_opacity * 255.0).round() as u8;
             painter.image(
                 t.id(),
                 rect,
@@ -368,10 +335,10 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
         ResultView::FlowColour | ResultView::FlowArrows | ResultView::FlowGrid => {
             painter.image(person.id(), rect, full_uv, white);
             let overlay = FlowOverlay::new(
-                shown.flow.clone(),
-                shown.flow_id,
+                on_screen.flow.clone(),
+                shown.serial,
                 view.flow_mode().unwrap_or_default(),
-                app.settings.overlay_opacity,
+                v.overlay_opacity,
             );
             flow_view::paint_flow_overlay(ui, rect, &overlay);
         }
@@ -381,13 +348,13 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             egui::pos2(rect.right() + 8.0, rect.top()),
             egui::pos2(available.right(), rect.bottom()),
         );
-        let scale = shown.flow.motion_scale();
+        let scale = on_screen.flow.motion_scale();
         ui.scope_builder(egui::UiBuilder::new().max_rect(legend), |ui| {
             flow_view::flow_legend(ui, scale);
         });
     }
     if shown.live {
-        let caption = match app.result.live_fps() {
+        let caption = match v.live_fps {
             Some(fps) => format!("Live · {fps:.1} try-ons/s"),
             None => "Live".to_string(),
         };
@@ -399,6 +366,7 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             egui::Color32::WHITE,
         );
     }
+    commands
 }
 
 /// The composition mask as a translucent colour over the person.
@@ -424,10 +392,10 @@ pub fn fit_rect(area: egui::Rect, aspect: f32) -> egui::Rect {
     egui::Rect::from_center_size(area.center(), size)
 }
 
-fn empty_state(app: &FittingRoomApp, ui: &mut egui::Ui) {
+fn empty_state(ui: &mut egui::Ui, v: &ResultPanelView) {
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() * 0.3);
-        match &app.model {
+        match v.model {
             ModelStatus::Missing(text) => {
                 ui.heading("No model");
                 ui.label(text);
@@ -441,12 +409,12 @@ fn empty_state(app: &FittingRoomApp, ui: &mut egui::Ui) {
                 ui.label("Loading the model…");
             }
             ModelStatus::Ready(_) => {
-                if app.running.is_some() {
+                if v.running_since.is_some() {
                     ui.spinner();
                     ui.label("Trying on…");
                 } else {
                     ui.heading("Fitting Room");
-                    ui.label(app.hint());
+                    ui.label(v.hint);
                 }
             }
         }

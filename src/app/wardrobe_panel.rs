@@ -1,72 +1,36 @@
 //! The wardrobe panel: a searchable gallery of garments; add (dialog or drop), rename, remove,
-//! and open the mask editor. The wardrobe itself lives behind a mutex and is only touched by
-//! background jobs (it reads and writes files); the panel draws a copy of its list.
+//! and open the mask editor. The wardrobe itself is only touched by background jobs
+//! ([`super::wardrobe_store`]); the panel draws a copy of its list.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
-use super::jobs::{self, AppEvent, GarmentData, Jobs};
-use super::{FittingRoomApp, SharedWardrobe};
-use image::GrayImage;
-
-use crate::wardrobe::{Garment, GarmentId, Origin, Wardrobe, WardrobeError};
+use super::command::Command;
+use super::jobs::{self, Jobs};
+use super::session::GarmentData;
+use super::wardrobe_store::load_thumbnails;
+use crate::wardrobe::{Garment, GarmentId, GarmentRef, Origin};
 
 const THUMB_SIZE: f32 = 84.0;
 
+/// The panel's own state.
+#[derive(Default)]
 pub struct WardrobeState {
-    shared: SharedWardrobe,
     list: Vec<Garment>,
-    thumbnails: HashMap<String, egui::TextureHandle>,
+    thumbnails: HashMap<GarmentId, egui::TextureHandle>,
     /// Thumbnails asked for and not arrived yet.
-    pending_thumbnails: std::collections::HashSet<String>,
+    pending_thumbnails: HashSet<GarmentId>,
     pub query: String,
-    pub selected: Option<String>,
-    rename: Option<(String, String)>,
-    confirm_remove: Option<String>,
+    pub selected: Option<GarmentId>,
+    rename: Option<(GarmentId, String)>,
+    confirm_remove: Option<GarmentId>,
     opened: bool,
     hidden_bundled: usize,
-    /// The selected garment's mask as shown (key, mask revision, texture).
-    mask_preview: Option<(String, u64, egui::TextureHandle)>,
+    /// The selected garment's mask as shown (garment, mask revision, texture).
+    mask_preview: Option<(GarmentId, u64, egui::TextureHandle)>,
 }
 
 impl WardrobeState {
-    /// Opens the wardrobe in the background (it may rebuild its index from the files).
-    pub fn open(jobs: &Jobs, bundled: Option<PathBuf>, user_dir: Option<PathBuf>) -> Self {
-        let shared: SharedWardrobe = Arc::new(Mutex::new(None));
-        let state = Self {
-            shared: shared.clone(),
-            list: Vec::new(),
-            thumbnails: HashMap::new(),
-            pending_thumbnails: Default::default(),
-            query: String::new(),
-            selected: None,
-            rename: None,
-            confirm_remove: None,
-            opened: false,
-            hidden_bundled: 0,
-            mask_preview: None,
-        };
-        jobs.spawn("open wardrobe", move || {
-            let Some(user_dir) = user_dir else {
-                return AppEvent::WardrobeListed(Err(
-                    "no folder for your garments (no home or data folder found)".into(),
-                ));
-            };
-            match Wardrobe::open(bundled.as_deref(), &user_dir) {
-                Ok(wardrobe) => {
-                    let list = wardrobe.garments().to_vec();
-                    if let Ok(mut slot) = shared.lock() {
-                        *slot = Some(wardrobe);
-                    }
-                    AppEvent::WardrobeListed(Ok(list))
-                }
-                Err(e) => AppEvent::WardrobeListed(Err(e.to_string())),
-            }
-        });
-        state
-    }
-
     pub fn garments(&self) -> &[Garment] {
         &self.list
     }
@@ -75,203 +39,53 @@ impl WardrobeState {
         self.opened
     }
 
-    pub(crate) fn set_list(&mut self, jobs: &Jobs, list: Vec<Garment>) {
+    /// A new list from the wardrobe; thumbnails of new garments load in the background.
+    pub(crate) fn set_list(&mut self, jobs: &Jobs, list: Vec<Garment>, hidden: Option<usize>) {
         self.opened = true;
         self.list = list;
-        self.hidden_bundled = self
-            .shared
-            .try_lock()
-            .ok()
-            .and_then(|w| w.as_ref().map(|w| w.hidden_bundled_count()))
-            .unwrap_or(self.hidden_bundled);
-        let missing: Vec<(String, PathBuf)> = self
+        self.hidden_bundled = hidden.unwrap_or(self.hidden_bundled);
+        let missing: Vec<(GarmentId, PathBuf)> = self
             .list
             .iter()
             .filter(|g| {
-                !self.thumbnails.contains_key(g.id.as_str())
-                    && !self.pending_thumbnails.contains(g.id.as_str())
+                !self.thumbnails.contains_key(&g.id) && !self.pending_thumbnails.contains(&g.id)
             })
-            .map(|g| (g.id.as_str().to_string(), g.image_path.clone()))
+            .map(|g| (g.id.clone(), g.image_path.clone()))
             .collect();
-        for (key, _) in &missing {
-            self.pending_thumbnails.insert(key.clone());
+        self.pending_thumbnails
+            .extend(missing.iter().map(|(id, _)| id.clone()));
+        if !missing.is_empty() {
+            load_thumbnails(jobs, missing);
         }
-        if missing.is_empty() {
-            return;
-        }
-        // One job decodes all new thumbnails in turn and reports each as it is ready.
-        let (sender, ctx) = jobs.sender();
-        jobs.spawn("thumbnails", move || {
-            for (key, path) in missing {
-                let image = crate::pipeline::load_rgb(&path)
-                    .ok()
-                    .map(|img| jobs::thumbnail(&img, 160));
-                let _ = sender.send(AppEvent::Thumbnail { key, image });
-                ctx.request_repaint();
-            }
-            AppEvent::Done
-        });
     }
 
     pub(crate) fn set_thumbnail(
         &mut self,
         ctx: &egui::Context,
-        key: String,
+        id: GarmentId,
         image: Option<egui::ColorImage>,
     ) {
-        self.pending_thumbnails.remove(&key);
+        self.pending_thumbnails.remove(&id);
         if let Some(image) = image {
             let texture =
-                ctx.load_texture(format!("thumb-{key}"), image, egui::TextureOptions::LINEAR);
-            self.thumbnails.insert(key, texture);
+                ctx.load_texture(format!("thumb-{id}"), image, egui::TextureOptions::LINEAR);
+            self.thumbnails.insert(id, texture);
         }
     }
-
-    /// Loads a garment's photo and mask for the network.
-    pub(crate) fn load_garment(&mut self, jobs: &Jobs, key: &str, mask_revision: u64) {
-        self.selected = Some(key.to_string());
-        let shared = self.shared.clone();
-        let key = key.to_string();
-        jobs.spawn("load garment", move || {
-            let load = || -> Result<GarmentData, String> {
-                let guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
-                let wardrobe = guard.as_ref().ok_or("the wardrobe is still opening")?;
-                let garment = garment_by_key(wardrobe, &key)?;
-                let image = wardrobe
-                    .load_image(&garment.id)
-                    .map_err(|e| e.to_string())?;
-                let mask = wardrobe.load_mask(&garment.id).map_err(|e| match e {
-                    WardrobeError::AutoMask { .. } => format!(
-                        "no mask could be computed for “{}” (its background is not plain); \
-                         paint one with Edit mask…",
-                        garment.name
-                    ),
-                    e => e.to_string(),
-                })?;
-                Ok(GarmentData {
-                    key: key.clone(),
-                    name: garment.name.clone(),
-                    image: Arc::new(image),
-                    mask: Arc::new(mask),
-                    mask_revision,
-                })
-            };
-            AppEvent::GarmentLoaded(load())
-        });
-    }
-
-    /// Adds a garment photo to the wardrobe (mask computed), then selects it.
-    pub(crate) fn add_file(&mut self, jobs: &Jobs, path: PathBuf) {
-        let shared = self.shared.clone();
-        let (sender, ctx) = jobs.sender();
-        jobs.spawn("add garment", move || {
-            add_to_wardrobe(&shared, &path, &sender, &ctx)
-        });
-    }
-
-    /// Runs a change on the wardrobe in the background and refreshes the list.
-    pub(crate) fn change(
-        &self,
-        jobs: &Jobs,
-        what: &'static str,
-        edit: impl FnOnce(&mut Wardrobe) -> Result<(), String> + Send + 'static,
-    ) {
-        let shared = self.shared.clone();
-        jobs.spawn(what, move || {
-            let Ok(mut guard) = shared.lock() else {
-                return AppEvent::Error("the wardrobe is unavailable".into());
-            };
-            let Some(wardrobe) = guard.as_mut() else {
-                return AppEvent::Error("the wardrobe is still opening; try again".into());
-            };
-            match edit(wardrobe) {
-                Ok(()) => AppEvent::WardrobeListed(Ok(wardrobe.garments().to_vec())),
-                Err(e) => AppEvent::Error(format!("Cannot {what}: {e}")),
-            }
-        });
-    }
-
-    /// Loads a garment's photo and mask for the mask editor.
-    pub(crate) fn edit_mask(&self, jobs: &Jobs, key: String) {
-        let shared = self.shared.clone();
-        jobs.spawn("load mask", move || {
-            let load = || -> Result<_, String> {
-                let guard = shared.lock().map_err(|_| "the wardrobe is unavailable")?;
-                let wardrobe = guard.as_ref().ok_or("the wardrobe is still opening")?;
-                let garment = garment_by_key(wardrobe, &key)?;
-                let image = wardrobe
-                    .load_image(&garment.id)
-                    .map_err(|e| e.to_string())?;
-                // No automatic mask (nothing stands out from the background): paint one.
-                let mask = match wardrobe.load_mask(&garment.id) {
-                    Ok(mask) => mask,
-                    Err(WardrobeError::AutoMask { .. }) => {
-                        GrayImage::new(image.width(), image.height())
-                    }
-                    Err(e) => return Err(e.to_string()),
-                };
-                Ok((key.clone(), Arc::new(image), mask))
-            };
-            AppEvent::MaskForEditing(load())
-        });
-    }
-
-    pub(crate) fn shared(&self) -> SharedWardrobe {
-        self.shared.clone()
-    }
 }
 
-/// Shows the add-garment dialog off the UI thread.
-pub fn pick_garment(app: &mut FittingRoomApp) {
-    let shared = app.wardrobe.shared.clone();
-    let (sender, ctx) = app.jobs.sender();
-    app.jobs.spawn("garment dialog", move || {
-        let Some(path) =
-            jobs::pick_file_blocking("Add a garment photo", &[("Images", jobs::IMAGE_EXTENSIONS)])
-        else {
-            return AppEvent::Notice("No garment chosen".into());
-        };
-        add_to_wardrobe(&shared, &path, &sender, &ctx)
-    });
+/// What the wardrobe panel shows besides its own state.
+pub struct WardrobeView<'a> {
+    /// The garment being tried on (its mask is previewed when it is the selected one).
+    pub garment: Option<&'a GarmentData>,
 }
 
-/// Adds a garment photo (mask computed) and reports the new list, then the new garment.
-fn add_to_wardrobe(
-    shared: &SharedWardrobe,
-    path: &std::path::Path,
-    sender: &std::sync::mpsc::Sender<AppEvent>,
-    ctx: &egui::Context,
-) -> AppEvent {
-    let added = {
-        let Ok(mut guard) = shared.lock() else {
-            return AppEvent::Error("the wardrobe is unavailable".into());
-        };
-        let Some(wardrobe) = guard.as_mut() else {
-            return AppEvent::Error("the wardrobe is still opening; try again".into());
-        };
-        wardrobe
-            .add_file(path, None)
-            .map(|id| (id.as_str().to_string(), wardrobe.garments().to_vec()))
-            .map_err(|e| format!("Cannot add {}: {e}", path.display()))
-    };
-    match added {
-        Ok((id, list)) => {
-            let _ = sender.send(AppEvent::WardrobeListed(Ok(list)));
-            ctx.request_repaint();
-            AppEvent::GarmentAdded(id)
-        }
-        Err(e) => AppEvent::Error(e),
-    }
-}
-
-/// A garment by its key, through the wardrobe's own lookup.
-pub(crate) fn garment_by_key(wardrobe: &Wardrobe, key: &str) -> Result<Garment, String> {
-    GarmentId::parse(key)
-        .and_then(|id| wardrobe.get(&id).cloned())
-        .ok_or_else(|| format!("garment `{key}` is no longer in the wardrobe"))
-}
-
-pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
+pub fn wardrobe_ui(
+    ui: &mut egui::Ui,
+    state: &mut WardrobeState,
+    view: &WardrobeView,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
     ui.heading("Wardrobe");
     ui.horizontal(|ui| {
         if ui
@@ -279,89 +93,76 @@ pub fn show(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             .on_hover_text("A product photo on a plain background; or drop files here")
             .clicked()
         {
-            pick_garment(app);
+            commands.push(Command::PickGarment);
         }
     });
-    if !app.wardrobe.opened {
+    if !state.opened {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("Opening the wardrobe…");
         });
-        return;
+        return commands;
     }
     // Search appears once the gallery no longer fits a screen.
-    if app.wardrobe.list.len() > 12 || !app.wardrobe.query.is_empty() {
+    if state.list.len() > 12 || !state.query.is_empty() {
         ui.add(
-            egui::TextEdit::singleline(&mut app.wardrobe.query)
+            egui::TextEdit::singleline(&mut state.query)
                 .hint_text("Search garments")
                 .desired_width(f32::INFINITY),
         );
     }
     ui.separator();
-    selected_garment_controls(app, ui);
+    selected_garment_controls(ui, state, view, &mut commands);
 
-    let query = app.wardrobe.query.to_lowercase();
+    let query = state.query.to_lowercase();
     let words: Vec<&str> = query.split_whitespace().collect();
-    let visible: Vec<Garment> = app
-        .wardrobe
+    let visible: Vec<&Garment> = state
         .list
         .iter()
         .filter(|g| {
             let haystack = format!("{} {}", g.name, g.id.as_str()).to_lowercase();
             words.iter().all(|w| haystack.contains(w))
         })
-        .cloned()
         .collect();
-    if app.wardrobe.hidden_bundled > 0
+    let hidden = state.hidden_bundled;
+    if hidden > 0
         && ui
             .small_button(format!(
-                "Show {} hidden bundled garment{}",
-                app.wardrobe.hidden_bundled,
-                if app.wardrobe.hidden_bundled == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                "Show {hidden} hidden bundled garment{}",
+                if hidden == 1 { "" } else { "s" }
             ))
             .clicked()
     {
-        app.wardrobe.hidden_bundled = 0;
-        app.wardrobe
-            .change(&app.jobs, "restore the bundled garments", |w| {
-                w.restore_bundled().map(|_| ()).map_err(|e| e.to_string())
-            });
+        state.hidden_bundled = 0;
+        commands.push(Command::RestoreBundled);
     }
     if visible.is_empty() {
-        ui.weak(if app.wardrobe.list.is_empty() {
+        ui.weak(if state.list.is_empty() {
             "No garments yet: add a product photo."
         } else {
             "No garment matches the search."
         });
     }
-    let mut clicked = None;
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing = egui::vec2(6.0, 6.0);
                 for garment in &visible {
-                    let key = garment.id.as_str();
-                    let selected = app.wardrobe.selected.as_deref() == Some(key);
-                    let response = garment_tile(ui, &app.wardrobe.thumbnails, garment, selected);
+                    let selected = state.selected.as_ref() == Some(&garment.id);
+                    let response = garment_tile(ui, &state.thumbnails, garment, selected);
                     if response.clicked() {
-                        clicked = Some(key.to_string());
+                        commands.push(Command::SelectGarment(garment.id.clone()));
                     }
                 }
             });
         });
-    if let Some(key) = clicked {
-        app.select_garment(&key);
-    }
+    commands
 }
 
 fn garment_tile(
     ui: &mut egui::Ui,
-    thumbnails: &HashMap<String, egui::TextureHandle>,
+    thumbnails: &HashMap<GarmentId, egui::TextureHandle>,
     garment: &Garment,
     selected: bool,
 ) -> egui::Response {
@@ -374,7 +175,7 @@ fn garment_tile(
     if ui.is_rect_visible(rect) {
         let visuals = ui.style().interact_selectable(&response, selected);
         ui.painter().rect_filled(rect, 4.0, egui::Color32::WHITE);
-        if let Some(texture) = thumbnails.get(garment.id.as_str()) {
+        if let Some(texture) = thumbnails.get(&garment.id) {
             let [w, h] = texture.size();
             let scale = (rect.width() / w as f32).min(rect.height() / h as f32);
             let image_rect =
@@ -408,21 +209,20 @@ fn garment_tile(
     response
 }
 
-fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
-    let Some(key) = app.wardrobe.selected.clone() else {
+fn selected_garment_controls(
+    ui: &mut egui::Ui,
+    state: &mut WardrobeState,
+    view: &WardrobeView,
+    commands: &mut Vec<Command>,
+) {
+    let Some(key) = state.selected.clone() else {
         return;
     };
-    let Some(garment) = app
-        .wardrobe
-        .list
-        .iter()
-        .find(|g| g.id.as_str() == key)
-        .cloned()
-    else {
+    let Some(garment) = state.list.iter().find(|g| g.id == key).cloned() else {
         return;
     };
     let mut rename_done = None;
-    match &mut app.wardrobe.rename {
+    match &mut state.rename {
         Some((k, text)) if *k == key => {
             ui.horizontal(|ui| {
                 let edit = ui.add(egui::TextEdit::singleline(text).desired_width(150.0));
@@ -439,33 +239,29 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             ui.strong(&garment.name);
         }
     }
-    mask_preview(app, ui, &key);
+    mask_preview(ui, state, view, &key);
     if let Some(done) = rename_done {
-        app.wardrobe.rename = None;
+        state.rename = None;
         if let Some(name) = done.filter(|n| !n.is_empty()) {
-            let id = garment.id.clone();
-            app.wardrobe
-                .change(&app.jobs, "rename the garment", move |w| {
-                    w.rename(&id, &name).map_err(|e| e.to_string())
-                });
+            commands.push(Command::RenameGarment(garment.id.clone(), name));
         }
     }
     ui.horizontal_wrapped(|ui| {
         if ui.button("Rename").clicked() {
-            app.wardrobe.rename = Some((key.clone(), garment.name.clone()));
+            state.rename = Some((key.clone(), garment.name.clone()));
         }
         if ui
             .button("Edit mask…")
             .on_hover_text("Fix the garment outline with a brush and an eraser")
             .clicked()
         {
-            app.wardrobe.edit_mask(&app.jobs, key.clone());
+            commands.push(Command::EditMask(key.clone()));
         }
         if ui.button("Remove").clicked() {
-            app.wardrobe.confirm_remove = Some(key.clone());
+            state.confirm_remove = Some(key.clone());
         }
     });
-    if app.wardrobe.confirm_remove.as_deref() == Some(key.as_str()) {
+    if state.confirm_remove.as_ref() == Some(&key) {
         ui.horizontal(|ui| {
             let what = if garment.origin == Origin::User {
                 "Delete this garment?"
@@ -474,16 +270,12 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
             };
             ui.label(what);
             if ui.button("Yes").clicked() {
-                app.wardrobe.confirm_remove = None;
-                app.wardrobe.selected = None;
-                let id = garment.id.clone();
-                app.wardrobe
-                    .change(&app.jobs, "remove the garment", move |w| {
-                        w.remove(&id).map_err(|e| e.to_string())
-                    });
+                state.confirm_remove = None;
+                state.selected = None;
+                commands.push(Command::RemoveGarment(garment.id.clone()));
             }
             if ui.button("No").clicked() {
-                app.wardrobe.confirm_remove = None;
+                state.confirm_remove = None;
             }
         });
     }
@@ -492,11 +284,19 @@ fn selected_garment_controls(app: &mut FittingRoomApp, ui: &mut egui::Ui) {
 
 /// The mask the network will use for the selected garment, small, so a wrong automatic mask is
 /// seen before it spoils a try-on.
-fn mask_preview(app: &mut FittingRoomApp, ui: &mut egui::Ui, key: &str) {
-    let Some(garment) = app.garment.as_ref().filter(|g| g.key == key) else {
+fn mask_preview(
+    ui: &mut egui::Ui,
+    state: &mut WardrobeState,
+    view: &WardrobeView,
+    key: &GarmentId,
+) {
+    let Some(garment) = view
+        .garment
+        .filter(|g| g.garment == GarmentRef::Wardrobe(key.clone()))
+    else {
         return;
     };
-    let current = matches!(&app.wardrobe.mask_preview,
+    let current = matches!(&state.mask_preview,
         Some((k, revision, _)) if k == key && *revision == garment.mask_revision);
     if !current {
         let (w, h) = garment.mask.dimensions();
@@ -511,9 +311,9 @@ fn mask_preview(app: &mut FittingRoomApp, ui: &mut egui::Ui, key: &str) {
             jobs::gray_to_color_image(&small),
             egui::TextureOptions::LINEAR,
         );
-        app.wardrobe.mask_preview = Some((key.to_string(), garment.mask_revision, texture));
+        state.mask_preview = Some((key.clone(), garment.mask_revision, texture));
     }
-    if let Some((_, _, texture)) = &app.wardrobe.mask_preview {
+    if let Some((_, _, texture)) = &state.mask_preview {
         ui.horizontal(|ui| {
             let [w, h] = texture.size();
             let size = egui::vec2(48.0 * w as f32 / h.max(1) as f32, 48.0);

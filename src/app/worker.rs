@@ -16,6 +16,7 @@ use image::{GrayImage, RgbImage};
 use crate::engine::{select_device, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::pipeline::{run_tryon, Crop, TryOnImages, TryOnPhotos};
+use crate::wardrobe::GarmentRef;
 
 /// Which model to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub enum ModelStatus {
 pub struct ResultKey {
     pub person: u64,
     pub crop: Crop,
-    pub garment: String,
+    pub garment: GarmentRef,
     /// The garment mask's revision (a hand edit changes the result).
     pub mask_revision: u64,
     pub model: u64,
@@ -92,7 +93,8 @@ struct Mailbox {
     quit: bool,
 }
 
-type Notify = Arc<dyn Fn() + Send + Sync>;
+/// Called after every worker event (the app asks egui to repaint).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// Handle to the worker thread.
 pub struct InferenceWorker {

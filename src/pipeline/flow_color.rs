@@ -6,8 +6,32 @@ use image::{Rgb, RgbImage};
 
 use super::image_io::PipelineError;
 
+/// The smallest full-saturation motion a caller may ask for.
+pub const MIN_MOTION_SCALE: f32 = 1e-3;
+/// The smallest automatic one: a flow that moves nothing still has float noise of ~1e-5 px,
+/// which stretched to full saturation would paint noise; below half a pixel is no motion.
+pub const MIN_AUTO_MOTION_SCALE: f32 = 0.5;
+
+/// The motion (dx, dy) in pixels at pixel (x, y) of a `width` x `height` flow whose sampling
+/// grid holds `g` there (align_corners=True: pixel = (g + 1) / 2 * (size - 1)). The one
+/// grid-to-motion rule of the screen and of the exported pictures.
+pub fn grid_to_motion(g: [f32; 2], x: usize, y: usize, width: usize, height: usize) -> [f32; 2] {
+    let hx = (width.max(2) - 1) as f32 / 2.0;
+    let hy = (height.max(2) - 1) as f32 / 2.0;
+    [(g[0] + 1.0) * hx - x as f32, (g[1] + 1.0) * hy - y as f32]
+}
+
+/// The motion of full saturation: `max_motion` when given (at least [`MIN_MOTION_SCALE`]),
+/// else the `largest` motion (at least [`MIN_AUTO_MOTION_SCALE`]).
+pub fn motion_scale(max_motion: Option<f32>, largest: f32) -> f32 {
+    match max_motion {
+        Some(s) if s.is_finite() && s > 0.0 => s.max(MIN_MOTION_SCALE),
+        _ => largest.max(MIN_AUTO_MOTION_SCALE),
+    }
+}
+
 /// Per-pixel motion (dx, dy) in pixels of a (1, 2, H, W) sampling grid in [-1, 1]
-/// (align_corners=True: pixel = (g + 1) / 2 * (size - 1)). Returns (width, height, motion).
+/// ([`grid_to_motion`]). Returns (width, height, motion).
 pub fn flow_to_motion(flow: &Tensor) -> Result<(usize, usize, Vec<[f32; 2]>), PipelineError> {
     let dims = flow.dims();
     if dims.len() != 4 || dims[0] != 1 || dims[1] != 2 {
@@ -19,20 +43,16 @@ pub fn flow_to_motion(flow: &Tensor) -> Result<(usize, usize, Vec<[f32; 2]>), Pi
         .flatten_all()?
         .to_vec1::<f32>()?;
     let plane = h * w;
-    let sx = (w.max(2) - 1) as f32 / 2.0;
-    let sy = (h.max(2) - 1) as f32 / 2.0;
     let motion = (0..plane)
-        .map(|i| {
-            let (x, y) = ((i % w) as f32, (i / w) as f32);
-            [(data[i] + 1.0) * sx - x, (data[plane + i] + 1.0) * sy - y]
-        })
+        .map(|i| grid_to_motion([data[i], data[plane + i]], i % w, i / w, w, h))
         .collect();
     Ok((w, h, motion))
 }
 
 /// Colour-wheel picture of the flow: hue is the direction the garment is pulled from, saturation
-/// the distance (full at `max_motion` pixels, or at the largest motion when `None`); white means
-/// no motion. Returns the image and the magnitude of full saturation.
+/// the distance (full at `max_motion` pixels, or at the largest motion when `None`, see
+/// [`motion_scale`]); white means no motion. Returns the image and the magnitude of full
+/// saturation.
 pub fn flow_to_color(
     flow: &Tensor,
     max_motion: Option<f32>,
@@ -43,7 +63,7 @@ pub fn flow_to_color(
         .map(|[dx, dy]| (dx * dx + dy * dy).sqrt())
         .filter(|m| m.is_finite())
         .fold(0f32, f32::max);
-    let scale = max_motion.unwrap_or(largest).max(1e-3);
+    let scale = motion_scale(max_motion, largest);
     let img = RgbImage::from_fn(w as u32, h as u32, |x, y| {
         let [dx, dy] = motion[y as usize * w + x as usize];
         wheel_color(dx, dy, scale)
@@ -51,26 +71,40 @@ pub fn flow_to_color(
     Ok((img, scale))
 }
 
-/// HSV colour wheel: hue from the angle, saturation from the magnitude, value 1.
+/// HSV colour wheel: hue from the angle, saturation from the magnitude, value 1; black for a
+/// non-finite motion.
 pub fn wheel_color(dx: f32, dy: f32, scale: f32) -> Rgb<u8> {
     if !dx.is_finite() || !dy.is_finite() {
         return Rgb([0, 0, 0]);
     }
-    let magnitude = ((dx * dx + dy * dy).sqrt() / scale).min(1.0);
-    let hue = (dy.atan2(dx).to_degrees() + 360.0) % 360.0;
+    Rgb(wheel_rgb(dx, dy, scale).map(|c| (c * 255.0).round() as u8))
+}
+
+/// Fully saturated colour (0 to 1) for the direction of (dx, dy): red along +x, then yellow,
+/// green, cyan, blue, magenta as the angle grows.
+pub fn hue_rgb(dx: f32, dy: f32) -> [f32; 3] {
+    let mut hue = dy.atan2(dx).to_degrees() + 360.0;
+    hue -= 360.0 * (hue / 360.0).floor();
     let sector = hue / 60.0;
     let f = sector - sector.floor();
-    let (r, g, b) = match sector as u32 % 6 {
-        0 => (1.0, f, 0.0),
-        1 => (1.0 - f, 1.0, 0.0),
-        2 => (0.0, 1.0, f),
-        3 => (0.0, 1.0 - f, 1.0),
-        4 => (f, 0.0, 1.0),
-        _ => (1.0, 0.0, 1.0 - f),
-    };
-    // Blend from white (no motion) to the full hue.
-    let mix = |c: f32| ((1.0 - magnitude + magnitude * c) * 255.0).round() as u8;
-    Rgb([mix(r), mix(g), mix(b)])
+    match sector as u32 % 6 {
+        0 => [1.0, f, 0.0],
+        1 => [1.0 - f, 1.0, 0.0],
+        2 => [0.0, 1.0, f],
+        3 => [0.0, 1.0 - f, 1.0],
+        4 => [f, 0.0, 1.0],
+        _ => [1.0, 0.0, 1.0 - f],
+    }
+}
+
+/// The wheel's colour (0 to 1) for a motion: white for none, blending to the full hue at
+/// `scale` pixels and beyond.
+pub fn wheel_rgb(dx: f32, dy: f32, scale: f32) -> [f32; 3] {
+    let magnitude = ((dx * dx + dy * dy).sqrt() / scale).min(1.0);
+    if magnitude.is_nan() || magnitude <= 0.0 {
+        return [1.0; 3];
+    }
+    hue_rgb(dx, dy).map(|c| 1.0 - magnitude + magnitude * c)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use crate::atomic_file::write_atomic_with;
+
 use candle_core::{Device, Tensor};
 use image::{imageops, DynamicImage, GrayImage, ImageReader, Luma, Rgb, RgbImage};
 
@@ -254,8 +256,19 @@ pub fn tensor_to_gray(t: &Tensor) -> Result<GrayImage, PipelineError> {
     }))
 }
 
-/// Writes an image (format from the extension) through a temporary file in the same folder, so
-/// a failed write never leaves a truncated file behind.
+/// Extensions of the image files the app opens and picks up from folders (compared in
+/// lowercase): the formats [`load_rgb`] decodes.
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
+
+/// Whether a path names an image file by its extension.
+pub fn is_image_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Writes an image (format from the extension) atomically (see [`crate::atomic_file`]), so a
+/// failed write never leaves a truncated file behind.
 pub fn save_image(image: &DynamicImage, path: &Path) -> Result<(), PipelineError> {
     let write_error = |reason: String| PipelineError::Write {
         path: path.to_path_buf(),
@@ -263,77 +276,23 @@ pub fn save_image(image: &DynamicImage, path: &Path) -> Result<(), PipelineError
     };
     let format = image::ImageFormat::from_path(path)
         .map_err(|_| write_error("unknown image extension (use .png or .jpg)".into()))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile_in(&dir).map_err(|e| write_error(e.to_string()))?;
-    let result = (|| -> Result<(), String> {
-        let mut writer = std::io::BufWriter::new(tmp.1.try_clone().map_err(|e| e.to_string())?);
-        let to_write = if format == image::ImageFormat::Jpeg {
-            DynamicImage::ImageRgb8(image.to_rgb8())
-        } else {
-            image.clone()
-        };
-        to_write
-            .write_to(&mut writer, format)
-            .map_err(|e| e.to_string())?;
-        std::io::Write::flush(&mut writer).map_err(|e| e.to_string())?;
-        drop(writer);
-        tmp.1.sync_all().map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp.0, path).map_err(|e| e.to_string())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp.0);
-    }
-    result.map_err(write_error)
-}
-
-/// Writes bytes through a temporary file in the same folder, like [`save_image`]: readers see
-/// the old file or the new one, never a partial one.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (tmp, mut file) = tempfile_in(&dir)?;
-    let result = (|| {
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Whether a file name is one of the temporary files of [`save_image`] and [`write_atomic`].
-pub(crate) fn is_temp_file_name(name: &str) -> bool {
-    name.starts_with(".fitting-room-") && name.ends_with(".tmp")
-}
-
-/// Creates a new hidden file in `dir` for an atomic write.
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let pid = std::process::id();
-    for attempt in 0..100u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let candidate = dir.join(format!(".fitting-room-{pid}-{nanos}-{attempt}.tmp"));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
-            Ok(f) => return Ok((candidate, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("could not create a temporary file"))
+    write_atomic_with(
+        path,
+        |e| e.to_string(),
+        |file, _| {
+            let mut writer = std::io::BufWriter::new(file);
+            let to_write = if format == image::ImageFormat::Jpeg {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            } else {
+                image.clone()
+            };
+            to_write
+                .write_to(&mut writer, format)
+                .map_err(|e| e.to_string())?;
+            std::io::Write::flush(&mut writer).map_err(|e| e.to_string())
+        },
+    )
+    .map_err(write_error)
 }
 
 #[cfg(test)]

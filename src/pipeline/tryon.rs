@@ -12,7 +12,7 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
-use crate::engine::Engine;
+use crate::engine::{Engine, TryOn};
 
 /// What a try-on needs: the whole photo with its 3:4 crop, and a garment with its mask (both at
 /// their own resolution; the mask the size of the garment photo).
@@ -46,9 +46,27 @@ pub struct TryOnImages {
     pub total_time: Duration,
 }
 
-/// Frames the photo, runs the network and converts its outputs to pictures.
-pub fn run_tryon(engine: &Engine, photos: &TryOnPhotos) -> Result<TryOnImages, PipelineError> {
-    let start = Instant::now();
+/// The network's inputs made from [`TryOnPhotos`], with the images the high-resolution
+/// composition needs. The one place where photos become tensors, for the app and the CLI alike.
+pub struct PreparedInputs {
+    /// The person crop at 192x256, (1, 3, 256, 192) on the engine's device.
+    pub person: Tensor,
+    /// The garment, padded to 3:4 and fitted to 192x256.
+    pub garment: Tensor,
+    /// The garment mask, the same way.
+    pub mask: Tensor,
+    /// The person crop scaled to 192x256, as a picture.
+    pub person_native: RgbImage,
+    /// The garment and its mask padded to 3:4, at their own resolution.
+    pub garment_padded: RgbImage,
+    pub mask_padded: GrayImage,
+}
+
+/// Checks the photos, frames the person and encodes everything for the network on `device`.
+pub fn prepare_inputs(
+    photos: &TryOnPhotos,
+    device: &Device,
+) -> Result<PreparedInputs, PipelineError> {
     let (garment_w, garment_h) = photos.garment.dimensions();
     if photos.garment_mask.dimensions() != (garment_w, garment_h) {
         let (mask_w, mask_h) = photos.garment_mask.dimensions();
@@ -57,15 +75,36 @@ pub fn run_tryon(engine: &Engine, photos: &TryOnPhotos) -> Result<TryOnImages, P
             mask: (mask_w, mask_h),
         });
     }
-    let person = frame(photos.photo, photos.crop)?;
-    let garment = pad_to_native_aspect(photos.garment, Rgb([255, 255, 255]));
-    let garment_mask = pad_to_native_aspect(photos.garment_mask, Luma([0]));
-    let device = engine.device();
-    let person_t = rgb_to_tensor(&person, device)?;
-    let garment_t = rgb_to_tensor(&fit_to_native(&garment, Rgb([255, 255, 255])), device)?;
-    let mask_t = mask_to_tensor(&fit_to_native(&garment_mask, Luma([0])), device)?;
+    let person_native = frame(photos.photo, photos.crop)?;
+    let garment_padded = pad_to_native_aspect(photos.garment, Rgb([255, 255, 255]));
+    let mask_padded = pad_to_native_aspect(photos.garment_mask, Luma([0]));
+    Ok(PreparedInputs {
+        person: rgb_to_tensor(&person_native, device)?,
+        garment: rgb_to_tensor(
+            &fit_to_native(&garment_padded, Rgb([255, 255, 255])),
+            device,
+        )?,
+        mask: mask_to_tensor(&fit_to_native(&mask_padded, Luma([0])), device)?,
+        person_native,
+        garment_padded,
+        mask_padded,
+    })
+}
+
+/// Frames the photo, runs the network and converts its outputs to pictures.
+pub fn run_tryon(engine: &Engine, photos: &TryOnPhotos) -> Result<TryOnImages, PipelineError> {
+    run_tryon_with_outputs(engine, photos).map(|(images, _)| images)
+}
+
+/// [`run_tryon`], also returning the network's raw outputs (for dumping them).
+pub fn run_tryon_with_outputs(
+    engine: &Engine,
+    photos: &TryOnPhotos,
+) -> Result<(TryOnImages, TryOn), PipelineError> {
+    let start = Instant::now();
+    let inputs = prepare_inputs(photos, engine.device())?;
     let network_start = Instant::now();
-    let out = engine.tryon(&person_t, &garment_t, &mask_t)?;
+    let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
     let result = tensor_to_rgb(&out.p_tryon)?;
     let network_time = network_start.elapsed();
     let hires = if photos.hires {
@@ -74,16 +113,16 @@ pub fn run_tryon(engine: &Engine, photos: &TryOnPhotos) -> Result<TryOnImages, P
             &out,
             &HiresInputs {
                 person: &full,
-                person_native: &person,
-                garment: &garment,
-                garment_mask: &garment_mask,
+                person_native: &inputs.person_native,
+                garment: &inputs.garment_padded,
+                garment_mask: &inputs.mask_padded,
             },
         )?)
     } else {
         None
     };
-    Ok(TryOnImages {
-        person,
+    let images = TryOnImages {
+        person: inputs.person_native,
         result,
         hires,
         warped_garment: tensor_to_rgb(&out.warped_cloth)?,
@@ -93,5 +132,6 @@ pub fn run_tryon(engine: &Engine, photos: &TryOnPhotos) -> Result<TryOnImages, P
         flow: out.last_flow.to_device(&Device::Cpu)?,
         network_time,
         total_time: start.elapsed(),
-    })
+    };
+    Ok((images, out))
 }

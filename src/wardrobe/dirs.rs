@@ -57,6 +57,16 @@ pub fn default_sample_photos_dir() -> Option<PathBuf> {
     SAMPLE_PHOTOS.find(Path::is_dir).ok()
 }
 
+/// The sample person photos of a wardrobe: `persons/` beside the wardrobe folder when there is
+/// one, else [`default_sample_photos_dir`].
+pub fn sample_photos_dir(wardrobe_dir: Option<&Path>) -> Option<PathBuf> {
+    wardrobe_dir
+        .and_then(|w| w.parent())
+        .map(|p| p.join("persons"))
+        .filter(|d| d.is_dir())
+        .or_else(default_sample_photos_dir)
+}
+
 /// The image files of a folder (such as [`default_sample_photos_dir`]), sorted by file name;
 /// empty when the folder cannot be read.
 pub fn sample_photos(dir: &Path) -> Vec<PathBuf> {
@@ -66,7 +76,7 @@ pub fn sample_photos(dir: &Path) -> Vec<PathBuf> {
     let mut photos: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.is_file() && super::is_image_file_name(path))
+        .filter(|path| path.is_file() && crate::pipeline::is_image_path(path))
         .collect();
     photos.sort();
     photos

@@ -97,6 +97,33 @@ impl From<GarmentId> for String {
     }
 }
 
+/// A garment the app can try on: one of the wardrobe's, or a photo opened from a file (its mask
+/// computed). Part of the result cache key, so it names the garment exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GarmentRef {
+    Wardrobe(GarmentId),
+    File(std::path::PathBuf),
+}
+
+impl GarmentRef {
+    /// The wardrobe id, for a wardrobe garment.
+    pub fn wardrobe_id(&self) -> Option<&GarmentId> {
+        match self {
+            GarmentRef::Wardrobe(id) => Some(id),
+            GarmentRef::File(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for GarmentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GarmentRef::Wardrobe(id) => write!(f, "{id}"),
+            GarmentRef::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// A display name as typed: control characters dropped, spaces trimmed, length capped.
 /// `None` when nothing is left.
 pub(crate) fn clean_name(name: &str) -> Option<String> {

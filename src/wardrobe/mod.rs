@@ -18,34 +18,37 @@
 //! mask was edited is read from `edited/`. Every write goes through a temporary file in the same
 //! folder and a rename, so a crash leaves the old file or the new one, never half of one.
 
+mod bundled;
 mod dirs;
 mod id;
 mod index;
+mod layout;
+mod reconcile;
+mod scan;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{
-    garment_mask, image_size, is_temp_file_name, load_gray, load_rgb, save_image, write_atomic,
-    PipelineError,
-};
+use crate::atomic_file::write_atomic;
+use crate::pipeline::{garment_mask, image_size, load_gray, load_rgb, save_image, PipelineError};
 
 pub use dirs::{
     default_bundled_dir, default_data_dir, default_sample_photos_dir, default_user_dir,
-    sample_photos, BUNDLED_WARDROBE, DATA_DIR_ENV, SAMPLE_PHOTOS, WARDROBE_ENV,
+    sample_photos, sample_photos_dir, BUNDLED_WARDROBE, DATA_DIR_ENV, SAMPLE_PHOTOS, WARDROBE_ENV,
 };
-pub use id::GarmentId;
+pub use id::{GarmentId, GarmentRef};
 
-use id::{clean_name, name_from_stem};
-use index::{
-    is_inner_relative_path, parse_index, IndexEntry, IndexFile, IndexState, Manifest,
-    ManifestEntry, BUNDLED_PREFIX, INDEX_VERSION,
-};
+use bundled::{read_bundled, BundledGarment};
+use id::clean_name;
+use index::{parse_index, IndexState};
+use layout::{remove_stale_temp_files, UserLayout};
+use reconcile::KeptIndex;
+use scan::{now_ms, scan_user_garments, UserGarment};
 
 /// The bundled folder's list of garments.
 pub const MANIFEST_FILE: &str = "wardrobe.json";
@@ -53,14 +56,6 @@ pub const MANIFEST_FILE: &str = "wardrobe.json";
 pub const INDEX_FILE: &str = "index.json";
 /// Suffix of a bundled garment's mask when there is no manifest: `tee.jpg` has `tee.mask.png`.
 pub const BUNDLED_MASK_SUFFIX: &str = ".mask.png";
-
-const GARMENTS_DIR: &str = "garments";
-const AUTO_MASKS_DIR: &str = "masks";
-const EDITED_MASKS_DIR: &str = "edited";
-/// Extensions of the image files picked up from folders (compared in lowercase).
-const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
-/// Temporary files older than this are leftovers of a crash, not writes under way.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// Where a garment comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,24 +115,6 @@ pub enum WardrobeError {
     EmptyName,
 }
 
-/// A bundled garment as the bundled folder describes it (before the user's renames).
-#[derive(Debug)]
-struct BundledGarment {
-    id: GarmentId,
-    name: String,
-    image: PathBuf,
-    mask: Option<PathBuf>,
-}
-
-/// A user garment: its photo is `garments/<file_name>`.
-#[derive(Debug)]
-struct UserGarment {
-    id: GarmentId,
-    name: String,
-    file_name: String,
-    added_ms: u64,
-}
-
 /// The garments: bundled ones first (in the bundled folder's order), then the user's in the
 /// order they were added.
 ///
@@ -146,7 +123,7 @@ struct UserGarment {
 /// instances writing the same folder each keep their own view of it.
 #[derive(Debug)]
 pub struct Wardrobe {
-    user_dir: PathBuf,
+    layout: UserLayout,
     bundled_dir: Option<PathBuf>,
     /// All bundled garments, hidden ones included.
     bundled: Vec<BundledGarment>,
@@ -168,12 +145,8 @@ impl Wardrobe {
     /// created if missing. Fails only when `user_dir` cannot be created; a missing, corrupt or
     /// stale index is rebuilt from the files (see the module docs).
     pub fn open(bundled_dir: Option<&Path>, user_dir: &Path) -> Result<Self, WardrobeError> {
-        for dir in [
-            user_dir.to_path_buf(),
-            user_dir.join(GARMENTS_DIR),
-            user_dir.join(AUTO_MASKS_DIR),
-            user_dir.join(EDITED_MASKS_DIR),
-        ] {
+        let layout = UserLayout::new(user_dir);
+        for dir in layout.folders() {
             std::fs::create_dir_all(&dir).map_err(|source| WardrobeError::Io {
                 action: "create the folder",
                 path: dir.clone(),
@@ -182,7 +155,7 @@ impl Wardrobe {
             remove_stale_temp_files(&dir);
         }
         let bundled = bundled_dir.map(read_bundled).unwrap_or_default();
-        let index_path = user_dir.join(INDEX_FILE);
+        let index_path = layout.index();
         let state = match std::fs::read(&index_path) {
             Ok(bytes) => parse_index(&bytes),
             Err(e) if e.kind() == ErrorKind::NotFound => IndexState::Missing,
@@ -193,39 +166,16 @@ impl Wardrobe {
             _ => None,
         };
         let bundled_ids: BTreeSet<GarmentId> = bundled.iter().map(|b| b.id.clone()).collect();
-        let user = scan_user_garments(user_dir, &bundled_ids, stored);
-        let (mut bundled_names, mut absent_bundled_names) = (BTreeMap::new(), BTreeMap::new());
-        let (mut hidden, mut absent_hidden) = (BTreeSet::new(), BTreeSet::new());
-        let user_ids: BTreeSet<&GarmentId> = user.iter().map(|u| &u.id).collect();
-        if let Some(index) = stored {
-            for (id, name) in &index.bundled_names {
-                match bundled.iter().find(|b| &b.id == id) {
-                    Some(b) if b.name != *name => {
-                        bundled_names.insert(id.clone(), name.clone());
-                    }
-                    Some(_) => {}
-                    None if !user_ids.contains(id) => {
-                        absent_bundled_names.insert(id.clone(), name.clone());
-                    }
-                    None => {}
-                }
-            }
-            for id in &index.hidden_bundled {
-                if bundled_ids.contains(id) {
-                    hidden.insert(id.clone());
-                } else if !user_ids.contains(id) {
-                    absent_hidden.insert(id.clone());
-                }
-            }
-        }
+        let user = scan_user_garments(&layout, &bundled_ids, stored);
+        let kept = KeptIndex::from_index(stored, &bundled, &bundled_ids, &user);
         let mut wardrobe = Wardrobe {
-            user_dir: user_dir.to_path_buf(),
+            layout,
             bundled_dir: bundled_dir.map(Path::to_path_buf),
             bundled,
-            bundled_names,
-            hidden,
-            absent_bundled_names,
-            absent_hidden,
+            bundled_names: kept.bundled_names,
+            hidden: kept.hidden,
+            absent_bundled_names: kept.absent_bundled_names,
+            absent_hidden: kept.absent_hidden,
             user,
             listing: Vec::new(),
         };
@@ -295,7 +245,7 @@ impl Wardrobe {
     }
 
     pub fn user_dir(&self) -> &Path {
-        &self.user_dir
+        self.layout.root()
     }
 
     pub fn bundled_dir(&self) -> Option<&Path> {
@@ -383,7 +333,7 @@ impl Wardrobe {
             id: id.clone(),
             source,
         })?;
-        let path = self.auto_mask_path(id);
+        let path = self.layout.auto_mask(id);
         if let Err(e) = save_image(&DynamicImage::ImageLuma8(mask.clone()), &path) {
             log::warn!("cannot store the automatic mask of `{id}`: {e}");
         }
@@ -404,7 +354,7 @@ impl Wardrobe {
         }
         save_image(
             &DynamicImage::ImageLuma8(mask.clone()),
-            &self.edited_mask_path(id),
+            &self.layout.edited_mask(id),
         )?;
         self.refresh();
         self.save_index_or_warn();
@@ -414,7 +364,7 @@ impl Wardrobe {
     /// Drops the hand-edited mask: back to the bundled or automatic one.
     pub fn reset_mask(&mut self, id: &GarmentId) -> Result<(), WardrobeError> {
         self.find(id)?;
-        remove_if_present(&self.edited_mask_path(id))?;
+        remove_if_present(&self.layout.edited_mask(id))?;
         self.refresh();
         self.save_index_or_warn();
         Ok(())
@@ -463,13 +413,8 @@ impl Wardrobe {
                 let Some(pos) = self.user.iter().position(|u| &u.id == id) else {
                     return Err(WardrobeError::UnknownGarment(id.clone()));
                 };
-                remove_if_present(
-                    &self
-                        .user_dir
-                        .join(GARMENTS_DIR)
-                        .join(&self.user[pos].file_name),
-                )?;
-                for mask in [self.auto_mask_path(id), self.edited_mask_path(id)] {
+                remove_if_present(&self.layout.garment_photo(&self.user[pos].file_name))?;
+                for mask in [self.layout.auto_mask(id), self.layout.edited_mask(id)] {
                     if let Err(e) = remove_if_present(&mask) {
                         log::warn!("{e}");
                     }
@@ -501,19 +446,9 @@ impl Wardrobe {
             .ok_or_else(|| WardrobeError::UnknownGarment(id.clone()))
     }
 
-    fn auto_mask_path(&self, id: &GarmentId) -> PathBuf {
-        self.user_dir.join(AUTO_MASKS_DIR).join(format!("{id}.png"))
-    }
-
-    fn edited_mask_path(&self, id: &GarmentId) -> PathBuf {
-        self.user_dir
-            .join(EDITED_MASKS_DIR)
-            .join(format!("{id}.png"))
-    }
-
     /// Where a garment's mask may be, best first.
     fn mask_candidates(&self, garment: &Garment) -> Vec<PathBuf> {
-        let mut candidates = vec![self.edited_mask_path(&garment.id)];
+        let mut candidates = vec![self.layout.edited_mask(&garment.id)];
         if garment.origin == Origin::Bundled {
             if let Some(mask) = self
                 .bundled
@@ -524,7 +459,7 @@ impl Wardrobe {
                 candidates.push(mask);
             }
         }
-        candidates.push(self.auto_mask_path(&garment.id));
+        candidates.push(self.layout.auto_mask(&garment.id));
         candidates
     }
 
@@ -534,7 +469,7 @@ impl Wardrobe {
             || self.absent_bundled_names.contains_key(id)
             || self.absent_hidden.contains(id)
             || self.user.iter().any(|u| &u.id == id)
-            || id_has_files(&self.user_dir, id)
+            || self.layout.has_files(id)
     }
 
     /// Writes a new user garment: mask, photo, then the index; undone if any step fails.
@@ -546,13 +481,13 @@ impl Wardrobe {
         image: &RgbImage,
     ) -> Result<GarmentId, WardrobeError> {
         let id = GarmentId::from_name(&name).unique(|c| self.id_taken(c));
-        let mask_path = self.auto_mask_path(&id);
+        let mask_path = self.layout.auto_mask(&id);
         match garment_mask(image) {
             Ok(mask) => save_image(&DynamicImage::ImageLuma8(mask), &mask_path)?,
             Err(e) => log::warn!("no automatic mask for `{name}`: {e}"),
         }
         let file_name = format!("{id}.{ext}");
-        let image_path = self.user_dir.join(GARMENTS_DIR).join(&file_name);
+        let image_path = self.layout.garment_photo(&file_name);
         if let Err(source) = write_atomic(&image_path, bytes) {
             let _ = std::fs::remove_file(&mask_path);
             return Err(WardrobeError::Io {
@@ -605,7 +540,7 @@ impl Wardrobe {
     }
 
     fn save_index(&self) -> Result<(), WardrobeError> {
-        let path = self.user_dir.join(INDEX_FILE);
+        let path = self.layout.index();
         let mut json =
             serde_json::to_vec_pretty(&self.index_file()).map_err(|e| WardrobeError::Io {
                 action: "encode",
@@ -619,319 +554,6 @@ impl Wardrobe {
             source,
         })
     }
-
-    fn refresh(&mut self) {
-        self.user
-            .sort_by(|a, b| (a.added_ms, &a.id).cmp(&(b.added_ms, &b.id)));
-        let mut listing = Vec::with_capacity(self.bundled.len() + self.user.len());
-        for b in self.bundled.iter().filter(|b| !self.hidden.contains(&b.id)) {
-            let (mask_path, mask_edited) = self.resolve_mask(&b.id, b.mask.as_deref());
-            listing.push(Garment {
-                id: b.id.clone(),
-                name: self.bundled_names.get(&b.id).unwrap_or(&b.name).clone(),
-                origin: Origin::Bundled,
-                image_path: b.image.clone(),
-                mask_path,
-                mask_edited,
-                added: None,
-            });
-        }
-        for u in &self.user {
-            let (mask_path, mask_edited) = self.resolve_mask(&u.id, None);
-            listing.push(Garment {
-                id: u.id.clone(),
-                name: u.name.clone(),
-                origin: Origin::User,
-                image_path: self.user_dir.join(GARMENTS_DIR).join(&u.file_name),
-                mask_path,
-                mask_edited,
-                added: Some(UNIX_EPOCH + Duration::from_millis(u.added_ms)),
-            });
-        }
-        self.listing = listing;
-    }
-
-    fn resolve_mask(&self, id: &GarmentId, bundled_mask: Option<&Path>) -> (Option<PathBuf>, bool) {
-        let edited = self.edited_mask_path(id);
-        if edited.is_file() {
-            return (Some(edited), true);
-        }
-        if let Some(mask) = bundled_mask.filter(|m| m.is_file()) {
-            return (Some(mask.to_path_buf()), false);
-        }
-        let auto = self.auto_mask_path(id);
-        (auto.is_file().then_some(auto), false)
-    }
-
-    fn index_file(&self) -> IndexFile {
-        let garments = self
-            .listing
-            .iter()
-            .map(|g| IndexEntry {
-                id: g.id.clone(),
-                name: g.name.clone(),
-                origin: g.origin,
-                image: self.index_path(&g.image_path),
-                mask: g.mask_path.as_deref().map(|m| self.index_path(m)),
-                mask_edited: g.mask_edited,
-                added_ms: g.added.map(system_time_ms).unwrap_or(0),
-            })
-            .collect();
-        IndexFile {
-            version: INDEX_VERSION,
-            garments,
-            bundled_names: self
-                .bundled_names
-                .iter()
-                .chain(&self.absent_bundled_names)
-                .map(|(id, name)| (id.clone(), name.clone()))
-                .collect(),
-            hidden_bundled: self.hidden.union(&self.absent_hidden).cloned().collect(),
-        }
-    }
-
-    /// A path as the index writes it: relative to the user folder, or to the bundled folder
-    /// after [`BUNDLED_PREFIX`].
-    fn index_path(&self, path: &Path) -> String {
-        let relative = |root: &Path| {
-            path.strip_prefix(root).ok().map(|rel| {
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-        };
-        if let Some(rel) = relative(&self.user_dir) {
-            return rel;
-        }
-        if let Some(rel) = self.bundled_dir.as_deref().and_then(relative) {
-            return format!("{BUNDLED_PREFIX}{rel}");
-        }
-        path.to_string_lossy().into_owned()
-    }
-}
-
-/// Whether a path names an image file by its extension.
-pub(crate) fn is_image_file_name(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-/// Reads the bundled garments: from the manifest, else from the image files.
-fn read_bundled(dir: &Path) -> Vec<BundledGarment> {
-    if !dir.is_dir() {
-        log::warn!(
-            "bundled wardrobe `{}` is not a folder; no bundled garments",
-            dir.display()
-        );
-        return Vec::new();
-    }
-    let manifest_path = dir.join(MANIFEST_FILE);
-    match std::fs::read(&manifest_path) {
-        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(manifest) => return bundled_from_manifest(dir, manifest),
-            Err(e) => log::warn!(
-                "`{}` is unreadable ({e}); listing the image files instead",
-                manifest_path.display()
-            ),
-        },
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => log::warn!(
-            "cannot read `{}` ({e}); listing the image files instead",
-            manifest_path.display()
-        ),
-    }
-    bundled_from_files(dir)
-}
-
-fn bundled_from_manifest(dir: &Path, manifest: Manifest) -> Vec<BundledGarment> {
-    let mut garments: Vec<BundledGarment> = Vec::new();
-    for value in manifest.garments {
-        let entry: ManifestEntry = match serde_json::from_value(value) {
-            Ok(entry) => entry,
-            Err(e) => {
-                log::warn!("bundled wardrobe: skipping an entry: {e}");
-                continue;
-            }
-        };
-        let Some(id) = GarmentId::parse(&entry.id) else {
-            log::warn!(
-                "bundled wardrobe: `{}` is not a valid id; skipped",
-                entry.id
-            );
-            continue;
-        };
-        if garments.iter().any(|g| g.id == id) {
-            log::warn!("bundled wardrobe: `{id}` is listed twice; the first is kept");
-            continue;
-        }
-        let image = dir.join(&entry.image);
-        if !is_inner_relative_path(&entry.image) || !image.is_file() {
-            log::warn!(
-                "bundled wardrobe: no image `{}` for `{id}`; skipped",
-                entry.image
-            );
-            continue;
-        }
-        let mask = entry.mask.and_then(|mask| {
-            let path = dir.join(&mask);
-            if is_inner_relative_path(&mask) && path.is_file() {
-                Some(path)
-            } else {
-                log::warn!("bundled wardrobe: no mask `{mask}` for `{id}`; it will be computed");
-                None
-            }
-        });
-        let name = clean_name(&entry.name).unwrap_or_else(|| name_from_stem(id.as_str()));
-        garments.push(BundledGarment {
-            id,
-            name,
-            image,
-            mask,
-        });
-    }
-    garments
-}
-
-fn bundled_from_files(dir: &Path) -> Vec<BundledGarment> {
-    let mut garments: Vec<BundledGarment> = Vec::new();
-    for file_name in image_file_names(dir) {
-        if file_name
-            .to_ascii_lowercase()
-            .ends_with(BUNDLED_MASK_SUFFIX)
-        {
-            continue;
-        }
-        let stem = Path::new(&file_name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let id = GarmentId::parse(&stem)
-            .unwrap_or_else(|| GarmentId::from_name(&stem))
-            .unique(|c| garments.iter().any(|g| &g.id == c));
-        let mask = dir.join(format!("{stem}{BUNDLED_MASK_SUFFIX}"));
-        garments.push(BundledGarment {
-            id,
-            name: name_from_stem(&stem),
-            image: dir.join(&file_name),
-            mask: mask.is_file().then_some(mask),
-        });
-    }
-    garments
-}
-
-/// The user garments from the photos in `garments/`, named and dated from the index where it
-/// has them. A photo whose file name is no valid id, or whose id is taken (a bundled garment's,
-/// or a second photo with the same stem), is renamed to a fresh id.
-fn scan_user_garments(
-    user_dir: &Path,
-    bundled_ids: &BTreeSet<GarmentId>,
-    index: Option<&IndexFile>,
-) -> Vec<UserGarment> {
-    let dir = user_dir.join(GARMENTS_DIR);
-    let known: HashMap<&GarmentId, &IndexEntry> = index
-        .map(|index| {
-            index
-                .garments
-                .iter()
-                .filter(|e| e.origin == Origin::User)
-                .map(|e| (&e.id, e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let files = image_file_names(&dir);
-    let stem_of = |file_name: &str| {
-        Path::new(file_name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    // The photo the index names claims its id first, so a stray `tee.png` beside the indexed
-    // `tee.jpg` does not take its place.
-    let indexed = |file_name: &str| {
-        GarmentId::parse(&stem_of(file_name)).is_some_and(|id| {
-            known
-                .get(&id)
-                .is_some_and(|e| e.image == format!("{GARMENTS_DIR}/{file_name}"))
-        })
-    };
-    let (first, rest): (Vec<String>, Vec<String>) = files.into_iter().partition(|f| indexed(f));
-    let all_stems: BTreeSet<String> = first.iter().chain(&rest).map(|f| stem_of(f)).collect();
-    let mut taken = bundled_ids.clone();
-    let mut garments = Vec::new();
-    for mut file_name in first.into_iter().chain(rest) {
-        let stem = stem_of(&file_name);
-        let id = match GarmentId::parse(&stem).filter(|id| !taken.contains(id)) {
-            Some(id) => id,
-            None => {
-                let id = GarmentId::from_name(&stem).unique(|c| {
-                    taken.contains(c) || all_stems.contains(c.as_str()) || id_has_files(user_dir, c)
-                });
-                let ext = Path::new(&file_name)
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                    .unwrap_or_default();
-                let new_name = format!("{id}.{ext}");
-                if let Err(e) = std::fs::rename(dir.join(&file_name), dir.join(&new_name)) {
-                    log::warn!(
-                        "cannot rename `{file_name}` to `{new_name}` in the wardrobe: {e}; skipped"
-                    );
-                    continue;
-                }
-                log::warn!("wardrobe: `{file_name}` renamed to `{new_name}` (file names are ids)");
-                file_name = new_name;
-                id
-            }
-        };
-        let entry = known.get(&id);
-        let name = entry
-            .and_then(|e| clean_name(&e.name))
-            .unwrap_or_else(|| name_from_stem(&stem));
-        let added_ms = entry
-            .map(|e| e.added_ms)
-            .filter(|&ms| ms > 0)
-            .unwrap_or_else(|| modified_ms(&dir.join(&file_name)));
-        taken.insert(id.clone());
-        garments.push(UserGarment {
-            id,
-            name,
-            file_name,
-            added_ms,
-        });
-    }
-    garments
-}
-
-/// Names of the image files in `dir` (no hidden files, no temporary files), sorted.
-fn image_file_names(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.') && is_image_file_name(Path::new(name)))
-        .collect();
-    names.sort();
-    names
-}
-
-/// Whether the user folder holds any file named after `id`.
-fn id_has_files(user_dir: &Path, id: &GarmentId) -> bool {
-    let garments = user_dir.join(GARMENTS_DIR);
-    IMAGE_EXTENSIONS
-        .iter()
-        .any(|ext| garments.join(format!("{id}.{ext}")).exists())
-        || user_dir
-            .join(AUTO_MASKS_DIR)
-            .join(format!("{id}.png"))
-            .exists()
-        || user_dir
-            .join(EDITED_MASKS_DIR)
-            .join(format!("{id}.png"))
-            .exists()
 }
 
 fn remove_if_present(path: &Path) -> Result<(), WardrobeError> {
@@ -944,40 +566,4 @@ fn remove_if_present(path: &Path) -> Result<(), WardrobeError> {
             source,
         }),
     }
-}
-
-/// Deletes temporary files a crash left behind (old enough not to be a write under way).
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let is_temp = entry.file_name().to_str().is_some_and(is_temp_file_name);
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
-        if is_temp && stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-fn system_time_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn now_ms() -> u64 {
-    system_time_ms(SystemTime::now())
-}
-
-fn modified_ms(path: &Path) -> u64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map(system_time_ms)
-        .unwrap_or_else(|_| now_ms())
 }

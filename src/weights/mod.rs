@@ -162,33 +162,16 @@ impl StateDict {
     /// the same folder that is then renamed over `path`, so a crash never
     /// leaves a half-written checkpoint behind.
     pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| {
-                WeightsError::io(
-                    path,
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-                )
-            })?
-            .to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let contiguous = self
-                .tensors
-                .iter()
-                .map(|(k, v)| Ok((k.as_str(), v.contiguous()?)))
-                .collect::<Result<HashMap<&str, Tensor>, WeightsError>>()?;
-            candle_core::safetensors::save(&contiguous, &tmp)?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| WeightsError::io(&tmp, e))?;
-            std::fs::rename(&tmp, path).map_err(|e| WeightsError::io(path, e))
-        })();
-        if result.is_err() {
-            // Best effort: the error being returned matters more than the leftover.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let contiguous = self
+            .tensors
+            .iter()
+            .map(|(k, v)| Ok((k.as_str(), v.contiguous()?)))
+            .collect::<Result<HashMap<&str, Tensor>, WeightsError>>()?;
+        crate::atomic_file::write_atomic_with(
+            path,
+            |e| WeightsError::io(path, e),
+            |_, tmp| Ok(candle_core::safetensors::save(&contiguous, tmp)?),
+        )
     }
 }
 

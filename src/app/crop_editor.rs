@@ -1,0 +1,188 @@
+//! The crop editor (the person photo with its 3:4 crop frame) and the framing guide over the
+//! camera preview.
+
+use super::camera::CaptureState;
+use super::command::Command;
+use super::result_panel::fit_rect;
+use super::session::Person;
+use crate::pipeline::Crop;
+
+/// The label of the crop editor (for accessibility, and for tests to find it).
+pub const CROP_EDITOR: &str = "Photo and crop frame";
+
+/// The person photo with its 3:4 crop frame: drag to move, corner to resize, scroll to zoom.
+/// Returns the new crop when a gesture ends.
+pub fn crop_editor_ui(
+    ui: &mut egui::Ui,
+    state: &mut CaptureState,
+    person: &Person,
+) -> Option<Command> {
+    let (w, h) = person.photo.dimensions();
+    let texture = match &state.person_preview {
+        Some((id, texture)) if *id == person.id => texture.clone(),
+        _ => return None,
+    };
+    let width = ui.available_width();
+    let area = egui::Rect::from_min_size(ui.cursor().min, egui::vec2(width, width * 1.4));
+    let rect = fit_rect(area, w as f32 / h as f32);
+    let response = ui.allocate_rect(rect, egui::Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, CROP_EDITOR));
+    let scale = rect.width() / w as f32;
+    let painter = ui.painter_at(rect);
+    painter.image(
+        texture.id(),
+        rect,
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+        egui::Color32::WHITE,
+    );
+    let mut crop = state.dragging_crop.unwrap_or(person.crop);
+    let to_screen = |c: &Crop| {
+        egui::Rect::from_min_size(
+            rect.min + egui::vec2(c.x as f32, c.y as f32) * scale,
+            egui::vec2(c.width as f32, c.height as f32) * scale,
+        )
+    };
+    let crop_rect = to_screen(&crop);
+    let handle = egui::Rect::from_center_size(crop_rect.right_bottom(), egui::vec2(16.0, 16.0));
+    let mut changed = false;
+    if response.drag_started() {
+        // The gesture is decided where it starts: on the corner it resizes, elsewhere it moves
+        // (Shift resizes from anywhere). Offsets are taken from the start, so no rounding
+        // accumulates over a long drag.
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if let Some(start) = origin.or(response.interact_pointer_pos()) {
+            let resize = handle.expand(12.0).contains(start) || ui.input(|i| i.modifiers.shift);
+            state.crop_drag = Some((start, crop, resize));
+        }
+    }
+    if let (true, Some((start, from, resize))) = (response.dragged(), state.crop_drag) {
+        let pointer = response.interact_pointer_pos().unwrap_or(start);
+        let offset = (pointer - start) / scale;
+        if resize {
+            let grow = offset.x.max(offset.y * 0.75);
+            crop = resized(from, from.width as f32 + grow, w, h, false);
+        } else {
+            let x = (from.x as f32 + offset.x)
+                .round()
+                .clamp(0.0, (w - from.width) as f32);
+            let y = (from.y as f32 + offset.y)
+                .round()
+                .clamp(0.0, (h - from.height) as f32);
+            crop = Crop {
+                x: x as u32,
+                y: y as u32,
+                ..from
+            };
+        }
+        state.dragging_crop = Some(crop);
+    }
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            let factor = (1.0 - scroll / 400.0).clamp(0.8, 1.25);
+            crop = resized(crop, crop.width as f32 * factor, w, h, true);
+            changed = true;
+        }
+    }
+    if response.drag_stopped() {
+        changed = true;
+        state.dragging_crop = None;
+        state.crop_drag = None;
+    }
+    // Shade what the network will not see.
+    let shade = egui::Color32::from_black_alpha(140);
+    let c = to_screen(&crop);
+    for r in [
+        egui::Rect::from_min_max(rect.min, egui::pos2(rect.max.x, c.min.y)),
+        egui::Rect::from_min_max(egui::pos2(rect.min.x, c.max.y), rect.max),
+        egui::Rect::from_min_max(
+            egui::pos2(rect.min.x, c.min.y),
+            egui::pos2(c.min.x, c.max.y),
+        ),
+        egui::Rect::from_min_max(
+            egui::pos2(c.max.x, c.min.y),
+            egui::pos2(rect.max.x, c.max.y),
+        ),
+    ] {
+        painter.rect_filled(r, 0.0, shade);
+    }
+    painter.rect_stroke(
+        c,
+        0.0,
+        egui::Stroke::new(2.0, egui::Color32::WHITE),
+        egui::StrokeKind::Middle,
+    );
+    painter.rect_filled(
+        egui::Rect::from_center_size(c.right_bottom(), egui::vec2(12.0, 12.0)),
+        2.0,
+        egui::Color32::WHITE,
+    );
+    ui.weak(format!(
+        "Photo {w}x{h}; using {}x{} at ({}, {})",
+        crop.width, crop.height, crop.x, crop.y
+    ));
+    changed.then_some(Command::SetCrop(crop))
+}
+
+/// A 3:4 crop of the given width, kept inside the photo (around its centre when `centred`).
+fn resized(crop: Crop, width: f32, photo_w: u32, photo_h: u32, centred: bool) -> Crop {
+    let max_w = photo_w.min(photo_h * 3 / 4) as f32;
+    let new_w = width.clamp(24.0, max_w).round();
+    let new_h = (new_w * 4.0 / 3.0).round();
+    let (cx, cy) = if centred {
+        (
+            crop.x as f32 + crop.width as f32 / 2.0 - new_w / 2.0,
+            crop.y as f32 + crop.height as f32 / 2.0 - new_h / 2.0,
+        )
+    } else {
+        (crop.x as f32, crop.y as f32)
+    };
+    Crop {
+        x: cx.round().max(0.0) as u32,
+        y: cy.round().max(0.0) as u32,
+        width: new_w as u32,
+        height: new_h as u32,
+    }
+    .clamped(photo_w, photo_h)
+}
+
+/// The 3:4 region the snapshot uses, with a silhouette to stand in.
+pub fn framing_guide(painter: &egui::Painter, rect: egui::Rect, w: u32, h: u32) {
+    let crop = Crop::centered(w, h);
+    let scale = rect.width() / w as f32;
+    let c = egui::Rect::from_min_size(
+        rect.min + egui::vec2(crop.x as f32, crop.y as f32) * scale,
+        egui::vec2(crop.width as f32, crop.height as f32) * scale,
+    );
+    let shade = egui::Color32::from_black_alpha(120);
+    painter.rect_filled(
+        egui::Rect::from_min_max(rect.min, egui::pos2(c.min.x, rect.max.y)),
+        0.0,
+        shade,
+    );
+    painter.rect_filled(
+        egui::Rect::from_min_max(egui::pos2(c.max.x, rect.min.y), rect.max),
+        0.0,
+        shade,
+    );
+    let guide = egui::Stroke::new(
+        2.0,
+        egui::Color32::from_rgba_unmultiplied(255, 255, 255, 200),
+    );
+    painter.rect_stroke(c, 0.0, guide, egui::StrokeKind::Middle);
+    // Proportions of a VITON-style framing: head near the top, shoulders at a quarter of the
+    // height, torso filling the lower part.
+    let at = |x: f32, y: f32| egui::pos2(c.left() + x * c.width(), c.top() + y * c.height());
+    painter.circle_stroke(at(0.5, 0.15), 0.11 * c.width(), guide);
+    let body = vec![
+        at(0.43, 0.25),
+        at(0.2, 0.3),
+        at(0.12, 0.42),
+        at(0.1, 1.0),
+        at(0.9, 1.0),
+        at(0.88, 0.42),
+        at(0.8, 0.3),
+        at(0.57, 0.25),
+    ];
+    painter.add(egui::Shape::line(body, guide));
+}
