@@ -80,8 +80,7 @@ pub fn spawn_export(
     jobs.spawn("export", move || {
         let picture = match export_image(kind, &images, garment.as_deref()) {
             Ok(p) => p,
-            Err(e) if path.is_some() => return AppEvent::Exported(Err(e)),
-            Err(e) => return AppEvent::Error(format!("Export failed: {e}")),
+            Err(e) => return AppEvent::Exported(Err(e)),
         };
         let path = match path {
             Some(path) => path,
