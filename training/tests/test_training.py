@@ -470,3 +470,24 @@ def test_campaign_selects_on_the_held_out_slice_and_exports(viton, tmp_path):
     shutil.rmtree(work / "teacher")
     resumed = _train("teacher", viton, str(work / "teacher"), "--resume", str(out), "--steps", "2", "--holdout", "2")
     assert resumed["step"] == 2
+
+
+def test_curves_plot_draws_each_series(tmp_path):
+    import plot_curves
+    from PIL import Image
+
+    (tmp_path / "teacher").mkdir()
+    with open(tmp_path / "teacher" / "log.jsonl", "w") as f:
+        for step in range(1, 40):
+            f.write(json.dumps({"step": step, "loss": 20.0 / step, "warp_ssim": 0.4 + step / 100}) + "\n")
+    with open(tmp_path / "selection.jsonl", "w") as f:
+        for step in (100, 200):
+            f.write(json.dumps({"student_step": step, "score": 0.7 + step / 1000, "shipped_score": 0.73}) + "\n")
+    out = tmp_path / "curves.png"
+    plot_curves.plot(str(tmp_path), str(out))
+    image = Image.open(out).convert("RGB")
+    w, h = image.size
+    colours = lambda box: set(image.crop(box).getdata())  # noqa: E731
+    assert (200, 40, 40) in colours((0, 0, w // 2, h // 2))  # teacher loss drawn
+    assert (40, 40, 200) not in colours((0, h // 2, w // 2, h))  # no student log: nothing drawn
+    assert {(40, 40, 200), (150, 150, 150)} <= colours((w // 2, h // 2, w, h))  # held-out scores
