@@ -51,6 +51,8 @@ def variants(kind: str):
             ("fp32, oneDNN, 1 thread, cached fakes", dict(fp32, mkldnn=True, threads=1, cached=True)),
             ("bf16, oneDNN, 1 thread, cached fakes", dict(bf16, mkldnn=True, threads=1, cached=True)),
         ]
+    # torch.compile of the whole step function (losses included); its first call compiles
+    out.append(("fp32, oneDNN, 1 thread, torch.compile", dict(fp32, mkldnn=True, threads=1, compile=True)))
     return out
 
 
@@ -79,18 +81,23 @@ def time_steps(kind, widths, batch, opts, threads, warmup, steps):
             batch["fake"], batch["fake_edge"] = make_fakes(teacher[0], teacher[1], batch)
     opt = torch.optim.Adam(list(warp.parameters()) + list(gen.parameters()), lr=1e-4, betas=(0.5, 0.999))
     w = L.LossWeights()
+    t_step, s_step = teacher_step, student_step
+    if opts.get("compile"):
+        t_step, s_step = torch.compile(teacher_step), torch.compile(student_step)
     walls, cpus, losses = [], [], []
     for i in range(warmup + steps):
         t0, c0 = time.perf_counter(), time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts["amp"]):
             if kind == "teacher":
-                loss, _, _ = teacher_step(warp, gen, batch, w)
+                loss, _, _ = t_step(warp, gen, batch, w)
             else:
-                loss, _, _ = student_step(warp, gen, batch, w, "e2e", teacher)
+                loss, _, _ = s_step(warp, gen, batch, w, "e2e", teacher)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+        if i == 0 and opts.get("compile"):
+            print(f"  first (compiling) step: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU-s", flush=True)
         if i >= warmup:
             walls.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)

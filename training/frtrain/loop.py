@@ -27,7 +27,7 @@ from . import losses as L
 from . import nets
 from .data import InfiniteSampler, VitonDataset, VitonSource, collate, parse_size, split_heldout, to_device
 from .resident import ResidentData
-from .speed import apply_cpu_recipe
+from .speed import apply_cpu_recipe, channels_last_batch
 from .steps import STAGES, student_step, teacher_step
 from .tutor import FakeCache
 
@@ -92,7 +92,8 @@ def add_arguments(parser, kind: str) -> None:
         choices=("none", "bf16", "fp16"),
         help="mixed precision: bf16 on CUDA or on CPUs with bfloat16 instructions (AVX-512 BF16, AMX); fp16 on CUDA only",
     )
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a shared CPU: training/README.md)")
+    g.add_argument("--channels-last", action="store_true", help="channels-last memory format for the networks and batches")
     g.add_argument(
         "--mkldnn",
         action=argparse.BooleanOptionalAction,
@@ -276,6 +277,9 @@ def train(args, kind: str) -> Dict:
 
     warp.to(device).train()
     gen.to(device).train()
+    if args.channels_last:
+        for module in [warp, gen] + (list(teacher) if teacher is not None else []):
+            module.to(memory_format=torch.channels_last)
     if adapters is not None:
         adapters.to(device).train()
     warp_params = list(warp.parameters()) + (list(adapters.parameters()) if adapters is not None else [])
@@ -401,6 +405,8 @@ def train(args, kind: str) -> Dict:
                 reason = "budget"
                 break
             batch = to_device(next(it), device)
+            if args.channels_last:
+                batch = channels_last_batch(batch)
             factor = learning_rate_factor(step, args, warmup_from)
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor

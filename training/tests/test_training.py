@@ -491,3 +491,13 @@ def test_curves_plot_draws_each_series(tmp_path):
     assert (200, 40, 40) in colours((0, 0, w // 2, h // 2))  # teacher loss drawn
     assert (40, 40, 200) not in colours((0, h // 2, w // 2, h))  # no student log: nothing drawn
     assert {(40, 40, 200), (150, 150, 150)} <= colours((w // 2, h // 2, w, h))  # held-out scores
+
+
+def test_channels_last_training_gives_the_same_losses(viton, tmp_path):
+    runs = {}
+    for name, extra in (("plain", ()), ("cl", ("--channels-last",))):
+        _train("teacher", viton, str(tmp_path / name), "--steps", "2", "--no-augment", *extra)
+        runs[name] = [json.loads(x)["loss"] for x in open(tmp_path / name / "log.jsonl")]
+    assert len(runs["cl"]) == 2 and runs["cl"] == pytest.approx(runs["plain"], rel=1e-3)
+    state = nets.load_checkpoint(str(tmp_path / "cl"))
+    assert all(v.is_contiguous() for v in state["warp"].values())
