@@ -34,12 +34,14 @@ committed_student=${COMMITTED_STUDENT:-$here/../models/default}
 mkdir -p "$work"
 # The CPU recipe (training/README.md, "A faster recipe"): oneDNN convolutions (default),
 # AMP picks bfloat16 autocast; one loader process, which decodes far faster than a step.
-common=(--preset compact --device cpu --threads "${THREADS:-1}" --workers 1 --amp "${AMP:-bf16}" --holdout "$holdout"
+common=(--preset "${PRESET:-compact}" --device cpu --threads "${THREADS:-1}" --workers 1 --amp "${AMP:-bf16}" --holdout "$holdout"
   --log-every 25 --sample-every 200 --save-every-minutes 10 --max-minutes "$chunk")
+# shellcheck disable=SC2206
+common+=(${TRAIN_ARGS:-}) # more train.py options for every stage
 
 # The first chunk of a run whose folder is empty resumes from the committed weights.
 resume_args() { # run-folder committed-checkpoint
-  if [ ! -e "$1/checkpoint.pt" ] && [ ! -e "$1/checkpoint.pt.part00" ] && [ -e "$2" ]; then
+  if [ ! -e "$1/checkpoint.pt" ] && [ ! -e "$1/checkpoint.pt.part00" ] && { [ -e "$2" ] || [ -e "$2.part00" ]; }; then
     echo "--resume $2"
   else
     echo "--resume"

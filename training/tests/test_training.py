@@ -501,3 +501,33 @@ def test_channels_last_training_gives_the_same_losses(viton, tmp_path):
     assert len(runs["cl"]) == 2 and runs["cl"] == pytest.approx(runs["plain"], rel=1e-3)
     state = nets.load_checkpoint(str(tmp_path / "cl"))
     assert all(v.is_contiguous() for v in state["warp"].values())
+
+
+def test_campaign_chain_runs_every_stage_and_restarts_from_committed_weights(viton, tmp_path):
+    """training/campaign.sh with one step per stage: teacher 128x96 and 256x192, student 128x96
+    and 256x192 from the shipped bundle, a selection after each student chunk; then, with its
+    run folders lost, the teacher restarts from the committed weights."""
+    import subprocess
+
+    import campaign
+
+    _train("teacher", viton, str(tmp_path / "t"), "--steps", "1")
+    _train("student", viton, str(tmp_path / "s"), "--steps", "1", "--teacher", str(tmp_path / "t"))  # the "shipped" one
+    export_script.export(str(tmp_path / "s"), str(tmp_path / "shipped"), "tiny")
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHON=sys.executable, PRESET="tiny", HOLDOUT="2", TEACHER_STEPS="1", TEACHER_FT_STEPS="1", STUDENT_STEPS="1",
+               STUDENT_FT_STEPS="1", AMP="none", COMMITTED_TEACHER=str(tmp_path / "weights" / "teacher.pt"),
+               COMMITTED_STUDENT=str(tmp_path / "shipped"), OMP_NUM_THREADS="1", TRAIN_ARGS="--no-mkldnn --workers 0")
+    script = os.path.join(TRAINING, "campaign.sh")
+    subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
+    teacher, student = nets.load_checkpoint(str(work / "teacher")), nets.load_checkpoint(str(work / "student"))
+    assert teacher["step"] == 2 and [seg["size"] for seg in teacher["history"]] == [[128, 96], [256, 192]]
+    assert student["step"] == 2 and student["init"] == {"bundle": "shipped"} and student["teacher"]["step"] == 2
+    assert len(open(work / "selection.jsonl").read().splitlines()) == 2
+    campaign.main(["export-teacher", "--work", str(work), "--out", env["COMMITTED_TEACHER"]])
+    import shutil
+
+    shutil.rmtree(work)
+    env["TEACHER_FT_STEPS"] = "2"
+    subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
+    assert nets.load_checkpoint(str(work / "teacher"))["step"] == 3  # 2 from the committed weights, then 1 more
