@@ -33,8 +33,8 @@ committed_teacher=${COMMITTED_TEACHER:-$here/weights/teacher.pt}
 committed_student=${COMMITTED_STUDENT:-$here/../models/default}
 mkdir -p "$work"
 # The CPU recipe (training/README.md, "A faster recipe"): oneDNN convolutions (default),
-# AMP picks bfloat16 autocast; one loader process, which decodes far faster than a step.
-common=(--preset "${PRESET:-compact}" --device cpu --threads "${THREADS:-1}" --workers 1 --amp "${AMP:-bf16}" --holdout "$holdout"
+# bfloat16 autocast (AMP), channels-last; one loader process, which decodes far faster than a step.
+common=(--preset "${PRESET:-compact}" --device cpu --threads "${THREADS:-1}" --workers 1 --amp "${AMP:-bf16}" --channels-last --holdout "$holdout"
   --log-every 25 --sample-every 200 --save-every-minutes 10 --max-minutes "$chunk")
 # shellcheck disable=SC2206
 common+=(${TRAIN_ARGS:-}) # more train.py options for every stage

@@ -8,8 +8,8 @@
 # returns at once. Stages: teacher at 128x96 -> the teacher fine-tuned at 256x192 ->
 # student at 128x96 (starts from the teacher's weights, tutor fakes made on the fly,
 # distillation) -> student fine-tuned at 256x192 (its step count continues from the 128x96
-# stage) -> export to models/default. One thread and oneDNN (training/README.md, "A faster
-# recipe on a CPU"; THREADS overrides the thread count).
+# stage) -> export to models/default. One thread, oneDNN, bfloat16 autocast, channels-last
+# (training/README.md, "A faster recipe on a CPU"; THREADS and AMP=none override).
 { # parsed whole before it runs, so editing this file never disturbs a running chain
 set -euo pipefail
 data=${1:?usage: training/cpu_train.sh path/to/viton [work-folder]}
@@ -18,7 +18,7 @@ py=${PYTHON:-python}
 here=$(cd "$(dirname "$0")" && pwd)
 chunk=${CHUNK_MINUTES:-30}
 mkdir -p "$work"
-common=(--preset compact --device cpu --threads "${THREADS:-1}" --workers 1 --log-every 25 --sample-every 200 --max-minutes "$chunk")
+common=(--preset compact --device cpu --threads "${THREADS:-1}" --workers 1 --amp "${AMP:-bf16}" --channels-last --log-every 25 --sample-every 200 --max-minutes "$chunk")
 
 run_stage() { # run a stage in chunks while it stops for its time budget
   local status="$work/last-chunk.txt"

@@ -473,6 +473,7 @@ def test_campaign_selects_on_the_held_out_slice_and_exports(viton, tmp_path):
 
 
 def test_curves_plot_draws_each_series(tmp_path):
+    import numpy as np
     import plot_curves
     from PIL import Image
 
@@ -487,7 +488,7 @@ def test_curves_plot_draws_each_series(tmp_path):
     plot_curves.plot(str(tmp_path), str(out))
     image = Image.open(out).convert("RGB")
     w, h = image.size
-    colours = lambda box: set(image.crop(box).getdata())  # noqa: E731
+    colours = lambda box: set(map(tuple, np.asarray(image.crop(box)).reshape(-1, 3).tolist()))  # noqa: E731
     assert (200, 40, 40) in colours((0, 0, w // 2, h // 2))  # teacher loss drawn
     assert (40, 40, 200) not in colours((0, h // 2, w // 2, h))  # no student log: nothing drawn
     assert {(40, 40, 200), (150, 150, 150)} <= colours((w // 2, h // 2, w, h))  # held-out scores
