@@ -32,6 +32,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import ckpt  # noqa: E402
+import torch  # noqa: E402
 import evaluate as evaluate_script  # noqa: E402
 from frtrain import nets  # noqa: E402
 
@@ -93,7 +94,14 @@ def select(args) -> Dict:
 
 
 def export_teacher(args) -> tuple:
-    files = ckpt.slim(os.path.join(args.work, "teacher"), args.out, "fp16", "none", 15.0)
+    state = nets.load_checkpoint(os.path.join(args.work, "teacher"))
+    for key in ("warp", "gen", "adapters"):
+        if state.get(key) is not None:
+            state[key] = nets.cast_state(state[key], torch.float16)
+    state["optimizer"] = None
+    # The run's options name folders of the machine it ran on: keep only their last parts.
+    state["args"] = {k: os.path.basename(os.path.normpath(v)) if isinstance(v, str) and os.sep in v else v for k, v in state.get("args", {}).items()}
+    files = nets.save_checkpoint(state, args.out, 15.0)
     for f in files:
         print(f"{os.path.relpath(f)}: {os.path.getsize(f) / 2**20:.1f} MiB")
     info = ckpt.info(args.out)

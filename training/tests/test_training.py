@@ -466,6 +466,7 @@ def test_campaign_selects_on_the_held_out_slice_and_exports(viton, tmp_path):
     campaign.main(["export-teacher", "--work", str(work), "--out", str(out)])
     state = nets.load_checkpoint(str(out))
     assert state["optimizer"] is None and state["step"] == 1
+    assert state["args"]["run"] == "teacher" and str(tmp_path) not in json.dumps(state["args"])
     assert all(v.dtype == torch.float16 for v in state["warp"].values() if v.is_floating_point())
     shutil.rmtree(work / "teacher")
     resumed = _train("teacher", viton, str(work / "teacher"), "--resume", str(out), "--steps", "2", "--holdout", "2")
