@@ -16,7 +16,8 @@
 #
 # A lost run folder restarts from the committed weights: the teacher from
 # training/weights/teacher.pt, the student from the shipped bundle models/default.
-# Raise the *_STEPS variables and run the same command again to train further.
+# Raise the *_STEPS variables and run the same command again to train further; STAGES=teacher
+# stops after the teacher's stages.
 { # parsed whole before it runs, so editing this file never disturbs a running campaign
 set -euo pipefail
 data=${1:?usage: training/campaign.sh path/to/viton [work-folder]}
@@ -67,6 +68,7 @@ set -x
 run_stage teacher "$work/teacher" $(resume_args "$work/teacher" "$committed_teacher") \
   --size 128x96 --batch-size 8 --steps "$t1"
 run_stage teacher "$work/teacher" --resume --size 256x192 --batch-size 4 --steps "$t2" --lr "${TEACHER_FT_LR:-1e-4}"
+[ "${STAGES:-all}" = teacher ] && exit # STAGES=teacher: the teacher's stages only
 if [ -e "$work/student/checkpoint.pt" ]; then
   student_start=(--resume)
 else

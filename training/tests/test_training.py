@@ -530,6 +530,7 @@ def test_campaign_chain_runs_every_stage_and_restarts_from_committed_weights(vit
     import shutil
 
     shutil.rmtree(work)
-    env["TEACHER_FT_STEPS"] = "2"
+    env.update(TEACHER_FT_STEPS="2", STAGES="teacher")
     subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
     assert nets.load_checkpoint(str(work / "teacher"))["step"] == 3  # 2 from the committed weights, then 1 more
+    assert not (work / "student").exists()
