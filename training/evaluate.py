@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from export import load_bundle  # noqa: E402
 from frtrain import nets  # noqa: E402
-from frtrain.data import VitonDataset, VitonSource, collate, parse_size, to_device  # noqa: E402
+from frtrain.data import VitonDataset, VitonSource, collate, heldout_unpaired, parse_size, split_heldout, to_device  # noqa: E402
 from frtrain.loop import pick_device  # noqa: E402
 from frtrain.losses import psnr, ssim  # noqa: E402
 from frtrain.person import garment_mask  # noqa: E402
@@ -83,9 +83,16 @@ def evaluate(args) -> Dict:
         teacher = (t_warp.to(device).eval(), t_gen.to(device).eval())
 
     source = VitonSource(args.data)
-    val = VitonDataset(source, "val", size, limit=args.limit)
+    if args.holdout:
+        # The held-out slice of train/ (checkpoint choice): never val/.
+        _, held = split_heldout(source.pairs("train"), args.holdout)
+        val = VitonDataset(source, "train", size, pairs=held, limit=args.limit)
+        unpaired_source = heldout_unpaired(held)
+    else:
+        val = VitonDataset(source, "val", size, limit=args.limit)
+        unpaired_source = source.pairs("val", unpaired=True)
     own = dict(val.pairs)
-    unpaired_all = [(p, g) for p, g in source.pairs("val", unpaired=True) if p in own]
+    unpaired_all = [(p, g) for p, g in unpaired_source if p in own]
     unpaired_map = dict(unpaired_all)
     metrics: Dict[str, float] = {"persons": len(val)}
 
@@ -128,7 +135,7 @@ def evaluate(args) -> Dict:
         )
 
     # (c) unpaired colour transfer
-    unpaired = VitonDataset(source, "val", size, pairs=unpaired_all)
+    unpaired = VitonDataset(source, val.split, size, pairs=unpaired_all)
 
     def load_unpaired(i):
         person, garment = unpaired.pairs[i]
@@ -184,6 +191,7 @@ def evaluate(args) -> Dict:
 
     metrics["model"] = os.path.basename(os.path.normpath(model_name))
     metrics["size"] = list(size)
+    metrics["split"] = f"train, last {args.holdout} pairs (held out)" if args.holdout else "val"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
@@ -201,6 +209,12 @@ def main(argv=None) -> Dict:
     parser.add_argument("--out", required=True, help="folder for metrics.json and grid.jpg")
     parser.add_argument("--size", default="256x192")
     parser.add_argument("--limit", type=int, default=None, help="only the first N val persons")
+    parser.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="measure on the last N pairs of train/ (held out by train.py --holdout N; for choosing checkpoints) instead of val/",
+    )
     parser.add_argument("--grid", type=int, default=6, help="persons x garments in grid.jpg (0: none)")
     parser.add_argument("--min-colour-diff", type=float, default=60.0, help="garments differ in colour from this RGB distance")
     parser.add_argument("--batch-size", type=int, default=8)

@@ -27,7 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frtrain.data import VitonSource, keypoints_from_json  # noqa: E402
+from frtrain.data import VitonSource, keypoints_from_json, split_heldout  # noqa: E402
 
 
 def _mask_png(data: bytes) -> bytes:
@@ -44,10 +44,11 @@ def _pose_json(data: bytes) -> bytes:
     return json.dumps({"people": people}, separators=(",", ":")).encode("utf-8")
 
 
-def pack(data: str, out: str, persons: int, seed: int = 0, include_val: bool = True, first: bool = False) -> dict:
-    """Write the archive; returns its manifest."""
+def pack(data: str, out: str, persons: int, seed: int = 0, include_val: bool = True, first: bool = False, holdout: int = 0) -> dict:
+    """Write the archive; returns its manifest. ``holdout``: the last N train pairs (the
+    campaign's held-out slice, ``train.py --holdout``) are never packed."""
     source = VitonSource(data)
-    pairs = source.pairs("train")
+    pairs, _ = split_heldout(source.pairs("train"), holdout)
     if persons and persons < len(pairs):
         if first:
             pairs = pairs[:persons]
@@ -85,6 +86,7 @@ def pack(data: str, out: str, persons: int, seed: int = 0, include_val: bool = T
             "source": source.describe(),
             "counts": counts,
             "seed": None if first else seed,
+            "holdout": holdout,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "notes": "cloth-mask as 1-bit PNG (threshold 128); pose JSON reduced to pose_keypoints",
         }
@@ -102,8 +104,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random choice of persons")
     parser.add_argument("--first", action="store_true", help="take the first N persons instead of a random choice")
     parser.add_argument("--no-val", action="store_true", help="leave val/ out")
+    parser.add_argument("--holdout", type=int, default=0, help="never pack the last N train pairs (the held-out slice)")
     args = parser.parse_args(argv)
-    manifest = pack(args.data, args.out, args.persons, args.seed, not args.no_val, args.first)
+    manifest = pack(args.data, args.out, args.persons, args.seed, not args.no_val, args.first, args.holdout)
     print(json.dumps(manifest["counts"]), f"{manifest['bytes'] / 2**20:.1f} MiB -> {args.out}")
     return manifest
 

@@ -160,6 +160,22 @@ class VitonSource:
         return keypoints_from_json(data)
 
 
+def split_heldout(pairs: List[Tuple[str, str]], holdout: int) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """(training pairs, held-out pairs): the last ``holdout`` pairs of a list are held out.
+
+    The held-out slice of ``train/`` is where checkpoints are chosen (val/ is only for the
+    figures reported); every training run of a campaign leaves out the same slice.
+    """
+    if holdout < 0 or holdout >= len(pairs):
+        raise ValueError(f"--holdout {holdout}: must be at least 0 and below the {len(pairs)} pairs")
+    return pairs[: len(pairs) - holdout], pairs[len(pairs) - holdout :]
+
+
+def heldout_unpaired(pairs: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """Fixed unpaired pairs within a held-out slice: person i with the garment of person i + 1."""
+    return [(p, pairs[(i + 1) % len(pairs)][1]) for i, (p, _) in enumerate(pairs)]
+
+
 def _stem(name: str) -> str:
     return os.path.splitext(name)[0]
 

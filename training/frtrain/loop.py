@@ -10,6 +10,7 @@ stops when the next step and the final save would not fit, saves, and exits with
 learning rate follows it (constant, then a linear decay from ``--decay-start``).
 """
 
+import argparse
 import datetime
 import json
 import math
@@ -20,10 +21,13 @@ from typing import Dict, Optional
 
 import torch
 from PIL import Image
+from safetensors.torch import load_file as load_safetensors
 
 from . import losses as L
 from . import nets
-from .data import InfiniteSampler, VitonDataset, VitonSource, collate, parse_size, to_device
+from .data import InfiniteSampler, VitonDataset, VitonSource, collate, parse_size, split_heldout, to_device
+from .resident import ResidentData
+from .speed import apply_cpu_recipe, channels_last_batch
 from .steps import STAGES, student_step, teacher_step
 from .tutor import FakeCache
 
@@ -46,7 +50,18 @@ def add_arguments(parser, kind: str) -> None:
         "without a checkpoint there, start fresh",
     )
     g.add_argument("--limit", type=int, default=None, help="use only the first N training pairs")
+    g.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="leave out the last N pairs of train_pairs.txt (the slice where checkpoints are chosen; evaluate.py --holdout N)",
+    )
     g.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="data loader processes")
+    g.add_argument(
+        "--resident",
+        action="store_true",
+        help="decode the training set once and hold it on the device; batches are gathered and augmented there (for GPUs)",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--no-augment", action="store_true", help="no flip or colour jitter")
 
@@ -71,12 +86,20 @@ def add_arguments(parser, kind: str) -> None:
 
     g = parser.add_argument_group("machine")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    g.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="mixed precision (cuda only)")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument(
+        "--amp",
+        default="none",
+        choices=("none", "bf16", "fp16"),
+        help="mixed precision: bf16 on CUDA or on CPUs with bfloat16 instructions (AVX-512 BF16, AMX); fp16 on CUDA only",
+    )
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a shared CPU: training/README.md)")
+    g.add_argument("--channels-last", action="store_true", help="channels-last memory format for the networks and batches")
     g.add_argument(
         "--mkldnn",
-        action="store_true",
-        help="keep oneDNN convolutions on the CPU (off by default: they spend many seconds preparing each new shape)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="oneDNN convolutions on the CPU (default on: each new shape costs seconds once, then steps run faster; "
+        "see training/recipe_bench.py)",
     )
 
     g = parser.add_argument_group("saving and logging")
@@ -99,6 +122,12 @@ def add_arguments(parser, kind: str) -> None:
         g.add_argument("--teacher", default=None, help="teacher run folder or checkpoint (tutor and distillation)")
         g.add_argument("--fakes", default=None, help="fake cache folder from make_fakes.py (else fakes are made on the fly)")
         g.add_argument("--init-from-teacher", action="store_true", help="a new run starts from the teacher's weights where shapes match")
+        g.add_argument(
+            "--init-from-bundle",
+            default=None,
+            metavar="MODEL",
+            help="a new run starts from an exported student bundle (e.g. models/default) where names and shapes match",
+        )
 
 
 def _ints(text: str):
@@ -168,9 +197,9 @@ def train(args, kind: str) -> Dict:
     device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if device.type == "cpu" and not args.mkldnn:
-        torch.backends.mkldnn.enabled = False
-    amp = args.amp if device.type == "cuda" else "none"
+    if device.type == "cpu":
+        apply_cpu_recipe(mkldnn=args.mkldnn)
+    amp = args.amp if device.type == "cuda" or args.amp == "bf16" else "none"
     if args.amp != "none" and amp == "none":
         print(f"--amp {args.amp} ignored on {device}")
     if device.type == "cuda":
@@ -239,8 +268,18 @@ def train(args, kind: str) -> Dict:
                 cg, tg = nets.copy_matching(gen, t_state["gen"])
                 print(f"initialised from the teacher: {cw}/{tw} warp and {cg}/{tg} generator tensors")
 
+    init_from = state.get("init") if state else None
+    if kind == "student" and state is None and args.init_from_bundle:
+        cw, tw = nets.copy_matching(warp, load_safetensors(os.path.join(args.init_from_bundle, "warp.safetensors")))
+        cg, tg = nets.copy_matching(gen, load_safetensors(os.path.join(args.init_from_bundle, "gen.safetensors")))
+        print(f"initialised from {args.init_from_bundle}: {cw}/{tw} warp and {cg}/{tg} generator tensors")
+        init_from = {"bundle": os.path.basename(os.path.normpath(args.init_from_bundle))}
+
     warp.to(device).train()
     gen.to(device).train()
+    if args.channels_last:
+        for module in [warp, gen] + (list(teacher) if teacher is not None else []):
+            module.to(memory_format=torch.channels_last)
     if adapters is not None:
         adapters.to(device).train()
     warp_params = list(warp.parameters()) + (list(adapters.parameters()) if adapters is not None else [])
@@ -266,21 +305,28 @@ def train(args, kind: str) -> Dict:
 
     # ---- data
     source = VitonSource(args.data)
+    train_pairs, _ = split_heldout(source.pairs("train"), args.holdout)
     dataset = VitonDataset(
         source,
         "train",
         size,
+        pairs=train_pairs,
         augment=not args.no_augment,
         other_garment=(kind == "student" and fakes is None),
         fakes=fakes,
         limit=args.limit,
         seed=args.seed,
     )
-    data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train"}
+    data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
     if state is not None and state.get("data", {}).get("pairs") != len(dataset):
         samples_seen = 0  # other data: start a fresh sample stream
     sampler = InfiniteSampler(len(dataset), seed=args.seed, start=samples_seen)
-    loader = torch.utils.data.DataLoader(
+    resident = None
+    if args.resident:
+        t_decode = time.time()
+        resident = ResidentData(dataset, device, workers=args.workers, other_garment=dataset.other_garment)
+        print(f"{len(dataset)} pairs decoded onto {device} in {time.time() - t_decode:.0f} s ({resident.nbytes() / 2**20:.0f} MiB)")
+    loader = None if resident is not None else torch.utils.data.DataLoader(
         dataset,
         batch_size=args.batch_size,
         sampler=sampler,
@@ -314,6 +360,7 @@ def train(args, kind: str) -> Dict:
             "optimizer": None if args.optimizer_state == "none" else nets.cast_optimizer_state(optimizer.state_dict(), opt_dtype),
             "data": data_info,
             "teacher": teacher_info,
+            "init": init_from,
             "history": history + [segment],
             "args": {k: v for k, v in vars(args).items() if k != "func"},
             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -345,7 +392,7 @@ def train(args, kind: str) -> Dict:
     reason = "steps"
     visuals = None
     try:
-        it = iter(loader)
+        it = resident.batches(sampler, args.batch_size) if resident is not None else iter(loader)
         t_first = t_window = time.time()
         while True:
             if step >= args.steps:
@@ -358,6 +405,8 @@ def train(args, kind: str) -> Dict:
                 reason = "budget"
                 break
             batch = to_device(next(it), device)
+            if args.channels_last:
+                batch = channels_last_batch(batch)
             factor = learning_rate_factor(step, args, warmup_from)
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor

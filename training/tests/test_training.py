@@ -268,7 +268,7 @@ def test_warp_stage_trains_the_warp_module_only(viton):
 
 def _train(kind, viton, run, *extra):
     return train_script.main(
-        [kind, "--data", viton, "--run", run, "--preset", "tiny", "--size", "64x64", "--batch-size", "2", "--workers", "0", "--log-every", "1", *extra]
+        [kind, "--data", viton, "--run", run, "--preset", "tiny", "--size", "64x64", "--batch-size", "2", "--workers", "0", "--log-every", "1", "--no-mkldnn", *extra]
     )
 
 
@@ -357,3 +357,180 @@ def test_losses_survive_bfloat16_autocast(viton):
         mixed = [float(teacher_step(t_warp, t_gen, batch, w)[0]), float(student_step(warp, gen, batch, w, "e2e", teacher)[0])]
     for a, b in zip(reference, mixed):
         assert abs(a - b) < 0.05 * abs(a), (reference, mixed)
+
+
+# ----------------------------------------------------------------------------- resident data, held-out slice
+
+
+def test_resident_batches_match_the_loader(viton):
+    from frtrain.resident import ResidentData, _jitter
+
+    ds = VitonDataset(VitonSource(viton), "train", SIZE)
+    res = ResidentData(ds, torch.device("cpu"))
+    keys = [3, 7, 2]  # key = epoch * len + index
+    got = res.batch(keys)
+    want = collate([ds[k] for k in keys])
+    for key in ("person", "cloth", "cloth_mask", "parse", "pose"):
+        assert torch.allclose(got[key].float(), want[key].float(), atol=1e-6), key
+    assert got["index"].tolist() == [k % len(ds) for k in keys]
+    # the flip and the jitter do what data.flip_sample and ColorJitter.apply do
+    samples = [ds.load_pair(*ds.pairs[i]) for i in range(2)]
+    plain = collate(samples)
+    flipped = {k: v.clone() for k, v in plain.items()}
+    res._flip(flipped, torch.tensor([True, False]))
+    flip_sample(samples[0], ("person", "cloth", "cloth_mask"))
+    for key in ("person", "cloth", "cloth_mask", "parse", "pose"):
+        assert torch.equal(flipped[key][0], samples[0][key]), key
+        assert torch.equal(flipped[key][1], plain[key][1]), key
+    factors = torch.tensor([[1.08, 0.93, 1.05], [0.95, 1.02, 0.9]])
+    jittered = _jitter(plain["person"], factors)
+    for i in range(2):
+        assert torch.allclose(jittered[i], ColorJitter.apply(plain["person"][i], tuple(factors[i].tolist())), atol=1e-6)
+    # augmented student batches: other garments are never the own one, and vary with the key
+    res = ResidentData(VitonDataset(VitonSource(viton), "train", SIZE, augment=True), torch.device("cpu"), other_garment=True)
+    batch = res.batch(list(range(12)))
+    assert (batch["index_un"] != batch["index"]).all()
+    assert not torch.equal(res.batch([0, 1])["person"], res.batch([6, 7])["person"])
+
+
+def test_resident_training_and_held_out_slice(viton, tmp_path):
+    teacher = str(tmp_path / "teacher")
+    out = _train("teacher", viton, teacher, "--steps", "2", "--resident", "--holdout", "2")
+    assert out["step"] == 2 and nets.load_checkpoint(teacher)["data"]["pairs"] == 4
+    student = str(tmp_path / "student")
+    out = _train("student", viton, student, "--steps", "2", "--resident", "--holdout", "2", "--teacher", teacher)
+    assert out["step"] == 2
+    metrics = evaluate_script.main(
+        ["--data", viton, "--checkpoint", student, "--teacher", teacher, "--out", str(tmp_path / "eval"), "--size", "64x64", "--grid", "0", "--holdout", "2"]
+    )
+    assert metrics["persons"] == 2 and metrics["split"].startswith("train") and 0 <= metrics["warp_iou"] <= 1
+    with pytest.raises(ValueError, match="holdout"):
+        _train("teacher", viton, teacher, "--steps", "2", "--holdout", "6")
+
+
+def test_device_run_script_on_a_cpu(viton, tmp_path):
+    """training/device_run.sh with a tiny budget on a CPU: teacher and student continue from
+    the carried checkpoints and come back in files of at most 15 MiB."""
+    import subprocess
+
+    carry = tmp_path / "carry"
+    carry.mkdir()
+    pack_data.pack(viton, str(carry / "viton.zip"), 0, include_val=False, holdout=2)
+    _train("teacher", viton, str(carry / "teacher"), "--steps", "1")
+    _train("student", viton, str(tmp_path / "s"), "--steps", "1", "--teacher", str(carry / "teacher"))
+    export_script.export(str(tmp_path / "s"), str(tmp_path / "bundle"), "tiny")
+    out = tmp_path / "out"
+    env = dict(os.environ, DEVICE="cpu", TEACHER_MINUTES="0.001", STUDENT_MINUTES="0.001", SIZE="64x64", BATCH="2", WORKERS="0",
+               STUDENT_BUNDLE=str(tmp_path / "bundle"), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    subprocess.run(["bash", os.path.join(TRAINING, "device_run.sh"), str(carry), str(out)], env=env, check=True, capture_output=True)
+    teacher, student = nets.load_checkpoint(str(out / "teacher")), nets.load_checkpoint(str(out / "student"))
+    assert teacher["step"] == 2 and teacher["optimizer"] is None and teacher["data"]["pairs"] == 4
+    assert student["step"] == 1 and student["init"] == {"bundle": "bundle"} and student["teacher"]["step"] == 2
+    assert student["history"][-1]["amp"] == "bf16"
+    files = [out / run / f for run in ("teacher", "student") for f in os.listdir(out / run)]
+    assert len(files) <= 8 and all(os.path.getsize(f) <= 15 * 2**20 for f in files)
+
+
+def test_campaign_selects_on_the_held_out_slice_and_exports(viton, tmp_path):
+    import campaign
+    import shutil
+
+    work = tmp_path / "work"
+    _train("teacher", viton, str(work / "teacher"), "--steps", "1", "--holdout", "2")
+    _train("student", viton, str(work / "student"), "--steps", "1", "--holdout", "2", "--teacher", str(work / "teacher"))
+    shipped = tmp_path / "shipped"
+    export_script.export(str(work / "student"), str(shipped), "tiny")
+    common = ["--data", viton, "--work", str(work), "--holdout", "2", "--model", str(shipped)]
+    first = campaign.main(["select", *common])
+    assert first["best"] and first["teacher_step"] == 1 and first["student_step"] == 1
+    # the same weights as the shipped model: the same held-out score, so not promoted
+    assert abs(first["score"] - first["shipped_score"]) < 1e-9
+    assert nets.load_checkpoint(str(work / "student-best"))["optimizer"] is None
+    promote = ["promote", "--work", str(work), "--model", str(shipped), "--fixture", str(tmp_path / "fixture")]
+    assert campaign.main(promote) is False and not (tmp_path / "fixture").exists()
+    _train("student", viton, str(work / "student"), "--resume", "--steps", "3", "--holdout", "2", "--teacher", str(work / "teacher"))
+    campaign.main(["select", *common])
+    lines = [json.loads(x) for x in open(work / "selection.jsonl").read().splitlines()]
+    best = json.load(open(work / "best.json"))
+    assert len(lines) == 2 and lines[1]["student_step"] == 3
+    assert best["score"] == max(x["score"] for x in lines) and best["shipped_score"] == first["shipped_score"]
+    # a best student that beats the shipped one replaces it, and its parity fixture is made again
+    best["shipped_score"] = best["score"] - 0.1
+    json.dump(best, open(work / "best.json", "w"))
+    assert campaign.main(promote) is True
+    shipped_info = json.load(open(shipped / "model.json"))
+    assert shipped_info["training"]["steps"] == best["student_step"]
+    assert json.load(open(tmp_path / "fixture" / "source.json"))
+    # the teacher, exported for committing: float16, no optimizer state, resumable
+    out = tmp_path / "weights" / "teacher.pt"
+    campaign.main(["export-teacher", "--work", str(work), "--out", str(out)])
+    state = nets.load_checkpoint(str(out))
+    assert state["optimizer"] is None and state["step"] == 1
+    assert state["args"]["run"] == "teacher" and str(tmp_path) not in json.dumps(state["args"])
+    assert all(v.dtype == torch.float16 for v in state["warp"].values() if v.is_floating_point())
+    shutil.rmtree(work / "teacher")
+    resumed = _train("teacher", viton, str(work / "teacher"), "--resume", str(out), "--steps", "2", "--holdout", "2")
+    assert resumed["step"] == 2
+
+
+def test_curves_plot_draws_each_series(tmp_path):
+    import numpy as np
+    import plot_curves
+    from PIL import Image
+
+    (tmp_path / "teacher").mkdir()
+    with open(tmp_path / "teacher" / "log.jsonl", "w") as f:
+        for step in range(1, 40):
+            f.write(json.dumps({"step": step, "loss": 20.0 / step, "warp_ssim": 0.4 + step / 100}) + "\n")
+    with open(tmp_path / "selection.jsonl", "w") as f:
+        for step in (100, 200):
+            f.write(json.dumps({"student_step": step, "score": 0.7 + step / 1000, "shipped_score": 0.73}) + "\n")
+    out = tmp_path / "curves.png"
+    plot_curves.plot(str(tmp_path), str(out))
+    image = Image.open(out).convert("RGB")
+    w, h = image.size
+    colours = lambda box: set(map(tuple, np.asarray(image.crop(box)).reshape(-1, 3).tolist()))  # noqa: E731
+    assert (200, 40, 40) in colours((0, 0, w // 2, h // 2))  # teacher loss drawn
+    assert (40, 40, 200) not in colours((0, h // 2, w // 2, h))  # no student log: nothing drawn
+    assert {(40, 40, 200), (150, 150, 150)} <= colours((w // 2, h // 2, w, h))  # held-out scores
+
+
+def test_channels_last_training_gives_the_same_losses(viton, tmp_path):
+    runs = {}
+    for name, extra in (("plain", ()), ("cl", ("--channels-last",))):
+        _train("teacher", viton, str(tmp_path / name), "--steps", "2", "--no-augment", *extra)
+        runs[name] = [json.loads(x)["loss"] for x in open(tmp_path / name / "log.jsonl")]
+    assert len(runs["cl"]) == 2 and runs["cl"] == pytest.approx(runs["plain"], rel=1e-3)
+    state = nets.load_checkpoint(str(tmp_path / "cl"))
+    assert all(v.is_contiguous() for v in state["warp"].values())
+
+
+def test_campaign_chain_runs_every_stage_and_restarts_from_committed_weights(viton, tmp_path):
+    """training/campaign.sh with one step per stage: teacher 128x96 and 256x192, student 128x96
+    and 256x192 from the shipped bundle, a selection after each student chunk; then, with its
+    run folders lost, the teacher restarts from the committed weights."""
+    import subprocess
+
+    import campaign
+
+    _train("teacher", viton, str(tmp_path / "t"), "--steps", "1")
+    _train("student", viton, str(tmp_path / "s"), "--steps", "1", "--teacher", str(tmp_path / "t"))  # the "shipped" one
+    export_script.export(str(tmp_path / "s"), str(tmp_path / "shipped"), "tiny")
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHON=sys.executable, PRESET="tiny", HOLDOUT="2", TEACHER_STEPS="1", TEACHER_FT_STEPS="1", STUDENT_STEPS="1",
+               STUDENT_FT_STEPS="1", AMP="none", COMMITTED_TEACHER=str(tmp_path / "weights" / "teacher.pt"),
+               COMMITTED_STUDENT=str(tmp_path / "shipped"), OMP_NUM_THREADS="1", TRAIN_ARGS="--no-mkldnn --workers 0")
+    script = os.path.join(TRAINING, "campaign.sh")
+    subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
+    teacher, student = nets.load_checkpoint(str(work / "teacher")), nets.load_checkpoint(str(work / "student"))
+    assert teacher["step"] == 2 and [seg["size"] for seg in teacher["history"]] == [[128, 96], [256, 192]]
+    assert student["step"] == 2 and student["init"] == {"bundle": "shipped"} and student["teacher"]["step"] == 2
+    assert len(open(work / "selection.jsonl").read().splitlines()) == 2
+    campaign.main(["export-teacher", "--work", str(work), "--out", env["COMMITTED_TEACHER"]])
+    import shutil
+
+    shutil.rmtree(work)
+    env.update(TEACHER_FT_STEPS="2", STAGES="teacher")
+    subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
+    assert nets.load_checkpoint(str(work / "teacher"))["step"] == 3  # 2 from the committed weights, then 1 more
+    assert not (work / "student").exists()
