@@ -12,6 +12,45 @@ use rayon::prelude::*;
 use super::{Activation, Conv2d, ConvOptions};
 use crate::engine::ops::cpu;
 
+#[cfg(target_arch = "x86_64")]
+use super::direct;
+
+/// Convs with at most this many output channels may run the direct kernel.
+const DIRECT_MAX_COUT: usize = 64;
+
+/// Padded inputs up to this many floats (about 1.8 MB) run the direct kernel.
+const DIRECT_MAX_INPUT: usize = 450 * 1024;
+
+/// Which convs the direct kernel runs, from per-layer timings of both kernels (`RUST_LOG=trace`):
+/// narrow 3x3 stride-1 convs whose padded input stays near the core's cache. The gemm path stays
+/// ahead on 1x1 convs (a plain product), on stride 2 (few output pixels per input read) and on
+/// large inputs (128x96 with 49-64 channels, 256x192), where its packed panels read memory in
+/// order and the direct kernel's row-per-channel reads miss the cache.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn use_direct(g: &Geometry) -> bool {
+    let padded_input = g.cin * (g.h + 2 * g.padding) * (g.w + 2 * g.padding);
+    g.cout <= DIRECT_MAX_COUT
+        && g.k > 1
+        && g.stride == 1
+        && padded_input <= DIRECT_MAX_INPUT
+        && direct_available()
+}
+
+/// Whether the direct kernel runs: where the CPU has it, unless `FITTING_ROOM_CONV=gemm` asks
+/// for the im2col path (to time the two against each other).
+#[cfg(target_arch = "x86_64")]
+fn direct_available() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        direct::available() && std::env::var("FITTING_ROOM_CONV").as_deref() != Ok("gemm")
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn direct_available() -> bool {
+    false
+}
+
 /// Column buffer budget per chunk, in floats (16 MB).
 const COLUMN_BUDGET: usize = 4 << 20;
 /// Convs with at most this many output channels walk the columns in chunks of `NARROW_CHUNK`.
@@ -64,6 +103,12 @@ impl ConvCpu<'_> {
             wo: (w + 2 * padding - k) / stride + 1,
         };
         let out_plane = g.ho * g.wo;
+        #[cfg(target_arch = "x86_64")]
+        if use_direct(&g) {
+            let out = self.run_direct(x, residual, g, n)?;
+            log_conv(layer, &g, n, started);
+            return Ok((CpuStorage::F32(out), Shape::from((n, cout, g.ho, g.wo))));
+        }
         let mut out = match residual {
             Some(r) => {
                 if r.len() != n * cout * out_plane {
@@ -113,6 +158,51 @@ impl ConvCpu<'_> {
         }
         log_conv(layer, &g, n, started);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, g.ho, g.wo))))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run_direct(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        g: Geometry,
+        n: usize,
+    ) -> Result<Vec<f32>> {
+        let layer = self.layer;
+        let (in_size, out_size) = (g.cin * g.h * g.w, g.cout * g.ho * g.wo);
+        if residual.is_some_and(|r| r.len() != n * out_size) {
+            return Err(Error::Msg(
+                "conv: residual does not match the output".into(),
+            ));
+        }
+        let mut out = vec![0f32; n * out_size];
+        let pre = layer
+            .pre
+            .as_ref()
+            .map(|p| (p.scale.as_slice(), p.shift.as_slice()));
+        // A copy of at most a few hundred floats: simpler than nesting two borrowed slices.
+        let bias: Option<Vec<f32>> = layer.bias.as_ref().map(|b| b.to_vec1()).transpose()?;
+        cpu::with_tensor_slice(&layer.weight, "conv", |weight| {
+            for (b, out_b) in out.chunks_exact_mut(out_size).enumerate() {
+                let conv = direct::DirectConv {
+                    weight,
+                    bias: bias.as_deref(),
+                    residual: residual.map(|r| &r[b * out_size..(b + 1) * out_size]),
+                    pre,
+                    activation: layer.activation,
+                    cin: g.cin,
+                    cout: g.cout,
+                    h: g.h,
+                    w: g.w,
+                    k: g.k,
+                    stride: g.stride,
+                    padding: g.padding,
+                };
+                conv.run(&x[b * in_size..(b + 1) * in_size], out_b);
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
 

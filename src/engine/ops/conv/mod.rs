@@ -1,10 +1,12 @@
 //! The convolution layer: weights, the pre-activation before it, the activation after it and the
 //! op path, all fixed when the layer is built, so a forward pass takes only tensors.
 //!
-//! The CPU kernels live in [`cpu`]; elsewhere (and on the CPU when the tensor path is chosen, as
+//! The CPU kernels live in [`cpu`] (and [`direct`] for narrow layers on AVX-512); elsewhere (and on the CPU when the tensor path is chosen, as
 //! the tests do) the layer runs on candle's own conv2d and tensor ops.
 
 mod cpu;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 
 use candle_core::{Device, Error, Result, Tensor};
 
