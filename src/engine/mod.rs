@@ -197,8 +197,8 @@ impl Engine {
             && dims[1] == channels
             && dims[2] > 0
             && dims[3] > 0
-            && dims[2] % multiple == 0
-            && dims[3] % multiple == 0;
+            && dims[2].is_multiple_of(multiple)
+            && dims[3].is_multiple_of(multiple);
         if !ok {
             return Err(EngineError::Input {
                 name,

@@ -251,11 +251,10 @@ impl DirectConv<'_> {
             }
         }
         let plane = ho * wo;
-        for c in 0..C {
+        for (c, sums) in acc.iter().enumerate() {
             let channel = co + c;
             let bias = _mm512_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
-            for p in 0..count {
-                let (y, x) = pos[p];
+            for (&sum, &(y, x)) in sums.iter().zip(&pos).take(count) {
                 let lanes = (wo - x).min(LANES);
                 let mask: __mmask16 = if lanes == LANES {
                     0xffff
@@ -263,7 +262,7 @@ impl DirectConv<'_> {
                     (1u16 << lanes) - 1
                 };
                 let at = channel * plane + y * wo + x;
-                let mut value = _mm512_add_ps(acc[c][p], bias);
+                let mut value = _mm512_add_ps(sum, bias);
                 if let Some(r) = self.residual {
                     value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, r.as_ptr().add(at)));
                 }
