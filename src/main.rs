@@ -512,6 +512,17 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time used so far by all threads of this process, in ms (Linux: the schedulers' own
+/// nanosecond counts). Unlike wall time it barely moves when other programs load the machine.
+fn process_cpu_ms() -> Option<f64> {
+    let mut total_ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total_ns as f64 / 1e6)
+}
+
 /// A person-like and a garment-like input at the native size, so the bench needs no files.
 fn synthetic_inputs(device: &Device) -> Result<Inputs> {
     let person = RgbImage::from_fn(192, 256, |x, y| {
@@ -551,6 +562,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     }
     let mut totals = Vec::new();
     let mut stages: Vec<StageTimes> = Vec::new();
+    let cpu_start = process_cpu_ms();
     for _ in 0..args.iters {
         let start = Instant::now();
         let (_, times) = run()?;
@@ -558,6 +570,9 @@ fn bench(args: BenchArgs) -> Result<()> {
         totals.push(start.elapsed().as_secs_f64() * 1e3);
         stages.push(times);
     }
+    let cpu_ms_per_tryon = process_cpu_ms()
+        .zip(cpu_start)
+        .map(|(end, start)| (end - start) / args.iters as f64);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let stage_medians = serde_json::json!({
         "warp_ms": median(stages.iter().map(|s| ms(s.warp)).collect()),
@@ -571,6 +586,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         "min_ms": totals.iter().cloned().fold(f64::INFINITY, f64::min),
         "iters": args.iters,
         "stages": stage_medians,
+        "cpu_ms_per_tryon": cpu_ms_per_tryon,
         "peak_rss_mb": peak_rss_mb(),
         "load_ms": load_ms,
         "device": format!("{:?}", engine.device().location()),

@@ -101,12 +101,11 @@ impl ModelFiles {
         };
         let warp = read(&self.warp)?;
         let generator = read(&self.generator)?;
-        let engine = Engine::from_state_dicts(&warp, &generator, device).map_err(|source| {
+        Engine::from_state_dicts(&warp, &generator, device, path).map_err(|source| {
             ModelError::Engine {
                 path: self.warp.parent().unwrap_or(Path::new(".")).to_path_buf(),
                 source,
             }
-        })?;
-        Ok(engine.with_op_path(path))
+        })
     }
 }

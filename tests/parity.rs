@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use common::*;
 use fitting_room::engine::ops::{
     apply_offset, correlation, grid_sample, upsample_flow_x2, upsample_nearest_x2, Activation,
-    Conv2d, ConvOptions, OpPath, Padding,
+    Conv2d, ConvOptions, OpPath, Padding, PreActivation,
 };
 use fitting_room::engine::Engine;
 use fitting_room::model::ModelFiles;
@@ -318,9 +318,7 @@ fn convolutions_match_reference() {
         let bias = has_bias.then(|| get(&ops, &format!("{name}.bias")));
         let conv = Conv2d::new(weight, bias, options).unwrap();
         for path in [OpPath::Auto, OpPath::Tensor] {
-            let out = conv
-                .forward(&input, None, None, Activation::None, path)
-                .unwrap();
+            let out = conv.clone().with_op_path(path).forward(&input).unwrap();
             assert_close(
                 &format!("{name} {path:?}"),
                 &out,
@@ -351,26 +349,27 @@ fn fused_conv_paths_agree() {
     let ones = Tensor::ones(6, candle_core::DType::F32, &device).unwrap();
     let mean = Tensor::randn(0f32, 0.5, 6, &device).unwrap();
     let var = (Tensor::rand(0f32, 1.0, 6, &device).unwrap() + 0.5).unwrap();
-    let bn = fitting_room::engine::ops::BatchNorm {
-        gamma: ones,
-        beta: mean.clone(),
-        running_mean: mean,
-        running_var: var,
-        eps: 1e-5,
-    };
-    let pre = fitting_room::engine::ops::PreActivation::from_batch_norm(&bn).unwrap();
+    let bn = candle_nn::BatchNorm::new(6, mean.clone(), var, ones, mean, 1e-5).unwrap();
+    let pre = PreActivation::from_batch_norm(&bn).unwrap();
+    let conv = conv.with_pre_activation(pre).unwrap();
     for act in [
         Activation::None,
         Activation::Relu,
         Activation::LeakyRelu(0.1),
     ] {
-        let fast = conv
-            .forward(&x, Some(&pre), Some(&x), act, OpPath::Auto)
-            .unwrap();
-        let slow = conv
-            .forward(&x, Some(&pre), Some(&x), act, OpPath::Tensor)
-            .unwrap();
+        let layer = |path| conv.clone().with_activation(act).with_op_path(path);
+        let fast = layer(OpPath::Auto).forward_residual(&x, &x).unwrap();
+        let slow = layer(OpPath::Tensor).forward_residual(&x, &x).unwrap();
         assert_close(&format!("fused {act:?}"), &fast, &slow, 1e-4, 1e-5);
+        let fast = layer(OpPath::Auto).forward(&x).unwrap();
+        let slow = layer(OpPath::Tensor).forward(&x).unwrap();
+        assert_close(
+            &format!("fused {act:?}, no residual"),
+            &fast,
+            &slow,
+            1e-4,
+            1e-5,
+        );
     }
 }
 

@@ -200,7 +200,7 @@ impl FrameSource for SyntheticSource {
         if self
             .config
             .bad_frame_every
-            .is_some_and(|n| self.reads % n == 0)
+            .is_some_and(|n| self.reads.is_multiple_of(n))
         {
             return Err(CaptureError::Frame("a corrupt test frame".into()));
         }

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 
 use super::ops::{
     apply_offset, correlation, grid_sample, upsample_flow_x2, upsample_nearest_x2, Activation,
-    Conv2d, ConvOptions, OpPath, Padding, PreActivation, CORRELATION_CHANNELS,
+    Conv2d, ConvOptions, OpPath, Padding, CORRELATION_CHANNELS,
 };
 use super::params::Params;
 use super::EngineError;
@@ -15,48 +15,35 @@ const FLOW_SLOPE: f32 = 0.1;
 /// Pre-activation residual block: x + conv(relu(bn(conv(relu(bn(x)))))).
 #[derive(Debug, Clone)]
 struct ResBlock {
-    pre1: PreActivation,
     conv1: Conv2d,
-    pre2: PreActivation,
     conv2: Conv2d,
 }
 
 impl ResBlock {
     fn load(p: &Params, prefix: &str, channels: usize) -> Result<Self, EngineError> {
+        let conv = |bn: usize, conv: usize| {
+            p.pre_activated_conv(
+                &format!("{prefix}.block.{bn}"),
+                &format!("{prefix}.block.{conv}"),
+                channels,
+                ConvOptions::SAME,
+            )
+        };
         Ok(Self {
-            pre1: p.pre_activation(&format!("{prefix}.block.0"), channels)?,
-            conv1: p.conv(
-                &format!("{prefix}.block.2"),
-                Some(channels),
-                3,
-                false,
-                ConvOptions::SAME,
-            )?,
-            pre2: p.pre_activation(&format!("{prefix}.block.3"), channels)?,
-            conv2: p.conv(
-                &format!("{prefix}.block.5"),
-                Some(channels),
-                3,
-                false,
-                ConvOptions::SAME,
-            )?,
+            conv1: conv(0, 2)?,
+            conv2: conv(3, 5)?,
         })
     }
 
-    fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor, EngineError> {
-        let h = self
-            .conv1
-            .forward(x, Some(&self.pre1), None, Activation::None, path)?;
-        Ok(self
-            .conv2
-            .forward(&h, Some(&self.pre2), Some(x), Activation::None, path)?)
+    fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
+        let h = self.conv1.forward(x)?;
+        Ok(self.conv2.forward_residual(&h, x)?)
     }
 }
 
 /// One encoder stage: [BN, ReLU, conv 3x3 stride 2] then two residual blocks.
 #[derive(Debug, Clone)]
 struct EncoderStage {
-    pre: PreActivation,
     down: Conv2d,
     blocks: [ResBlock; 2],
 }
@@ -73,12 +60,10 @@ impl FeatureEncoder {
         let mut i = 0;
         while p.contains(&format!("{prefix}.encoders.{i}.0.block.2.weight")) {
             let s = format!("{prefix}.encoders.{i}");
-            let pre = p.pre_activation(&format!("{s}.0.block.0"), channels)?;
-            let down = p.conv(
+            let down = p.pre_activated_conv(
+                &format!("{s}.0.block.0"),
                 &format!("{s}.0.block.2"),
-                Some(channels),
-                3,
-                false,
+                channels,
                 ConvOptions::HALVE,
             )?;
             channels = down.out_channels();
@@ -86,7 +71,7 @@ impl FeatureEncoder {
                 ResBlock::load(p, &format!("{s}.1"), channels)?,
                 ResBlock::load(p, &format!("{s}.2"), channels)?,
             ];
-            stages.push(EncoderStage { pre, down, blocks });
+            stages.push(EncoderStage { down, blocks });
             i += 1;
         }
         if stages.is_empty() {
@@ -102,15 +87,13 @@ impl FeatureEncoder {
     }
 
     /// Features of every stage, finest first.
-    fn forward(&self, x: &Tensor, path: OpPath) -> Result<Vec<Tensor>, EngineError> {
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>, EngineError> {
         let mut features = Vec::with_capacity(self.stages.len());
         let mut x = x.clone();
         for stage in &self.stages {
-            x = stage
-                .down
-                .forward(&x, Some(&stage.pre), None, Activation::None, path)?;
+            x = stage.down.forward(&x)?;
             for block in &stage.blocks {
-                x = block.forward(&x, path)?;
+                x = block.forward(&x)?;
             }
             features.push(x.clone());
         }
@@ -157,22 +140,15 @@ impl RefinePyramid {
     }
 
     /// Pyramid levels, finest first.
-    fn forward(&self, features: &[Tensor], path: OpPath) -> Result<Vec<Tensor>, EngineError> {
+    fn forward(&self, features: &[Tensor]) -> Result<Vec<Tensor>, EngineError> {
         let mut levels: Vec<Tensor> = Vec::with_capacity(features.len());
         let mut last: Option<Tensor> = None;
         for (i, feature) in features.iter().rev().enumerate() {
-            let residual = match &last {
-                Some(l) => Some(upsample_nearest_x2(l)?),
-                None => None,
+            let x = match &last {
+                Some(l) => self.adaptive[i].forward_residual(feature, &upsample_nearest_x2(l)?)?,
+                None => self.adaptive[i].forward(feature)?,
             };
-            let x = self.adaptive[i].forward(
-                feature,
-                None,
-                residual.as_ref(),
-                Activation::None,
-                path,
-            )?;
-            let x = self.smooth[i].forward(&x, None, None, Activation::None, path)?;
+            let x = self.smooth[i].forward(&x)?;
             last = Some(x.clone());
             levels.push(x);
         }
@@ -200,7 +176,12 @@ impl FlowHead {
                 ConvOptions::SAME,
             )?;
             channels = c.out_channels();
-            convs.push(c);
+            // Leaky ReLU between the convs, none after the last.
+            convs.push(if index < 6 {
+                c.with_activation(Activation::LeakyRelu(FLOW_SLOPE))
+            } else {
+                c
+            });
         }
         if channels != 2 {
             return Err(EngineError::Architecture(format!(
@@ -214,16 +195,10 @@ impl FlowHead {
         self.convs.iter().map(|c| c.out_channels()).collect()
     }
 
-    fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor, EngineError> {
-        let last = self.convs.len() - 1;
+    fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
         let mut x = x.clone();
-        for (i, conv) in self.convs.iter().enumerate() {
-            let act = if i == last {
-                Activation::None
-            } else {
-                Activation::LeakyRelu(FLOW_SLOPE)
-            };
-            x = conv.forward(&x, None, None, act, path)?;
+        for conv in &self.convs {
+            x = conv.forward(&x)?;
         }
         Ok(x)
     }
@@ -268,6 +243,8 @@ pub struct Afwm {
     refine_heads: Vec<FlowHead>,
     person_channels: usize,
     parameters: usize,
+    /// Op path of the grid sampling and the correlation (the layers hold their own).
+    path: OpPath,
 }
 
 impl Afwm {
@@ -315,6 +292,7 @@ impl Afwm {
             refine_heads,
             person_channels,
             parameters: 0,
+            path: p.op_path(),
         };
         module.parameters = module.count_parameters();
         Ok(module)
@@ -325,16 +303,10 @@ impl Afwm {
             e.stages
                 .iter()
                 .map(|s| {
-                    2 * s.pre.channels()
-                        + s.down.parameter_count()
+                    s.down.parameter_count()
                         + s.blocks
                             .iter()
-                            .map(|b| {
-                                2 * b.pre1.channels()
-                                    + b.conv1.parameter_count()
-                                    + 2 * b.pre2.channels()
-                                    + b.conv2.parameter_count()
-                            })
+                            .map(|b| b.conv1.parameter_count() + b.conv2.parameter_count())
                             .sum::<usize>()
                 })
                 .sum()
@@ -385,15 +357,15 @@ impl Afwm {
         &self,
         person: &Tensor,
         garment: &Tensor,
-        path: OpPath,
         mut trace: Option<&mut AfwmTrace>,
     ) -> Result<(Tensor, Tensor), EngineError> {
+        let path = self.path;
         let person_levels = self
             .person_pyramid
-            .forward(&self.person_encoder.forward(person, path)?, path)?;
+            .forward(&self.person_encoder.forward(person)?)?;
         let garment_levels = self
             .garment_pyramid
-            .forward(&self.garment_encoder.forward(garment, path)?, path)?;
+            .forward(&self.garment_encoder.forward(garment)?)?;
 
         let count = garment_levels.len();
         let mut last_flow: Option<Tensor> = None;
@@ -409,7 +381,7 @@ impl Afwm {
             };
             let corr = correlation(&warped_features, person_features, path)?;
             let corr_activated = corr.maximum(&corr.affine(FLOW_SLOPE as f64, 0.0)?)?;
-            let offset = self.main_heads[i].forward(&corr_activated, path)?;
+            let offset = self.main_heads[i].forward(&corr_activated)?;
             let grid = apply_offset(&offset)?;
             let flow_main = match &last_flow {
                 Some(flow) => grid_sample(flow, &grid, Padding::Border, path)?,
@@ -423,7 +395,7 @@ impl Afwm {
                 path,
             )?;
             let joined = Tensor::cat(&[&warped_features, person_features], 1)?;
-            let offset = self.refine_heads[i].forward(&joined, path)?;
+            let offset = self.refine_heads[i].forward(&joined)?;
             let grid = apply_offset(&offset)?;
             let flow_refine = grid_sample(&flow_main, &grid, Padding::Border, path)?;
 

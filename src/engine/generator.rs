@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::ops::{upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath};
+use super::ops::{upsample_nearest_x2, Activation, Conv2d, ConvOptions};
 use super::params::Params;
 use super::EngineError;
 
@@ -16,29 +16,25 @@ struct ResidualBlock {
 
 impl ResidualBlock {
     fn load(p: &Params, prefix: &str, channels: usize) -> Result<Self, EngineError> {
+        let conv = |conv: usize, bn: usize| -> Result<Conv2d, EngineError> {
+            Ok(p.conv_bn(
+                &format!("{prefix}.block.{conv}"),
+                &format!("{prefix}.block.{bn}"),
+                Some(channels),
+                3,
+                ConvOptions::SAME,
+            )?
+            .with_activation(Activation::Relu))
+        };
         Ok(Self {
-            conv1: p.conv_bn(
-                &format!("{prefix}.block.0"),
-                &format!("{prefix}.block.1"),
-                Some(channels),
-                3,
-                ConvOptions::SAME,
-            )?,
-            conv2: p.conv_bn(
-                &format!("{prefix}.block.3"),
-                &format!("{prefix}.block.4"),
-                Some(channels),
-                3,
-                ConvOptions::SAME,
-            )?,
+            conv1: conv(0, 1)?,
+            conv2: conv(3, 4)?,
         })
     }
 
-    fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor, EngineError> {
-        let h = self.conv1.forward(x, None, None, Activation::Relu, path)?;
-        Ok(self
-            .conv2
-            .forward(&h, None, Some(x), Activation::Relu, path)?)
+    fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
+        let h = self.conv1.forward(x)?;
+        Ok(self.conv2.forward_residual(&h, x)?)
     }
 
     fn parameter_count(&self) -> usize {
@@ -95,7 +91,8 @@ impl UnetBlock {
                 false,
                 ConvOptions::HALVE,
             )?,
-        };
+        }
+        .with_activation(Activation::Relu);
         let inner_channels = down.out_channels();
         let down_blocks = [
             ResidualBlock::load(p, &format!("{prefix}.{}", res_down[0]), inner_channels)?,
@@ -141,6 +138,12 @@ impl UnetBlock {
                 ConvOptions::SAME,
             )?,
         };
+        // The outermost up conv gives the logits; the others are followed by a ReLU.
+        let up = if position == Position::Outermost {
+            up
+        } else {
+            up.with_activation(Activation::Relu)
+        };
         if position != Position::Outermost && up.out_channels() != in_channels {
             return Err(EngineError::Architecture(format!(
                 "the up conv of `{prefix}` outputs {} channels, the block's input has {in_channels}",
@@ -164,24 +167,19 @@ impl UnetBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor, EngineError> {
-        let mut y = self.down.forward(x, None, None, Activation::Relu, path)?;
+    fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
+        let mut y = self.down.forward(x)?;
         for block in &self.down_blocks {
-            y = block.forward(&y, path)?;
+            y = block.forward(&y)?;
         }
         if let Some(inner) = &self.inner {
-            y = inner.forward(&y, path)?;
+            y = inner.forward(&y)?;
         }
         let y = upsample_nearest_x2(&y)?;
-        let up_activation = if self.position == Position::Outermost {
-            Activation::None
-        } else {
-            Activation::Relu
-        };
-        let mut y = self.up.forward(&y, None, None, up_activation, path)?;
+        let mut y = self.up.forward(&y)?;
         if let Some(blocks) = &self.up_blocks {
             for block in blocks {
-                y = block.forward(&y, path)?;
+                y = block.forward(&y)?;
             }
         }
         if self.position == Position::Outermost {
@@ -253,7 +251,7 @@ impl ResUnetGenerator {
         self.root.parameter_count()
     }
 
-    pub fn forward(&self, x: &Tensor, path: OpPath) -> Result<Tensor, EngineError> {
-        self.root.forward(x, path)
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, EngineError> {
+        self.root.forward(x)
     }
 }

@@ -100,14 +100,17 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the network from the warp module's and the generator's state dicts (official key
-    /// names; any widths). Keys the network does not use are ignored.
+    /// names; any widths) on `device`, every op running through `path` (tests use
+    /// `OpPath::Tensor` to check the GPU path on the CPU). Keys the network does not use are
+    /// ignored.
     pub fn from_state_dicts(
         warp: &StateDict,
         generator: &StateDict,
         device: &Device,
+        path: OpPath,
     ) -> Result<Self, EngineError> {
-        let warp = Afwm::load(&Params::new(warp, device))?;
-        let generator = ResUnetGenerator::load(&Params::new(generator, device))?;
+        let warp = Afwm::load(&Params::new(warp, device, path))?;
+        let generator = ResUnetGenerator::load(&Params::new(generator, device, path))?;
         let expected = warp.widths().person_channels + 3 + 1;
         if generator.input_channels() != expected {
             return Err(EngineError::Architecture(format!(
@@ -125,14 +128,8 @@ impl Engine {
             device: device.clone(),
             warp,
             generator,
-            path: OpPath::Auto,
+            path,
         })
-    }
-
-    /// Chooses the op implementations (tests use `OpPath::Tensor` to check the GPU path on CPU).
-    pub fn with_op_path(mut self, path: OpPath) -> Self {
-        self.path = path;
-        self
     }
 
     pub fn device(&self) -> &Device {
@@ -200,8 +197,8 @@ impl Engine {
             && dims[1] == channels
             && dims[2] > 0
             && dims[3] > 0
-            && dims[2] % multiple == 0
-            && dims[3] % multiple == 0;
+            && dims[2].is_multiple_of(multiple)
+            && dims[3].is_multiple_of(multiple);
         if !ok {
             return Err(EngineError::Input {
                 name,
@@ -251,18 +248,22 @@ impl Engine {
             .to_device(&self.device)?
             .gt(0.5)?
             .to_dtype(DType::F32)?;
-        let path = self.path;
         let mut clock = Stopwatch::new(&self.device, times.is_some());
 
         let clothes = garment.broadcast_mul(&edge)?;
-        let (warped_cloth, last_flow) = self.warp.forward(&person, &clothes, path, trace)?;
+        let (warped_cloth, last_flow) = self.warp.forward(&person, &clothes, trace)?;
         clock.lap(&mut times, |t| &mut t.warp)?;
 
-        let warped_edge = grid_sample(&edge, &afwm::to_grid(&last_flow)?, Padding::Zeros, path)?;
+        let warped_edge = grid_sample(
+            &edge,
+            &afwm::to_grid(&last_flow)?,
+            Padding::Zeros,
+            self.path,
+        )?;
         clock.lap(&mut times, |t| &mut t.mask_warp)?;
 
         let gen_input = Tensor::cat(&[&person, &warped_cloth, &warped_edge], 1)?;
-        let out = self.generator.forward(&gen_input, path)?;
+        let out = self.generator.forward(&gen_input)?;
         clock.lap(&mut times, |t| &mut t.generator)?;
 
         let p_rendered = out.narrow(1, 0, 3)?.tanh()?;

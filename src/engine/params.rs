@@ -3,21 +3,34 @@
 
 use candle_core::{Device, Tensor};
 
-use super::ops::{BatchNorm, Conv2d, ConvOptions, PreActivation};
+use candle_nn::BatchNorm;
+
+use super::ops::{Conv2d, ConvOptions, OpPath, PreActivation};
 use super::EngineError;
 use crate::weights::StateDict;
 
 /// BatchNorm's epsilon in every PF-AFN block.
 pub(crate) const BN_EPS: f64 = 1e-5;
 
+/// A state dict and where its layers go: the device and the op path every layer is built with.
 pub(crate) struct Params<'a> {
     state: &'a StateDict,
     device: &'a Device,
+    path: OpPath,
 }
 
 impl<'a> Params<'a> {
-    pub(crate) fn new(state: &'a StateDict, device: &'a Device) -> Self {
-        Self { state, device }
+    pub(crate) fn new(state: &'a StateDict, device: &'a Device, path: OpPath) -> Self {
+        Self {
+            state,
+            device,
+            path,
+        }
+    }
+
+    /// The op path of the layers built here (the non-conv ops take it from their module).
+    pub(crate) fn op_path(&self) -> OpPath {
+        self.path
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
@@ -78,7 +91,7 @@ impl<'a> Params<'a> {
         } else {
             None
         };
-        Ok(Conv2d::new(w, b, options)?)
+        Ok(Conv2d::new(w, b, options)?.with_op_path(self.path))
     }
 
     /// A conv moved to the device.
@@ -109,24 +122,30 @@ impl<'a> Params<'a> {
         Ok(conv.fold_batch_norm(&bn)?.to_device(self.device)?)
     }
 
-    /// BatchNorm then ReLU on a conv's input.
-    pub(crate) fn pre_activation(
+    /// A conv whose input first goes through the eval BatchNorm at `bn_prefix` and a ReLU.
+    pub(crate) fn pre_activated_conv(
         &self,
         bn_prefix: &str,
+        prefix: &str,
         channels: usize,
-    ) -> Result<PreActivation, EngineError> {
+        options: ConvOptions,
+    ) -> Result<Conv2d, EngineError> {
         let bn = self.batch_norm(bn_prefix, channels)?;
-        Ok(PreActivation::from_batch_norm(&bn)?.to_device(self.device)?)
+        let pre = PreActivation::from_batch_norm(&bn)?;
+        Ok(self
+            .conv(prefix, Some(channels), 3, false, options)?
+            .with_pre_activation(pre)?)
     }
 
     fn batch_norm(&self, prefix: &str, channels: usize) -> Result<BatchNorm, EngineError> {
         let get = |name: &str| self.exact(&format!("{prefix}.{name}"), &[channels]);
-        Ok(BatchNorm {
-            gamma: get("weight")?,
-            beta: get("bias")?,
-            running_mean: get("running_mean")?,
-            running_var: get("running_var")?,
-            eps: BN_EPS,
-        })
+        Ok(BatchNorm::new(
+            channels,
+            get("running_mean")?,
+            get("running_var")?,
+            get("weight")?,
+            get("bias")?,
+            BN_EPS,
+        )?)
     }
 }

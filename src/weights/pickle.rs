@@ -566,7 +566,7 @@ impl Vm<'_> {
     }
 
     fn setitems(&mut self, target: ObjId, flat: Vec<ObjId>) -> Result<(), PickleError> {
-        if flat.len() % 2 != 0 {
+        if !flat.len().is_multiple_of(2) {
             return Err(self.invalid("SETITEMS with an odd number of items"));
         }
         let pairs = flat.chunks_exact(2).map(|kv| (kv[0], kv[1]));

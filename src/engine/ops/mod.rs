@@ -10,7 +10,7 @@ mod cpu;
 mod flow;
 mod grid_sample;
 
-pub use conv::{Activation, BatchNorm, Conv2d, ConvOptions, PreActivation};
+pub use conv::{Activation, Conv2d, ConvOptions, PreActivation};
 pub use correlation::{correlation, CORRELATION_CHANNELS, MAX_DISPLACEMENT};
 pub use flow::{apply_offset, upsample_flow_x2, upsample_nearest_x2};
 pub use grid_sample::{grid_sample, Padding};
