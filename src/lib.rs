@@ -6,6 +6,7 @@
 //! - [`model`]: finding and loading a model folder.
 //! - [`resources`]: where the files that ship with the program (model, wardrobe) are found.
 //! - [`pipeline`]: images to tensors and back, flow pictures, one try-on from photos.
+//! - [`person`]: where the person is (matte, box) and how the body lies (keypoints).
 //! - [`wardrobe`]: the garment library and its persistence.
 //! - [`capture`]: cameras behind a trait (webcams, and a synthetic source for tests).
 //! - [`app`]: the desktop app.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod capture;
 pub mod engine;
 pub mod model;
+pub mod person;
 pub mod pipeline;
 pub mod resources;
 pub mod wardrobe;

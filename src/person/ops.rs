@@ -1,0 +1,308 @@
+//! The tensor ops the person graphs need beyond candle's own, in NCHW.
+//!
+//! Depthwise convolution has a direct CPU kernel: candle runs a grouped convolution as one
+//! convolution per channel, which is far too slow for MobileNet-style blocks. Other devices use
+//! [`depthwise_generic`], a sum of shifted slices built from plain tensor ops.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// A fused activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    Relu,
+    Relu6,
+}
+
+impl Act {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Act::None => Ok(x.clone()),
+            Act::Relu => x.relu(),
+            Act::Relu6 => x.clamp(0f32, 6f32),
+        }
+    }
+
+    #[inline]
+    fn scalar(self, v: f32) -> f32 {
+        match self {
+            Act::None => v,
+            Act::Relu => v.max(0.0),
+            Act::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
+}
+
+/// Explicit zero padding of the two spatial dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pads {
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+/// Zero-pads the spatial dimensions of an NCHW tensor.
+pub fn pad(x: &Tensor, p: Pads) -> Result<Tensor> {
+    let mut y = x.clone();
+    if p.top > 0 || p.bottom > 0 {
+        y = y.pad_with_zeros(2, p.top, p.bottom)?;
+    }
+    if p.left > 0 || p.right > 0 {
+        y = y.pad_with_zeros(3, p.left, p.right)?;
+    }
+    Ok(y)
+}
+
+/// A TFLite CONV_2D: `weight` is OIHW, padding already resolved.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pads: Pads,
+    act: Act,
+) -> Result<Tensor> {
+    let (o, i, kh, kw) = weight.dims4()?;
+    let y = if kh == 1 && kw == 1 && stride == [1, 1] && pads == Pads::default() {
+        // A pointwise convolution is one matrix product.
+        let (n, c, h, w) = x.dims4()?;
+        if c != i {
+            candle_core::bail!("conv input has {c} channels, kernel {i}");
+        }
+        let w2 = weight.reshape((o, i))?;
+        let y = w2.broadcast_matmul(&x.reshape((n, c, h * w))?)?;
+        y.reshape((n, o, h, w))?
+    } else {
+        if stride[0] != stride[1] || dilation[0] != dilation[1] {
+            candle_core::bail!("anisotropic convolution strides are not supported");
+        }
+        let symmetric = pads.top == pads.bottom && pads.left == pads.right && pads.top == pads.left;
+        if symmetric {
+            x.conv2d(weight, pads.top, stride[0], dilation[0], 1)?
+        } else {
+            pad(x, pads)?.conv2d(weight, 0, stride[0], dilation[0], 1)?
+        }
+    };
+    let y = match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
+        None => y,
+    };
+    act.apply(&y)
+}
+
+/// A TFLite DEPTHWISE_CONV_2D (multiplier 1): `weight` is (C, KH, KW), `bias` (C).
+pub fn depthwise(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: [usize; 2],
+    pads: Pads,
+    act: Act,
+) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        let x = x.contiguous()?;
+        x.apply_op3_no_bwd(weight, bias, &DepthwiseCpu { stride, pads, act })
+    } else {
+        depthwise_generic(x, weight, bias, stride, pads, act)
+    }
+}
+
+/// Depthwise convolution from slices, multiplies and adds: runs on any device.
+pub fn depthwise_generic(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: [usize; 2],
+    pads: Pads,
+    act: Act,
+) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (_, kh, kw) = weight.dims3()?;
+    let hp = h + pads.top + pads.bottom;
+    let wp = w + pads.left + pads.right;
+    let oh = (hp - kh) / stride[0] + 1;
+    let ow = (wp - kw) / stride[1] + 1;
+    let xp = pad(x, pads)?;
+    let mut acc = bias
+        .reshape((1, c, 1, 1))?
+        .broadcast_as((n, c, oh, ow))?
+        .contiguous()?;
+    for i in 0..kh {
+        for j in 0..kw {
+            // Rows i, i + s, ..., and the same for columns.
+            let rows = strided(&xp, 2, i, oh, stride[0])?;
+            let tap = strided(&rows, 3, j, ow, stride[1])?;
+            let wij = weight
+                .narrow(1, i, 1)?
+                .narrow(2, j, 1)?
+                .reshape((1, c, 1, 1))?;
+            acc = (acc + tap.broadcast_mul(&wij)?)?;
+        }
+    }
+    act.apply(&acc)
+}
+
+/// `count` indices `start, start + step, ...` of dimension `dim`.
+fn strided(x: &Tensor, dim: usize, start: usize, count: usize, step: usize) -> Result<Tensor> {
+    if step == 1 {
+        return x.narrow(dim, start, count);
+    }
+    let idx: Vec<u32> = (0..count).map(|k| (start + k * step) as u32).collect();
+    let idx = Tensor::new(idx.as_slice(), x.device())?;
+    x.index_select(&idx, dim)
+}
+
+struct DepthwiseCpu {
+    stride: [usize; 2],
+    pads: Pads,
+    act: Act,
+}
+
+impl CustomOp3 for DepthwiseCpu {
+    fn name(&self) -> &'static str {
+        "person-depthwise"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(xs), CpuStorage::F32(ws), CpuStorage::F32(bs)) = (xs, ws, bs) else {
+            candle_core::bail!("depthwise: float32 only");
+        };
+        let contiguous = |l: &Layout| {
+            l.contiguous_offsets()
+                .ok_or_else(|| candle_core::Error::Msg("depthwise: non-contiguous operand".into()))
+        };
+        let (x0, x1) = contiguous(xl)?;
+        let (w0, w1) = contiguous(wl)?;
+        let (b0, b1) = contiguous(bl)?;
+        let (xs, ws, bs) = (&xs[x0..x1], &ws[w0..w1], &bs[b0..b1]);
+        let (n, c, h, w) = xl.shape().dims4()?;
+        let (_, kh, kw) = wl.shape().dims3()?;
+        let Pads {
+            top,
+            left,
+            bottom,
+            right,
+        } = self.pads;
+        let [sh, sw] = self.stride;
+        let oh = (h + top + bottom - kh) / sh + 1;
+        let ow = (w + left + right - kw) / sw + 1;
+        let mut out = vec![0f32; n * c * oh * ow];
+        out.par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(plane, dst)| {
+                let ch = plane % c;
+                let src = &xs[plane * h * w..(plane + 1) * h * w];
+                let k = &ws[ch * kh * kw..(ch + 1) * kh * kw];
+                let b = bs[ch];
+                dst.fill(b);
+                for oy in 0..oh {
+                    let row = &mut dst[oy * ow..(oy + 1) * ow];
+                    for i in 0..kh {
+                        let iy = (oy * sh + i) as isize - top as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let srow = &src[iy as usize * w..(iy as usize + 1) * w];
+                        for j in 0..kw {
+                            let kv = k[i * kw + j];
+                            // Output columns whose tap j lands inside the row.
+                            let lo = left.saturating_sub(j).div_ceil(sw);
+                            let hi = ((w + left).saturating_sub(j)).div_ceil(sw).min(ow);
+                            if hi <= lo {
+                                continue;
+                            }
+                            if sw == 1 {
+                                let base = lo + j - left;
+                                for (d, s) in
+                                    row[lo..hi].iter_mut().zip(&srow[base..base + (hi - lo)])
+                                {
+                                    *d += kv * s;
+                                }
+                            } else {
+                                for (ox, d) in row.iter_mut().enumerate().take(hi).skip(lo) {
+                                    *d += kv * srow[ox * sw + j - left];
+                                }
+                            }
+                        }
+                    }
+                }
+                if self.act != Act::None {
+                    for v in dst.iter_mut() {
+                        *v = self.act.scalar(*v);
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+}
+
+/// TFLite RESIZE_BILINEAR on an NCHW tensor.
+pub fn resize_bilinear(
+    x: &Tensor,
+    out_hw: [usize; 2],
+    align_corners: bool,
+    half_pixel_centers: bool,
+) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let axis = |input: usize, output: usize| -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+        let scale = if align_corners && output > 1 {
+            (input - 1) as f32 / (output - 1) as f32
+        } else {
+            input as f32 / output as f32
+        };
+        let mut lo = Vec::with_capacity(output);
+        let mut hi = Vec::with_capacity(output);
+        let mut t = Vec::with_capacity(output);
+        for o in 0..output {
+            let s = if half_pixel_centers {
+                ((o as f32 + 0.5) * scale - 0.5).max(0.0)
+            } else {
+                o as f32 * scale
+            };
+            let l = (s.floor() as usize).min(input - 1);
+            lo.push(l as u32);
+            hi.push((l + 1).min(input - 1) as u32);
+            t.push(s - l as f32);
+        }
+        (lo, hi, t)
+    };
+    let dev = x.device();
+    let (y0, y1, ty) = axis(h, out_hw[0]);
+    let (x0, x1, tx) = axis(w, out_hw[1]);
+    let ty = Tensor::from_vec(ty, (1, 1, out_hw[0], 1), dev)?;
+    let tx = Tensor::from_vec(tx, (1, 1, 1, out_hw[1]), dev)?;
+    let lerp = |a: Tensor, b: Tensor, t: &Tensor| -> Result<Tensor> {
+        a.broadcast_add(&(b - &a)?.broadcast_mul(t)?)
+    };
+    let rows = lerp(
+        x.index_select(&Tensor::new(y0.as_slice(), dev)?, 2)?,
+        x.index_select(&Tensor::new(y1.as_slice(), dev)?, 2)?,
+        &ty,
+    )?;
+    lerp(
+        rows.index_select(&Tensor::new(x0.as_slice(), dev)?, 3)?,
+        rows.index_select(&Tensor::new(x1.as_slice(), dev)?, 3)?,
+        &tx,
+    )
+}
+
+/// TFLite DEPTH_TO_SPACE (NHWC semantics: channel index (i * b + j) * C + c) on NCHW.
+pub fn depth_to_space(x: &Tensor, b: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let co = c / (b * b);
+    x.reshape(vec![n, b, b, co, h, w])?
+        .permute(vec![0, 3, 4, 1, 5, 2])?
+        .contiguous()?
+        .reshape((n, co, h * b, w * b))
+}
