@@ -66,6 +66,9 @@ fn main() -> Result<()> {
     names.sort();
 
     let mut ious = Vec::new();
+    let diag = std::env::var_os("PERSON_EVAL_DIAG").is_some();
+    let mut alt = [0f32; 4];
+    let mut offsets = [(0f32, 0f32); JOINTS.len()];
     let mut hits = [(0usize, 0usize); JOINTS.len()];
     let mut missed = 0;
     let mut rows = Vec::new();
@@ -95,6 +98,26 @@ fn main() -> Result<()> {
         } else {
             1.0
         };
+        if diag {
+            // Alternatives: the selfie matte alone, their maximum, other thresholds.
+            let selfie = models.segment(&photo)?;
+            let mut counts = [(0usize, 0usize); 4];
+            for (x, y, p) in parse.enumerate_pixels() {
+                let a = p.0[0] != 0;
+                let s = selfie.sample(x as f32, y as f32);
+                let m = person.matte.get(x, y);
+                for (i, b) in [s > 0.5, s.max(m) > 0.5, m > 0.3, m > 0.7]
+                    .into_iter()
+                    .enumerate()
+                {
+                    counts[i].0 += (a && b) as usize;
+                    counts[i].1 += (a || b) as usize;
+                }
+            }
+            for i in 0..4 {
+                alt[i] += counts[i].0 as f32 / counts[i].1.max(1) as f32;
+            }
+        }
         ious.push(iou);
         let op = openpose(&dir.join("pose").join(format!("{stem}_keypoints.json")))?;
         let torso = {
@@ -116,6 +139,8 @@ fn main() -> Result<()> {
                 }
                 let k = person.keypoints[b];
                 let err = ((k.x - ox).powi(2) + (k.y - oy).powi(2)).sqrt() / torso;
+                offsets[j].0 += (k.x - ox) / torso;
+                offsets[j].1 += (k.y - oy) / torso;
                 worst = worst.max(err);
                 hits[j].1 += 1;
                 if err <= TOLERANCE {
@@ -145,12 +170,30 @@ fn main() -> Result<()> {
             100.0 * h as f32 / t.max(1) as f32,
             TOLERANCE * 100.0
         );
+        if diag {
+            let n = t.max(1) as f32;
+            println!(
+                "    mean offset in torso heights: dx {:+.3} dy {:+.3}",
+                offsets[j].0 / n,
+                offsets[j].1 / n
+            );
+        }
     }
     println!(
         "keypoints: {:.1}% of {total} visible joints within {:.0}% of torso height",
         100.0 * total_hit as f32 / total.max(1) as f32,
         TOLERANCE * 100.0
     );
+    if diag {
+        let k = ious.len().max(1) as f32;
+        println!(
+            "mean IoU: selfie {:.4}, max(selfie, pose) {:.4}, pose>0.3 {:.4}, pose>0.7 {:.4}",
+            alt[0] / k,
+            alt[1] / k,
+            alt[2] / k,
+            alt[3] / k
+        );
+    }
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));
     println!("lowest IoU: {:?}", &rows[..rows.len().min(5)]);
     rows.sort_by(|a, b| b.2.total_cmp(&a.2));

@@ -370,3 +370,50 @@ fn keypoints_match_mediapipe_end_to_end() {
         "mean {mean} px, max {max} px: {errors:?}"
     );
 }
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn cpu_kernels_match_the_generic_paths() {
+    let dev = Device::Cpu;
+    let x = (Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap() * 5.0).unwrap();
+    for act in [ops::Act::Relu, ops::Act::Relu6, ops::Act::HardSwish] {
+        let d = max_diff(&act.apply(&x).unwrap(), &act.apply_generic(&x).unwrap());
+        assert!(d < 1e-5, "{act:?}: {d}");
+    }
+    let b = Tensor::randn(0f32, 1.0, 6, &dev).unwrap();
+    let generic = ops::Act::Relu6
+        .apply_generic(&x.broadcast_add(&b.reshape((1, 6, 1, 1)).unwrap()).unwrap())
+        .unwrap();
+    assert!(max_diff(&ops::bias_act(&x, &b, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
+    for (out, align, half) in [
+        ([14, 20], false, true),
+        ([3, 4], false, false),
+        ([13, 19], true, false),
+    ] {
+        let fast = ops::resize_bilinear(&x, out, align, half).unwrap();
+        let slow = ops::resize_bilinear_generic(&x, out, align, half).unwrap();
+        assert!(max_diff(&fast, &slow) < 1e-5, "{out:?}");
+    }
+    // im2col convolution with TFLite's asymmetric padding against candle's own convolution.
+    let w = Tensor::randn(0f32, 1.0, (4, 6, 3, 3), &dev).unwrap();
+    let pads = ops::Pads {
+        top: 0,
+        bottom: 1,
+        left: 0,
+        right: 1,
+    };
+    let ours = ops::conv2d(&x, &w, None, [2, 2], [1, 1], pads, ops::Act::None).unwrap();
+    let reference = ops::pad(&x, pads).unwrap().conv2d(&w, 0, 2, 1, 1).unwrap();
+    assert!(max_diff(&ours, &reference) < 1e-4);
+}

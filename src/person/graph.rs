@@ -627,14 +627,7 @@ impl Graph {
             }
             Kind::DepthToSpace(b) => ops::depth_to_space(x, *b),
             Kind::Logistic => candle_nn::ops::sigmoid(x),
-            Kind::HardSwish => {
-                // x * relu6(x + 3) / 6
-                let gate = x
-                    .affine(1.0, 3.0)?
-                    .clamp(0f32, 6f32)?
-                    .affine(1.0 / 6.0, 0.0)?;
-                x.mul(&gate)
-            }
+            Kind::HardSwish => ops::Act::HardSwish.apply(x),
             Kind::Relu => x.relu(),
         }
     }
