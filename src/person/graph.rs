@@ -117,6 +117,29 @@ enum Kind {
     Relu,
 }
 
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Conv { weight, .. } if weight.dims()[2] == 1 => "conv1x1",
+            Kind::Conv { .. } => "conv",
+            Kind::Depthwise { .. } => "depthwise",
+            Kind::TransposeConvBias { .. } => "transpose_conv",
+            Kind::Add(_) => "add",
+            Kind::Mul(_) => "mul",
+            Kind::Pad(..) => "pad",
+            Kind::AvgPool { .. } => "avg_pool",
+            Kind::MaxPool { .. } => "max_pool",
+            Kind::Resize { .. } => "resize",
+            Kind::Concat(_) => "concat",
+            Kind::Reshape(_) => "reshape",
+            Kind::DepthToSpace(_) => "depth_to_space",
+            Kind::Logistic => "logistic",
+            Kind::HardSwish => "hard_swish",
+            Kind::Relu => "relu",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Op {
     kind: Kind,
@@ -518,7 +541,11 @@ impl Graph {
                 x
             });
         }
+        // FITTING_ROOM_PERSON_PROFILE=1: time per op kind, logged at info level.
+        let profile = std::env::var_os("FITTING_ROOM_PERSON_PROFILE").is_some();
+        let mut times: HashMap<&'static str, (f64, usize)> = HashMap::new();
         for op in &self.ops {
+            let start = profile.then(std::time::Instant::now);
             let args: Vec<Tensor> = op
                 .inputs
                 .iter()
@@ -530,10 +557,21 @@ impl Graph {
                 })
                 .collect::<candle_core::Result<_>>()?;
             let out = Self::apply(&op.kind, &args)?;
+            if let Some(start) = start {
+                self.device.synchronize()?;
+                let entry = times.entry(op.kind.name()).or_default();
+                entry.0 += start.elapsed().as_secs_f64() * 1e3;
+                entry.1 += 1;
+            }
             values[op.output] = Some(out);
             for &id in &op.frees {
                 values[id] = None;
             }
+        }
+        if profile {
+            let mut rows: Vec<_> = times.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+            log::info!("{} op times (ms, count): {rows:?}", self.name);
         }
         self.outputs
             .iter()
