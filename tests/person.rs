@@ -396,6 +396,9 @@ fn cpu_kernels_match_the_generic_paths() {
         .apply_generic(&x.broadcast_add(&b.reshape((1, 6, 1, 1)).unwrap()).unwrap())
         .unwrap();
     assert!(max_diff(&ops::bias_act(&x, &b, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
+    let y = Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap();
+    let generic = ops::Act::Relu6.apply_generic(&(&x + &y).unwrap()).unwrap();
+    assert!(max_diff(&ops::add_act(&x, &y, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
     for (out, align, half) in [
         ([14, 20], false, true),
         ([3, 4], false, false),

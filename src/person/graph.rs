@@ -623,7 +623,7 @@ impl Graph {
                     .narrow(3, pads.left, out_hw[1])?;
                 y.broadcast_add(&bias.reshape((1, (), 1, 1))?)
             }
-            Kind::Add(act) => act.apply(&args[0].broadcast_add(&args[1])?),
+            Kind::Add(act) => ops::add_act(&args[0], &args[1], *act),
             Kind::Mul(act) => act.apply(&args[0].broadcast_mul(&args[1])?),
             Kind::Pad(p, [c0, c1]) => {
                 let y = ops::pad(x, *p)?;

@@ -84,6 +84,45 @@ impl CustomOp1 for ActCpu {
     }
 }
 
+/// `act(a + b)` for two tensors of one shape (residual additions).
+pub fn add_act(a: &Tensor, b: &Tensor, act: Act) -> Result<Tensor> {
+    if is_cpu_f32(a) && a.dims() == b.dims() {
+        return a
+            .contiguous()?
+            .apply_op2_no_bwd(&b.contiguous()?, &AddActCpu(act));
+    }
+    act.apply(&a.broadcast_add(b)?)
+}
+
+struct AddActCpu(Act);
+
+impl CustomOp2 for AddActCpu {
+    fn name(&self) -> &'static str {
+        "person-add-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let a = contiguous_f32(s1, l1, "add")?;
+        let b = contiguous_f32(s2, l2, "add")?;
+        let mut out = vec![0f32; a.len()];
+        const CHUNK: usize = 1 << 14;
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(dst, (a, b))| {
+                for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = self.0.scalar(x + y);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
 /// `act(x + bias)` with the bias (C) broadcast over an NCHW tensor.
 pub fn bias_act(x: &Tensor, bias: &Tensor, act: Act) -> Result<Tensor> {
     if is_cpu_f32(x) {
