@@ -420,3 +420,54 @@ fn cpu_kernels_match_the_generic_paths() {
     let reference = ops::pad(&x, pads).unwrap().conv2d(&w, 0, 2, 1, 1).unwrap();
     assert!(max_diff(&ours, &reference) < 1e-4);
 }
+
+#[test]
+fn cli_writes_matte_keypoints_and_overlay() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |photo: &Path, dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fitting-room"))
+            .args([
+                "person",
+                photo.to_str().unwrap(),
+                "--out",
+                dir.to_str().unwrap(),
+                "--device",
+                "cpu",
+            ])
+            .env("RUST_LOG", "warn")
+            .env("FITTING_ROOM_PERSON_MODELS", models_dir())
+            .output()
+            .unwrap()
+    };
+    let found = out.path().join("found");
+    let status = run(&fixtures().join("astronaut_256.png"), &found);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(found.join("keypoints.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["person"]["keypoints"].as_array().unwrap().len(), 33);
+    assert_eq!(json["person"]["keypoints"][0]["name"], "nose");
+    let matte = image::open(found.join("matte.png")).unwrap();
+    assert_eq!((matte.width(), matte.height()), (256, 256));
+    assert!(found.join("overlay.png").is_file());
+
+    // A blank picture: a clear answer, no matte.
+    let blank = out.path().join("blank.png");
+    RgbImage::from_pixel(64, 48, image::Rgb([0, 0, 0]))
+        .save(&blank)
+        .unwrap();
+    let empty = out.path().join("empty");
+    let status = run(&blank, &empty);
+    assert!(status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("blank"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(empty.join("keypoints.json")).unwrap())
+            .unwrap();
+    assert!(json["person"].is_null());
+    assert_eq!(json["no_person"]["reason"], "blank");
+    assert!(!empty.join("matte.png").exists());
+}
