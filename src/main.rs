@@ -73,6 +73,23 @@ enum Command {
     Bench(BenchArgs),
     /// Compute a garment mask from a garment photo on a plain background.
     Mask(MaskArgs),
+    /// Find the person in a photo: matte, body keypoints and box.
+    Person(PersonArgs),
+}
+
+#[derive(Args)]
+struct PersonArgs {
+    /// Photo (any size).
+    photo: PathBuf,
+    /// Output folder: matte.png, keypoints.json, overlay.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
+    #[arg(long, value_name = "DIR")]
+    person_models: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 #[derive(Args, Clone)]
@@ -206,6 +223,9 @@ struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Time only the person models (matte, detection, landmarks) on a 640x480 frame.
+    #[arg(long)]
+    person_only: bool,
 }
 
 fn main() {
@@ -219,6 +239,7 @@ fn main() {
         Some(Command::Convert(args)) => convert(args),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Mask(args)) => mask(args),
+        Some(Command::Person(args)) => person(args),
         None => run_app(cli.app),
     };
     if let Err(e) = result {
@@ -548,9 +569,40 @@ fn synthetic_inputs(device: &Device) -> Result<Inputs> {
     })
 }
 
+fn person(args: PersonArgs) -> Result<()> {
+    use fitting_room::person::{render, Analysis, PersonModels};
+    let device = select_device(args.device)?;
+    let dir = PersonModels::find(args.person_models.as_deref())?;
+    let models = PersonModels::load(&dir, &device)?;
+    let photo = load_rgb(&args.photo)?;
+    let analysis = models.analyze(&photo)?;
+    let written = render::write_outputs(&args.out, &photo, &analysis)
+        .with_context(|| format!("writing to {}", args.out.display()))?;
+    match &analysis {
+        Analysis::Found(p) => log::info!(
+            "person found (score {:.2}, {} detected); wrote {}",
+            p.score,
+            p.people,
+            written.len()
+        ),
+        Analysis::NoPerson(why) => println!("{why}"),
+    }
+    Ok(())
+}
+
 fn bench(args: BenchArgs) -> Result<()> {
     if args.iters == 0 {
         bail!("--iters must be at least 1");
+    }
+    if args.person_only {
+        let device = select_device(args.model.device)?;
+        let dir = fitting_room::person::PersonModels::find(None)?;
+        let models = fitting_room::person::PersonModels::load(&dir, &device)?;
+        let mut report = fitting_room::person::bench(&models, args.iters)?;
+        report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
+        report["threads"] = serde_json::json!(rayon::current_num_threads());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
     }
     let load_start = Instant::now();
     let engine = args.model.load()?;

@@ -1,0 +1,205 @@
+//! Measures the person models against VITON's annotations on a VITON-layout folder.
+//!
+//! ```text
+//! cargo run --release --example person_eval -- path/to/viton/val [--overlays OUTDIR]
+//! ```
+//!
+//! For every `DIR/image/NAME.jpg`:
+//! - matte IoU: the matte above 0.5 against the parse's person region (`image-parse/NAME.png`,
+//!   every label but background);
+//! - keypoints: BlazePose's nose, shoulders, elbows, wrists and hips against VITON's OpenPose
+//!   keypoints (`pose/NAME_keypoints.json`, COCO-18 order), for the joints OpenPose saw
+//!   (confidence > 0); the error is in units of the torso height (OpenPose neck to mid-hip).
+//!
+//! Prints the IoU distribution, the share of joints within 5% of the torso height per joint and in
+//! all, and the worst images. `--overlays OUTDIR` writes each overlay picture.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+
+use fitting_room::person::{render, Analysis, PersonModels};
+use fitting_room::pipeline::load_rgb;
+
+/// (OpenPose COCO-18 index, BlazePose index, name).
+const JOINTS: [(usize, usize, &str); 9] = [
+    (0, 0, "nose"),
+    (2, 12, "right_shoulder"),
+    (5, 11, "left_shoulder"),
+    (3, 14, "right_elbow"),
+    (6, 13, "left_elbow"),
+    (4, 16, "right_wrist"),
+    (7, 15, "left_wrist"),
+    (8, 24, "right_hip"),
+    (11, 23, "left_hip"),
+];
+const TOLERANCE: f32 = 0.05;
+
+fn openpose(path: &Path) -> Result<Vec<(f32, f32, f32)>> {
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let values = json["people"][0]["pose_keypoints"]
+        .as_array()
+        .context("no pose_keypoints")?
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(0.0) as f32)
+        .collect::<Vec<_>>();
+    Ok(values.chunks(3).map(|c| (c[0], c[1], c[2])).collect())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(dir) = args.first().map(PathBuf::from) else {
+        bail!("usage: person_eval VITON_DIR [--overlays OUTDIR]");
+    };
+    let overlays = args
+        .iter()
+        .position(|a| a == "--overlays")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let models = PersonModels::load(&PersonModels::find(None)?, &Device::Cpu)?;
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("image"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+        .collect();
+    names.sort();
+
+    let mut ious = Vec::new();
+    let diag = std::env::var_os("PERSON_EVAL_DIAG").is_some();
+    let mut alt = [0f32; 4];
+    let mut offsets = [(0f32, 0f32); JOINTS.len()];
+    let mut hits = [(0usize, 0usize); JOINTS.len()];
+    let mut missed = 0;
+    let mut rows = Vec::new();
+    for path in &names {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let photo = load_rgb(path)?;
+        let analysis = models.analyze(&photo)?;
+        let Analysis::Found(person) = &analysis else {
+            missed += 1;
+            println!("{stem}: no person");
+            continue;
+        };
+        if let Some(out) = &overlays {
+            std::fs::create_dir_all(out)?;
+            render::overlay(&photo, person).save(out.join(format!("{stem}.png")))?;
+        }
+        let parse = image::open(dir.join("image-parse").join(format!("{stem}.png")))?.to_luma8();
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (x, y, p) in parse.enumerate_pixels() {
+            let a = p.0[0] != 0;
+            let b = person.matte.get(x, y) > 0.5;
+            inter += (a && b) as usize;
+            union += (a || b) as usize;
+        }
+        let iou = if union > 0 {
+            inter as f32 / union as f32
+        } else {
+            1.0
+        };
+        if diag {
+            // Alternatives: the selfie matte alone, their maximum, other thresholds.
+            let selfie = models.segment(&photo)?;
+            let mut counts = [(0usize, 0usize); 4];
+            for (x, y, p) in parse.enumerate_pixels() {
+                let a = p.0[0] != 0;
+                let s = selfie.sample(x as f32, y as f32);
+                let m = person.matte.get(x, y);
+                for (i, b) in [s > 0.5, s.max(m) > 0.5, m > 0.3, m > 0.7]
+                    .into_iter()
+                    .enumerate()
+                {
+                    counts[i].0 += (a && b) as usize;
+                    counts[i].1 += (a || b) as usize;
+                }
+            }
+            for i in 0..4 {
+                alt[i] += counts[i].0 as f32 / counts[i].1.max(1) as f32;
+            }
+        }
+        ious.push(iou);
+        let op = openpose(&dir.join("pose").join(format!("{stem}_keypoints.json")))?;
+        let torso = {
+            let neck = op[1];
+            let (rh, lh) = (op[8], op[11]);
+            if neck.2 > 0.0 && rh.2 > 0.0 && lh.2 > 0.0 {
+                let (mx, my) = ((rh.0 + lh.0) / 2.0, (rh.1 + lh.1) / 2.0);
+                Some(((neck.0 - mx).powi(2) + (neck.1 - my).powi(2)).sqrt())
+            } else {
+                None
+            }
+        };
+        let mut worst: f32 = 0.0;
+        if let Some(torso) = torso.filter(|t| *t > 1.0) {
+            for (j, &(o, b, _)) in JOINTS.iter().enumerate() {
+                let (ox, oy, c) = op[o];
+                if c <= 0.0 {
+                    continue;
+                }
+                let k = person.keypoints[b];
+                let err = ((k.x - ox).powi(2) + (k.y - oy).powi(2)).sqrt() / torso;
+                offsets[j].0 += (k.x - ox) / torso;
+                offsets[j].1 += (k.y - oy) / torso;
+                worst = worst.max(err);
+                hits[j].1 += 1;
+                if err <= TOLERANCE {
+                    hits[j].0 += 1;
+                }
+            }
+        }
+        rows.push((stem, iou, worst));
+    }
+    ious.sort_by(f32::total_cmp);
+    let n = ious.len().max(1);
+    let mean = ious.iter().sum::<f32>() / n as f32;
+    println!("images {} (no person: {missed})", names.len());
+    println!(
+        "matte IoU: mean {mean:.4}, median {:.4}, p10 {:.4}, min {:.4}",
+        ious[n / 2],
+        ious[n / 10],
+        ious.first().copied().unwrap_or(0.0)
+    );
+    let (mut total_hit, mut total) = (0, 0);
+    for (j, &(_, _, name)) in JOINTS.iter().enumerate() {
+        let (h, t) = hits[j];
+        total_hit += h;
+        total += t;
+        println!(
+            "  {name:<15} {:.1}% of {t} within {:.0}% of torso height",
+            100.0 * h as f32 / t.max(1) as f32,
+            TOLERANCE * 100.0
+        );
+        if diag {
+            let n = t.max(1) as f32;
+            println!(
+                "    mean offset in torso heights: dx {:+.3} dy {:+.3}",
+                offsets[j].0 / n,
+                offsets[j].1 / n
+            );
+        }
+    }
+    println!(
+        "keypoints: {:.1}% of {total} visible joints within {:.0}% of torso height",
+        100.0 * total_hit as f32 / total.max(1) as f32,
+        TOLERANCE * 100.0
+    );
+    if diag {
+        let k = ious.len().max(1) as f32;
+        println!(
+            "mean IoU: selfie {:.4}, max(selfie, pose) {:.4}, pose>0.3 {:.4}, pose>0.7 {:.4}",
+            alt[0] / k,
+            alt[1] / k,
+            alt[2] / k,
+            alt[3] / k
+        );
+    }
+    rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    println!("lowest IoU: {:?}", &rows[..rows.len().min(5)]);
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    println!(
+        "largest joint error (torso heights): {:?}",
+        &rows[..rows.len().min(5)]
+    );
+    Ok(())
+}

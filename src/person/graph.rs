@@ -1,0 +1,672 @@
+//! A small interpreter for the TFLite graphs of MediaPipe's person models, on candle.
+//!
+//! The converter (`training/person/convert.py`) writes each model as a JSON op list plus a
+//! safetensors file of its constants, in TFLite's layouts. Here the graph is loaded once: kernels
+//! are rearranged for NCHW, TFLite's SAME padding (asymmetric: the extra row and column go after)
+//! is resolved into explicit pads from the static shapes, and float16 weights become float32.
+//! Running it is pure: input tensors in, output tensors out, on any candle device.
+//!
+//! Layout rule: every rank-4 activation is held as NCHW; tensors of other ranks keep TFLite's
+//! own (row-major NHWC-derived) order, so RESHAPE goes through NHWC.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde::Deserialize;
+
+use super::ops::{self, Act, Pads};
+use super::PersonError;
+
+/// Raw JSON form written by the converter.
+#[derive(Deserialize)]
+struct GraphFile {
+    format: String,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    tensors: HashMap<String, TensorInfo>,
+    ops: Vec<OpFile>,
+}
+
+#[derive(Deserialize, Clone)]
+struct TensorInfo {
+    #[allow(dead_code)]
+    name: String,
+    shape: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct OpFile {
+    op: String,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    #[serde(default)]
+    padding: Option<String>,
+    #[serde(default)]
+    stride: Option<[usize; 2]>,
+    #[serde(default)]
+    dilation: Option<[usize; 2]>,
+    #[serde(default)]
+    filter: Option<[usize; 2]>,
+    #[serde(default)]
+    activation: Option<String>,
+    #[serde(default)]
+    axis: Option<i64>,
+    #[serde(default)]
+    depth_multiplier: Option<usize>,
+    #[serde(default)]
+    align_corners: Option<bool>,
+    #[serde(default)]
+    half_pixel_centers: Option<bool>,
+    #[serde(default)]
+    block_size: Option<usize>,
+}
+
+/// An op's operand: an activation computed at run time, or a constant arranged at load time.
+#[derive(Debug, Clone)]
+enum Operand {
+    Value(usize),
+    Const(Tensor),
+}
+
+#[derive(Debug)]
+enum Kind {
+    Conv {
+        weight: Tensor,
+        bias: Option<Tensor>,
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        pads: Pads,
+        act: Act,
+    },
+    Depthwise {
+        weight: Tensor,
+        bias: Tensor,
+        stride: [usize; 2],
+        pads: Pads,
+        act: Act,
+    },
+    TransposeConvBias {
+        weight: Tensor,
+        bias: Tensor,
+        stride: [usize; 2],
+        out_hw: [usize; 2],
+        pads: Pads,
+    },
+    Add(Act),
+    Mul(Act),
+    Pad(Pads, [usize; 2]),
+    AvgPool {
+        filter: [usize; 2],
+        stride: [usize; 2],
+    },
+    MaxPool {
+        filter: [usize; 2],
+        stride: [usize; 2],
+    },
+    Resize {
+        out_hw: [usize; 2],
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
+    Concat(usize),
+    Reshape(Vec<usize>),
+    DepthToSpace(usize),
+    Logistic,
+    HardSwish,
+    Relu,
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Conv { weight, .. } if weight.dims()[2] == 1 => "conv1x1",
+            Kind::Conv { .. } => "conv",
+            Kind::Depthwise { .. } => "depthwise",
+            Kind::TransposeConvBias { .. } => "transpose_conv",
+            Kind::Add(_) => "add",
+            Kind::Mul(_) => "mul",
+            Kind::Pad(..) => "pad",
+            Kind::AvgPool { .. } => "avg_pool",
+            Kind::MaxPool { .. } => "max_pool",
+            Kind::Resize { .. } => "resize",
+            Kind::Concat(_) => "concat",
+            Kind::Reshape(_) => "reshape",
+            Kind::DepthToSpace(_) => "depth_to_space",
+            Kind::Logistic => "logistic",
+            Kind::HardSwish => "hard_swish",
+            Kind::Relu => "relu",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Op {
+    kind: Kind,
+    inputs: Vec<Operand>,
+    output: usize,
+    /// Activations whose last reader is this op, dropped after it runs.
+    frees: Vec<usize>,
+}
+
+/// A loaded graph, ready to run on its device.
+#[derive(Debug)]
+pub struct Graph {
+    name: String,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    /// TFLite (NHWC) shapes of the inputs and outputs.
+    input_shapes: Vec<Vec<usize>>,
+    output_shapes: Vec<Vec<usize>>,
+    ops: Vec<Op>,
+    slots: usize,
+    device: Device,
+}
+
+/// What went wrong loading a graph, before it is tied to a file name.
+fn bad(path: &Path, reason: impl Into<String>) -> PersonError {
+    PersonError::Model {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// TFLite's SAME padding for one spatial dimension: the total split with the extra after.
+fn same_pads(input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize) {
+    let effective = (kernel - 1) * dilation + 1;
+    let out = input.div_ceil(stride);
+    let total = ((out - 1) * stride + effective).saturating_sub(input);
+    (total / 2, total - total / 2)
+}
+
+/// A TFLite fused activation by name.
+fn activation(name: Option<&str>) -> Result<Act, String> {
+    match name.unwrap_or("none") {
+        "none" => Ok(Act::None),
+        "relu" => Ok(Act::Relu),
+        "relu6" => Ok(Act::Relu6),
+        other => Err(format!("unsupported fused activation `{other}`")),
+    }
+}
+
+/// A constant of rank <= 4 in TFLite's NHWC order, shaped to broadcast against NCHW values.
+fn nchw_broadcast(t: &Tensor) -> candle_core::Result<Tensor> {
+    let mut dims = t.dims().to_vec();
+    while dims.len() < 4 {
+        dims.insert(0, 1);
+    }
+    t.reshape(dims)?.permute((0, 3, 1, 2))?.contiguous()
+}
+
+impl Graph {
+    /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`.
+    pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, PersonError> {
+        let json_path = dir.join(format!("{name}.json"));
+        let weights_path = dir.join(format!("{name}.safetensors"));
+        let text = std::fs::read_to_string(&json_path).map_err(|e| PersonError::Model {
+            path: json_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let file: GraphFile =
+            serde_json::from_str(&text).map_err(|e| bad(&json_path, e.to_string()))?;
+        if file.format != "fitting-room-tflite-graph/1" {
+            return Err(bad(&json_path, format!("unknown format `{}`", file.format)));
+        }
+        if !weights_path.is_file() {
+            return Err(bad(&weights_path, "missing"));
+        }
+        let raw = candle_core::safetensors::load(&weights_path, device)
+            .map_err(|e| bad(&weights_path, e.to_string()))?;
+        let mut consts = HashMap::new();
+        for (key, tensor) in raw {
+            let id: usize = key
+                .strip_prefix('t')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| bad(&weights_path, format!("unexpected tensor `{key}`")))?;
+            let tensor = match tensor.dtype() {
+                DType::F16 | DType::BF16 => tensor.to_dtype(DType::F32),
+                _ => Ok(tensor),
+            }
+            .map_err(|e| bad(&weights_path, e.to_string()))?;
+            consts.insert(id, tensor);
+        }
+        Self::build(file, consts, name, &json_path, &weights_path, device)
+    }
+
+    fn build(
+        file: GraphFile,
+        consts: HashMap<usize, Tensor>,
+        name: &str,
+        json_path: &Path,
+        weights_path: &Path,
+        device: &Device,
+    ) -> Result<Self, PersonError> {
+        let shape_of = |id: usize| -> Result<Vec<usize>, PersonError> {
+            file.tensors
+                .get(&id.to_string())
+                .map(|t| t.shape.clone())
+                .ok_or_else(|| bad(json_path, format!("tensor {id} has no shape")))
+        };
+        let constant = |id: usize| -> Result<Tensor, PersonError> {
+            consts
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| bad(weights_path, format!("constant t{id} is missing")))
+        };
+        let ce = |e: candle_core::Error| bad(weights_path, e.to_string());
+        let slots = file
+            .tensors
+            .keys()
+            .filter_map(|k| k.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+
+        let mut ops = Vec::with_capacity(file.ops.len());
+        for (index, op) in file.ops.iter().enumerate() {
+            let context =
+                |reason: String| bad(json_path, format!("op {index} ({}): {reason}", op.op));
+            let out_shape = shape_of(op.outputs[0])?;
+            let in_shape = shape_of(op.inputs[0])?;
+            let act = activation(op.activation.as_deref()).map_err(context)?;
+            let stride = op.stride.unwrap_or([1, 1]);
+            let dilation = op.dilation.unwrap_or([1, 1]);
+            let same = op.padding.as_deref() == Some("same");
+            let spatial_pads = |kh: usize, kw: usize| -> Pads {
+                if same {
+                    let (t, b) = same_pads(in_shape[1], kh, stride[0], dilation[0]);
+                    let (l, r) = same_pads(in_shape[2], kw, stride[1], dilation[1]);
+                    Pads {
+                        top: t,
+                        bottom: b,
+                        left: l,
+                        right: r,
+                    }
+                } else {
+                    Pads::default()
+                }
+            };
+            let value = |id: usize| {
+                if consts.contains_key(&id) {
+                    constant(id).map(Operand::Const)
+                } else {
+                    Ok(Operand::Value(id))
+                }
+            };
+            let (kind, inputs) = match op.op.as_str() {
+                "CONV_2D" => {
+                    // OHWI -> OIHW.
+                    let w = constant(op.inputs[1])?;
+                    let (kh, kw) = (w.dims()[1], w.dims()[2]);
+                    let weight = w
+                        .permute((0, 3, 1, 2))
+                        .and_then(|t| t.contiguous())
+                        .map_err(ce)?;
+                    let bias = match op.inputs.get(2) {
+                        Some(&b) => Some(constant(b)?),
+                        None => None,
+                    };
+                    let kind = Kind::Conv {
+                        weight,
+                        bias,
+                        stride,
+                        dilation,
+                        pads: spatial_pads(kh, kw),
+                        act,
+                    };
+                    (kind, vec![value(op.inputs[0])?])
+                }
+                "DEPTHWISE_CONV_2D" => {
+                    if op.depth_multiplier.unwrap_or(1) != 1 || dilation != [1, 1] {
+                        return Err(context("only depth multiplier 1, no dilation".into()));
+                    }
+                    // 1HWC -> C,H,W.
+                    let w = constant(op.inputs[1])?;
+                    let (kh, kw, c) = (w.dims()[1], w.dims()[2], w.dims()[3]);
+                    let weight = w
+                        .reshape((kh, kw, c))
+                        .and_then(|t| t.permute((2, 0, 1)))
+                        .and_then(|t| t.contiguous())
+                        .map_err(ce)?;
+                    let kind = Kind::Depthwise {
+                        weight,
+                        bias: constant(op.inputs[2])?,
+                        stride,
+                        pads: spatial_pads(kh, kw),
+                        act,
+                    };
+                    (kind, vec![value(op.inputs[0])?])
+                }
+                "Convolution2DTransposeBias" => {
+                    // OHWI -> (I, O, H, W), candle's transposed-convolution layout.
+                    let w = constant(op.inputs[1])?;
+                    let (kh, kw) = (w.dims()[1], w.dims()[2]);
+                    let weight = w
+                        .permute((3, 0, 1, 2))
+                        .and_then(|t| t.contiguous())
+                        .map_err(ce)?;
+                    // The padding of the forward convolution that maps the output to the input.
+                    let out_hw = [out_shape[1], out_shape[2]];
+                    let pads = if same {
+                        let total = |i: usize, k: usize, s: usize, o: usize| {
+                            ((i - 1) * s + k).saturating_sub(o)
+                        };
+                        let th = total(in_shape[1], kh, stride[0], out_hw[0]);
+                        let tw = total(in_shape[2], kw, stride[1], out_hw[1]);
+                        Pads {
+                            top: th / 2,
+                            bottom: th - th / 2,
+                            left: tw / 2,
+                            right: tw - tw / 2,
+                        }
+                    } else {
+                        Pads::default()
+                    };
+                    let kind = Kind::TransposeConvBias {
+                        weight,
+                        bias: constant(op.inputs[2])?,
+                        stride,
+                        out_hw,
+                        pads,
+                    };
+                    (kind, vec![value(op.inputs[0])?])
+                }
+                "ADD" | "MUL" => {
+                    let mut inputs = Vec::new();
+                    for &id in &op.inputs {
+                        inputs.push(match value(id)? {
+                            Operand::Const(t) if out_shape.len() == 4 => {
+                                Operand::Const(nchw_broadcast(&t).map_err(ce)?)
+                            }
+                            other => other,
+                        });
+                    }
+                    let kind = if op.op == "ADD" {
+                        Kind::Add(act)
+                    } else {
+                        Kind::Mul(act)
+                    };
+                    (kind, inputs)
+                }
+                "PAD" => {
+                    let p: Vec<i32> = constant(op.inputs[1])?
+                        .flatten_all()
+                        .and_then(|t| t.to_vec1())
+                        .map_err(ce)?;
+                    if p.len() != 8 || p.iter().any(|&v| v < 0) || p[0] != 0 || p[1] != 0 {
+                        return Err(context(format!("unsupported paddings {p:?}")));
+                    }
+                    let u = |i: usize| p[i] as usize;
+                    let pads = Pads {
+                        top: u(2),
+                        bottom: u(3),
+                        left: u(4),
+                        right: u(5),
+                    };
+                    (Kind::Pad(pads, [u(6), u(7)]), vec![value(op.inputs[0])?])
+                }
+                "AVERAGE_POOL_2D" | "MAX_POOL_2D" => {
+                    let filter = op.filter.ok_or_else(|| context("no filter".into()))?;
+                    let p = spatial_pads(filter[0], filter[1]);
+                    if p != Pads::default() || act != Act::None {
+                        return Err(context(
+                            "padded or activated pools are not supported".into(),
+                        ));
+                    }
+                    let kind = if op.op == "MAX_POOL_2D" {
+                        Kind::MaxPool { filter, stride }
+                    } else {
+                        Kind::AvgPool { filter, stride }
+                    };
+                    (kind, vec![value(op.inputs[0])?])
+                }
+                "RESIZE_BILINEAR" => (
+                    Kind::Resize {
+                        out_hw: [out_shape[1], out_shape[2]],
+                        align_corners: op.align_corners.unwrap_or(false),
+                        half_pixel_centers: op.half_pixel_centers.unwrap_or(false),
+                    },
+                    vec![value(op.inputs[0])?],
+                ),
+                "CONCATENATION" => {
+                    let rank = out_shape.len() as i64;
+                    let axis = op.axis.unwrap_or(0);
+                    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+                    // NHWC axis -> NCHW axis for rank-4 values.
+                    let axis = if rank == 4 { [0, 2, 3, 1][axis] } else { axis };
+                    let inputs = op
+                        .inputs
+                        .iter()
+                        .map(|&id| value(id))
+                        .collect::<Result<_, _>>()?;
+                    (Kind::Concat(axis), inputs)
+                }
+                "RESHAPE" => (Kind::Reshape(out_shape.clone()), vec![value(op.inputs[0])?]),
+                "DEPTH_TO_SPACE" => (
+                    Kind::DepthToSpace(op.block_size.unwrap_or(2)),
+                    vec![value(op.inputs[0])?],
+                ),
+                "LOGISTIC" => (Kind::Logistic, vec![value(op.inputs[0])?]),
+                "HARD_SWISH" => (Kind::HardSwish, vec![value(op.inputs[0])?]),
+                "RELU" => (Kind::Relu, vec![value(op.inputs[0])?]),
+                other => return Err(context(format!("unsupported op `{other}`"))),
+            };
+            ops.push(Op {
+                kind,
+                inputs,
+                output: op.outputs[0],
+                frees: Vec::new(),
+            });
+        }
+
+        // Free each activation after its last reader (never the graph's outputs).
+        let mut last_use = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            for input in &op.inputs {
+                if let Operand::Value(id) = input {
+                    last_use.insert(*id, i);
+                }
+            }
+        }
+        for (id, i) in last_use {
+            if !file.outputs.contains(&id) {
+                ops[i].frees.push(id);
+            }
+        }
+        let input_shapes = file
+            .inputs
+            .iter()
+            .map(|&i| shape_of(i))
+            .collect::<Result<_, _>>()?;
+        let output_shapes = file
+            .outputs
+            .iter()
+            .map(|&i| shape_of(i))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            name: name.to_string(),
+            inputs: file.inputs,
+            outputs: file.outputs,
+            input_shapes,
+            output_shapes,
+            ops,
+            slots,
+            device: device.clone(),
+        })
+    }
+
+    /// The model's name (its file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device the graph's constants live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// TFLite (NHWC) shape of input `i`.
+    pub fn input_shape(&self, i: usize) -> &[usize] {
+        &self.input_shapes[i]
+    }
+
+    /// TFLite (NHWC) shapes of the outputs.
+    pub fn output_shapes(&self) -> &[Vec<usize>] {
+        &self.output_shapes
+    }
+
+    /// Runs the graph. Inputs and outputs are in TFLite's NHWC layout.
+    pub fn run(&self, inputs: &[Tensor]) -> candle_core::Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            candle_core::bail!(
+                "{}: {} inputs given, {} expected",
+                self.name,
+                inputs.len(),
+                self.inputs.len()
+            );
+        }
+        let mut values: Vec<Option<Tensor>> = vec![None; self.slots];
+        for ((&id, x), shape) in self.inputs.iter().zip(inputs).zip(&self.input_shapes) {
+            if x.dims() != shape.as_slice() {
+                candle_core::bail!(
+                    "{}: input shape {:?}, expected {shape:?}",
+                    self.name,
+                    x.dims()
+                );
+            }
+            let x = x.to_device(&self.device)?.to_dtype(DType::F32)?;
+            values[id] = Some(if x.rank() == 4 {
+                x.permute((0, 3, 1, 2))?.contiguous()?
+            } else {
+                x
+            });
+        }
+        // FITTING_ROOM_PERSON_PROFILE=1: time per op kind, logged at info level.
+        let profile = std::env::var_os("FITTING_ROOM_PERSON_PROFILE").is_some();
+        let mut times: HashMap<&'static str, (f64, usize)> = HashMap::new();
+        for op in &self.ops {
+            let start = profile.then(std::time::Instant::now);
+            let args: Vec<Tensor> = op
+                .inputs
+                .iter()
+                .map(|operand| match operand {
+                    Operand::Const(t) => Ok(t.clone()),
+                    Operand::Value(id) => values[*id].clone().ok_or_else(|| {
+                        candle_core::Error::Msg(format!("tensor {id} not computed"))
+                    }),
+                })
+                .collect::<candle_core::Result<_>>()?;
+            let out = Self::apply(&op.kind, &args)?;
+            if let Some(start) = start {
+                self.device.synchronize()?;
+                let entry = times.entry(op.kind.name()).or_default();
+                entry.0 += start.elapsed().as_secs_f64() * 1e3;
+                entry.1 += 1;
+            }
+            values[op.output] = Some(out);
+            for &id in &op.frees {
+                values[id] = None;
+            }
+        }
+        if profile {
+            let mut rows: Vec<_> = times.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+            log::info!("{} op times (ms, count): {rows:?}", self.name);
+        }
+        self.outputs
+            .iter()
+            .map(|&id| {
+                let t = values[id]
+                    .take()
+                    .ok_or_else(|| candle_core::Error::Msg(format!("output {id} not computed")))?;
+                if t.rank() == 4 {
+                    t.permute((0, 2, 3, 1))?.contiguous()
+                } else {
+                    Ok(t)
+                }
+            })
+            .collect()
+    }
+
+    fn apply(kind: &Kind, args: &[Tensor]) -> candle_core::Result<Tensor> {
+        let x = &args[0];
+        match kind {
+            Kind::Conv {
+                weight,
+                bias,
+                stride,
+                dilation,
+                pads,
+                act,
+            } => ops::conv2d(x, weight, bias.as_ref(), *stride, *dilation, *pads, *act),
+            Kind::Depthwise {
+                weight,
+                bias,
+                stride,
+                pads,
+                act,
+            } => ops::depthwise(x, weight, bias, *stride, *pads, *act),
+            Kind::TransposeConvBias {
+                weight,
+                bias,
+                stride,
+                out_hw,
+                pads,
+            } => {
+                if stride[0] != stride[1] {
+                    candle_core::bail!("unequal transposed-convolution strides");
+                }
+                // The full transposed convolution, then the window SAME padding keeps.
+                let y = x.conv_transpose2d(weight, 0, 0, stride[0], 1)?;
+                let y = y
+                    .narrow(2, pads.top, out_hw[0])?
+                    .narrow(3, pads.left, out_hw[1])?;
+                y.broadcast_add(&bias.reshape((1, (), 1, 1))?)
+            }
+            Kind::Add(act) => ops::add_act(&args[0], &args[1], *act),
+            Kind::Mul(act) => act.apply(&args[0].broadcast_mul(&args[1])?),
+            Kind::Pad(p, [c0, c1]) => {
+                let y = ops::pad(x, *p)?;
+                if *c0 > 0 || *c1 > 0 {
+                    y.pad_with_zeros(1, *c0, *c1)
+                } else {
+                    Ok(y)
+                }
+            }
+            Kind::AvgPool { filter, stride } => {
+                let (h, w) = (x.dims()[2], x.dims()[3]);
+                if filter[0] == h && filter[1] == w {
+                    x.mean_keepdim(3)?.mean_keepdim(2)
+                } else {
+                    x.avg_pool2d_with_stride((filter[0], filter[1]), (stride[0], stride[1]))
+                }
+            }
+            Kind::MaxPool { filter, stride } => {
+                x.max_pool2d_with_stride((filter[0], filter[1]), (stride[0], stride[1]))
+            }
+            Kind::Resize {
+                out_hw,
+                align_corners,
+                half_pixel_centers,
+            } => ops::resize_bilinear(x, *out_hw, *align_corners, *half_pixel_centers),
+            Kind::Concat(axis) => Tensor::cat(args, *axis),
+            Kind::Reshape(shape) => {
+                let nhwc = if x.rank() == 4 {
+                    x.permute((0, 2, 3, 1))?.contiguous()?
+                } else {
+                    x.clone()
+                };
+                let y = nhwc.reshape(shape.as_slice())?;
+                if shape.len() == 4 {
+                    y.permute((0, 3, 1, 2))?.contiguous()
+                } else {
+                    Ok(y)
+                }
+            }
+            Kind::DepthToSpace(b) => ops::depth_to_space(x, *b),
+            Kind::Logistic => candle_nn::ops::sigmoid(x),
+            Kind::HardSwish => ops::Act::HardSwish.apply(x),
+            Kind::Relu => x.relu(),
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! Where the person is and how the body lies, from MediaPipe's published person models
+//! (Apache-2.0), run natively on candle.
+//!
+//! - a soft person matte at the photo's resolution, from BlazePose's segmentation of the chosen
+//!   person's region (person-specific) and the selfie segmentation model (whole picture);
+//! - the 33 BlazePose keypoints in photo pixels, with visibility;
+//! - the person's box.
+//!
+//! [`PersonModels::analyze`] is pure: an RGB image in, an [`Analysis`] out. The stages
+//! ([`PersonModels::segment`], [`PersonModels::detect`], [`PersonModels::landmarks`]) are public
+//! for benchmarks and parity tests. [`graph`] is the TFLite-graph interpreter, [`pose`] the
+//! detector's and landmark model's geometry, [`render`] the pictures the CLI writes.
+
+pub mod graph;
+pub mod ops;
+pub mod pose;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+
+use crate::resources::{NotFound, Resource};
+use graph::Graph;
+pub use pose::{BoxPx, Detection, Keypoint, Region, KEYPOINTS, KEYPOINT_NAMES};
+
+/// Environment variable naming the person-model folder.
+pub const PERSON_MODELS_ENV: &str = "FITTING_ROOM_PERSON_MODELS";
+
+/// The person-model folder that ships with the program.
+pub const PERSON_MODELS: Resource = Resource {
+    what: "person models",
+    env: Some(PERSON_MODELS_ENV),
+    checkout: "models/person",
+    installed: "models/person",
+};
+
+/// The three converted models, by file stem.
+pub const SELFIE: &str = "selfie_segmentation";
+pub const DETECTOR: &str = "pose_detection";
+pub const LANDMARKS: &str = "pose_landmark_full";
+
+/// Photos smaller than this (either side) are not analysed.
+pub const MIN_SIDE: usize = 32;
+/// Larger photos are downscaled once to this long side before the models sample them.
+pub const ANALYSIS_LONG_SIDE: u32 = 1024;
+/// Below this luma range (0-255) a picture is blank.
+const BLANK_RANGE: u8 = 8;
+/// Minimum pose-presence probability of the landmark model.
+const MIN_PRESENCE: f32 = 0.5;
+
+/// Loading or running the person models failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PersonError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error("person model file {}: {reason}", path.display())]
+    Model { path: PathBuf, reason: String },
+    #[error("person model {model} failed: {source}")]
+    Run {
+        model: String,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+/// Why no person was reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum NoPerson {
+    /// Either side is under [`MIN_SIDE`] pixels.
+    TooSmall { width: u32, height: u32 },
+    /// The picture is (nearly) one flat colour: blank, all black, fully transparent.
+    Blank,
+    /// The models found nobody.
+    NotDetected,
+}
+
+impl std::fmt::Display for NoPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoPerson::TooSmall { width, height } => {
+                write!(f, "the picture is too small ({width}x{height}; at least {MIN_SIDE} pixels a side)")
+            }
+            NoPerson::Blank => f.write_str("the picture is blank (one flat colour)"),
+            NoPerson::NotDetected => f.write_str("no person found in the picture"),
+        }
+    }
+}
+
+/// A soft matte: one value in [0, 1] per pixel, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matte {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+impl Matte {
+    /// The matte as an 8-bit grey picture.
+    pub fn to_luma8(&self) -> image::GrayImage {
+        let bytes = self
+            .data
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        image::GrayImage::from_raw(self.width, self.height, bytes).expect("matte size")
+    }
+
+    pub fn get(&self, x: u32, y: u32) -> f32 {
+        self.data[(y * self.width + x) as usize]
+    }
+}
+
+/// The person found in a photo, in the photo's pixels.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Soft matte of this person at the photo's resolution.
+    pub matte: Matte,
+    /// The 33 BlazePose keypoints ([`KEYPOINT_NAMES`]).
+    pub keypoints: Vec<Keypoint>,
+    /// The person's box: the matte's extent, grown to hold the visible keypoints.
+    pub bbox: BoxPx,
+    /// Detector score of the chosen person.
+    pub score: f32,
+    /// Landmark model's pose-presence probability.
+    pub presence: f32,
+    /// The rotated region the landmark model looked at.
+    pub region: Region,
+    /// How many people the detector found.
+    pub people: usize,
+}
+
+/// The result of analysing a photo.
+#[derive(Debug, Clone)]
+pub enum Analysis {
+    Found(Box<Person>),
+    NoPerson(NoPerson),
+}
+
+/// A probability map a model produced over a region (row-major, `size` x `size`).
+#[derive(Debug, Clone)]
+pub struct RegionMap {
+    pub region: Region,
+    pub size: usize,
+    pub data: Vec<f32>,
+}
+
+impl RegionMap {
+    /// The map's value at a pixel of the image the region is in (bilinear; 0 outside).
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let (u, v) = self.region.from_image(x, y);
+        if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+            return 0.0;
+        }
+        // Map pixel i covers u = i / size (see [`sample_region`]).
+        let n = self.size;
+        let fx = (u * n as f32).clamp(0.0, (n - 1) as f32);
+        let fy = (v * n as f32).clamp(0.0, (n - 1) as f32);
+        let (x0, y0) = (fx as usize, fy as usize);
+        let (x1, y1) = ((x0 + 1).min(n - 1), (y0 + 1).min(n - 1));
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let at = |x: usize, y: usize| self.data[y * n + x];
+        let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
+        let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * tx;
+        top + (bottom - top) * ty
+    }
+}
+
+/// The landmark model's results for one region.
+#[derive(Debug, Clone)]
+pub struct Landmarks {
+    pub keypoints: Vec<Keypoint>,
+    pub presence: f32,
+    /// BlazePose's person segmentation over the region (probabilities).
+    pub segmentation: RegionMap,
+}
+
+/// The three person models, loaded on one device.
+#[derive(Debug)]
+pub struct PersonModels {
+    selfie: Graph,
+    detector: Graph,
+    landmarks: Graph,
+    anchors: Vec<(f32, f32)>,
+}
+
+fn is_model_dir(dir: &Path) -> bool {
+    [SELFIE, DETECTOR, LANDMARKS]
+        .iter()
+        .all(|name| dir.join(format!("{name}.json")).is_file())
+}
+
+/// Samples a region of `img` into a (1, size, size, 3) tensor with values in [lo, hi]: bilinear,
+/// edge pixels repeated outside the picture.
+///
+/// The conventions are MediaPipe's, which the models were trained with: the region's corners map
+/// to the tensor's outer pixel indices 0 and `size`, and pixel centres sit at integer
+/// coordinates (OpenCV's warps); MediaPipe's pose graphs replicate the border.
+pub fn sample_region(
+    img: &RgbImage,
+    region: &Region,
+    size: usize,
+    lo: f32,
+    hi: f32,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let (w, h) = (img.width() as isize, img.height() as isize);
+    let raw = img.as_raw();
+    let scale = (hi - lo) / 255.0;
+    let mut out = vec![0f32; size * size * 3];
+    let px = |x: isize, y: isize, c: usize| -> f32 {
+        let (x, y) = (x.clamp(0, w - 1), y.clamp(0, h - 1));
+        raw[((y * w + x) * 3) as usize + c] as f32
+    };
+    for b in 0..size {
+        for a in 0..size {
+            let (x, y) = region.to_image(a as f32 / size as f32, b as f32 / size as f32);
+            let (x0, y0) = (x.floor(), y.floor());
+            let (tx, ty) = (x - x0, y - y0);
+            let (x0, y0) = (x0 as isize, y0 as isize);
+            for c in 0..3 {
+                let top = px(x0, y0, c) * (1.0 - tx) + px(x0 + 1, y0, c) * tx;
+                let bottom = px(x0, y0 + 1, c) * (1.0 - tx) + px(x0 + 1, y0 + 1, c) * tx;
+                out[(b * size + a) * 3 + c] = (top * (1.0 - ty) + bottom * ty) * scale + lo;
+            }
+        }
+    }
+    Tensor::from_vec(out, (1, size, size, 3), device)
+}
+
+impl PersonModels {
+    /// The person-model folder: `flag` if given, else the usual places ([`PERSON_MODELS`]).
+    pub fn find(flag: Option<&Path>) -> Result<PathBuf, PersonError> {
+        match flag {
+            Some(dir) => Ok(dir.to_path_buf()),
+            None => Ok(PERSON_MODELS.find(is_model_dir)?),
+        }
+    }
+
+    /// Loads the three models from `dir`; a missing or corrupt file is an error naming it.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, PersonError> {
+        let selfie = Graph::load(dir, SELFIE, device)?;
+        let detector = Graph::load(dir, DETECTOR, device)?;
+        let landmarks = Graph::load(dir, LANDMARKS, device)?;
+        let expect = |g: &Graph, shapes: &[&[usize]]| -> Result<(), PersonError> {
+            let ok = g.output_shapes().len() >= shapes.len()
+                && shapes
+                    .iter()
+                    .zip(g.output_shapes())
+                    .all(|(a, b)| *a == b.as_slice());
+            if ok {
+                Ok(())
+            } else {
+                Err(PersonError::Model {
+                    path: dir.join(format!("{}.json", g.name())),
+                    reason: format!("unexpected outputs {:?}", g.output_shapes()),
+                })
+            }
+        };
+        expect(&selfie, &[&[1, 256, 256, 1]])?;
+        expect(&detector, &[&[1, 2254, 12], &[1, 2254, 1]])?;
+        expect(
+            &landmarks,
+            &[&[1, 195], &[1, 1], &[1, 256, 256, 1], &[1, 64, 64, 39]],
+        )?;
+        Ok(Self {
+            selfie,
+            detector,
+            landmarks,
+            anchors: pose::anchors(),
+        })
+    }
+
+    /// The device the models run on.
+    pub fn device(&self) -> &Device {
+        self.selfie.device()
+    }
+
+    /// Runs one of the raw graphs by name (for parity checks): NHWC tensors in and out.
+    pub fn run_raw(&self, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, PersonError> {
+        let g = match name {
+            SELFIE => &self.selfie,
+            DETECTOR => &self.detector,
+            _ => &self.landmarks,
+        };
+        g.run(inputs).map_err(|source| PersonError::Run {
+            model: g.name().to_string(),
+            source,
+        })
+    }
+
+    fn run(&self, g: &Graph, input: Tensor) -> Result<Vec<Vec<f32>>, PersonError> {
+        let err = |source| PersonError::Run {
+            model: g.name().to_string(),
+            source,
+        };
+        let outs = g.run(&[input]).map_err(err)?;
+        outs.iter()
+            .map(|t| {
+                t.flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(err)
+            })
+            .collect()
+    }
+
+    /// The selfie segmentation model's person probability over the picture (stretched to the
+    /// model's square input, as MediaPipe's selfie graph does).
+    pub fn segment(&self, img: &RgbImage) -> Result<RegionMap, PersonError> {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let region = Region {
+            cx: w / 2.0,
+            cy: h / 2.0,
+            width: w,
+            height: h,
+            angle: 0.0,
+        };
+        let input =
+            sample_region(img, &region, 256, 0.0, 1.0, self.device()).map_err(|source| {
+                PersonError::Run {
+                    model: SELFIE.into(),
+                    source,
+                }
+            })?;
+        let mut outs = self.run(&self.selfie, input)?;
+        Ok(RegionMap {
+            region,
+            size: 256,
+            data: outs.swap_remove(0),
+        })
+    }
+
+    /// The detector's people (face box and alignment keypoints), in pixels of `img`, best first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>, PersonError> {
+        let region = Region::letterbox(img.width() as usize, img.height() as usize);
+        let input = sample_region(img, &region, pose::DETECTOR_SIZE, -1.0, 1.0, self.device())
+            .map_err(|source| PersonError::Run {
+                model: DETECTOR.into(),
+                source,
+            })?;
+        let outs = self.run(&self.detector, input)?;
+        let found = pose::decode_detections(&outs[0], &outs[1], &self.anchors);
+        Ok(found
+            .into_iter()
+            .map(|d| {
+                let (x0, y0) = region.to_image(d.face.x0, d.face.y0);
+                let (x1, y1) = region.to_image(d.face.x1, d.face.y1);
+                Detection {
+                    score: d.score,
+                    face: BoxPx { x0, y0, x1, y1 },
+                    keypoints: d.keypoints.map(|(u, v)| region.to_image(u, v)),
+                }
+            })
+            .collect())
+    }
+
+    /// The landmark model on a region of `img`.
+    pub fn landmarks(&self, img: &RgbImage, region: &Region) -> Result<Landmarks, PersonError> {
+        let size = pose::LANDMARK_SIZE;
+        let input =
+            sample_region(img, region, size, 0.0, 1.0, self.device()).map_err(|source| {
+                PersonError::Run {
+                    model: LANDMARKS.into(),
+                    source,
+                }
+            })?;
+        let outs = self.run(&self.landmarks, input)?;
+        let keypoints = pose::decode_landmarks(&outs[0], Some(&outs[3]), region);
+        let data = outs[2].iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect();
+        Ok(Landmarks {
+            keypoints,
+            presence: outs[1][0],
+            segmentation: RegionMap {
+                region: *region,
+                size,
+                data,
+            },
+        })
+    }
+
+    /// Finds the person in an RGB photo of any size: the largest, most central one when there
+    /// are several.
+    pub fn analyze(&self, photo: &RgbImage) -> Result<Analysis, PersonError> {
+        let (width, height) = photo.dimensions();
+        if (width as usize) < MIN_SIDE || (height as usize) < MIN_SIDE {
+            return Ok(Analysis::NoPerson(NoPerson::TooSmall { width, height }));
+        }
+        // One downscale for huge photos; the models sample this copy.
+        let long = width.max(height);
+        let (work, scale) = if long > ANALYSIS_LONG_SIDE {
+            let s = ANALYSIS_LONG_SIDE as f32 / long as f32;
+            let (w, h) = (
+                ((width as f32 * s).round() as u32).max(1),
+                ((height as f32 * s).round() as u32).max(1),
+            );
+            let small = image::imageops::resize(photo, w, h, image::imageops::FilterType::Triangle);
+            (std::borrow::Cow::Owned(small), w as f32 / width as f32)
+        } else {
+            (std::borrow::Cow::Borrowed(photo), 1.0)
+        };
+        if is_blank(&work) {
+            return Ok(Analysis::NoPerson(NoPerson::Blank));
+        }
+        let detections = self.detect(&work)?;
+        let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) else {
+            return Ok(Analysis::NoPerson(NoPerson::NotDetected));
+        };
+        let region = pose::landmark_region(&chosen.keypoints);
+        let marks = self.landmarks(&work, &region)?;
+        if marks.presence < MIN_PRESENCE {
+            return Ok(Analysis::NoPerson(NoPerson::NotDetected));
+        }
+        let inv = 1.0 / scale;
+        let matte = photo_matte(&marks.segmentation, width, height, scale);
+        let keypoints: Vec<Keypoint> = marks
+            .keypoints
+            .iter()
+            .map(|k| Keypoint {
+                x: k.x * inv,
+                y: k.y * inv,
+                z: k.z * inv,
+                ..*k
+            })
+            .collect();
+        let bbox = person_box(&matte, &keypoints);
+        let region = Region {
+            cx: region.cx * inv,
+            cy: region.cy * inv,
+            width: region.width * inv,
+            height: region.height * inv,
+            angle: region.angle,
+        };
+        Ok(Analysis::Found(Box::new(Person {
+            matte,
+            keypoints,
+            bbox,
+            score: chosen.score,
+            presence: marks.presence,
+            region,
+            people: detections.len(),
+        })))
+    }
+}
+
+/// True when the picture's luma spans less than [`BLANK_RANGE`].
+fn is_blank(img: &RgbImage) -> bool {
+    let (mut lo, mut hi) = (u8::MAX, u8::MIN);
+    for p in img.pixels() {
+        let [r, g, b] = p.0;
+        let y = ((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8;
+        lo = lo.min(y);
+        hi = hi.max(y);
+        if hi - lo >= BLANK_RANGE {
+            return false;
+        }
+    }
+    true
+}
+
+/// The detection to follow: the largest body circle, discounted by its distance from the centre.
+fn choose(detections: &[Detection], width: f32, height: f32) -> Option<&Detection> {
+    let half_diagonal = (width * width + height * height).sqrt() / 2.0;
+    let priority = |d: &Detection| {
+        let r = pose::landmark_region(&d.keypoints);
+        let (cx, cy) = (r.cx.clamp(0.0, width), r.cy.clamp(0.0, height));
+        let off = ((cx - width / 2.0).powi(2) + (cy - height / 2.0).powi(2)).sqrt() / half_diagonal;
+        r.width * r.width * (1.0 - 0.5 * off.min(1.0))
+    };
+    detections
+        .iter()
+        .max_by(|a, b| priority(a).total_cmp(&priority(b)))
+}
+
+/// A region map sampled at every pixel of the photo (`scale`: analysed pixels per photo pixel;
+/// pixel centres at integer coordinates, as in [`sample_region`]).
+fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
+    use rayon::prelude::*;
+    let mut data = vec![0f32; (width * height) as usize];
+    data.par_chunks_mut(width as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = map.sample(x as f32 * scale, y as f32 * scale);
+            }
+        });
+    Matte {
+        width,
+        height,
+        data,
+    }
+}
+
+/// The matte's extent above one half, grown to hold the keypoints that are visible and inside
+/// the photo; clamped to the photo.
+fn person_box(matte: &Matte, keypoints: &[Keypoint]) -> BoxPx {
+    let (w, h) = (matte.width as f32, matte.height as f32);
+    let mut b = BoxPx {
+        x0: f32::MAX,
+        y0: f32::MAX,
+        x1: f32::MIN,
+        y1: f32::MIN,
+    };
+    for y in 0..matte.height {
+        for x in 0..matte.width {
+            if matte.get(x, y) > 0.5 {
+                b.x0 = b.x0.min(x as f32);
+                b.y0 = b.y0.min(y as f32);
+                b.x1 = b.x1.max(x as f32 + 1.0);
+                b.y1 = b.y1.max(y as f32 + 1.0);
+            }
+        }
+    }
+    for k in keypoints {
+        if k.visibility > 0.5 && k.x >= 0.0 && k.y >= 0.0 && k.x < w && k.y < h {
+            b.x0 = b.x0.min(k.x);
+            b.y0 = b.y0.min(k.y);
+            b.x1 = b.x1.max(k.x);
+            b.y1 = b.y1.max(k.y);
+        }
+    }
+    if b.x0 > b.x1 {
+        return BoxPx {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 0.0,
+            y1: 0.0,
+        };
+    }
+    BoxPx {
+        x0: b.x0.max(0.0),
+        y0: b.y0.max(0.0),
+        x1: b.x1.min(w),
+        y1: b.y1.min(h),
+    }
+}
+
+/// Times each stage on a 640x480 webcam-sized frame (median milliseconds over `iters` runs after
+/// a warm-up): the selfie matte, the detector, the landmark model on a centred region, and the
+/// mapping of a region map to the frame's pixels. The graphs' cost does not depend on the
+/// picture, so a synthetic frame serves.
+pub fn bench(models: &PersonModels, iters: usize) -> Result<serde_json::Value, PersonError> {
+    use std::time::Instant;
+    let frame = RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let region = Region {
+        cx: 320.0,
+        cy: 260.0,
+        width: 420.0,
+        height: 420.0,
+        angle: 0.1,
+    };
+    let iters = iters.max(1);
+    let time = |f: &mut dyn FnMut() -> Result<(), PersonError>| -> Result<f64, PersonError> {
+        f()?;
+        let mut ms = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            let start = Instant::now();
+            f()?;
+            models
+                .device()
+                .synchronize()
+                .map_err(|source| PersonError::Run {
+                    model: "sync".into(),
+                    source,
+                })?;
+            ms.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        Ok(ms[ms.len() / 2])
+    };
+    let matte = time(&mut || models.segment(&frame).map(|_| ()))?;
+    let detection = time(&mut || models.detect(&frame).map(|_| ()))?;
+    let mut map = None;
+    let landmarks = time(&mut || {
+        map = Some(models.landmarks(&frame, &region)?.segmentation);
+        Ok(())
+    })?;
+    let map = map.expect("ran");
+    let paste = time(&mut || {
+        std::hint::black_box(photo_matte(&map, 640, 480, 1.0));
+        Ok(())
+    })?;
+    Ok(serde_json::json!({
+        "frame": "640x480",
+        "iters": iters,
+        "device": format!("{:?}", models.device().location()),
+        "stages_ms": {
+            "matte_selfie": matte,
+            "detection": detection,
+            "landmarks": landmarks,
+            "matte_to_frame": paste,
+        },
+        "keypoints_and_matte_ms": detection + landmarks + paste,
+    }))
+}

@@ -1,0 +1,473 @@
+//! Person models: parity with the reference TFLite interpreter on committed fixtures
+//! (`training/person/make_fixtures.py`), and the API's behaviour on odd inputs.
+//!
+//! Tolerances: the graphs run in float32 as in the reference, so the differences are float32
+//! reordering (im2col and gemm order versus XNNPACK's kernels) amplified through ~100 layers.
+//! Values are compared relative to each output's own range.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use fitting_room::person::{
+    graph::Graph, ops, Analysis, NoPerson, PersonError, PersonModels, DETECTOR, LANDMARKS, SELFIE,
+};
+use image::RgbImage;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn models_dir() -> PathBuf {
+    root().join("models/person")
+}
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/person")
+}
+
+fn models() -> &'static PersonModels {
+    static MODELS: std::sync::OnceLock<PersonModels> = std::sync::OnceLock::new();
+    MODELS.get_or_init(|| PersonModels::load(&models_dir(), &Device::Cpu).expect("models load"))
+}
+
+fn reference() -> HashMap<String, Vec<f32>> {
+    let tensors =
+        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu)
+            .unwrap();
+    tensors
+        .into_iter()
+        .map(|(k, t)| {
+            let v = t
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            (k, v)
+        })
+        .collect()
+}
+
+fn input(name: &str, lo: f32, hi: f32) -> Tensor {
+    let img = image::open(fixtures().join(name)).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let data: Vec<f32> = img
+        .as_raw()
+        .iter()
+        .map(|&v| v as f32 / 255.0 * (hi - lo) + lo)
+        .collect();
+    Tensor::from_vec(data, (1, h as usize, w as usize, 3), &Device::Cpu).unwrap()
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// Largest absolute difference, and the reference's range.
+fn compare(ours: &[f32], reference: &[f32]) -> (f32, f32) {
+    assert_eq!(ours.len(), reference.len());
+    let diff = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let lo = reference.iter().copied().fold(f32::MAX, f32::min);
+    let hi = reference.iter().copied().fold(f32::MIN, f32::max);
+    (diff, hi - lo)
+}
+
+fn sigmoid(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect()
+}
+
+#[test]
+fn selfie_segmentation_matches_the_reference() {
+    let r = reference();
+    let out = models()
+        .run_raw(SELFIE, &[input("astronaut_256.png", 0.0, 1.0)])
+        .unwrap();
+    let (diff, _) = compare(&flat(&out[0]), &r["selfie"]);
+    // Probabilities; the reference is stored in float16 (rounding <= 2.5e-4 near 1).
+    assert!(diff < 2e-3, "selfie matte differs by {diff}");
+}
+
+#[test]
+fn pose_detector_matches_the_reference() {
+    let r = reference();
+    let out = models()
+        .run_raw(DETECTOR, &[input("astronaut_224.png", -1.0, 1.0)])
+        .unwrap();
+    let (diff, range) = compare(&flat(&out[0]), &r["detector_boxes"]);
+    assert!(
+        diff < 1e-3 * range,
+        "boxes differ by {diff} (range {range})"
+    );
+    let (diff, range) = compare(&flat(&out[1]), &r["detector_scores"]);
+    assert!(
+        diff < 1e-3 * range,
+        "scores differ by {diff} (range {range})"
+    );
+    // Where it matters: the confident anchors' scores agree closely.
+    let ours = flat(&out[1]);
+    for (a, b) in ours.iter().zip(&r["detector_scores"]) {
+        if *b > -2.0 {
+            assert!((a - b).abs() < 0.05, "score {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn pose_landmarks_match_the_reference() {
+    let r = reference();
+    let out = models()
+        .run_raw(LANDMARKS, &[input("astronaut_256.png", 0.0, 1.0)])
+        .unwrap();
+    let ours = flat(&out[0]);
+    let reference = &r["landmarks"];
+    // Coordinates (x, y of the 33 body points) in the 256-pixel input: within 0.05 px.
+    for k in 0..33 {
+        for c in 0..2 {
+            let (a, b) = (ours[k * 5 + c], reference[k * 5 + c]);
+            assert!((a - b).abs() < 0.05, "landmark {k}.{c}: {a} vs {b}");
+        }
+        let (va, vb) = (
+            sigmoid(&[ours[k * 5 + 3]])[0],
+            sigmoid(&[reference[k * 5 + 3]])[0],
+        );
+        assert!((va - vb).abs() < 1e-3, "visibility {k}: {va} vs {vb}");
+    }
+    let (diff, _) = compare(&flat(&out[1]), &r["landmarks_flag"]);
+    assert!(diff < 1e-4, "pose flag differs by {diff}");
+    let (diff, _) = compare(
+        &sigmoid(&flat(&out[2])),
+        &sigmoid(&r["landmarks_segmentation"]),
+    );
+    assert!(diff < 2e-3, "segmentation differs by {diff}");
+    let (diff, range) = compare(&flat(&out[4]), &r["landmarks_world"]);
+    assert!(diff < 1e-3 * range, "world landmarks differ by {diff}");
+}
+
+#[test]
+fn depthwise_kernel_matches_the_generic_path() {
+    // The CPU kernel against the device-agnostic one, with TFLite's asymmetric SAME padding and
+    // both strides.
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (1, 5, 9, 8), &dev).unwrap();
+    let w = Tensor::randn(0f32, 1.0, (5, 3, 3), &dev).unwrap();
+    let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
+    for (stride, pads) in [
+        (
+            [1, 1],
+            ops::Pads {
+                top: 1,
+                bottom: 1,
+                left: 1,
+                right: 1,
+            },
+        ),
+        (
+            [2, 2],
+            ops::Pads {
+                top: 0,
+                bottom: 1,
+                left: 0,
+                right: 1,
+            },
+        ),
+        ([2, 2], ops::Pads::default()),
+    ] {
+        for act in [ops::Act::None, ops::Act::Relu6] {
+            let fast = ops::depthwise(&x, &w, &b, stride, pads, act).unwrap();
+            let slow = ops::depthwise_generic(&x, &w, &b, stride, pads, act).unwrap();
+            assert_eq!(fast.dims(), slow.dims());
+            let diff = (fast - slow)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{stride:?} {pads:?}: {diff}");
+        }
+    }
+}
+
+fn astronaut() -> RgbImage {
+    image::open(fixtures().join("astronaut_256.png"))
+        .unwrap()
+        .to_rgb8()
+}
+
+#[test]
+fn finds_the_astronaut_with_a_matte_and_keypoints() {
+    // The fixture photo, padded onto a wider canvas: results are in the canvas's pixels.
+    let photo = astronaut();
+    let mut canvas = RgbImage::from_pixel(400, 300, image::Rgb([40, 40, 40]));
+    image::imageops::replace(&mut canvas, &photo, 100, 30);
+    let Analysis::Found(p) = models().analyze(&canvas).unwrap() else {
+        panic!("no person found")
+    };
+    assert_eq!((p.matte.width, p.matte.height), (400, 300));
+    assert_eq!(p.keypoints.len(), 33);
+    // The astronaut's face is in the photo's upper middle: nose within the photo, above the
+    // shoulders, between them.
+    let nose = p.keypoints[0];
+    let (ls, rs) = (p.keypoints[11], p.keypoints[12]);
+    assert!(
+        nose.x > 100.0 && nose.x < 356.0 && nose.y > 30.0 && nose.y < 286.0,
+        "{nose:?}"
+    );
+    assert!(
+        nose.y < ls.y && nose.y < rs.y,
+        "nose {nose:?} shoulders {ls:?} {rs:?}"
+    );
+    assert!(nose.x > rs.x.min(ls.x) && nose.x < rs.x.max(ls.x));
+    assert!(nose.visibility > 0.5);
+    // The padding is background; the face is foreground.
+    assert!(p.matte.get(20, 150) < 0.1);
+    assert!(p.matte.get(nose.x as u32, nose.y as u32) > 0.5);
+    assert!(
+        p.bbox.x0 >= 100.0 - 1.0 && p.bbox.x1 <= 356.0 + 1.0,
+        "{:?}",
+        p.bbox
+    );
+}
+
+#[test]
+fn odd_pictures_get_a_typed_answer() {
+    let m = models();
+    let tiny = RgbImage::from_pixel(20, 200, image::Rgb([128, 90, 60]));
+    assert!(matches!(
+        m.analyze(&tiny).unwrap(),
+        Analysis::NoPerson(NoPerson::TooSmall {
+            width: 20,
+            height: 200
+        })
+    ));
+    let black = RgbImage::new(640, 480);
+    assert!(matches!(
+        m.analyze(&black).unwrap(),
+        Analysis::NoPerson(NoPerson::Blank)
+    ));
+    let white = RgbImage::from_pixel(300, 500, image::Rgb([250, 250, 250]));
+    assert!(matches!(
+        m.analyze(&white).unwrap(),
+        Analysis::NoPerson(NoPerson::Blank)
+    ));
+    // Smooth gradient: not blank, nobody there.
+    let gradient = RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([(x / 2) as u8, (y / 2) as u8, 100])
+    });
+    assert!(matches!(
+        m.analyze(&gradient).unwrap(),
+        Analysis::NoPerson(NoPerson::NotDetected)
+    ));
+}
+
+#[test]
+fn huge_photos_are_analysed_downscaled_with_results_in_their_pixels() {
+    let photo = image::imageops::resize(
+        &astronaut(),
+        2048,
+        2048,
+        image::imageops::FilterType::Triangle,
+    );
+    let Analysis::Found(big) = models().analyze(&photo).unwrap() else {
+        panic!("no person")
+    };
+    let Analysis::Found(small) = models().analyze(&astronaut()).unwrap() else {
+        panic!("no person")
+    };
+    assert_eq!((big.matte.width, big.matte.height), (2048, 2048));
+    // Same person, 8x the coordinates. The models see a 1024-pixel copy instead of the
+    // 256-pixel original, so the points move a little: within 2.5% of the photo's side for the
+    // clearly visible ones.
+    let mut compared = 0;
+    for (a, b) in big.keypoints.iter().zip(&small.keypoints) {
+        if b.visibility > 0.8 && b.presence > 0.5 {
+            compared += 1;
+            let tolerance = 0.025 * 2048.0;
+            assert!(
+                (a.x - 8.0 * b.x).abs() < tolerance && (a.y - 8.0 * b.y).abs() < tolerance,
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
+    assert!(compared >= 10, "{compared} points compared");
+    // The matte agrees too: the same share of the picture is person.
+    let share = |m: &fitting_room::person::Matte| {
+        m.data.iter().filter(|&&v| v > 0.5).count() as f32 / m.data.len() as f32
+    };
+    assert!((share(&big.matte) - share(&small.matte)).abs() < 0.02);
+}
+
+fn copy_models(to: &Path) {
+    for entry in std::fs::read_dir(models_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn missing_or_corrupt_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_models(dir.path());
+    let weights = dir.path().join("pose_detection.safetensors");
+    std::fs::write(&weights, b"not a safetensors file").unwrap();
+    let err = PersonModels::load(dir.path(), &Device::Cpu).unwrap_err();
+    assert!(
+        matches!(err, PersonError::Model { ref path, .. } if *path == weights),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("pose_detection.safetensors"),
+        "{err}"
+    );
+
+    std::fs::remove_file(&weights).unwrap();
+    let err = PersonModels::load(dir.path(), &Device::Cpu).unwrap_err();
+    assert!(
+        err.to_string().contains("pose_detection.safetensors")
+            && err.to_string().contains("missing"),
+        "{err}"
+    );
+
+    let graph = dir.path().join("selfie_segmentation.json");
+    std::fs::write(&graph, "{").unwrap();
+    let err = Graph::load(dir.path(), SELFIE, &Device::Cpu).unwrap_err();
+    assert!(
+        err.to_string().contains("selfie_segmentation.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keypoints_match_mediapipe_end_to_end() {
+    // MediaPipe's own pose solution on the same picture: the detector's decoding, weighted
+    // suppression, the region, border handling, heatmap refinement and projection all agree.
+    let r = reference();
+    let reference = &r["pipeline_keypoints"];
+    let Analysis::Found(p) = models().analyze(&astronaut()).unwrap() else {
+        panic!("no person")
+    };
+    let mut errors = Vec::new();
+    for (k, ours) in p.keypoints.iter().enumerate() {
+        let (x, y, visibility) = (reference[k * 3], reference[k * 3 + 1], reference[k * 3 + 2]);
+        if visibility > 0.5 {
+            errors.push(((ours.x - x).powi(2) + (ours.y - y).powi(2)).sqrt());
+        }
+    }
+    assert!(errors.len() >= 10, "{} visible", errors.len());
+    eprintln!("end-to-end keypoint errors (px): {errors:?}");
+    let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+    let max = errors.iter().copied().fold(0f32, f32::max);
+    // The region is ~2.7 photo pixels per model pixel here; MediaPipe resamples in fixed point.
+    assert!(
+        mean < 1.5 && max < 10.0,
+        "mean {mean} px, max {max} px: {errors:?}"
+    );
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn cpu_kernels_match_the_generic_paths() {
+    let dev = Device::Cpu;
+    let x = (Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap() * 5.0).unwrap();
+    for act in [ops::Act::Relu, ops::Act::Relu6, ops::Act::HardSwish] {
+        let d = max_diff(&act.apply(&x).unwrap(), &act.apply_generic(&x).unwrap());
+        assert!(d < 1e-5, "{act:?}: {d}");
+    }
+    let b = Tensor::randn(0f32, 1.0, 6, &dev).unwrap();
+    let generic = ops::Act::Relu6
+        .apply_generic(&x.broadcast_add(&b.reshape((1, 6, 1, 1)).unwrap()).unwrap())
+        .unwrap();
+    assert!(max_diff(&ops::bias_act(&x, &b, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
+    let y = Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap();
+    let generic = ops::Act::Relu6.apply_generic(&(&x + &y).unwrap()).unwrap();
+    assert!(max_diff(&ops::add_act(&x, &y, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
+    for (out, align, half) in [
+        ([14, 20], false, true),
+        ([3, 4], false, false),
+        ([13, 19], true, false),
+    ] {
+        let fast = ops::resize_bilinear(&x, out, align, half).unwrap();
+        let slow = ops::resize_bilinear_generic(&x, out, align, half).unwrap();
+        assert!(max_diff(&fast, &slow) < 1e-5, "{out:?}");
+    }
+    // im2col convolution with TFLite's asymmetric padding against candle's own convolution.
+    let w = Tensor::randn(0f32, 1.0, (4, 6, 3, 3), &dev).unwrap();
+    let pads = ops::Pads {
+        top: 0,
+        bottom: 1,
+        left: 0,
+        right: 1,
+    };
+    let ours = ops::conv2d(&x, &w, None, [2, 2], [1, 1], pads, ops::Act::None).unwrap();
+    let reference = ops::pad(&x, pads).unwrap().conv2d(&w, 0, 2, 1, 1).unwrap();
+    assert!(max_diff(&ours, &reference) < 1e-4);
+}
+
+#[test]
+fn cli_writes_matte_keypoints_and_overlay() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |photo: &Path, dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fitting-room"))
+            .args([
+                "person",
+                photo.to_str().unwrap(),
+                "--out",
+                dir.to_str().unwrap(),
+                "--device",
+                "cpu",
+            ])
+            .env("RUST_LOG", "warn")
+            .env("FITTING_ROOM_PERSON_MODELS", models_dir())
+            .output()
+            .unwrap()
+    };
+    let found = out.path().join("found");
+    let status = run(&fixtures().join("astronaut_256.png"), &found);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(found.join("keypoints.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["person"]["keypoints"].as_array().unwrap().len(), 33);
+    assert_eq!(json["person"]["keypoints"][0]["name"], "nose");
+    let matte = image::open(found.join("matte.png")).unwrap();
+    assert_eq!((matte.width(), matte.height()), (256, 256));
+    assert!(found.join("overlay.png").is_file());
+
+    // A blank picture: a clear answer, no matte.
+    let blank = out.path().join("blank.png");
+    RgbImage::from_pixel(64, 48, image::Rgb([0, 0, 0]))
+        .save(&blank)
+        .unwrap();
+    let empty = out.path().join("empty");
+    let status = run(&blank, &empty);
+    assert!(status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("blank"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(empty.join("keypoints.json")).unwrap())
+            .unwrap();
+    assert!(json["person"].is_null());
+    assert_eq!(json["no_person"]["reason"], "blank");
+    assert!(!empty.join("matte.png").exists());
+}
