@@ -71,7 +71,14 @@ if cuda:
 say ""
 say "## Binary"
 case "$binary_in" in
-  *.xz) xz -dc "$binary_in" >"$work/fitting-room" || fail "unpacking $binary_in" ;;
+  *.xz)
+    if command -v xz >/dev/null 2>&1; then
+      xz -dc "$binary_in" >"$work/fitting-room" || fail "unpacking $binary_in"
+    else # Python's lzma reads the same format
+      "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$binary_in" "$work/fitting-room" || fail "unpacking $binary_in"
+    fi
+    ;;
   *) cp "$binary_in" "$work/fitting-room" || fail "copying $binary_in" ;;
 esac
 chmod +x "$work/fitting-room"
@@ -107,11 +114,15 @@ parity() { # label model person garment mask reference [extra args]
   shift 6
   local dump="$work/dump.safetensors"
   rm -f "$dump"
-  if ! RUST_LOG=warn run_logged "$bin" tryon --model "$model" --person "$person" --garment "$garment" \
-    --mask "$mask" --device "$device" --out "$work/tryon.png" --dump "$dump" "$@"; then
+  # stdout is only the output's path; stderr (warnings, errors) goes to the report.
+  if ! RUST_LOG=warn "$bin" tryon --model "$model" --person "$person" --garment "$garment" \
+    --mask "$mask" --device "$device" --out "$work/tryon.png" --dump "$dump" "$@" \
+    >/dev/null 2>"$work/tryon.err"; then
+    sed 's/^/    /' "$work/tryon.err" | tee -a "$report"
     fail "$label: tryon"
     return
   fi
+  sed 's/^/    /' "$work/tryon.err" | tee -a "$report"
   run_logged "$python" .ci/compare-dump.py "$dump" "$reference" --label "$label" --json "$jsonl" ||
     fail "$label: outside the tolerances"
 }
