@@ -4,7 +4,8 @@
 # repository. CUDA_COMPUTE_CAP (default 90) picks the GPU generation of candle's kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(packaging/cuda/cuda-root.sh)"
+cuda_env=$(packaging/cuda/cuda-root.sh) # a failure stops here (set -e)
+eval "$cuda_env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target-cuda}"
 cargo build --release --locked --features cuda --bin fitting-room
 mkdir -p target-cuda/device
