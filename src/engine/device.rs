@@ -63,11 +63,10 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device, EngineError> {
         DeviceChoice::Cuda(i) => open_cuda(i),
         DeviceChoice::Metal(i) => open_metal(i),
         DeviceChoice::Auto => {
-            for candidate in [DeviceChoice::Cuda(0), DeviceChoice::Metal(0)] {
-                let compiled = match candidate {
-                    DeviceChoice::Cuda(_) => cfg!(feature = "cuda"),
-                    _ => cfg!(feature = "metal"),
-                };
+            for (candidate, compiled) in [
+                (DeviceChoice::Cuda(0), cfg!(feature = "cuda")),
+                (DeviceChoice::Metal(0), cfg!(feature = "metal")),
+            ] {
                 if !compiled {
                     continue;
                 }
