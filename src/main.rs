@@ -226,6 +226,9 @@ struct BenchArgs {
     /// Time only the person models (matte, detection, landmarks) on a 640x480 frame.
     #[arg(long)]
     person_only: bool,
+    /// Try-ons per forward pass (the same inputs repeated); reports try-ons per second.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 fn main() {
@@ -591,8 +594,8 @@ fn person(args: PersonArgs) -> Result<()> {
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
-    if args.iters == 0 {
-        bail!("--iters must be at least 1");
+    if args.iters == 0 || args.batch == 0 {
+        bail!("--iters and --batch must be at least 1");
     }
     if args.person_only {
         let device = select_device(args.model.device)?;
@@ -607,7 +610,13 @@ fn bench(args: BenchArgs) -> Result<()> {
     let load_start = Instant::now();
     let engine = args.model.load()?;
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-    let inputs = synthetic_inputs(engine.device())?;
+    let one = synthetic_inputs(engine.device())?;
+    let repeat = |t: &Tensor| t.repeat((args.batch, 1, 1, 1));
+    let inputs = Inputs {
+        person: repeat(&one.person)?,
+        garment: repeat(&one.garment)?,
+        mask: repeat(&one.mask)?,
+    };
     let run = || engine.tryon_timed(&inputs.person, &inputs.garment, &inputs.mask);
     for _ in 0..2 {
         run()?;
@@ -635,6 +644,8 @@ fn bench(args: BenchArgs) -> Result<()> {
     let info = engine.info();
     let report = serde_json::json!({
         "median_ms": median(totals.clone()),
+        "batch": args.batch,
+        "tryons_per_s": args.batch as f64 * 1e3 / median(totals.clone()),
         "min_ms": totals.iter().cloned().fold(f64::INFINITY, f64::min),
         "iters": args.iters,
         "stages": stage_medians,
@@ -656,6 +667,13 @@ fn bench(args: BenchArgs) -> Result<()> {
         );
         for (k, v) in stage_medians.as_object().into_iter().flatten() {
             println!("  {k:<14}{:.1} ms", v.as_f64().unwrap_or(0.0));
+        }
+        if args.batch > 1 {
+            println!(
+                "throughput      {:.1} try-ons/s (batch {})",
+                report["tryons_per_s"].as_f64().unwrap_or(0.0),
+                args.batch
+            );
         }
         if let Some(mb) = report["peak_rss_mb"].as_f64() {
             println!("peak memory     {mb:.0} MB");

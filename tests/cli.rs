@@ -374,6 +374,37 @@ fn bench_prints_json_with_stages_and_memory() {
 }
 
 #[test]
+fn bench_batches_try_ons_and_reports_their_rate() {
+    let model = model_fixtures().join("PFAFN");
+    let out = ok(bin().args([
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--iters",
+        "1",
+        "--batch",
+        "3",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["batch"], 3);
+    let median = report["median_ms"].as_f64().unwrap();
+    let rate = report["tryons_per_s"].as_f64().unwrap();
+    assert!(
+        (rate - 3e3 / median).abs() < 1e-6 * rate,
+        "{rate} vs {median} ms"
+    );
+    let refused = bin()
+        .args(["bench", "--model", model.to_str().unwrap(), "--batch", "0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--batch"));
+}
+
+#[test]
 fn crop_hires_and_paste_back_from_a_large_photo() {
     let tmp = tempfile::tempdir().unwrap();
     let [person, garment, mask] = fixture_inputs();

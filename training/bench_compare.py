@@ -18,6 +18,10 @@ The sides take turns for --rounds rounds (PyTorch, ONNX Runtime, Rust, then agai
 load change on a shared machine hits all of them; each round times --iters try-ons after two
 warm-ups. Printed: one JSON line per side (median over all rounds of the per-round medians,
 stage times) and the ratios to PyTorch and to ONNX Runtime.
+
+On a GPU: --device cuda runs PyTorch eager and a CUDA build of the engine on the same GPU
+(synchronised before each clock read; ONNX Runtime is left out); --batch N times N try-ons per pass
+and reports try-ons per second; --json FILE appends every side's report and the ratio as one line.
 """
 
 import argparse
@@ -78,11 +82,11 @@ def load_models(folder: str, small: bool, bundle: bool):
     return warp, gen
 
 
-def inputs():
+def inputs(batch: int = 1):
     g = torch.Generator().manual_seed(1)
-    person = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
-    clothes = torch.rand(1, 3, 256, 192, generator=g) * 2 - 1
-    edge = torch.zeros(1, 1, 256, 192)
+    person = torch.rand(batch, 3, 256, 192, generator=g) * 2 - 1
+    clothes = torch.rand(batch, 3, 256, 192, generator=g) * 2 - 1
+    edge = torch.zeros(batch, 1, 256, 192)
     edge[:, :, 40:220, 30:162] = 1
     return person, clothes, edge
 
@@ -102,26 +106,33 @@ class TryOn(torch.nn.Module):
 class TorchSide:
     name = "pytorch"
 
-    def __init__(self, warp, gen, threads: int):
+    def __init__(self, warp, gen, threads: int, device: str = "cpu", batch: int = 1):
         torch.set_num_threads(threads)
-        self.warp, self.gen = warp, gen
-        self.person, self.clothes, self.edge = inputs()
+        self.device = torch.device(device)
+        self.warp, self.gen = warp.to(self.device), gen.to(self.device)
+        self.person, self.clothes, self.edge = (t.to(self.device) for t in inputs(batch))
+
+    def clock(self) -> float:
+        """The time once the device has finished what was queued (GPU work is asynchronous)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def once(self) -> dict:
         """One try-on, timed by stage as the engine's bench does."""
         with torch.inference_mode():
-            start = time.perf_counter()
+            start = self.clock()
             clothes = self.clothes * self.edge
             warped_cloth, last_flow = self.warp(self.person, clothes)
-            t_warp = time.perf_counter()
+            t_warp = self.clock()
             warped_edge = ops.grid_sample(self.edge, last_flow.permute(0, 2, 3, 1), "zeros")
-            t_mask = time.perf_counter()
+            t_mask = self.clock()
             out = self.gen(torch.cat([self.person, warped_cloth, warped_edge], dim=1))
-            t_gen = time.perf_counter()
+            t_gen = self.clock()
             p_rendered = torch.tanh(out[:, 0:3])
             m = torch.sigmoid(out[:, 3:4]) * warped_edge
             _ = warped_cloth * m + p_rendered * (1 - m)
-            end = time.perf_counter()
+            end = self.clock()
         ms = lambda a, b: (b - a) * 1e3  # noqa: E731
         return {
             "total_ms": ms(start, end),
@@ -182,14 +193,16 @@ class OnnxSide:
 class RustSide:
     name = "rust"
 
-    def __init__(self, folder: str, threads: int, binary: str):
+    def __init__(self, folder: str, threads: int, binary: str, device: str = "cpu", batch: int = 1):
         self.folder, self.threads, self.binary = folder, threads, binary
+        self.device, self.batch = device, batch
         self.last = {}
 
     def round(self, iters: int) -> dict:
         env = dict(os.environ, RAYON_NUM_THREADS=str(self.threads), RUST_LOG="warn")
         out = subprocess.run(
-            [self.binary, "bench", "--model", self.folder, "--device", "cpu", "--iters", str(iters), "--json"],
+            [self.binary, "bench", "--model", self.folder, "--device", self.device, "--iters", str(iters),
+             "--batch", str(self.batch), "--json"],
             check=True, capture_output=True, text=True, env=env,
         )
         report = json.loads(out.stdout)
@@ -219,6 +232,9 @@ def main() -> None:
     parser.add_argument("--model", help="a model bundle folder to time instead of random weights")
     parser.add_argument("--no-onnx", action="store_true", help="leave ONNX Runtime out")
     parser.add_argument("--binary", default=os.path.join(REPO, "target", "release", "fitting-room"))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where PyTorch and Rust run")
+    parser.add_argument("--batch", type=int, default=1, help="try-ons per forward pass")
+    parser.add_argument("--json", help="append every side's report and the ratio as one JSON line to this file")
     args = parser.parse_args()
 
     if args.model:
@@ -232,14 +248,14 @@ def main() -> None:
         widths = "small" if args.small else "official"
 
     warp, gen = load_models(folder, args.small, bool(args.model))
-    sides = [TorchSide(warp, gen, args.threads)]
-    if not args.no_onnx:
+    sides = [TorchSide(warp, gen, args.threads, args.device, args.batch)]
+    if not args.no_onnx and args.device == "cpu" and args.batch == 1:
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 sides.append(OnnxSide(warp, gen, args.threads, scratch))
         except ImportError:
             print("onnxruntime is not installed: its column is left out", file=sys.stderr)
-    sides.append(RustSide(folder, args.threads, args.binary))
+    sides.append(RustSide(folder, args.threads, args.binary, args.device, args.batch))
 
     rounds = {side.name: [] for side in sides}
     for _ in range(args.rounds):
@@ -247,7 +263,7 @@ def main() -> None:
             rounds[side.name].append(side.round(args.iters))
     peak_python_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    medians = {}
+    medians, reports = {}, {}
     for side in sides:
         per_round = rounds[side.name]
         summary = {k: statistics.median(r[k] for r in per_round) for k in per_round[0]}
@@ -258,20 +274,28 @@ def main() -> None:
             "round_medians_ms": [round(r["total_ms"], 1) for r in per_round],
             "stages": {k: round(v, 2) for k, v in summary.items() if k != "total_ms"},
             "threads": args.threads,
+            "device": args.device,
+            "batch": args.batch,
+            "tryons_per_s": args.batch * 1e3 / summary["total_ms"],
         }
         if isinstance(side, TorchSide):
             report["torch"] = torch.__version__
             report["peak_rss_mb_python_process"] = round(peak_python_mb)
+            if side.device.type == "cuda":
+                report["gpu"] = torch.cuda.get_device_name(side.device)
+                report["peak_gpu_mb"] = torch.cuda.max_memory_allocated(side.device) / 2**20
         elif isinstance(side, OnnxSide):
             report["onnxruntime"] = side.version
             report["max_diff_to_pytorch"] = side.max_diff
         else:
             report["peak_rss_mb"] = side.last.get("peak_rss_mb")
+        reports[side.name] = report
         print(json.dumps(report))
 
     rust, torch_ms = medians["rust"], medians["pytorch"]
     line = (
-        f"widths={widths} threads={args.threads} cpu={cpu_model()!r}: rust {rust:.1f} ms, "
+        f"widths={widths} device={args.device} batch={args.batch} threads={args.threads} cpu={cpu_model()!r}: "
+        f"rust {rust:.1f} ms, "
         f"pytorch {torch_ms:.1f} ms"
     )
     if "onnxruntime" in medians:
@@ -279,7 +303,13 @@ def main() -> None:
     line += f"; rust/pytorch {rust / torch_ms:.2f}"
     if "onnxruntime" in medians:
         line += f", rust/onnxruntime {rust / medians['onnxruntime']:.2f}"
+    if args.batch > 1:
+        line += "; try-ons/s " + ", ".join(f"{n} {args.batch * 1e3 / ms:.1f}" for n, ms in medians.items())
     print(line)
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps({"widths": widths, "device": args.device, "batch": args.batch,
+                                "ratio": rust / torch_ms, **reports}) + "\n")
 
 
 if __name__ == "__main__":

@@ -173,16 +173,9 @@ pub fn model_info_ui(
     (!still_open).then_some(Command::ShowModelInfo(false))
 }
 
-/// The devices this build can use.
+/// The devices this build can use (CUDA once it has initialised).
 pub fn available_devices() -> Vec<DeviceChoice> {
-    let mut devices = vec![DeviceChoice::Auto, DeviceChoice::Cpu];
-    if cfg!(feature = "cuda") {
-        devices.push(DeviceChoice::Cuda(0));
-    }
-    if cfg!(feature = "metal") {
-        devices.push(DeviceChoice::Metal(0));
-    }
-    devices
+    crate::engine::usable_devices()
 }
 
 fn device_label(choice: DeviceChoice) -> String {

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use image::{GrayImage, RgbImage};
 
-use crate::engine::{select_device, DeviceChoice, Engine, ModelInfo, OpPath};
+use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::pipeline::{run_tryon, Crop, TryOnImages, TryOnPhotos};
 use crate::wardrobe::GarmentRef;
@@ -283,7 +283,8 @@ fn load_model(
             ModelFiles::from_dir(dir).map_err(|e| ModelStatus::Failed(e.to_string()))?
         }
     };
-    let device_handle = select_device(device).map_err(|e| ModelStatus::Failed(e.to_string()))?;
+    // A GPU that does not start leaves the app on the CPU, saying so (the reason is logged).
+    let (device_handle, fallback) = select_device_or_cpu(device);
     let engine = files
         .load(&device_handle, OpPath::Auto)
         .map_err(|e| ModelStatus::Failed(e.to_string()))?;
@@ -297,6 +298,10 @@ fn load_model(
         candle_core::Device::Cpu => "CPU".to_string(),
         candle_core::Device::Cuda(_) => "CUDA GPU".to_string(),
         candle_core::Device::Metal(_) => "Metal GPU".to_string(),
+    };
+    let device_name = match fallback {
+        Some(_) => format!("{device_name} ({device} unavailable)"),
+        None => device_name,
     };
     let info = engine.info();
     Ok((

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use candle_core::Device;
 
@@ -62,11 +63,10 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device, EngineError> {
         DeviceChoice::Cuda(i) => open_cuda(i),
         DeviceChoice::Metal(i) => open_metal(i),
         DeviceChoice::Auto => {
-            for candidate in [DeviceChoice::Cuda(0), DeviceChoice::Metal(0)] {
-                let compiled = match candidate {
-                    DeviceChoice::Cuda(_) => cfg!(feature = "cuda"),
-                    _ => cfg!(feature = "metal"),
-                };
+            for (candidate, compiled) in [
+                (DeviceChoice::Cuda(0), cfg!(feature = "cuda")),
+                (DeviceChoice::Metal(0), cfg!(feature = "metal")),
+            ] {
                 if !compiled {
                     continue;
                 }
@@ -84,17 +84,50 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device, EngineError> {
     }
 }
 
-fn open_cuda(index: usize) -> Result<Device, EngineError> {
-    if !cfg!(feature = "cuda") {
-        return Err(EngineError::Device {
-            device: format!("cuda:{index}"),
-            reason: "this build has no CUDA support (rebuild with `--features cuda`)".into(),
-        });
+/// Opens the requested device, or the CPU when it does not initialise. Returns the device and,
+/// after a fallback, a message for the user saying what was asked for and why it failed.
+pub fn select_device_or_cpu(choice: DeviceChoice) -> (Device, Option<String>) {
+    match select_device(choice) {
+        Ok(device) => (device, None),
+        Err(e) => {
+            log::warn!("{e}; using the CPU");
+            (Device::Cpu, Some(format!("{e}; using the CPU instead")))
+        }
     }
-    Device::new_cuda(index).map_err(|e| EngineError::Device {
+}
+
+/// Whether CUDA device 0 opened, from the first attempt of this process: `None` until something
+/// has tried (the model loader does on start), so asking never blocks.
+static CUDA_STATUS: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// The device choices worth offering: automatic and the CPU always, CUDA once it has been seen
+/// to initialise, Metal when compiled in.
+pub fn usable_devices() -> Vec<DeviceChoice> {
+    let mut devices = vec![DeviceChoice::Auto, DeviceChoice::Cpu];
+    if matches!(CUDA_STATUS.get(), Some(Ok(()))) {
+        devices.push(DeviceChoice::Cuda(0));
+    }
+    if cfg!(feature = "metal") {
+        devices.push(DeviceChoice::Metal(0));
+    }
+    devices
+}
+
+fn open_cuda(index: usize) -> Result<Device, EngineError> {
+    let error = |reason: String| EngineError::Device {
         device: format!("cuda:{index}"),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(error(
+            "this build has no CUDA support (rebuild with `--features cuda`)".into(),
+        ));
+    }
+    let opened = Device::new_cuda(index).map_err(|e| e.to_string());
+    if index == 0 {
+        let _ = CUDA_STATUS.set(opened.as_ref().map(|_| ()).map_err(Clone::clone));
+    }
+    opened.map_err(error)
 }
 
 fn open_metal(index: usize) -> Result<Device, EngineError> {
@@ -134,6 +167,28 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+
+    #[test]
+    fn fallback_names_the_failed_device_and_cuda_is_listed_only_once_it_opened() {
+        let (device, note) = select_device_or_cpu(DeviceChoice::Cpu);
+        assert!(device.is_cpu() && note.is_none());
+        let opened = select_device(DeviceChoice::Cuda(0));
+        let listed = usable_devices();
+        assert_eq!(listed.contains(&DeviceChoice::Cuda(0)), opened.is_ok());
+        assert!(listed.starts_with(&[DeviceChoice::Auto, DeviceChoice::Cpu]));
+        let (device, note) = select_device_or_cpu(DeviceChoice::Cuda(0));
+        match opened {
+            Ok(_) => assert!(device.is_cuda() && note.is_none()),
+            Err(e) => {
+                assert!(device.is_cpu());
+                let note = note.expect("a fallback says why");
+                assert!(
+                    note.contains(&e.to_string()) && note.contains("CPU"),
+                    "{note}"
+                );
+            }
         }
     }
 }

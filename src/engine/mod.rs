@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 
 pub use afwm::{Afwm, AfwmTrace, AfwmWidths, FlowLevelTrace};
-pub use device::{select_device, DeviceChoice};
+pub use device::{select_device, select_device_or_cpu, usable_devices, DeviceChoice};
 pub use generator::{GeneratorWidths, ResUnetGenerator};
 pub use ops::OpPath;
 

@@ -24,18 +24,18 @@ pub fn correlation(first: &Tensor, second: &Tensor, path: OpPath) -> Result<Tens
         )));
     }
     first.dims4()?;
-    if path.use_cpu_kernel(first.device()) {
+    if path.use_warp_kernel(first.device()) {
         first
             .contiguous()?
-            .apply_op2_no_bwd(&second.contiguous()?, &CorrelationCpu)
+            .apply_op2_no_bwd(&second.contiguous()?, &CorrelationKernel)
     } else {
         correlation_tensor_ops(first, second)
     }
 }
 
-struct CorrelationCpu;
+struct CorrelationKernel;
 
-impl CustomOp2 for CorrelationCpu {
+impl CustomOp2 for CorrelationKernel {
     fn name(&self) -> &'static str {
         "correlation"
     }
@@ -89,6 +89,17 @@ impl CustomOp2 for CorrelationCpu {
                 }
             });
         Ok((CpuStorage::F32(out), Shape::from((n, SIDE * SIDE, h, w))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        first: &candle_core::CudaStorage,
+        first_layout: &Layout,
+        second: &candle_core::CudaStorage,
+        second_layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        super::cuda::correlation(first, first_layout, second, second_layout, SIDE * SIDE)
     }
 }
 

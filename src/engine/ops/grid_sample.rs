@@ -32,10 +32,10 @@ pub fn grid_sample(
             input.dims()
         )));
     }
-    if path.use_cpu_kernel(input.device()) {
+    if path.use_warp_kernel(input.device()) {
         let input = input.contiguous()?;
         let grid = grid.contiguous()?;
-        input.apply_op2_no_bwd(&grid, &GridSampleCpu { padding })
+        input.apply_op2_no_bwd(&grid, &GridSampleKernel { padding })
     } else {
         grid_sample_tensor_ops(input, grid, padding)
     }
@@ -82,11 +82,11 @@ fn taps(gx: f32, gy: f32, width: usize, height: usize, padding: Padding) -> Taps
     out
 }
 
-struct GridSampleCpu {
+struct GridSampleKernel {
     padding: Padding,
 }
 
-impl CustomOp2 for GridSampleCpu {
+impl CustomOp2 for GridSampleKernel {
     fn name(&self) -> &'static str {
         "grid_sample"
     }
@@ -126,6 +126,23 @@ impl CustomOp2 for GridSampleCpu {
                 });
         }
         Ok((CpuStorage::F32(out), Shape::from((n, c, ho, wo))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        input: &candle_core::CudaStorage,
+        input_layout: &Layout,
+        grid: &candle_core::CudaStorage,
+        grid_layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        super::cuda::grid_sample(
+            input,
+            input_layout,
+            grid,
+            grid_layout,
+            self.padding == Padding::Border,
+        )
     }
 }
 
