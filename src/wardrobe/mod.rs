@@ -947,7 +947,7 @@ fn remove_if_present(path: &Path) -> Result<(), WardrobeError> {
 }
 
 /// Deletes temporary files a crash left behind (old enough not to be a write under way).
-fn remove_stale_temp_files(dir: &Path) {
+pub(crate) fn remove_stale_temp_files(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
