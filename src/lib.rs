@@ -11,9 +11,11 @@
 //! - [`wardrobe`]: the garment library and its persistence.
 //! - [`capture`]: cameras behind a trait (webcams, and a synthetic source for tests).
 //! - [`app`]: the desktop app.
+//! - [`batch`]: batch try-on over a pairs list, sharded across machines and resumable.
 
 pub mod app;
 pub mod atomic_file;
+pub mod batch;
 pub mod capture;
 pub mod engine;
 pub mod model;

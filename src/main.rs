@@ -183,7 +183,8 @@ struct BatchArgs {
     /// Folder with image/, cloth/ and cloth-mask/ (a missing mask is computed).
     #[arg(long)]
     data: PathBuf,
-    /// File of `person garment` lines.
+    /// File of `person garment` lines (`#` starts a comment). Pairs whose outputs are already
+    /// in the output folder are skipped, so a rerun resumes an interrupted run.
     #[arg(long)]
     pairs: PathBuf,
     /// Output folder.
@@ -192,6 +193,13 @@ struct BatchArgs {
     /// Also write the warped garment and the warped mask of each pair.
     #[arg(long)]
     extras: bool,
+    /// Process only shard I of N (counting from 0), e.g. `--shard 2/8`: the machines of a run
+    /// share the list by a fixed hash of each pair.
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    shard: fitting_room::batch::Shard,
+    /// Where to list the pairs that failed [default: OUT/failures-I-of-N.txt].
+    #[arg(long, value_name = "FILE")]
+    failures: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -391,37 +399,20 @@ fn dump(out: &TryOn, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn stem(name: &str) -> &str {
-    Path::new(name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(name)
-}
-
 fn batch(args: BatchArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.pairs)
-        .with_context(|| format!("reading the pairs list {}", args.pairs.display()))?;
-    let pairs: Vec<(String, String)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| {
-            let mut parts = l.split_whitespace();
-            match (parts.next(), parts.next()) {
-                (Some(p), Some(g)) => Ok((p.to_string(), g.to_string())),
-                _ => bail!(
-                    "{}:{}: expected `person garment`",
-                    args.pairs.display(),
-                    i + 1
-                ),
-            }
-        })
-        .collect::<Result<_>>()?;
-    if pairs.is_empty() {
-        bail!("{} lists no pairs", args.pairs.display());
+    use fitting_room::batch::{self, Outcome};
+    let listed = batch::read_pairs(&args.pairs)?;
+    let pairs = batch::select(&listed, args.shard, &args.pairs)?;
+    let mut suffixes = vec![".png".to_string()];
+    if args.extras {
+        suffixes.extend(["_warped.png".to_string(), "_warped_mask.png".to_string()]);
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let options = batch::Options {
+        out_dir: args.out.clone(),
+        shard: args.shard,
+        suffixes,
+        failures_file: args.failures.clone(),
+    };
     let engine = args.model.load()?;
     let bar = indicatif::ProgressBar::new(pairs.len() as u64);
     bar.set_style(
@@ -430,53 +421,39 @@ fn batch(args: BatchArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut failures = Vec::new();
-    let start = Instant::now();
-    for (person, garment) in &pairs {
-        bar.set_message(format!("{person} {garment}"));
-        let result = (|| -> Result<()> {
-            let mask = args.data.join("cloth-mask").join(garment);
-            let (inputs, _) = read_inputs(
-                &args.data.join("image").join(person),
-                &args.data.join("cloth").join(garment),
-                mask.exists().then_some(mask.as_path()),
-                None,
-                engine.device(),
-            )?;
-            let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
-            let base = format!("{}__{}", stem(person), stem(garment));
-            save_image(
-                &DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?),
-                &args.out.join(format!("{base}.png")),
-            )?;
-            if args.extras {
-                save_image(
-                    &DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?),
-                    &args.out.join(format!("{base}_warped.png")),
-                )?;
-                save_image(
-                    &DynamicImage::ImageLuma8(tensor_to_gray(&out.warped_edge)?),
-                    &args.out.join(format!("{base}_warped_mask.png")),
-                )?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            bar.println(format!("{person} {garment}: {e:#}"));
-            failures.push(format!("{person} {garment}"));
+    let render = |pair: &batch::Pair| -> Result<Vec<DynamicImage>> {
+        bar.set_message(format!("{} {}", pair.person, pair.garment));
+        let mask = args.data.join("cloth-mask").join(&pair.garment);
+        let (inputs, _) = read_inputs(
+            &args.data.join("image").join(&pair.person),
+            &args.data.join("cloth").join(&pair.garment),
+            mask.exists().then_some(mask.as_path()),
+            None,
+            engine.device(),
+        )?;
+        let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+        let mut images = vec![DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?)];
+        if args.extras {
+            images.push(DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?));
+            images.push(DynamicImage::ImageLuma8(tensor_to_gray(&out.warped_edge)?));
+        }
+        Ok(images)
+    };
+    let summary = batch::run(&pairs, &options, render, |pair, outcome| {
+        if let Outcome::Failed(reason) = outcome {
+            bar.println(format!("{} {}: {reason}", pair.person, pair.garment));
         }
         bar.inc(1);
-    }
+    })?;
     bar.finish_and_clear();
-    let done = pairs.len() - failures.len();
-    eprintln!(
-        "{done}/{} pairs written to {} in {:.1} s",
-        pairs.len(),
-        args.out.display(),
-        start.elapsed().as_secs_f64()
-    );
-    if !failures.is_empty() {
-        bail!("{} pairs failed: {}", failures.len(), failures.join(", "));
+    eprintln!("{summary}");
+    if !summary.failed.is_empty() {
+        let names: Vec<String> = summary
+            .failed
+            .iter()
+            .map(|(pair, _)| format!("{} {}", pair.person, pair.garment))
+            .collect();
+        bail!("{} pairs failed: {}", names.len(), names.join(", "));
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ pub use id::{GarmentId, GarmentRef};
 use bundled::{read_bundled, BundledGarment};
 use id::clean_name;
 use index::{parse_index, IndexState};
-use layout::{remove_stale_temp_files, UserLayout};
+pub(crate) use layout::remove_stale_temp_files;
+use layout::UserLayout;
 use reconcile::KeptIndex;
 use scan::{now_ms, scan_user_garments, UserGarment};
 
