@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use image::DynamicImage;
 
-use crate::pipeline::{load_rgb, save_image, write_atomic};
+use crate::atomic_file::write_atomic;
+use crate::pipeline::{load_rgb, save_image};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
