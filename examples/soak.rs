@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use fitting_room::app::{FittingRoomApp, StartOptions};
+use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::SyntheticBackend;
 
 /// The UI thread may not spend longer than this on a frame.
@@ -117,24 +117,26 @@ fn main() {
         .render()
         .expect("a wgpu adapter (a software one will do)");
 
-    harness
-        .state_mut()
-        .open_garment_file(root.join("assets/wardrobe/red-sweet-print-tee.jpg"));
+    harness.state_mut().apply(Command::OpenGarmentFile(
+        root.join("assets/wardrobe/red-sweet-print-tee.jpg"),
+    ));
     wait_for(&mut harness, "the model and the garment", |app| {
         matches!(
-            app.model_status(),
+            app.session().model(),
             fitting_room::app::worker::ModelStatus::Ready(_)
-        ) && app.garment_name().is_some()
+        ) && app.session().garment().is_some()
     });
     harness.get_by_label("Camera").click();
-    wait_for(&mut harness, "the camera list", |app| app.cameras_listed());
+    wait_for(&mut harness, "the camera list", |app| {
+        app.capture().cameras_listed()
+    });
     harness.get_by_label("Start camera").click();
     wait_for(&mut harness, "camera frames", |app| {
-        app.camera_frame().is_some()
+        app.capture().last_frame().is_some()
     });
     harness.get_by_label("Live try-on").click();
     wait_for(&mut harness, "the first live try-on", |app| {
-        app.live_results() >= 1
+        app.session().live_results() >= 1
     });
 
     println!(
@@ -153,7 +155,7 @@ fn main() {
     let mut worst_cpu = Duration::ZERO;
     let mut next_sample = start + Duration::from_secs_f64(sample_s);
     let mut frames = Vec::new();
-    let mut last_results = harness.state().live_results();
+    let mut last_results = harness.state().session().live_results();
     let mut last_render = Instant::now();
     let mut renders = Vec::new();
     while Instant::now() < end {
@@ -179,14 +181,14 @@ fn main() {
             let max_cpu = frames.iter().map(|f| f.cpu).max().unwrap_or_default();
             worst_cpu = worst_cpu.max(max_cpu);
             let textures = harness.ctx.tex_manager().read().num_allocated();
-            let results = harness.state().live_results();
+            let results = harness.state().session().live_results();
             let rss = rss_mb();
             let minute = start.elapsed().as_secs_f64() / 60.0;
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
                 "{minute:6.1}  {rss:6.0}  {textures:8}  {:8.1}  {:7}  {:6}  {:6.1}  {:6.1}  {:6.1}  \
                  {:10.1}  {:11.1}",
-                harness.state().live_fps().unwrap_or(0.0),
+                harness.state().session().live_fps().unwrap_or(0.0),
                 results - last_results,
                 frames.len(),
                 ms(percentile(&frames, 0.5)),
