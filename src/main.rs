@@ -254,9 +254,22 @@ fn main() {
         None => run_app(cli.app),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_message(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, each cause once: the library's errors already name their source
+/// in their own message, so a cause that the message so far contains is not repeated.
+fn error_message(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
 }
 
 fn run_app(args: AppArgs) -> Result<()> {
