@@ -8,6 +8,7 @@
 //! a 3x3 conv2d took 16 ms where im2col plus one matrix product takes a fraction, and bilinear
 //! resizing through `index_select` took 40 ms.
 
+use crate::engine::ops::cpu::slice as f32_slice;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
 };
@@ -60,16 +61,6 @@ fn is_cpu_f32(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
 }
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{what}: float32 only");
-    };
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{what}: non-contiguous operand")))?;
-    Ok(&v[a..b])
-}
-
 struct ActCpu(Act);
 
 impl CustomOp1 for ActCpu {
@@ -78,7 +69,7 @@ impl CustomOp1 for ActCpu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let v = contiguous_f32(s, l, "activation")?;
+        let v = f32_slice(s, l, "activation")?;
         let out = v.iter().map(|&x| self.0.scalar(x)).collect();
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -108,8 +99,8 @@ impl CustomOp2 for AddActCpu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let a = contiguous_f32(s1, l1, "add")?;
-        let b = contiguous_f32(s2, l2, "add")?;
+        let a = f32_slice(s1, l1, "add")?;
+        let b = f32_slice(s2, l2, "add")?;
         let mut out = vec![0f32; a.len()];
         const CHUNK: usize = 1 << 14;
         out.par_chunks_mut(CHUNK)
@@ -145,8 +136,8 @@ impl CustomOp2 for BiasActCpu {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(xs, xl, "bias")?;
-        let b = contiguous_f32(bs, bl, "bias")?;
+        let x = f32_slice(xs, xl, "bias")?;
+        let b = f32_slice(bs, bl, "bias")?;
         let (_, c, h, w) = xl.shape().dims4()?;
         if b.len() != c {
             candle_core::bail!("bias has {} values for {c} channels", b.len());
@@ -250,7 +241,7 @@ impl CustomOp1 for Im2ColCpu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "im2col")?;
+        let x = f32_slice(s, l, "im2col")?;
         let (n, c, h, w) = l.shape().dims4()?;
         let Self {
             kh,
@@ -368,17 +359,9 @@ impl CustomOp3 for DepthwiseCpu {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(xs), CpuStorage::F32(ws), CpuStorage::F32(bs)) = (xs, ws, bs) else {
-            candle_core::bail!("depthwise: float32 only");
-        };
-        let contiguous = |l: &Layout| {
-            l.contiguous_offsets()
-                .ok_or_else(|| candle_core::Error::Msg("depthwise: non-contiguous operand".into()))
-        };
-        let (x0, x1) = contiguous(xl)?;
-        let (w0, w1) = contiguous(wl)?;
-        let (b0, b1) = contiguous(bl)?;
-        let (xs, ws, bs) = (&xs[x0..x1], &ws[w0..w1], &bs[b0..b1]);
+        let xs = f32_slice(xs, xl, "depthwise")?;
+        let ws = f32_slice(ws, wl, "depthwise")?;
+        let bs = f32_slice(bs, bl, "depthwise")?;
         let (n, c, h, w) = xl.shape().dims4()?;
         let (_, kh, kw) = wl.shape().dims3()?;
         let Pads {
@@ -597,7 +580,7 @@ impl CustomOp1 for ResizeCpu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, "resize")?;
+        let x = f32_slice(s, l, "resize")?;
         let (n, c, h, w) = l.shape().dims4()?;
         let (oh, ow) = (self.rows.0.len(), self.cols.0.len());
         let (y0, y1, ty) = &self.rows;

@@ -7,7 +7,7 @@
 
 mod conv;
 mod correlation;
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod flow;
