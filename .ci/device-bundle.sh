@@ -9,6 +9,10 @@ eval "$cuda_env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target-cuda}"
 cargo build --release --locked --features cuda --bin fitting-room
 mkdir -p target-cuda/device
-xz -T0 -6 -c "$CARGO_TARGET_DIR/release/fitting-room" >target-cuda/device/fitting-room.xz.part
+# Symbols off (83 MB instead of 93, 13 MB packed): the bundle shares the GPU machine's 64 MiB
+# working-tree limit with the repository and the training data.
+strip -o target-cuda/device/fitting-room.stripped "$CARGO_TARGET_DIR/release/fitting-room"
+xz -T0 -9 -c target-cuda/device/fitting-room.stripped >target-cuda/device/fitting-room.xz.part
+rm target-cuda/device/fitting-room.stripped
 mv target-cuda/device/fitting-room.xz.part target-cuda/device/fitting-room.xz
 ls -l "$CARGO_TARGET_DIR/release/fitting-room" target-cuda/device/fitting-room.xz
