@@ -3,7 +3,7 @@
     python training/campaign.py select --data path/to/viton --work W      # after each student chunk
     python training/campaign.py status --work W
     python training/campaign.py export-teacher --work W                   # -> training/weights/teacher.pt
-    python training/campaign.py promote --data path/to/viton --work W     # -> models/default, if better
+    python training/campaign.py promote --work W                          # -> models/default, if better
 
 ``select`` scores the student of ``W/student`` on the held-out slice of train (the last
 ``--holdout`` pairs, which the campaign never trains on; val/ is never used to choose),

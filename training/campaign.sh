@@ -69,7 +69,7 @@ run_stage teacher "$work/teacher" $(resume_args "$work/teacher" "$committed_teac
   --size 128x96 --batch-size 8 --steps "$t1"
 run_stage teacher "$work/teacher" --resume --size 256x192 --batch-size 4 --steps "$t2" --lr "${TEACHER_FT_LR:-1e-4}"
 [ "${STAGES:-all}" = teacher ] && exit # STAGES=teacher: the teacher's stages only
-if [ -e "$work/student/checkpoint.pt" ]; then
+if [ -e "$work/student/checkpoint.pt" ] || [ -e "$work/student/checkpoint.pt.part00" ]; then
   student_start=(--resume)
 else
   student_start=(--resume --init-from-bundle "$committed_student")
