@@ -246,10 +246,10 @@ fn composite_sigmoid(composite: &Plane, edge: &Plane) -> Plane {
     let (w, h) = (composite.width, composite.height);
     let mut value = Plane::new(w, h);
     let mut known = vec![false; w * h];
-    for i in 0..w * h {
+    for (i, k) in known.iter_mut().enumerate() {
         if edge.data[i] >= SOLID {
             value.data[i] = (composite.data[i] / edge.data[i]).clamp(0.0, 1.0);
-            known[i] = true;
+            *k = true;
         }
     }
     for _ in 0..3 {
