@@ -71,7 +71,10 @@ impl Plane {
         acc
     }
 
-    /// Bilinear resize with pixel-centre alignment (align_corners=False).
+    /// Bilinear resize with pixel-centre alignment (align_corners=False): what
+    /// [`compose_hires`] reads on the fly from its low-resolution planes, as a whole plane for
+    /// the tests.
+    #[cfg(test)]
     fn resized(&self, width: usize, height: usize) -> Plane {
         let sx = self.width as f32 / width as f32;
         let sy = self.height as f32 / height as f32;
@@ -347,14 +350,10 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             *c *= r;
         }
     }
-    let change = change.resized(w, h);
 
     // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
     // resolution and multiply by the sharp full-resolution warped mask.
-    let sigmoid_up = composite_sigmoid(&composite, &warped_edge).resized(w, h);
-    let grid_x = grid[0].resized(w, h);
-    let grid_y = grid[1].resized(w, h);
-    let rendered_up: Vec<Plane> = rendered.iter().map(|p| p.resized(w, h)).collect();
+    let sigmoid = composite_sigmoid(&composite, &warped_edge);
 
     // The garment as the network saw it, premultiplied by its binary mask: sampled and divided
     // by the sampled mask, the colour at the edge is the garment's own, with no grey or white
@@ -382,8 +381,10 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             *v *= m;
         }
     }
-    let photo = rgb_planes(&person);
     let (gw, gh) = (mask_plane.width as f32, mask_plane.height as f32);
+    // The low-resolution planes are read bilinearly at each output pixel (pixel-centre
+    // aligned, as [`Plane::resized`]), with no full-resolution copies.
+    let (sx, sy) = (lw as f32 / w as f32, lh as f32 / h as f32);
 
     let mut result = RgbImage::new(w as u32, h as u32);
     let mut alpha = GrayImage::new(w as u32, h as u32);
@@ -392,32 +393,33 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         .zip(alpha.par_chunks_mut(w))
         .enumerate()
         .for_each(|(y, (row, alpha_row))| {
+            let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
             for x in 0..w {
-                let i = y * w + x;
+                let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
+                let low = |p: &Plane| p.sample(src_x, src_y, false);
                 // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
-                let gx = (grid_x.data[i] + 1.0) / 2.0 * (gw - 1.0);
-                let gy = (grid_y.data[i] + 1.0) / 2.0 * (gh - 1.0);
+                let gx = (low(&grid[0]) + 1.0) / 2.0 * (gw - 1.0);
+                let gy = (low(&grid[1]) + 1.0) / 2.0 * (gh - 1.0);
                 let edge = mask_plane.sample(gx, gy, true);
-                let m = sigmoid_up.data[i] * edge;
-                let ch = change.data[i];
+                let m = low(&sigmoid) * edge;
+                let ch = low(&change);
                 // The photo's share of the pixel.
                 let own = (1.0 - m) * (1.0 - ch);
-                let mut px = [0u8; 3];
-                for c in 0..3 {
-                    let cloth = if edge > 1e-4 {
-                        garment[c].sample(gx, gy, true) / edge
-                    } else {
-                        0.0
-                    };
-                    let v = m * cloth
-                        + (1.0 - m) * ch * rendered_up[c].data[i]
-                        + own * photo[c].data[i];
-                    px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
-                }
                 let a = ((1.0 - own) * 255.0).round().clamp(0.0, 255.0) as u8;
-                if a == 0 {
-                    // Exactly the photo's pixel, with no rounding trip through floats.
-                    px = person.get_pixel(x as u32, y as u32).0;
+                let own_px = person.get_pixel(x as u32, y as u32).0;
+                // Where nothing is new: exactly the photo's pixel, with no trip through floats.
+                let mut px = own_px;
+                if a > 0 {
+                    for c in 0..3 {
+                        let cloth = if edge > 1e-4 {
+                            garment[c].sample(gx, gy, true) / edge
+                        } else {
+                            0.0
+                        };
+                        let photo = f32::from(own_px[c]) / 127.5 - 1.0;
+                        let v = m * cloth + (1.0 - m) * ch * low(&rendered[c]) + own * photo;
+                        px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                    }
                 }
                 row[3 * x..3 * x + 3].copy_from_slice(&px);
                 alpha_row[x] = a;
