@@ -84,6 +84,7 @@ fn hires_result_downscales_to_the_low_resolution_result() {
             person_matte: None,
             garment: &garment_big,
             garment_mask: &mask_big,
+            inside: None,
         },
     )
     .unwrap();
@@ -205,6 +206,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
             person_matte: None,
             garment: &garment,
             garment_mask: &garment_mask,
+            inside: None,
         },
     )
     .unwrap();
@@ -284,6 +286,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             person_matte: Some(&matte),
             garment: &garment,
             garment_mask: &garment_mask,
+            inside: None,
         },
     )
     .unwrap();

@@ -202,6 +202,10 @@ pub struct HiresInputs<'a> {
     pub garment: &'a RgbImage,
     /// Its mask, same size (white = garment).
     pub garment_mask: &'a GrayImage,
+    /// The part of the crop to compose, as (x, y, width, height) in the crop's pixels (the part
+    /// inside the photo, which alone is pasted back); `None`: all of it. Elsewhere the result
+    /// is `person`'s pixel, with alpha 0.
+    pub inside: Option<(u32, u32, u32, u32)>,
 }
 
 /// A high-resolution try-on: the picture, and how much of each pixel is new.
@@ -385,6 +389,15 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     // The low-resolution planes are read bilinearly at each output pixel (pixel-centre
     // aligned, as [`Plane::resized`]), with no full-resolution copies.
     let (sx, sy) = (lw as f32 / w as f32, lh as f32 / h as f32);
+    // The part to compose, scaled like the person when it was capped.
+    let (rx0, ry0, rx1, ry1) = match inputs.inside {
+        Some((x, y, rw, rh)) => {
+            let f = w as f64 / f64::from(inputs.person.width().max(1));
+            let at = |v: u32, max: usize| ((f64::from(v) * f).round() as usize).min(max);
+            (at(x, w), at(y, h), at(x + rw, w), at(y + rh, h))
+        }
+        None => (0, 0, w, h),
+    };
 
     let mut result = RgbImage::new(w as u32, h as u32);
     let mut alpha = GrayImage::new(w as u32, h as u32);
@@ -395,6 +408,11 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         .for_each(|(y, (row, alpha_row))| {
             let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
             for x in 0..w {
+                if !(rx0..rx1).contains(&x) || !(ry0..ry1).contains(&y) {
+                    let own_px = person.get_pixel(x as u32, y as u32).0;
+                    row[3 * x..3 * x + 3].copy_from_slice(&own_px);
+                    continue;
+                }
                 let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
                 let low = |p: &Plane| p.sample(src_x, src_y, false);
                 // align_corners=True: -1 is the first pixel's centre, +1 the last one's.

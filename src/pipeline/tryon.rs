@@ -142,6 +142,17 @@ pub fn compose_pasted(
             person_matte: inputs.matte_native.as_ref(),
             garment: &inputs.garment_padded,
             garment_mask: &inputs.mask_padded,
+            inside: photos
+                .crop
+                .overlap(photos.photo.width(), photos.photo.height())
+                .map(|(x, y, w, h)| {
+                    (
+                        (i64::from(x) - i64::from(photos.crop.x)) as u32,
+                        (i64::from(y) - i64::from(photos.crop.y)) as u32,
+                        w,
+                        h,
+                    )
+                }),
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
