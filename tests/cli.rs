@@ -522,3 +522,44 @@ fn app_refuses_a_wardrobe_that_is_not_a_folder() {
     assert!(err.contains("--wardrobe"), "{err}");
     assert!(err.contains("is not a folder"), "{err}");
 }
+
+/// A photo with nobody in it: the centred crop, the user told why, and the whole photo still
+/// written at its own size.
+#[test]
+fn tryon_without_a_person_falls_back_to_the_centred_crop_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [_, garment, mask] = fixture_inputs();
+    let photo = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x / 3) as u8, (y / 2) as u8, 90])
+    });
+    let photo_path = tmp.path().join("wall.png");
+    photo.save(&photo_path).unwrap();
+    let model = model_fixtures().join("PFAFN");
+    let mut cmd = bin();
+    cmd.arg("tryon")
+        .arg("--person")
+        .arg(&photo_path)
+        .arg("--garment")
+        .arg(&garment)
+        .arg("--mask")
+        .arg(&mask)
+        .args(["--model", model.to_str().unwrap(), "--device", "cpu"])
+        .arg("--out")
+        .arg(tmp.path().join("out.png"))
+        .arg("--pasted")
+        .arg(tmp.path().join("pasted.png"));
+    let out = ok(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no person found") && stderr.contains("centred crop"),
+        "{stderr}"
+    );
+    let pasted = image::open(tmp.path().join("pasted.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(pasted.dimensions(), (640, 480));
+    // Outside the centred crop (x 80..560) the photo is untouched.
+    for (x, y) in [(5, 5), (70, 470), (600, 240), (639, 0)] {
+        assert_eq!(pasted.get_pixel(x, y), photo.get_pixel(x, y), "({x},{y})");
+    }
+}
