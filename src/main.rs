@@ -12,10 +12,11 @@ use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 
 use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
 use fitting_room::model::ModelFiles;
+use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
-    flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor, paste_into, prepare_inputs,
-    rgb_to_tensor, run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Crop,
-    PreparedInputs, TryOnPhotos,
+    compose_pasted, flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor,
+    prepare_inputs, prepare_subject, rgb_to_tensor, run_tryon_with_outputs, save_image,
+    tensor_to_gray, tensor_to_rgb, Background, Crop, CropSource, Framing, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -141,6 +142,75 @@ impl ModelArgs {
     }
 }
 
+/// How any person photo is prepared for the network.
+#[derive(Args, Clone)]
+struct SubjectArgs {
+    /// The 3:4 part of the person photo the network sees: `auto` (placed from the person's
+    /// keypoints as VITON frames its persons; the centred crop when nobody is found), `centre`
+    /// (the largest centred 3:4 rectangle), or `x,y,width,height` in photo pixels (x and y may
+    /// be negative: the photo is extended with background). A 192x256 photo is used as it is.
+    #[arg(long, default_value = "auto", value_name = "auto|centre|X,Y,W,H")]
+    framing: Framing,
+    /// Same as `--framing X,Y,W,H`.
+    #[arg(long, conflicts_with = "framing", value_name = "X,Y,W,H")]
+    crop: Option<Crop>,
+    /// What the network sees around the person: `replace` (the person, cut out by its matte,
+    /// on VITON's plain background) or `keep` (the photo as it is). The photo's own background
+    /// is kept in the pasted result either way.
+    #[arg(long, default_value = "replace", value_name = "replace|keep")]
+    background: Background,
+    /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
+    #[arg(long, value_name = "DIR")]
+    person_models: Option<PathBuf>,
+}
+
+impl SubjectArgs {
+    fn framing(&self) -> Framing {
+        self.crop.map(Framing::Manual).unwrap_or(self.framing)
+    }
+
+    /// The person models, when the chosen framing and background need them; a missing folder
+    /// is reported and the photo used as it is.
+    fn models(&self, device: &Device) -> Result<Option<PersonModels>> {
+        if self.framing() != Framing::Auto && self.background == Background::Keep {
+            return Ok(None);
+        }
+        match PersonModels::find(self.person_models.as_deref()) {
+            Ok(dir) => Ok(Some(PersonModels::load(&dir, device)?)),
+            Err(e) if self.person_models.is_none() => {
+                log::warn!("{e}; framing and background are left as they are");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The person of `photo`, framed; says what was decided.
+    fn prepare(&self, models: Option<&PersonModels>, photo: &RgbImage) -> Result<Subject> {
+        let subject = prepare_subject(models, photo, self.framing(), self.background)?;
+        let (w, h) = photo.dimensions();
+        match &subject.source {
+            CropSource::Auto => log::info!(
+                "person photo is {w}x{h}: automatic crop {} ({:.0} ms finding the person)",
+                subject.crop,
+                subject.analysis_time.as_secs_f64() * 1e3
+            ),
+            CropSource::Fallback(_) => {
+                log::warn!("{}", subject.note().unwrap_or_default())
+            }
+            _ if (w, h) != (192, 256) => log::info!(
+                "person photo is {w}x{h}: using the 3:4 crop {}, scaled to 192x256",
+                subject.crop
+            ),
+            _ => {}
+        }
+        if subject.matte.is_some() {
+            log::info!("background replaced: the network sees the person on VITON's background");
+        }
+        Ok(subject)
+    }
+}
+
 #[derive(Args)]
 struct TryonArgs {
     /// Person photo (192x256 is used as is).
@@ -152,16 +222,21 @@ struct TryonArgs {
     /// Garment mask (white = garment); computed from the garment photo when left out.
     #[arg(long)]
     mask: Option<PathBuf>,
-    /// The 3:4 part of the person photo to use, `x,y,width,height` in photo pixels
-    /// (default: the largest centred 3:4 rectangle).
-    #[arg(long)]
-    crop: Option<Crop>,
+    #[command(flatten)]
+    subject: SubjectArgs,
     /// Write the result at the crop's own resolution (up to 2048 pixels high) instead of 256x192.
     #[arg(long)]
     hires: bool,
-    /// Also write the whole photo with the result pasted over the crop.
+    /// Also write the whole photo at its own resolution, wearing the garment, with its own
+    /// background (implies the high-resolution composition).
     #[arg(long)]
     pasted: Option<PathBuf>,
+    /// Also write the person input the network saw (192x256).
+    #[arg(long)]
+    seen: Option<PathBuf>,
+    /// Also write the person's matte (white = person), the photo's size.
+    #[arg(long)]
+    matte: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     /// Output image (PNG or JPEG).
@@ -201,6 +276,12 @@ struct BatchArgs {
     #[arg(long, value_name = "FILE")]
     failures: Option<PathBuf>,
     #[command(flatten)]
+    subject: SubjectArgs,
+    /// Write each result as the whole person photo at its own resolution, wearing the garment
+    /// over its own background, instead of the 192x256 network result.
+    #[arg(long)]
+    pasted: bool,
+    #[command(flatten)]
     model: ModelArgs,
 }
 
@@ -237,6 +318,11 @@ struct BenchArgs {
     /// Try-ons per forward pass (the same inputs repeated); reports try-ons per second.
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Time the whole chain on this person photo (a 640x480 webcam frame, say): the person
+    /// models, automatic framing, the person on VITON's background, the try-on and the
+    /// paste-back into the photo, each stage's median.
+    #[arg(long, value_name = "PHOTO", conflicts_with = "person_only")]
+    photo: Option<PathBuf>,
 }
 
 fn main() {
@@ -317,73 +403,60 @@ fn read_photos(
     Ok((photo, garment_photo, mask))
 }
 
-/// The crop to use of a photo: the one given, else the largest centred 3:4 rectangle.
-fn crop_of(photo: &RgbImage, crop: Option<Crop>) -> Crop {
-    let crop = crop.unwrap_or_else(|| Crop::centered(photo.width(), photo.height()));
-    if photo.dimensions() != (192, 256) {
-        log::info!(
-            "person photo is {}x{}: using the 3:4 crop {crop}, scaled to 192x256",
-            photo.width(),
-            photo.height()
-        );
+/// The network's inputs for a photo's subject, prepared as the app prepares them.
+fn photos<'a>(
+    photo: &'a RgbImage,
+    subject: &'a Subject,
+    garment: &'a RgbImage,
+    mask: &'a GrayImage,
+    hires: bool,
+) -> TryOnPhotos<'a> {
+    TryOnPhotos {
+        photo,
+        crop: subject.crop,
+        matte: subject.matte.as_ref(),
+        garment,
+        garment_mask: mask,
+        hires,
     }
-    crop
-}
-
-/// The network's inputs from files, prepared as the app prepares them.
-fn read_inputs(
-    person: &Path,
-    garment: &Path,
-    mask: Option<&Path>,
-    crop: Option<Crop>,
-    device: &Device,
-) -> Result<(PreparedInputs, Crop)> {
-    let (photo, garment, mask) = read_photos(person, garment, mask)?;
-    let crop = crop_of(&photo, crop);
-    let photos = TryOnPhotos {
-        photo: &photo,
-        crop,
-        garment: &garment,
-        garment_mask: &mask,
-        hires: false,
-    };
-    let inputs = prepare_inputs(&photos, device)
-        .with_context(|| format!("preparing {}", person.display()))?;
-    Ok((inputs, crop))
 }
 
 fn tryon(args: TryonArgs) -> Result<()> {
     let engine = args.model.load()?;
+    let models = args.subject.models(engine.device())?;
     let (photo, garment, mask) = read_photos(&args.person, &args.garment, args.mask.as_deref())?;
-    let crop = crop_of(&photo, args.crop);
-    let photos = TryOnPhotos {
-        photo: &photo,
-        crop,
-        garment: &garment,
-        garment_mask: &mask,
-        hires: args.hires,
-    };
-    let (images, out) = run_tryon_with_outputs(&engine, &photos)
-        .with_context(|| format!("trying on {}", args.person.display()))?;
+    let subject = args.subject.prepare(models.as_ref(), &photo)?;
+    let hires = args.hires || args.pasted.is_some();
+    let (images, out) =
+        run_tryon_with_outputs(&engine, &photos(&photo, &subject, &garment, &mask, hires))
+            .with_context(|| format!("trying on {}", args.person.display()))?;
     log::info!(
         "try-on took {:.0} ms",
         images.network_time.as_secs_f64() * 1e3
     );
-    let result = match images.hires {
-        Some(hires) => {
+    let result = match (&images.hires, args.hires) {
+        (Some(hires), true) => {
             log::info!(
                 "high-resolution result: {}x{}",
                 hires.width(),
                 hires.height()
             );
-            hires
+            hires.clone()
         }
-        None => images.result,
+        _ => images.result.clone(),
     };
-    save_image(&DynamicImage::ImageRgb8(result.clone()), &args.out)?;
-    if let Some(path) = &args.pasted {
-        let pasted = paste_into(&photo, crop, &result);
-        save_image(&DynamicImage::ImageRgb8(pasted), path)?;
+    save_image(&DynamicImage::ImageRgb8(result), &args.out)?;
+    if let (Some(path), Some(pasted)) = (&args.pasted, &images.pasted) {
+        save_image(&DynamicImage::ImageRgb8(pasted.clone()), path)?;
+    }
+    if let Some(path) = &args.seen {
+        save_image(&DynamicImage::ImageRgb8(images.person.clone()), path)?;
+    }
+    if let Some(path) = &args.matte {
+        match &subject.matte {
+            Some(matte) => save_image(&DynamicImage::ImageLuma8(matte.clone()), path)?,
+            None => log::warn!("no matte to write: the background was kept or nobody was found"),
+        }
     }
     if let Some(path) = &args.warped {
         save_image(&DynamicImage::ImageRgb8(images.warped_garment), path)?;
@@ -427,6 +500,7 @@ fn batch(args: BatchArgs) -> Result<()> {
         failures_file: args.failures.clone(),
     };
     let engine = args.model.load()?;
+    let models = args.subject.models(engine.device())?;
     let bar = indicatif::ProgressBar::new(pairs.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -437,15 +511,31 @@ fn batch(args: BatchArgs) -> Result<()> {
     let render = |pair: &batch::Pair| -> Result<Vec<DynamicImage>> {
         bar.set_message(format!("{} {}", pair.person, pair.garment));
         let mask = args.data.join("cloth-mask").join(&pair.garment);
-        let (inputs, _) = read_inputs(
-            &args.data.join("image").join(&pair.person),
+        let person = args.data.join("image").join(&pair.person);
+        let (photo, garment, mask) = read_photos(
+            &person,
             &args.data.join("cloth").join(&pair.garment),
             mask.exists().then_some(mask.as_path()),
-            None,
-            engine.device(),
         )?;
+        let subject = prepare_subject(
+            models.as_ref(),
+            &photo,
+            args.subject.framing(),
+            args.subject.background,
+        )?;
+        if let Some(note) = subject.note() {
+            bar.println(format!("{}: {note}", pair.person));
+        }
+        let photos = photos(&photo, &subject, &garment, &mask, args.pasted);
+        let inputs = prepare_inputs(&photos, engine.device())
+            .with_context(|| format!("preparing {}", person.display()))?;
         let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
-        let mut images = vec![DynamicImage::ImageRgb8(tensor_to_rgb(&out.p_tryon)?)];
+        let main = if args.pasted {
+            compose_pasted(&out, &photos, &inputs)?.1
+        } else {
+            tensor_to_rgb(&out.p_tryon)?
+        };
+        let mut images = vec![DynamicImage::ImageRgb8(main)];
         if args.extras {
             images.push(DynamicImage::ImageRgb8(tensor_to_rgb(&out.warped_cloth)?));
             images.push(DynamicImage::ImageLuma8(tensor_to_gray(&out.warped_edge)?));
@@ -583,6 +673,89 @@ fn person(args: PersonArgs) -> Result<()> {
     Ok(())
 }
 
+/// `bench --photo`: each stage of a try-on from any photo, median over `--iters` runs after a
+/// warm-up.
+fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
+    use fitting_room::person::Analysis;
+    use fitting_room::pipeline::choose_crop;
+    let engine = args.model.load()?;
+    let dir = PersonModels::find(None)?;
+    let models = PersonModels::load(&dir, engine.device())?;
+    let photo = load_rgb(photo_path)?;
+    let garment = RgbImage::from_fn(192, 256, |x, y| Rgb([(x + y) as u8, 90, (x * 2) as u8]));
+    let garment_mask = GrayImage::from_fn(192, 256, |x, y| {
+        Luma([if (30..162).contains(&x) && (40..220).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut stages: [Vec<f64>; 5] = Default::default();
+    let mut crop = None;
+    for i in 0..args.iters + 1 {
+        let t0 = Instant::now();
+        let analysis = models.analyze(&photo)?;
+        let t1 = Instant::now();
+        let Analysis::Found(person) = analysis else {
+            bail!("no person found in {}", photo_path.display());
+        };
+        let (c, _) = choose_crop(
+            Framing::Auto,
+            Ok(&person.keypoints),
+            photo.width(),
+            photo.height(),
+        );
+        let matte = person.matte.to_luma8();
+        let t2 = Instant::now();
+        let photos = TryOnPhotos {
+            photo: &photo,
+            crop: c,
+            matte: Some(&matte),
+            garment: &garment,
+            garment_mask: &garment_mask,
+            hires: true,
+        };
+        let inputs = prepare_inputs(&photos, engine.device())?;
+        let t3 = Instant::now();
+        let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+        engine.device().synchronize()?;
+        let t4 = Instant::now();
+        let (_, pasted) = compose_pasted(&out, &photos, &inputs)?;
+        let t5 = Instant::now();
+        std::hint::black_box(pasted);
+        crop = Some(c);
+        if i > 0 {
+            for (stage, d) in stages
+                .iter_mut()
+                .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
+            {
+                stage.push(ms(d));
+            }
+        }
+    }
+    let [person, framing, compose, tryon, paste] = stages.map(median);
+    let report = serde_json::json!({
+        "photo": format!("{}x{}", photo.width(), photo.height()),
+        "crop": crop.map(|c| c.to_string()),
+        "iters": args.iters,
+        "threads": rayon::current_num_threads(),
+        "stages_ms": {
+            "person_models": person,
+            "framing_and_matte": framing,
+            "network_input": compose,
+            "tryon": tryon,
+            "paste_back": paste,
+        },
+        "total_ms": person + framing + compose + tryon + paste,
+        "beyond_tryon_ms": person + framing + compose + paste,
+        "beyond_tryon_without_person_models_ms": framing + compose + paste,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
 fn bench(args: BenchArgs) -> Result<()> {
     if args.iters == 0 || args.batch == 0 {
         bail!("--iters and --batch must be at least 1");
@@ -596,6 +769,9 @@ fn bench(args: BenchArgs) -> Result<()> {
         report["threads"] = serde_json::json!(rayon::current_num_threads());
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
+    }
+    if let Some(photo) = &args.photo {
+        return bench_chain(&args, photo);
     }
     let load_start = Instant::now();
     let engine = args.model.load()?;

@@ -14,9 +14,11 @@ use fitting_room::app::crop_editor::CROP_EDITOR;
 use fitting_room::app::export::ExportKind;
 use fitting_room::app::flow_view::{self, FlowRenderPath};
 use fitting_room::app::result_panel::{ResultView, RESULT_PICTURE};
+use fitting_room::app::session::Framing;
 use fitting_room::app::worker::ModelStatus;
 use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::{CameraBackend, SyntheticBackend};
+use fitting_room::pipeline::{crop_iou, Crop, CropSource};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -506,7 +508,8 @@ fn the_cpu_flow_views_match_the_shader_views_in_the_app() {
 
 #[test]
 fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
-    // A landscape photo: the default crop is the centred 3:4 column.
+    // A landscape photo with a VITON-framed person at a known place: automatic framing finds
+    // that place.
     let dir = tempfile::tempdir().unwrap();
     let wide = dir.path().join("wide.png");
     let person = image::open(person_photo()).unwrap().to_rgb8();
@@ -517,10 +520,13 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
 
     let (_setup, mut harness) = tried_on(wide);
     let before = harness.state().session().person().unwrap().crop;
-    assert_eq!(
-        (before.x, before.y, before.width, before.height),
-        (250, 0, 300, 400)
-    );
+    let known = Crop {
+        x: 250,
+        y: 0,
+        width: 300,
+        height: 400,
+    };
+    assert!(crop_iou(before, known) > 0.8, "automatic crop {before}");
     let first = harness.state().session().shown_images().unwrap().clone();
 
     let rect = harness.get_by_label(CROP_EDITOR).rect();
@@ -536,10 +542,17 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
     harness.drop_at(end);
     harness.run_steps(2);
     let after = harness.state().session().person().unwrap().crop;
-    assert_eq!((after.width, after.height, after.y), (300, 400, 0));
+    assert_eq!(
+        (after.width, after.height, after.y),
+        (before.width, before.height, before.y)
+    );
     assert!(
-        (after.x as i64 - 150).abs() <= 2,
-        "moved 100 photo pixels left: {after:?}"
+        (i64::from(after.x) - i64::from(before.x) + 100).abs() <= 2,
+        "moved 100 photo pixels left: {after:?} from {before:?}"
+    );
+    assert_eq!(
+        harness.state().session().person().unwrap().framing,
+        Framing::Manual
     );
     run_until(&mut harness, "the new try-on", |app| {
         app.session().has_result()
@@ -549,4 +562,67 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
                 .map(|r| !Arc::ptr_eq(r, &first))
                 .unwrap_or(false)
     });
+}
+
+/// A full-body-style photo: a small person off-centre in a big, coloured room. The app frames
+/// the person automatically, replaces the background for the network and shows the whole photo
+/// at its own resolution with the room untouched.
+#[test]
+fn a_full_body_photo_is_framed_automatically_and_shown_pasted_on_its_own_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("room.png");
+    let person = image::open(person_photo()).unwrap().to_rgb8();
+    // A wall with a gradient and a floor: nothing like VITON's plain light background.
+    let (w, h) = (1200u32, 900u32);
+    let mut room = image::RgbImage::from_fn(w, h, |x, y| {
+        if y > 700 {
+            image::Rgb([120, 80, 50])
+        } else {
+            image::Rgb([40 + (x / 10) as u8, 90, 140 - (y / 8) as u8])
+        }
+    });
+    let known = Crop {
+        x: 420,
+        y: 200,
+        width: 360,
+        height: 480,
+    };
+    let small = image::imageops::resize(
+        &person,
+        known.width,
+        known.height,
+        image::imageops::FilterType::Triangle,
+    );
+    // The person only (VITON's light background left out), by its colour.
+    for (x, y, p) in small.enumerate_pixels() {
+        if p.0.iter().map(|&c| u32::from(c)).sum::<u32>() < 660 {
+            room.put_pixel(x + known.x as u32, y + known.y as u32, *p);
+        }
+    }
+    room.save(&path).unwrap();
+
+    let (_setup, mut harness) = tried_on(path);
+    let app = harness.state();
+    assert!(errors(app).is_empty(), "{:?}", errors(app));
+    let subject = app.session().person().unwrap();
+    assert_eq!(subject.framing, Framing::Auto(CropSource::Auto));
+    assert!(
+        crop_iou(subject.crop, known) > 0.75,
+        "automatic crop {} for a person at {known}",
+        subject.crop
+    );
+    assert!(subject.matte.is_some());
+    let images = app.session().shown_images().expect("a result");
+    let pasted = images.pasted.as_ref().expect("the pasted photo");
+    assert_eq!(pasted.dimensions(), (w, h));
+    // The room far from the person is the photo's own, bit for bit.
+    let photo = &subject.photo;
+    for (x, y) in [(10, 10), (1190, 20), (100, 880), (200, 600), (1150, 890)] {
+        assert_eq!(pasted.get_pixel(x, y), photo.get_pixel(x, y), "({x},{y})");
+    }
+    // The window shows the whole photo.
+    harness.render().expect("render");
+    let picture = harness.get_by_label(RESULT_PICTURE).rect();
+    let aspect = picture.width() / picture.height();
+    assert!((aspect - 4.0 / 3.0).abs() < 0.03, "{picture:?}");
 }

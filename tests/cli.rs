@@ -456,8 +456,8 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
     let low = image::open(tmp.path().join("low.png")).unwrap().to_rgb8();
     assert_eq!(low.dimensions(), (192, 256));
 
-    // A crop that is not 3:4, or reaches outside the photo, is refused with the reason.
-    for (crop, reason) in [("0,0,500,500", "3:4"), ("600,300,576,768", "outside")] {
+    // A crop that is not 3:4, or has its centre outside the photo, is refused with the reason.
+    for (crop, reason) in [("0,0,500,500", "3:4"), ("900,800,576,768", "centre")] {
         let mut cmd = bin();
         base(&mut cmd);
         cmd.args(["--crop", crop])
@@ -521,4 +521,45 @@ fn app_refuses_a_wardrobe_that_is_not_a_folder() {
     let err = fails(bin().arg("--wardrobe").arg(&missing));
     assert!(err.contains("--wardrobe"), "{err}");
     assert!(err.contains("is not a folder"), "{err}");
+}
+
+/// A photo with nobody in it: the centred crop, the user told why, and the whole photo still
+/// written at its own size.
+#[test]
+fn tryon_without_a_person_falls_back_to_the_centred_crop_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [_, garment, mask] = fixture_inputs();
+    let photo = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x / 3) as u8, (y / 2) as u8, 90])
+    });
+    let photo_path = tmp.path().join("wall.png");
+    photo.save(&photo_path).unwrap();
+    let model = model_fixtures().join("PFAFN");
+    let mut cmd = bin();
+    cmd.arg("tryon")
+        .arg("--person")
+        .arg(&photo_path)
+        .arg("--garment")
+        .arg(&garment)
+        .arg("--mask")
+        .arg(&mask)
+        .args(["--model", model.to_str().unwrap(), "--device", "cpu"])
+        .arg("--out")
+        .arg(tmp.path().join("out.png"))
+        .arg("--pasted")
+        .arg(tmp.path().join("pasted.png"));
+    let out = ok(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no person found") && stderr.contains("centred crop"),
+        "{stderr}"
+    );
+    let pasted = image::open(tmp.path().join("pasted.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(pasted.dimensions(), (640, 480));
+    // Outside the centred crop (x 80..560) the photo is untouched.
+    for (x, y) in [(5, 5), (70, 470), (600, 240), (639, 0)] {
+        assert_eq!(pasted.get_pixel(x, y), photo.get_pixel(x, y), "({x},{y})");
+    }
 }

@@ -7,8 +7,8 @@ use common::*;
 use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
-    compose_hires, fit_to_native, frame, mask_to_tensor, paste_into, rgb_to_tensor, tensor_to_rgb,
-    Crop, HiresInputs,
+    compose_hires, fit_to_native, frame, mask_to_tensor, paste_back, rgb_to_tensor, tensor_to_rgb,
+    Crop, HiresInputs, VITON_BACKGROUND,
 };
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
@@ -75,17 +75,20 @@ fn hires_result_downscales_to_the_low_resolution_result() {
         )
         .unwrap();
     let low = tensor_to_rgb(&out.p_tryon).unwrap();
-    let person_crop = fitting_room::pipeline::crop_pixels(&photo, crop);
-    let hires = compose_hires(
+    let person_crop = fitting_room::pipeline::crop_pixels(&photo, crop, VITON_BACKGROUND);
+    let composed = compose_hires(
         &out,
         &HiresInputs {
             person: &person_crop,
             person_native: &person_native,
+            person_matte: None,
             garment: &garment_big,
             garment_mask: &mask_big,
+            inside: None,
         },
     )
     .unwrap();
+    let hires = composed.image.clone();
     assert_eq!(hires.dimensions(), (crop.width, crop.height));
 
     let down = imageops::resize(&hires, 192, 256, imageops::FilterType::Lanczos3);
@@ -141,11 +144,11 @@ fn hires_result_downscales_to_the_low_resolution_result() {
     assert!(sharpness(&hires) > sharpness(&up_low));
 
     // Pasted back, the photo outside the crop is untouched.
-    let pasted = paste_into(&photo, crop, &hires);
+    let pasted = paste_back(&photo, crop, &composed);
     assert_eq!(pasted.dimensions(), photo.dimensions());
     assert_eq!(pasted.get_pixel(10, 10), photo.get_pixel(10, 10));
     assert_eq!(
-        pasted.get_pixel(crop.x + 10, crop.y + 10),
+        pasted.get_pixel(crop.x as u32 + 10, crop.y as u32 + 10),
         hires.get_pixel(10, 10)
     );
 }
@@ -195,16 +198,19 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
         }
     });
     let garment_mask = GrayImage::from_pixel(768, 1024, Luma([255]));
-    let hires = compose_hires(
+    let composed = compose_hires(
         &out,
         &HiresInputs {
             person: &photo,
             person_native: &native,
+            person_matte: None,
             garment: &garment,
             garment_mask: &garment_mask,
+            inside: None,
         },
     )
     .unwrap();
+    let hires = &composed.image;
     assert_eq!(hires.dimensions(), (768, 1024));
     // Far from the garment the photo's own pixels, fine checker included, are kept.
     for (x, y) in [(20, 20), (21, 20), (700, 1000), (701, 1001), (30, 900)] {
@@ -215,4 +221,108 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
     // Inside, the full-resolution stripes (2 pixels wide, finer than the network's grid).
     let (a, b) = (hires.get_pixel(380, 520), hires.get_pixel(380, 522));
     assert!(a[1] < 60 && b[1] > 180, "stripes {a:?} {b:?}");
+}
+
+/// Garment edges at high resolution: a product-shot garment whose outer pixels are light (its
+/// anti-aliased edge against a white backdrop), pasted with an identity flow. No pixel along
+/// the edge may come out lighter than both the garment and the photo there (the white dotted
+/// outline), and outside the warped garment and the person nothing changes.
+#[test]
+fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
+    use candle_core::Tensor;
+    use fitting_room::engine::TryOn;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    // A mid-grey photo with a darker person column in the middle.
+    let person_at = |x: u32| (40..152).contains(&x);
+    let photo = RgbImage::from_fn(576, 768, |x, _| {
+        if person_at(x / 3) {
+            Rgb([90, 70, 60])
+        } else {
+            Rgb([60, 120, 160])
+        }
+    });
+    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
+    let matte = GrayImage::from_fn(192, 256, |x, _| Luma([if person_at(x) { 255 } else { 0 }]));
+    let rendered = rgb_to_tensor(&native, &device).unwrap();
+    let mut grid = vec![0f32; 2 * h * w];
+    for y in 0..h {
+        for x in 0..w {
+            grid[y * w + x] = x as f32 / ((w - 1) as f32 / 2.0) - 1.0;
+            grid[h * w + y * w + x] = y as f32 / ((h - 1) as f32 / 2.0) - 1.0;
+        }
+    }
+    // The garment: a dark blue rectangle with a one-pixel near-white ring inside its mask.
+    let g_inside = |x: u32, y: u32| (160..416).contains(&x) && (200..600).contains(&y);
+    let g_core = |x: u32, y: u32| (161..415).contains(&x) && (201..599).contains(&y);
+    let garment = RgbImage::from_fn(576, 768, |x, y| {
+        if g_core(x, y) {
+            Rgb([20, 30, 120])
+        } else {
+            Rgb([250, 250, 250])
+        }
+    });
+    let garment_mask = GrayImage::from_fn(576, 768, |x, y| {
+        Luma([if g_inside(x, y) { 255 } else { 0 }])
+    });
+    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
+    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let edge_t = Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap();
+    // The network's composition: a sigmoid part of 0.9 times the warped edge.
+    let composite: Vec<f32> = edge.iter().map(|e| 0.9 * e).collect();
+    let out = TryOn {
+        warped_cloth: rendered.clone(),
+        last_flow: Tensor::from_vec(grid, (1, 2, h, w), &device).unwrap(),
+        warped_edge: edge_t,
+        p_rendered: rendered.clone(),
+        m_composite: Tensor::from_vec(composite, (1, 1, h, w), &device).unwrap(),
+        p_tryon: rendered,
+    };
+    let composed = compose_hires(
+        &out,
+        &HiresInputs {
+            person: &photo,
+            person_native: &native,
+            person_matte: Some(&matte),
+            garment: &garment,
+            garment_mask: &garment_mask,
+            inside: None,
+        },
+    )
+    .unwrap();
+    let hires = &composed.image;
+    let luma = |p: &Rgb<u8>| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]);
+    for y in 190..610 {
+        for x in 150..426 {
+            let (r, p) = (hires.get_pixel(x, y), photo.get_pixel(x, y));
+            let garment_luma = luma(&Rgb([20, 30, 120]));
+            assert!(
+                luma(r) <= luma(p).max(garment_luma) + 12,
+                "light outline at ({x},{y}): {r:?} over photo {p:?}"
+            );
+        }
+    }
+    // The garment keeps its colour inside.
+    assert!(hires.get_pixel(288, 400)[2] > 100);
+    // Outside the garment, with the rendered person equal to what the network saw, every
+    // pixel is the photo's, bit for bit; and the pasted photo equals the photo there.
+    let pasted = paste_back(
+        &photo,
+        Crop {
+            x: 0,
+            y: 0,
+            width: 576,
+            height: 768,
+        },
+        &composed,
+    );
+    for (x, y, p) in pasted.enumerate_pixels() {
+        if composed.alpha.get_pixel(x, y)[0] == 0 {
+            assert_eq!(p, photo.get_pixel(x, y));
+        }
+        let near_garment = (140..=436).contains(&x) && (180..=620).contains(&y);
+        if !near_garment {
+            assert_eq!(p, photo.get_pixel(x, y), "({x},{y}) changed");
+        }
+    }
 }

@@ -49,6 +49,10 @@ pub struct CaptureState {
     pub(super) dragging_crop: Option<Crop>,
     /// Where the crop drag started, the crop then, and whether it resizes.
     pub(super) crop_drag: Option<(egui::Pos2, Crop, bool)>,
+    /// Debug view: the person's matte over the photo in the crop editor.
+    pub show_matte: bool,
+    /// The matte's texture: (person id, texture).
+    pub(super) matte_preview: Option<(u64, egui::TextureHandle)>,
 }
 
 impl CaptureState {
@@ -82,6 +86,8 @@ impl CaptureState {
             person_preview: None,
             dragging_crop: None,
             crop_drag: None,
+            show_matte: false,
+            matte_preview: None,
         }
     }
 

@@ -5,9 +5,8 @@ use super::camera::{CaptureState, CaptureTab};
 use super::command::Command;
 use super::crop_editor::{self, crop_editor_ui};
 use super::result_panel::fit_rect;
-use super::session::Person;
+use super::session::{Framing, Person};
 use crate::capture::StreamStatus;
-use crate::pipeline::Crop;
 
 /// What the capture panel shows besides its own state.
 pub struct CaptureView<'a> {
@@ -37,6 +36,22 @@ pub fn capture_ui(ui: &mut egui::Ui, state: &mut CaptureState, view: &CaptureVie
     commands
 }
 
+/// How the crop came about, in words.
+fn framing_note(person: &Person) -> String {
+    use crate::pipeline::CropSource;
+    match &person.framing {
+        Framing::Pending => "Finding the person…".into(),
+        Framing::Auto(CropSource::Auto) => {
+            "Framed automatically from the person's pose; the background is replaced for the \
+             network and kept in the result."
+                .into()
+        }
+        Framing::Auto(CropSource::Fallback(why)) => format!("{why}: using the centred crop."),
+        Framing::Auto(_) => "The centred crop.".into(),
+        Framing::Manual => "Framed by hand.".into(),
+    }
+}
+
 fn photo_tab(
     ui: &mut egui::Ui,
     state: &mut CaptureState,
@@ -55,10 +70,18 @@ fn photo_tab(
     if let Some(person) = person {
         ui.label("Drag the frame to move it; drag its corner or scroll to resize.");
         commands.extend(crop_editor_ui(ui, state, person));
-        if ui.button("Reset framing").clicked() {
-            let crop = Crop::centered(person.photo.width(), person.photo.height());
-            commands.push(Command::SetCrop(crop));
-        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Automatic framing")
+                .on_hover_text("Back to the crop placed from the person's pose")
+                .clicked()
+            {
+                commands.push(Command::ResetCrop);
+            }
+            ui.checkbox(&mut state.show_matte, "Show matte")
+                .on_hover_text("The person's matte: what the network sees of the photo");
+        });
+        ui.weak(framing_note(person));
     } else {
         ui.weak("No photo yet. A full-body or half-body photo, facing the camera, works best.");
     }

@@ -24,6 +24,8 @@ pub enum Command {
     TakeSnapshot,
     /// Moves the crop of the person photo.
     SetCrop(Crop),
+    /// Back to the automatic crop.
+    ResetCrop,
     /// Asks for the list of cameras again.
     RefreshCameras,
 

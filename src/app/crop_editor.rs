@@ -35,6 +35,46 @@ pub fn crop_editor_ui(
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
         egui::Color32::WHITE,
     );
+    if state.show_matte {
+        if let Some(matte) = &person.matte {
+            if state.matte_preview.as_ref().map(|(id, _)| *id) != Some(person.id) {
+                let (mw, mh) = matte.dimensions();
+                // A red tint where the person is, transparent elsewhere.
+                let pixels = matte
+                    .pixels()
+                    .map(|p| egui::Color32::from_rgba_unmultiplied(255, 40, 40, p[0] / 2))
+                    .collect();
+                let image = egui::ColorImage::new([mw as usize, mh as usize], pixels);
+                let texture = ui
+                    .ctx()
+                    .load_texture("matte", image, egui::TextureOptions::LINEAR);
+                state.matte_preview = Some((person.id, texture));
+            }
+            if let Some((_, texture)) = &state.matte_preview {
+                painter.image(
+                    texture.id(),
+                    rect,
+                    egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                    egui::Color32::WHITE,
+                );
+            }
+        }
+    }
+    // The detected skeleton.
+    if let Some(points) = &person.keypoints {
+        let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 220, 120));
+        let at = |i: usize| {
+            points
+                .get(i)
+                .filter(|k| k.visibility > 0.5)
+                .map(|k| rect.min + egui::vec2(k.x, k.y) * scale)
+        };
+        for (a, b) in crate::person::pose::BONES {
+            if let (Some(p), Some(q)) = (at(a), at(b)) {
+                painter.line_segment([p, q], stroke);
+            }
+        }
+    }
     let mut crop = state.dragging_crop.unwrap_or(person.crop);
     let to_screen = |c: &Crop| {
         egui::Rect::from_min_size(
@@ -62,17 +102,13 @@ pub fn crop_editor_ui(
             let grow = offset.x.max(offset.y * 0.75);
             crop = resized(from, from.width as f32 + grow, w, h, false);
         } else {
-            let x = (from.x as f32 + offset.x)
-                .round()
-                .clamp(0.0, (w - from.width) as f32);
-            let y = (from.y as f32 + offset.y)
-                .round()
-                .clamp(0.0, (h - from.height) as f32);
+            // The crop may reach past the photo (filled with background), its centre stays in.
             crop = Crop {
-                x: x as u32,
-                y: y as u32,
+                x: (from.x as f32 + offset.x).round() as i32,
+                y: (from.y as f32 + offset.y).round() as i32,
                 ..from
-            };
+            }
+            .clamped(w, h);
         }
         state.dragging_crop = Some(crop);
     }
@@ -124,9 +160,9 @@ pub fn crop_editor_ui(
     changed.then_some(Command::SetCrop(crop))
 }
 
-/// A 3:4 crop of the given width, kept inside the photo (around its centre when `centred`).
+/// A 3:4 crop of the given width, kept valid for the photo (around its centre when `centred`).
 fn resized(crop: Crop, width: f32, photo_w: u32, photo_h: u32, centred: bool) -> Crop {
-    let max_w = photo_w.min(photo_h * 3 / 4) as f32;
+    let max_w = (Crop::centered(photo_w, photo_h).width * crate::pipeline::MAX_CROP_FACTOR) as f32;
     let new_w = width.clamp(24.0, max_w).round();
     let new_h = (new_w * 4.0 / 3.0).round();
     let (cx, cy) = if centred {
@@ -138,8 +174,8 @@ fn resized(crop: Crop, width: f32, photo_w: u32, photo_h: u32, centred: bool) ->
         (crop.x as f32, crop.y as f32)
     };
     Crop {
-        x: cx.round().max(0.0) as u32,
-        y: cy.round().max(0.0) as u32,
+        x: cx.round() as i32,
+        y: cy.round() as i32,
         width: new_w as u32,
         height: new_h as u32,
     }

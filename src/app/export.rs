@@ -14,7 +14,7 @@ use crate::pipeline::{composition_sheet, save_image, TryOnImages};
 pub enum ExportKind {
     /// The try-on at the network's 192x256.
     Result,
-    /// The try-on at the crop's own resolution.
+    /// The whole photo at its own resolution, wearing the garment.
     HighResolution,
     /// Person, garment, result and flow side by side.
     Sheet,
@@ -39,8 +39,9 @@ pub fn export_image(
     match kind {
         ExportKind::Result => Ok(images.result.clone()),
         ExportKind::HighResolution => images
-            .hires
+            .pasted
             .clone()
+            .or_else(|| images.hires.clone())
             .ok_or_else(|| "no high-resolution result yet".to_string()),
         ExportKind::Sheet => composition_sheet(images, garment).map_err(|e| e.to_string()),
     }

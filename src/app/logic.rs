@@ -71,6 +71,7 @@ impl FittingRoomApp {
                 self.notices.notify("Snapshot taken");
             }
             Command::SetCrop(crop) => self.session.set_crop(crop),
+            Command::ResetCrop => self.session.reset_crop(),
             Command::RefreshCameras => self.capture.refresh_cameras(&self.jobs),
             Command::OpenGarmentFile(path) => self.open_garment_file(path),
             Command::SelectGarment(id) => {

@@ -102,7 +102,7 @@ impl Default for Settings {
             view: ResultView::TryOn,
             overlay_opacity: 0.7,
             split: 0.5,
-            hires: false,
+            hires: true,
             device: "auto".into(),
             model_folder: None,
         }

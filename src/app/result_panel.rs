@@ -120,6 +120,7 @@ struct ShownTextures {
 struct Textures {
     result: Option<egui::TextureHandle>,
     hires: Option<egui::TextureHandle>,
+    pasted: Option<egui::TextureHandle>,
     person: Option<egui::TextureHandle>,
     warped_garment: Option<egui::TextureHandle>,
     warped_mask: Option<egui::TextureHandle>,
@@ -209,7 +210,10 @@ pub fn result_ui(ui: &mut egui::Ui, state: &mut ResultState, v: &ResultPanelView
         let mut hires = v.hires;
         if ui
             .checkbox(&mut hires, "High resolution")
-            .on_hover_text("Compose the result at the photo's own resolution (slower)")
+            .on_hover_text(
+                "Show the whole photo at its own resolution, wearing the garment over its own \
+                 background (slower)",
+            )
             .changed()
         {
             commands.push(Command::SetHires(hires));
@@ -235,7 +239,17 @@ pub fn result_ui(ui: &mut egui::Ui, state: &mut ResultState, v: &ResultPanelView
     };
     let view = v.view;
     let available = ui.available_rect_before_wrap();
-    let mut rect = fit_rect(available, 3.0 / 4.0);
+    // The try-on at high resolution is the whole photo, wearing the garment over its own
+    // background; the other views show the network's 3:4 crop.
+    let pasted = shown
+        .images
+        .pasted
+        .as_ref()
+        .filter(|_| v.hires && view == ResultView::TryOn);
+    let aspect = pasted
+        .map(|p| p.width() as f32 / p.height().max(1) as f32)
+        .unwrap_or(3.0 / 4.0);
+    let mut rect = fit_rect(available, aspect);
     if view == ResultView::FlowColour {
         // The picture keeps its size in every view; it moves left to give the flow legend
         // (flow_view::flow_legend) the whole spare width on its right.
@@ -263,7 +277,14 @@ pub fn result_ui(ui: &mut egui::Ui, state: &mut ResultState, v: &ResultPanelView
     let white = egui::Color32::WHITE;
     match view {
         ResultView::TryOn => {
-            painter.image(result.id(), rect, full_uv, white);
+            let shown = match pasted {
+                Some(pasted) => texture(&ctx, &mut textures.pasted, "pasted", || {
+                    to_color_image(pasted)
+                })
+                .clone(),
+                None => result,
+            };
+            painter.image(shown.id(), rect, full_uv, white);
         }
         ResultView::BeforeAfter => {
             let mut split = v.split;

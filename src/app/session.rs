@@ -4,8 +4,10 @@
 //!
 //! Every try-on, from a photo or from a live camera frame, goes through [`TryOnSession::request`]:
 //! the inputs make a [`ResultKey`], a cached result is shown at once, otherwise the job goes to the
-//! worker. A step that prepares the person (framing, a matte) plugs in at [`TryOnSession::frame`],
-//! which decides the crop of every photo and camera frame.
+//! worker. A new photo is first analysed on the worker (the person models find the person):
+//! automatic framing gives its crop and the matte puts the person on VITON's background; the
+//! try-on waits for that. A crop the user sets wins. Live frames run the whole chain on the
+//! worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -18,7 +20,8 @@ use super::worker::{
     InferenceWorker, ModelSource, ModelStatus, Notify, ResultKey, TryOnJob, WorkerEvent,
 };
 use crate::engine::DeviceChoice;
-use crate::pipeline::{Crop, TryOnImages};
+use crate::person::Keypoint;
+use crate::pipeline::{Crop, CropSource, Subject as Framed, TryOnImages};
 use crate::wardrobe::GarmentRef;
 
 /// Results kept for instant switching back (a few MB each).
@@ -48,6 +51,17 @@ impl PhotoOrigin {
     }
 }
 
+/// How the person photo's crop came about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// The person models are looking at the photo.
+    Pending,
+    /// Automatic framing (or its centred fallback, with the reason).
+    Auto(CropSource),
+    /// The user moved the crop.
+    Manual,
+}
+
 /// The person photo being dressed.
 pub struct Person {
     /// Changes with every new photo or snapshot (part of the result cache key).
@@ -55,6 +69,13 @@ pub struct Person {
     pub origin: PhotoOrigin,
     pub photo: Arc<RgbImage>,
     pub crop: Crop,
+    pub framing: Framing,
+    /// The automatic crop, once the photo is analysed.
+    pub auto_crop: Option<Crop>,
+    /// The person's matte over the photo (255 = person), when one was found.
+    pub matte: Option<Arc<GrayImage>>,
+    /// The person's keypoints, photo pixels.
+    pub keypoints: Option<Vec<Keypoint>>,
 }
 
 /// A garment ready for the network: the photo and the mask at full resolution.
@@ -177,37 +198,93 @@ impl TryOnSession {
         self.garment.as_ref()
     }
 
-    /// The crop the network sees of a photo or a camera frame: the largest centred 3:4
-    /// rectangle. Automatic framing plugs in here.
+    /// The crop of a photo before (or without) its analysis: the largest centred 3:4 rectangle.
+    /// The analysis on the worker ([`crate::pipeline::prepare_subject`]) decides the automatic
+    /// crop of every photo and camera frame.
     pub fn frame(&self, photo: &RgbImage) -> Crop {
         Crop::centered(photo.width(), photo.height())
     }
 
-    /// Uses a photo (a file, a camera snapshot) as the person; returns its id.
+    /// Uses a photo (a file, a camera snapshot) as the person; returns its id. The photo is
+    /// analysed on the worker; its try-on starts when the framing is known.
     pub fn set_person(&mut self, origin: PhotoOrigin, photo: RgbImage) -> u64 {
         let id = self.next_person_id;
         self.next_person_id += 1;
         let crop = self.frame(&photo);
+        let photo = Arc::new(photo);
+        self.worker.analyse(id, photo.clone());
         self.person = Some(Person {
             id,
             origin,
-            photo: Arc::new(photo),
+            photo,
             crop,
+            framing: Framing::Pending,
+            auto_crop: None,
+            matte: None,
+            keypoints: None,
         });
         self.shown = None;
-        self.request_tryon();
         id
     }
 
-    /// Moves the crop of the person photo (kept inside the photo).
+    /// Moves the crop of the person photo (kept valid for the photo); it wins over the
+    /// automatic one.
     pub fn set_crop(&mut self, crop: Crop) {
         if let Some(person) = &mut self.person {
             let crop = crop.clamped(person.photo.width(), person.photo.height());
+            person.framing = Framing::Manual;
             if crop != person.crop {
                 person.crop = crop;
                 self.request_tryon();
             }
         }
+    }
+
+    /// Back to the automatic crop (the centred one when no person was found).
+    pub fn reset_crop(&mut self) {
+        if let Some(person) = &mut self.person {
+            if person.framing == Framing::Pending {
+                return;
+            }
+            let (w, h) = person.photo.dimensions();
+            person.crop = person.auto_crop.unwrap_or_else(|| Crop::centered(w, h));
+            person.framing = Framing::Auto(if person.auto_crop.is_some() {
+                CropSource::Auto
+            } else {
+                CropSource::Centre
+            });
+            self.request_tryon();
+        }
+    }
+
+    /// The analysis of a person photo arrived.
+    fn analysed(&mut self, id: u64, result: Result<Arc<Framed>, String>) -> Option<SessionNote> {
+        let person = self.person.as_mut().filter(|p| p.id == id)?;
+        let note = match result {
+            Ok(subject) => {
+                person.matte = subject.matte.clone().map(Arc::new);
+                person.keypoints = subject.keypoints.clone();
+                if subject.source == CropSource::Auto {
+                    person.auto_crop = Some(subject.crop);
+                }
+                let note = subject.note().map(SessionNote::Notice);
+                if person.framing == Framing::Pending {
+                    person.crop = subject.crop;
+                    person.framing = Framing::Auto(subject.source.clone());
+                }
+                note
+            }
+            Err(e) => {
+                if person.framing == Framing::Pending {
+                    person.framing = Framing::Auto(CropSource::Fallback(e.clone()));
+                }
+                Some(SessionNote::Error(format!(
+                    "Finding the person failed ({e}); using the centred crop"
+                )))
+            }
+        };
+        self.request_tryon();
+        note
     }
 
     /// Records the garment the user picked; returns the mask revision to load it with.
@@ -256,17 +333,22 @@ impl TryOnSession {
         let ModelStatus::Ready(model) = &self.model else {
             return None;
         };
-        let (person, photo, crop, live, hires) = match subject {
+        let (person, photo, crop, matte, live) = match subject {
             Subject::Photo => {
                 let p = self.person.as_ref()?;
-                (p.id, p.photo.clone(), p.crop, false, self.hires)
+                if p.framing == Framing::Pending {
+                    return None;
+                }
+                (p.id, p.photo.clone(), p.crop, p.matte.clone(), false)
             }
             Subject::LiveFrame { photo, seq } => {
-                // Two ids taking turns: consecutive frames never share a key.
+                // Two ids taking turns: consecutive frames never share a key. The worker frames
+                // the frame itself; this crop only fills the key.
                 let crop = self.frame(photo);
-                (LIVE_PERSON - seq % 2, photo.clone(), crop, true, false)
+                (LIVE_PERSON - seq % 2, photo.clone(), crop, None, true)
             }
         };
+        let hires = self.hires;
         let key = ResultKey {
             person,
             crop,
@@ -279,6 +361,8 @@ impl TryOnSession {
             key: key.clone(),
             photo,
             crop,
+            matte,
+            frame_here: live,
             garment: garment.image.clone(),
             garment_mask: garment.mask.clone(),
             live,
@@ -411,6 +495,7 @@ impl TryOnSession {
                 "Open a photo (File > Open photo, drop one here, or use the camera)."
             }
             (Some(_), None) => "Pick a garment from the wardrobe.",
+            (Some(p), Some(_)) if p.framing == Framing::Pending => "Finding the person…",
             (Some(_), Some(_)) => "Drag the crop frame on the photo to adjust the framing.",
         }
     }
@@ -442,6 +527,9 @@ impl TryOnSession {
                         self.shown = None;
                         self.request_tryon();
                     }
+                }
+                WorkerEvent::Analysed { person, result } => {
+                    notes.extend(self.analysed(person, result));
                 }
                 WorkerEvent::Started { .. } => {}
                 WorkerEvent::Finished { key, live, result } => {

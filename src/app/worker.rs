@@ -15,7 +15,10 @@ use image::{GrayImage, RgbImage};
 
 use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
-use crate::pipeline::{run_tryon, Crop, TryOnImages, TryOnPhotos};
+use crate::person::PersonModels;
+use crate::pipeline::{
+    prepare_subject, run_tryon, Background, Crop, Framing, Subject, TryOnImages, TryOnPhotos,
+};
 use crate::wardrobe::GarmentRef;
 
 /// Which model to load.
@@ -65,7 +68,14 @@ pub struct ResultKey {
 pub struct TryOnJob {
     pub key: ResultKey,
     pub photo: Arc<RgbImage>,
+    /// The crop, unless `frame_here`.
     pub crop: Crop,
+    /// The person's matte over the photo (the network then sees the person on VITON's
+    /// background).
+    pub matte: Option<Arc<GrayImage>>,
+    /// Find the person in this photo first and frame it automatically, replacing the
+    /// background (live frames: the whole chain runs on the worker).
+    pub frame_here: bool,
     pub garment: Arc<RgbImage>,
     pub garment_mask: Arc<GrayImage>,
     /// From live mode: shown when done, not cached.
@@ -75,6 +85,11 @@ pub struct TryOnJob {
 /// What the worker reports back.
 pub enum WorkerEvent {
     Model(ModelStatus),
+    /// A person photo analysed: its automatic crop, matte and keypoints.
+    Analysed {
+        person: u64,
+        result: Result<Arc<Subject>, String>,
+    },
     Started {
         key: ResultKey,
     },
@@ -88,6 +103,7 @@ pub enum WorkerEvent {
 #[derive(Default)]
 struct Mailbox {
     model: Option<(ModelSource, DeviceChoice)>,
+    analysis: Option<(u64, Arc<RgbImage>)>,
     tryon: Option<TryOnJob>,
     running: bool,
     quit: bool,
@@ -130,6 +146,11 @@ impl InferenceWorker {
         self.post(|m| m.model = Some((source, device)));
     }
 
+    /// Finds the person of a photo (replacing an analysis not yet started).
+    pub fn analyse(&self, person: u64, photo: Arc<RgbImage>) {
+        self.post(|m| m.analysis = Some((person, photo)));
+    }
+
     /// Runs a try-on; a pending one that has not started is dropped.
     pub fn submit(&self, job: TryOnJob) {
         self.post(|m| m.tryon = Some(job));
@@ -139,7 +160,7 @@ impl InferenceWorker {
     pub fn busy(&self) -> bool {
         let (lock, _) = &*self.mailbox;
         lock.lock()
-            .map(|m| m.running || m.tryon.is_some() || m.model.is_some())
+            .map(|m| m.running || m.tryon.is_some() || m.model.is_some() || m.analysis.is_some())
             .unwrap_or(false)
     }
 
@@ -167,6 +188,7 @@ impl Drop for InferenceWorker {
 
 enum Work {
     Model(ModelSource, DeviceChoice),
+    Analyse(u64, Arc<RgbImage>),
     TryOn(TryOnJob),
 }
 
@@ -183,6 +205,11 @@ fn next_work(mailbox: &(Mutex<Mailbox>, Condvar)) -> Option<Work> {
             m.running = true;
             return Some(Work::Model(source, device));
         }
+        // A new photo's framing goes before a try-on (which may be waiting for it).
+        if let Some((person, photo)) = m.analysis.take() {
+            m.running = true;
+            return Some(Work::Analyse(person, photo));
+        }
         if let Some(job) = m.tryon.take() {
             m.running = true;
             return Some(Work::TryOn(job));
@@ -191,8 +218,36 @@ fn next_work(mailbox: &(Mutex<Mailbox>, Condvar)) -> Option<Work> {
     }
 }
 
+/// The person models, loaded on first use (on the CPU: they are small, and a GPU is the
+/// try-on's). A missing folder is remembered: framing then falls back to the centred crop.
+struct PersonSlot(Option<Result<PersonModels, String>>);
+
+impl PersonSlot {
+    fn get(&mut self) -> Option<&PersonModels> {
+        let loaded = self.0.get_or_insert_with(|| {
+            PersonModels::find(None)
+                .and_then(|dir| PersonModels::load(&dir, &candle_core::Device::Cpu))
+                .map_err(|e| {
+                    log::warn!("person models unavailable: {e}");
+                    e.to_string()
+                })
+        });
+        loaded.as_ref().ok()
+    }
+}
+
+/// Automatic framing and background replacement of one photo.
+fn analyse(models: &mut PersonSlot, photo: &RgbImage) -> Result<Subject, String> {
+    catch_unwind(AssertUnwindSafe(|| {
+        prepare_subject(models.get(), photo, Framing::Auto, Background::Replace)
+            .map_err(|e| e.to_string())
+    }))
+    .unwrap_or_else(|_| Err("finding the person crashed".to_string()))
+}
+
 fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>, notify: &Notify) {
     let mut engine: Option<(Engine, Arc<LoadedModel>)> = None;
+    let mut person_models = PersonSlot(None);
     let mut generation = 0u64;
     let send = |event: WorkerEvent| {
         let _ = events.send(event);
@@ -232,27 +287,40 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     }
                 }
             }
+            Work::Analyse(person, photo) => {
+                let result = analyse(&mut person_models, &photo).map(Arc::new);
+                send(WorkerEvent::Analysed { person, result });
+            }
             Work::TryOn(job) => {
                 send(WorkerEvent::Started {
                     key: job.key.clone(),
                 });
-                let result = match &engine {
-                    None => Err("no model is loaded".to_string()),
-                    Some((engine, _)) => catch_unwind(AssertUnwindSafe(|| {
-                        run_tryon(
-                            engine,
-                            &TryOnPhotos {
-                                photo: &job.photo,
-                                crop: job.crop,
-                                garment: &job.garment,
-                                garment_mask: &job.garment_mask,
-                                hires: job.key.hires,
-                            },
-                        )
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
-                    }))
-                    .unwrap_or_else(|_| Err("the try-on crashed".to_string())),
+                let framed = if job.frame_here {
+                    analyse(&mut person_models, &job.photo).map(|s| (s.crop, s.matte.map(Arc::new)))
+                } else {
+                    Ok((job.crop, job.matte.clone()))
+                };
+                let result = match (&engine, framed) {
+                    (None, _) => Err("no model is loaded".to_string()),
+                    (_, Err(e)) => Err(e),
+                    (Some((engine, _)), Ok((crop, matte))) => {
+                        catch_unwind(AssertUnwindSafe(|| {
+                            run_tryon(
+                                engine,
+                                &TryOnPhotos {
+                                    photo: &job.photo,
+                                    crop,
+                                    matte: matte.as_deref(),
+                                    garment: &job.garment,
+                                    garment_mask: &job.garment_mask,
+                                    hires: job.key.hires,
+                                },
+                            )
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string())
+                        }))
+                        .unwrap_or_else(|_| Err("the try-on crashed".to_string()))
+                    }
                 };
                 send(WorkerEvent::Finished {
                     key: job.key,

@@ -1,10 +1,14 @@
 //! Framing any photo or webcam frame for the network: a 3:4 crop, kept as geometry so results map
 //! back onto the original photo, downscaled with an antialiasing filter to 192x256.
+//!
+//! A crop may reach past the photo's edges (automatic framing of a close-up or of a person at
+//! the edge): the photo is then extended with [`VITON_BACKGROUND`] instead of the person being
+//! shrunk or shifted. [`Crop::validate`] and [`Crop::clamped`] hold the one set of rules.
 
 use std::fmt;
 use std::str::FromStr;
 
-use image::{imageops, RgbImage};
+use image::{imageops, GrayImage, Rgb, RgbImage};
 
 use crate::engine::NATIVE_SIZE;
 
@@ -12,11 +16,22 @@ use crate::engine::NATIVE_SIZE;
 const ASPECT_W: u64 = 3;
 const ASPECT_H: u64 = 4;
 
-/// A crop rectangle in the pixels of the (orientation-corrected) photo.
+/// A crop is at most this many times the height of the photo's largest centred 3:4 crop (a
+/// close-up needs a crop larger than the photo; beyond this the person would be a speck).
+pub const MAX_CROP_FACTOR: u32 = 3;
+
+/// VITON's background: the median colour of the pixels its parses mark as background, over
+/// every 20th training image (342 photos; p10 225,224,223, p90 241,240,239). Measured by
+/// `training/measure_viton.py`.
+pub const VITON_BACKGROUND: Rgb<u8> = Rgb([235, 233, 232]);
+
+/// A 3:4 crop rectangle in the pixels of the (orientation-corrected) photo. `x` and `y` may be
+/// negative and the rectangle may reach past the photo's right and bottom edges; its centre
+/// stays inside the photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Crop {
-    pub x: u32,
-    pub y: u32,
+    pub x: i32,
+    pub y: i32,
     pub width: u32,
     pub height: u32,
 }
@@ -27,8 +42,12 @@ pub enum CropError {
     Syntax(String),
     #[error("crop {crop} is empty")]
     Empty { crop: Crop },
-    #[error("crop {crop} reaches outside the {width}x{height} photo")]
+    #[error("crop {crop} does not have its centre inside the {width}x{height} photo")]
     Outside { crop: Crop, width: u32, height: u32 },
+    #[error(
+        "crop {crop} is more than {MAX_CROP_FACTOR} times the size of the {width}x{height} photo"
+    )]
+    TooLarge { crop: Crop, width: u32, height: u32 },
     #[error(
         "crop {crop} is not 3:4 (width:height); for a height of {height} use a width of {expected}"
     )]
@@ -49,21 +68,27 @@ impl FromStr for Crop {
     type Err = CropError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<u32> = s
+        let parts: Vec<i64> = s
             .split(',')
-            .map(|p| p.trim().parse::<u32>())
+            .map(|p| p.trim().parse::<i64>())
             .collect::<Result<_, _>>()
             .map_err(|_| CropError::Syntax(s.to_string()))?;
+        let syntax = || CropError::Syntax(s.to_string());
         match parts.as_slice() {
             [x, y, width, height] => Ok(Crop {
-                x: *x,
-                y: *y,
-                width: *width,
-                height: *height,
+                x: i32::try_from(*x).map_err(|_| syntax())?,
+                y: i32::try_from(*y).map_err(|_| syntax())?,
+                width: u32::try_from(*width).map_err(|_| syntax())?,
+                height: u32::try_from(*height).map_err(|_| syntax())?,
             }),
-            _ => Err(CropError::Syntax(s.to_string())),
+            _ => Err(syntax()),
         }
     }
+}
+
+/// The width of a 3:4 crop `height` high, rounded.
+fn width_for(height: u64) -> u64 {
+    (height * ASPECT_W + ASPECT_H / 2) / ASPECT_H
 }
 
 impl Crop {
@@ -78,28 +103,84 @@ impl Crop {
         };
         let (cw, ch) = (cw.min(w) as u32, ch.min(h) as u32);
         Crop {
-            x: (width - cw) / 2,
-            y: (height - ch) / 2,
+            x: ((width - cw) / 2) as i32,
+            y: ((height - ch) / 2) as i32,
             width: cw,
             height: ch,
         }
     }
 
-    /// Checks the crop fits a `width` x `height` photo and is 3:4 to within a pixel.
+    /// The 3:4 crop `height` high centred on (`cx`, `cy`), kept valid for a `width` x
+    /// `photo_h` photo (see [`Crop::clamped`]).
+    pub fn around(cx: f32, cy: f32, height: f32, width: u32, photo_h: u32) -> Crop {
+        let h = height.round().max(4.0);
+        let w = width_for(h as u64) as f32;
+        Crop {
+            x: (cx - w / 2.0).round() as i32,
+            y: (cy - h / 2.0).round() as i32,
+            width: w as u32,
+            height: h as u32,
+        }
+        .clamped(width, photo_h)
+    }
+
+    /// Largest allowed crop height for a `width` x `height` photo.
+    fn max_height(width: u32, height: u32) -> u32 {
+        Crop::centered(width, height)
+            .height
+            .saturating_mul(MAX_CROP_FACTOR)
+    }
+
+    /// The crop's centre, in photo pixels.
+    pub fn centre(&self) -> (f32, f32) {
+        (
+            self.x as f32 + self.width as f32 / 2.0,
+            self.y as f32 + self.height as f32 / 2.0,
+        )
+    }
+
+    /// Whether the crop lies wholly inside a `width` x `height` photo.
+    pub fn is_inside(&self, width: u32, height: u32) -> bool {
+        self.x >= 0
+            && self.y >= 0
+            && i64::from(self.x) + i64::from(self.width) <= i64::from(width)
+            && i64::from(self.y) + i64::from(self.height) <= i64::from(height)
+    }
+
+    /// The part of the crop inside a `width` x `height` photo, as (x, y, width, height) in photo
+    /// pixels; `None` when they do not overlap.
+    pub fn overlap(&self, width: u32, height: u32) -> Option<(u32, u32, u32, u32)> {
+        let x0 = i64::from(self.x).max(0);
+        let y0 = i64::from(self.y).max(0);
+        let x1 = (i64::from(self.x) + i64::from(self.width)).min(i64::from(width));
+        let y1 = (i64::from(self.y) + i64::from(self.height)).min(i64::from(height));
+        (x1 > x0 && y1 > y0).then(|| (x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32))
+    }
+
+    /// Checks the crop is 3:4 to within a pixel, has its centre inside a `width` x `height`
+    /// photo and is at most [`MAX_CROP_FACTOR`] times the photo's largest centred crop.
     pub fn validate(&self, width: u32, height: u32) -> Result<(), CropError> {
-        if self.width == 0 || self.height == 0 {
+        if self.width == 0 || self.height == 0 || width == 0 || height == 0 {
             return Err(CropError::Empty { crop: *self });
         }
-        let right = u64::from(self.x) + u64::from(self.width);
-        let bottom = u64::from(self.y) + u64::from(self.height);
-        if right > u64::from(width) || bottom > u64::from(height) {
+        // The centre in whole pixels, as [`Crop::clamped`] places it.
+        let cx = i64::from(self.x) + i64::from(self.width / 2);
+        let cy = i64::from(self.y) + i64::from(self.height / 2);
+        if cx < 0 || cy < 0 || cx > i64::from(width) || cy > i64::from(height) {
             return Err(CropError::Outside {
                 crop: *self,
                 width,
                 height,
             });
         }
-        let expected = (u64::from(self.height) * ASPECT_W + ASPECT_H / 2) / ASPECT_H;
+        if self.height > Crop::max_height(width, height) {
+            return Err(CropError::TooLarge {
+                crop: *self,
+                width,
+                height,
+            });
+        }
+        let expected = width_for(u64::from(self.height));
         if u64::from(self.width).abs_diff(expected) > 1 {
             return Err(CropError::Aspect {
                 crop: *self,
@@ -110,51 +191,113 @@ impl Crop {
         Ok(())
     }
 
-    /// Moves and scales the crop to stay a valid 3:4 rectangle inside a `width` x `height`
-    /// photo (for interactive adjustment: dragging past an edge stops at the edge).
+    /// The nearest valid crop for a `width` x `height` photo, keeping the crop's height within
+    /// the allowed range and moving its centre into the photo (for interactive adjustment:
+    /// dragging past the limits stops there).
     pub fn clamped(&self, width: u32, height: u32) -> Crop {
-        let max = Crop::centered(width, height);
-        let mut h = self.height.clamp(4.min(max.height), max.height);
-        let mut w = ((u64::from(h) * ASPECT_W + ASPECT_H / 2) / ASPECT_H) as u32;
-        if w > max.width {
-            w = max.width;
-            h = max.height;
-        }
-        let w = w.max(1);
-        let x = self.x.min(width.saturating_sub(w));
-        let y = self.y.min(height.saturating_sub(h));
+        let (width, height) = (width.max(1), height.max(1));
+        let max_h = Crop::max_height(width, height).max(1);
+        let h = self.height.clamp(4.min(max_h), max_h);
+        let w = (width_for(u64::from(h)) as u32).max(1);
+        let (cx, cy) = (
+            i64::from(self.x) + i64::from(self.width / 2),
+            i64::from(self.y) + i64::from(self.height / 2),
+        );
+        let (cx, cy) = (
+            cx.clamp(0, i64::from(width)),
+            cy.clamp(0, i64::from(height)),
+        );
         Crop {
-            x,
-            y,
+            x: (cx - i64::from(w / 2)) as i32,
+            y: (cy - i64::from(h / 2)) as i32,
             width: w,
             height: h,
         }
     }
 }
 
-/// The crop's pixels at full resolution.
-pub fn crop_pixels(photo: &RgbImage, crop: Crop) -> RgbImage {
-    imageops::crop_imm(photo, crop.x, crop.y, crop.width, crop.height).to_image()
+/// The crop's pixels at full resolution; where it reaches past the photo, `fill`.
+pub fn crop_pixels(photo: &RgbImage, crop: Crop, fill: Rgb<u8>) -> RgbImage {
+    if crop.is_inside(photo.width(), photo.height()) {
+        return imageops::crop_imm(photo, crop.x as u32, crop.y as u32, crop.width, crop.height)
+            .to_image();
+    }
+    let mut out = RgbImage::from_pixel(crop.width, crop.height, fill);
+    if let Some((x, y, w, h)) = crop.overlap(photo.width(), photo.height()) {
+        let inside = imageops::crop_imm(photo, x, y, w, h);
+        imageops::replace(
+            &mut out,
+            &*inside,
+            i64::from(x) - i64::from(crop.x),
+            i64::from(y) - i64::from(crop.y),
+        );
+    }
+    out
+}
+
+/// A grey plane's crop (a matte), 0 where the crop reaches past the plane.
+pub fn crop_plane(plane: &GrayImage, crop: Crop) -> GrayImage {
+    let mut out = GrayImage::new(crop.width, crop.height);
+    if let Some((x, y, w, h)) = crop.overlap(plane.width(), plane.height()) {
+        let inside = imageops::crop_imm(plane, x, y, w, h);
+        imageops::replace(
+            &mut out,
+            &*inside,
+            i64::from(x) - i64::from(crop.x),
+            i64::from(y) - i64::from(crop.y),
+        );
+    }
+    out
+}
+
+/// The person of a crop on VITON's background: `matte` (the photo's size, 255 = person) blends
+/// the photo over [`VITON_BACKGROUND`], which also fills what the crop takes from past the
+/// photo's edges. Without a matte the photo is kept as it is.
+pub fn crop_on_background(photo: &RgbImage, matte: Option<&GrayImage>, crop: Crop) -> RgbImage {
+    let mut pixels = crop_pixels(photo, crop, VITON_BACKGROUND);
+    let Some(matte) = matte else {
+        return pixels;
+    };
+    let alpha = crop_plane(matte, crop);
+    let bg = VITON_BACKGROUND.0;
+    for (p, a) in pixels.pixels_mut().zip(alpha.pixels()) {
+        let a = u32::from(a[0]);
+        if a == 255 {
+            continue;
+        }
+        for c in 0..3 {
+            p[c] = ((u32::from(p[c]) * a + u32::from(bg[c]) * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    pixels
+}
+
+/// Resizes a crop-sized picture to the network's 192x256 (as it is when already that size;
+/// Lanczos3 otherwise, whose support widens when shrinking, so downscaling is antialiased).
+pub fn to_native(pixels: RgbImage) -> RgbImage {
+    let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
+    if pixels.dimensions() == (tw, th) {
+        return pixels;
+    }
+    imageops::resize(&pixels, tw, th, imageops::FilterType::Lanczos3)
 }
 
 /// The network's 192x256 input from a crop of `photo`. A 192x256 crop is used as it is (the
-/// official test path does not resample); anything else is resized with Lanczos3, whose support
-/// widens when shrinking, so downscaling is antialiased.
-pub fn frame(photo: &RgbImage, crop: Crop) -> Result<RgbImage, CropError> {
+/// official test path does not resample). With a matte, the person is put on VITON's
+/// background first (see [`crop_on_background`]).
+pub fn frame_person(
+    photo: &RgbImage,
+    matte: Option<&GrayImage>,
+    crop: Crop,
+) -> Result<RgbImage, CropError> {
     crop.validate(photo.width(), photo.height())?;
-    let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
-    let pixels = crop_pixels(photo, crop);
-    if pixels.dimensions() == (tw, th) {
-        return Ok(pixels);
-    }
-    Ok(imageops::resize(
-        &pixels,
-        tw,
-        th,
-        imageops::FilterType::Lanczos3,
-    ))
+    Ok(to_native(crop_on_background(photo, matte, crop)))
 }
 
+/// [`frame_person`] without a matte: the photo as it is.
+pub fn frame(photo: &RgbImage, crop: Crop) -> Result<RgbImage, CropError> {
+    frame_person(photo, None, crop)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +315,7 @@ mod tests {
             (7, 1000),
         ] {
             let c = Crop::centered(w, h);
-            assert!(c.x + c.width <= w && c.y + c.height <= h, "{w}x{h}: {c}");
+            assert!(c.is_inside(w, h), "{w}x{h}: {c}");
             if w >= 3 && h >= 4 {
                 c.validate(w, h).unwrap();
             }
@@ -219,10 +362,28 @@ mod tests {
             }
         );
         assert!(c.validate(310, 420).is_ok());
+        // Reaching past the edges is allowed while the centre stays inside.
+        assert!(c.validate(200, 300).is_ok());
         assert!(matches!(
-            c.validate(300, 420),
+            c.validate(150, 420),
             Err(CropError::Outside { .. })
         ));
+        assert!(matches!(
+            "-1300,-1800,3000,4000"
+                .parse::<Crop>()
+                .unwrap()
+                .validate(300, 400),
+            Err(CropError::TooLarge { .. })
+        ));
+        assert_eq!(
+            "-4,-5,30,40".parse::<Crop>().unwrap(),
+            Crop {
+                x: -4,
+                y: -5,
+                width: 30,
+                height: 40
+            }
+        );
         assert!(matches!("1,2,3".parse::<Crop>(), Err(CropError::Syntax(_))));
         assert!(matches!(
             "a,b,c,d".parse::<Crop>(),
@@ -256,6 +417,55 @@ mod tests {
         }
         .clamped(1000, 1000);
         big.validate(1000, 1000).unwrap();
+    }
+
+    #[test]
+    fn crops_past_the_edges_are_filled_with_background() {
+        let photo = RgbImage::from_fn(40, 30, |x, y| Rgb([x as u8, y as u8, 9]));
+        let crop = Crop {
+            x: -6,
+            y: 20,
+            width: 15,
+            height: 20,
+        };
+        crop.validate(40, 30).unwrap();
+        assert!(!crop.is_inside(40, 30));
+        assert_eq!(crop.overlap(40, 30), Some((0, 20, 9, 10)));
+        let px = crop_pixels(&photo, crop, VITON_BACKGROUND);
+        assert_eq!(px.dimensions(), (15, 20));
+        assert_eq!(*px.get_pixel(0, 0), VITON_BACKGROUND);
+        assert_eq!(*px.get_pixel(14, 19), VITON_BACKGROUND);
+        assert_eq!(px.get_pixel(6, 0).0, [0, 20, 9]);
+        assert_eq!(px.get_pixel(14, 9).0, [8, 29, 9]);
+        // With a matte, the person stays and the rest becomes VITON's background.
+        let matte = GrayImage::from_fn(40, 30, |x, _| image::Luma([if x < 4 { 255 } else { 0 }]));
+        let on_bg = crop_on_background(&photo, Some(&matte), crop);
+        assert_eq!(on_bg.get_pixel(6, 0).0, [0, 20, 9]);
+        assert_eq!(*on_bg.get_pixel(12, 0), VITON_BACKGROUND);
+        let native = frame_person(&photo, Some(&matte), crop).unwrap();
+        assert_eq!(native.dimensions(), (192, 256));
+    }
+
+    #[test]
+    fn clamping_moves_the_centre_inside_and_limits_the_size() {
+        let c = Crop {
+            x: -500,
+            y: -900,
+            width: 300,
+            height: 400,
+        }
+        .clamped(640, 480);
+        c.validate(640, 480).unwrap();
+        assert_eq!(c.centre(), (0.0, 0.0));
+        let huge = Crop {
+            x: 0,
+            y: 0,
+            width: 30000,
+            height: 40000,
+        }
+        .clamped(640, 480);
+        huge.validate(640, 480).unwrap();
+        assert_eq!(huge.height, 480 * MAX_CROP_FACTOR);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::framing::Crop;
 use super::image_io::PipelineError;
-use crate::engine::TryOn;
+use crate::engine::{TryOn, NATIVE_SIZE};
 
 /// Largest output height; bigger crops are downscaled to it first (width follows at 3:4).
 pub const MAX_HIRES_HEIGHT: u32 = 2048;
@@ -71,7 +71,10 @@ impl Plane {
         acc
     }
 
-    /// Bilinear resize with pixel-centre alignment (align_corners=False).
+    /// Bilinear resize with pixel-centre alignment (align_corners=False): what
+    /// [`compose_hires`] reads on the fly from its low-resolution planes, as a whole plane for
+    /// the tests.
+    #[cfg(test)]
     fn resized(&self, width: usize, height: usize) -> Plane {
         let sx = self.width as f32 / width as f32;
         let sy = self.height as f32 / height as f32;
@@ -96,6 +99,37 @@ impl Plane {
             p = p.box_pass(r, true).box_pass(r, false);
         }
         p
+    }
+
+    /// Binary erosion by a square of radius `r` (0 outside the plane).
+    fn eroded(&self, r: usize) -> Plane {
+        let pass = |p: &Plane, horizontal: bool| {
+            let (w, h) = (p.width, p.height);
+            let mut out = Plane::new(w, h);
+            out.data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+                for (x, v) in row.iter_mut().enumerate() {
+                    let mut m = 1.0f32;
+                    for o in -(r as isize)..=r as isize {
+                        let (xx, yy) = if horizontal {
+                            (x as isize + o, y as isize)
+                        } else {
+                            (x as isize, y as isize + o)
+                        };
+                        m = if xx < 0 || yy < 0 || xx as usize >= w || yy as usize >= h {
+                            0.0
+                        } else {
+                            m.min(p.at(xx as usize, yy as usize))
+                        };
+                        if m == 0.0 {
+                            break;
+                        }
+                    }
+                    *v = m;
+                }
+            });
+            out
+        };
+        pass(&pass(self, true), false)
     }
 
     fn box_pass(&self, r: usize, horizontal: bool) -> Plane {
@@ -157,18 +191,105 @@ fn rgb_planes(img: &RgbImage) -> [Plane; 3] {
 
 /// The full-resolution inputs of a try-on, framed as the network's inputs were.
 pub struct HiresInputs<'a> {
-    /// The person crop at full resolution (3:4).
+    /// The person crop at full resolution (3:4): the photo's own pixels, background included.
     pub person: &'a RgbImage,
     /// The 192x256 person image the network saw.
     pub person_native: &'a RgbImage,
+    /// The person's matte over the crop at 192x256 (255 = person), when the background was
+    /// replaced: the rendered person may then change pixels only on and near the person.
+    pub person_matte: Option<&'a GrayImage>,
     /// The garment photo at full resolution, framed like the network's garment input (3:4).
     pub garment: &'a RgbImage,
     /// Its mask, same size (white = garment).
     pub garment_mask: &'a GrayImage,
+    /// The part of the crop to compose, as (x, y, width, height) in the crop's pixels (the part
+    /// inside the photo, which alone is pasted back); `None`: all of it. Elsewhere the result
+    /// is `person`'s pixel, with alpha 0.
+    pub inside: Option<(u32, u32, u32, u32)>,
+}
+
+/// A high-resolution try-on: the picture, and how much of each pixel is new.
+#[derive(Debug, Clone)]
+pub struct Hires {
+    /// The try-on at the crop's resolution (capped at [`MAX_HIRES_HEIGHT`]).
+    pub image: RgbImage,
+    /// The weight of new pixels (garment, rendered person) against the photo's own, same size:
+    /// 0 where the pixel is the photo's.
+    pub alpha: GrayImage,
+}
+
+/// How far (in 192x256 pixels) around the matte the rendered person may change the photo.
+const PERSON_GROW: usize = 2;
+
+/// The person region as a soft plane: the matte grown by [`PERSON_GROW`] and softened, so the
+/// seam between rendered pixels and the photo's background has no hard edge.
+fn person_region(matte: &GrayImage) -> Plane {
+    let (w, h) = (matte.width() as usize, matte.height() as usize);
+    let mut grown = Plane::new(w, h);
+    let r = PERSON_GROW as isize;
+    for y in 0..h {
+        for x in 0..w {
+            let mut v = 0u8;
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    let (xx, yy) = (x as isize + dx, y as isize + dy);
+                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                        v = v.max(matte.get_pixel(xx as u32, yy as u32)[0]);
+                    }
+                }
+            }
+            grown.data[y * w + x] = f32::from(v) / 255.0;
+        }
+    }
+    grown.blurred(1)
+}
+
+/// The composition weight's sigmoid part, `m_composite / warped_edge`, where the warped mask is
+/// solid enough for the ratio to mean something; elsewhere the nearest such value (a few pixels
+/// out). The full-resolution garment mask reaches slightly past the low-resolution one, and a
+/// ratio of two near-zero numbers there would speckle the garment's edge.
+fn composite_sigmoid(composite: &Plane, edge: &Plane) -> Plane {
+    const SOLID: f32 = 0.5;
+    let (w, h) = (composite.width, composite.height);
+    let mut value = Plane::new(w, h);
+    let mut known = vec![false; w * h];
+    for (i, k) in known.iter_mut().enumerate() {
+        if edge.data[i] >= SOLID {
+            value.data[i] = (composite.data[i] / edge.data[i]).clamp(0.0, 1.0);
+            *k = true;
+        }
+    }
+    for _ in 0..3 {
+        let (prev, prev_known) = (value.clone(), known.clone());
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                if prev_known[i] {
+                    continue;
+                }
+                let (mut sum, mut n) = (0.0, 0.0);
+                for (dx, dy) in [(-1isize, 0isize), (1, 0), (0, -1), (0, 1)] {
+                    let (xx, yy) = (x as isize + dx, y as isize + dy);
+                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                        let j = yy as usize * w + xx as usize;
+                        if prev_known[j] {
+                            sum += prev.data[j];
+                            n += 1.0;
+                        }
+                    }
+                }
+                if n > 0.0 {
+                    value.data[i] = sum / n;
+                    known[i] = true;
+                }
+            }
+        }
+    }
+    value
 }
 
 /// Composes the try-on at the person crop's resolution (capped at [`MAX_HIRES_HEIGHT`]).
-pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, PipelineError> {
+pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, PipelineError> {
     let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
         let w = (u64::from(inputs.person.width()) * u64::from(MAX_HIRES_HEIGHT)
             / u64::from(inputs.person.height())) as u32;
@@ -207,28 +328,43 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, Pipe
     // while fine texture (hair, fabric) differs even where nothing changed.
     let rendered_soft: Vec<Plane> = rendered.iter().map(|p| p.blurred(1)).collect();
     let seen_soft: Vec<Plane> = seen.iter().map(|p| p.blurred(1)).collect();
-    let mut keep = Plane::new(lw, lh);
+    let region = match inputs.person_matte {
+        Some(matte) if matte.dimensions() == (lw as u32, lh as u32) => Some(person_region(matte)),
+        Some(matte) => {
+            return Err(PipelineError::Shape(vec![
+                matte.height() as usize,
+                matte.width() as usize,
+            ]))
+        }
+        None => None,
+    };
+    // `change`: how much of the rendered person replaces the photo (0 keeps the photo).
+    let mut change = Plane::new(lw, lh);
     for i in 0..lw * lh {
         let d = (0..3)
             .map(|c| (rendered_soft[c].data[i] - seen_soft[c].data[i]).abs())
             .sum::<f32>()
             / 3.0;
-        keep.data[i] = (1.0 - (d - KEEP_FROM) / (KEEP_UNTIL - KEEP_FROM)).clamp(0.0, 1.0);
+        let keep = (1.0 - (d - KEEP_FROM) / (KEEP_UNTIL - KEEP_FROM)).clamp(0.0, 1.0);
+        change.data[i] = 1.0 - keep;
     }
-    let keep = keep.blurred(1).resized(w, h);
+    let mut change = change.blurred(1);
+    if let Some(region) = &region {
+        for (c, r) in change.data.iter_mut().zip(&region.data) {
+            *c *= r;
+        }
+    }
 
     // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
     // resolution and multiply by the sharp full-resolution warped mask.
-    let composite_up = composite.resized(w, h);
-    let edge_up = warped_edge.resized(w, h);
-    let grid_x = grid[0].resized(w, h);
-    let grid_y = grid[1].resized(w, h);
-    let rendered_up: Vec<Plane> = rendered.iter().map(|p| p.resized(w, h)).collect();
+    let sigmoid = composite_sigmoid(&composite, &warped_edge);
 
-    // The garment as the network saw it: normalised, multiplied by its binary mask.
+    // The garment as the network saw it, premultiplied by its binary mask: sampled and divided
+    // by the sampled mask, the colour at the edge is the garment's own, with no grey or white
+    // from outside it.
     let mask_plane = {
         let (gw, gh) = inputs.garment_mask.dimensions();
-        Plane {
+        let binary = Plane {
             width: gw as usize,
             height: gh as usize,
             data: inputs
@@ -236,7 +372,12 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, Pipe
                 .pixels()
                 .map(|p| if p[0] > 127 { 1.0 } else { 0.0 })
                 .collect(),
-        }
+        };
+        // A product shot's outermost garment pixels are blended with its (white) backdrop; at
+        // high resolution they would draw a light outline. The mask loses them: about half a
+        // network pixel, at least one garment pixel.
+        let r = ((gh as f32 / NATIVE_SIZE.0 as f32) / 2.0).round().max(1.0) as usize;
+        binary.eroded(r)
     };
     let mut garment = rgb_planes(inputs.garment);
     for plane in garment.iter_mut() {
@@ -244,51 +385,124 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<RgbImage, Pipe
             *v *= m;
         }
     }
-    let photo = rgb_planes(&person);
     let (gw, gh) = (mask_plane.width as f32, mask_plane.height as f32);
+    // The low-resolution planes are read bilinearly at each output pixel (pixel-centre
+    // aligned, as [`Plane::resized`]), with no full-resolution copies.
+    let (sx, sy) = (lw as f32 / w as f32, lh as f32 / h as f32);
+    // The part to compose, scaled like the person when it was capped.
+    let (rx0, ry0, rx1, ry1) = match inputs.inside {
+        Some((x, y, rw, rh)) => {
+            let f = w as f64 / f64::from(inputs.person.width().max(1));
+            let at = |v: u32, max: usize| ((f64::from(v) * f).round() as usize).min(max);
+            (at(x, w), at(y, h), at(x + rw, w), at(y + rh, h))
+        }
+        None => (0, 0, w, h),
+    };
 
     let mut result = RgbImage::new(w as u32, h as u32);
+    let mut alpha = GrayImage::new(w as u32, h as u32);
     result
         .par_chunks_mut(3 * w)
+        .zip(alpha.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(y, row)| {
+        .for_each(|(y, (row, alpha_row))| {
+            let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
             for x in 0..w {
-                let i = y * w + x;
+                if !(rx0..rx1).contains(&x) || !(ry0..ry1).contains(&y) {
+                    let own_px = person.get_pixel(x as u32, y as u32).0;
+                    row[3 * x..3 * x + 3].copy_from_slice(&own_px);
+                    continue;
+                }
+                let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
+                let low = |p: &Plane| p.sample(src_x, src_y, false);
                 // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
-                let gx = (grid_x.data[i] + 1.0) / 2.0 * (gw - 1.0);
-                let gy = (grid_y.data[i] + 1.0) / 2.0 * (gh - 1.0);
+                let gx = (low(&grid[0]) + 1.0) / 2.0 * (gw - 1.0);
+                let gy = (low(&grid[1]) + 1.0) / 2.0 * (gh - 1.0);
                 let edge = mask_plane.sample(gx, gy, true);
-                let sigmoid = (composite_up.data[i] / edge_up.data[i].max(1e-3)).clamp(0.0, 1.0);
-                let m = sigmoid * edge;
-                let k = keep.data[i];
-                let mut px = [0u8; 3];
-                for c in 0..3 {
-                    let cloth = garment[c].sample(gx, gy, false);
-                    let base = k * photo[c].data[i] + (1.0 - k) * rendered_up[c].data[i];
-                    let v = m * cloth + (1.0 - m) * base;
-                    px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                let m = low(&sigmoid) * edge;
+                let ch = low(&change);
+                // The photo's share of the pixel.
+                let own = (1.0 - m) * (1.0 - ch);
+                let a = ((1.0 - own) * 255.0).round().clamp(0.0, 255.0) as u8;
+                let own_px = person.get_pixel(x as u32, y as u32).0;
+                // Where nothing is new: exactly the photo's pixel, with no trip through floats.
+                let mut px = own_px;
+                if a > 0 {
+                    for c in 0..3 {
+                        let cloth = if edge > 1e-4 {
+                            garment[c].sample(gx, gy, true) / edge
+                        } else {
+                            0.0
+                        };
+                        let photo = f32::from(own_px[c]) / 127.5 - 1.0;
+                        let v = m * cloth + (1.0 - m) * ch * low(&rendered[c]) + own * photo;
+                        px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                    }
                 }
                 row[3 * x..3 * x + 3].copy_from_slice(&px);
+                alpha_row[x] = a;
             }
         });
-    Ok(result)
+    Ok(Hires {
+        image: result,
+        alpha,
+    })
 }
 
-/// The uncropped photo with a result pasted over its crop (the result is resized to the crop if
-/// it was computed at another size).
-pub fn paste_into(photo: &RgbImage, crop: Crop, result: &RgbImage) -> RgbImage {
+/// The uncropped photo with a try-on pasted over its crop: each pixel of the crop that lies in
+/// the photo takes the try-on's pixel where it is new (`alpha` > 0) and keeps the photo's own
+/// otherwise, bit for bit. A try-on computed at another size is resized to the crop first and
+/// blended by its resized alpha; the part of the crop past the photo's edges is dropped.
+pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
     let mut out = photo.clone();
-    let patch = if result.dimensions() == (crop.width, crop.height) {
-        result.clone()
+    let Some((ox, oy, ow, oh)) = crop.overlap(photo.width(), photo.height()) else {
+        return out;
+    };
+    let same = hires.image.dimensions() == (crop.width, crop.height)
+        && hires.alpha.dimensions() == (crop.width, crop.height);
+    let (image, alpha) = if same {
+        (
+            std::borrow::Cow::Borrowed(&hires.image),
+            std::borrow::Cow::Borrowed(&hires.alpha),
+        )
     } else {
-        imageops::resize(
-            result,
-            crop.width,
-            crop.height,
-            imageops::FilterType::Lanczos3,
+        let filter = imageops::FilterType::Triangle;
+        (
+            std::borrow::Cow::Owned(imageops::resize(
+                &hires.image,
+                crop.width,
+                crop.height,
+                filter,
+            )),
+            std::borrow::Cow::Owned(imageops::resize(
+                &hires.alpha,
+                crop.width,
+                crop.height,
+                filter,
+            )),
         )
     };
-    imageops::replace(&mut out, &patch, i64::from(crop.x), i64::from(crop.y));
+    for y in oy..oy + oh {
+        let cy = (i64::from(y) - i64::from(crop.y)) as u32;
+        for x in ox..ox + ow {
+            let cx = (i64::from(x) - i64::from(crop.x)) as u32;
+            let a = alpha.get_pixel(cx, cy)[0];
+            if a == 0 {
+                continue;
+            }
+            let new = image.get_pixel(cx, cy);
+            let p = out.get_pixel_mut(x, y);
+            if same || a == 255 {
+                *p = *new;
+            } else {
+                let a = u32::from(a);
+                for c in 0..3 {
+                    p[c] =
+                        ((u32::from(new[c]) * a + u32::from(p[c]) * (255 - a) + 127) / 255) as u8;
+                }
+            }
+        }
+    }
     out
 }
 
@@ -339,10 +553,47 @@ mod tests {
             width: 30,
             height: 40,
         };
-        let result = RgbImage::from_pixel(60, 80, Rgb([200, 0, 0]));
-        let out = paste_into(&photo, crop, &result);
+        let hires = Hires {
+            image: RgbImage::from_pixel(60, 80, Rgb([200, 0, 0])),
+            alpha: GrayImage::from_pixel(60, 80, image::Luma([255])),
+        };
+        let out = paste_back(&photo, crop, &hires);
         assert_eq!(out.get_pixel(35, 30).0, [200, 0, 0]);
         assert_eq!(out.get_pixel(5, 5).0, [10, 10, 10]);
         assert_eq!(out.get_pixel(60, 30).0, [10, 10, 10]);
+    }
+
+    /// A photo of noise, a try-on whose alpha is zero outside a disc: every pixel outside the
+    /// disc, and outside the crop, is the photo's bit for bit, also for a crop that reaches past
+    /// the photo's edges.
+    #[test]
+    fn paste_back_keeps_every_pixel_outside_the_mask() {
+        let noise = |x: u32, y: u32| ((x * 7919 + y * 104_729) % 251) as u8;
+        let photo = RgbImage::from_fn(64, 48, |x, y| Rgb([noise(x, y), noise(y, x), 77]));
+        let crop = Crop {
+            x: -6,
+            y: -10,
+            width: 45,
+            height: 60,
+        };
+        let inside = |x: u32, y: u32| (x as i32 - 22).pow(2) + (y as i32 - 30).pow(2) < 100;
+        let hires = Hires {
+            image: RgbImage::from_pixel(45, 60, Rgb([1, 2, 3])),
+            alpha: GrayImage::from_fn(45, 60, |x, y| {
+                image::Luma([if inside(x, y) { 128 } else { 0 }])
+            }),
+        };
+        let out = paste_back(&photo, crop, &hires);
+        let mut changed = 0;
+        for (x, y, p) in out.enumerate_pixels() {
+            let (cx, cy) = (x as i32 - crop.x, y as i32 - crop.y);
+            let in_disc = cx >= 0 && cy >= 0 && cx < 45 && cy < 60 && inside(cx as u32, cy as u32);
+            if in_disc {
+                changed += usize::from(p != photo.get_pixel(x, y));
+            } else {
+                assert_eq!(p, photo.get_pixel(x, y), "({x}, {y})");
+            }
+        }
+        assert!(changed > 200, "{changed}");
     }
 }

@@ -4,15 +4,16 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use image::{GrayImage, Luma, Rgb, RgbImage};
+use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
-use super::framing::{crop_pixels, frame, Crop};
-use super::hires::{compose_hires, HiresInputs};
+use super::framing::{crop_pixels, crop_plane, frame_person, Crop, VITON_BACKGROUND};
+use super::garment_frame::frame_garment;
+use super::hires::{compose_hires, paste_back, Hires, HiresInputs};
 use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
-use crate::engine::{Engine, TryOn};
+use crate::engine::{Engine, TryOn, NATIVE_SIZE};
 
 /// What a try-on needs: the whole photo with its 3:4 crop, and a garment with its mask (both at
 /// their own resolution; the mask the size of the garment photo).
@@ -20,6 +21,9 @@ use crate::engine::{Engine, TryOn};
 pub struct TryOnPhotos<'a> {
     pub photo: &'a RgbImage,
     pub crop: Crop,
+    /// The person's matte over the whole photo (255 = person): the network then sees the person
+    /// on VITON's background, and the result changes the photo only on and near the person.
+    pub matte: Option<&'a GrayImage>,
     pub garment: &'a RgbImage,
     pub garment_mask: &'a GrayImage,
     /// Also compose the result at the crop's own resolution.
@@ -35,6 +39,10 @@ pub struct TryOnImages {
     pub result: RgbImage,
     /// The result at the crop's resolution, when asked for.
     pub hires: Option<RgbImage>,
+    /// The whole photo at its own resolution with the result pasted back (with `hires`).
+    pub pasted: Option<RgbImage>,
+    /// The crop the network saw, in the photo's pixels.
+    pub crop: Crop,
     pub warped_garment: RgbImage,
     pub warped_mask: GrayImage,
     pub composite_mask: GrayImage,
@@ -57,6 +65,8 @@ pub struct PreparedInputs {
     pub mask: Tensor,
     /// The person crop scaled to 192x256, as a picture.
     pub person_native: RgbImage,
+    /// The person's matte over the crop at 192x256, when one was given.
+    pub matte_native: Option<GrayImage>,
     /// The garment and its mask padded to 3:4, at their own resolution.
     pub garment_padded: RgbImage,
     pub mask_padded: GrayImage,
@@ -75,9 +85,33 @@ pub fn prepare_inputs(
             mask: (mask_w, mask_h),
         });
     }
-    let person_native = frame(photos.photo, photos.crop)?;
-    let garment_padded = pad_to_native_aspect(photos.garment, Rgb([255, 255, 255]));
-    let mask_padded = pad_to_native_aspect(photos.garment_mask, Luma([0]));
+    if let Some(matte) = photos.matte {
+        if matte.dimensions() != photos.photo.dimensions() {
+            return Err(PipelineError::Shape(vec![
+                matte.height() as usize,
+                matte.width() as usize,
+            ]));
+        }
+    }
+    let person_native = frame_person(photos.photo, photos.matte, photos.crop)?;
+    let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
+    let matte_native = photos.matte.map(|matte| {
+        imageops::resize(
+            &crop_plane(matte, photos.crop),
+            tw,
+            th,
+            imageops::FilterType::Triangle,
+        )
+    });
+    // A 192x256 garment is VITON's own framing, used as it is; any other is placed like it.
+    let (garment_padded, mask_padded) = if photos.garment.dimensions() == (tw, th) {
+        (
+            pad_to_native_aspect(photos.garment, Rgb([255, 255, 255])),
+            pad_to_native_aspect(photos.garment_mask, Luma([0])),
+        )
+    } else {
+        frame_garment(photos.garment, photos.garment_mask)
+    };
     Ok(PreparedInputs {
         person: rgb_to_tensor(&person_native, device)?,
         garment: rgb_to_tensor(
@@ -86,9 +120,43 @@ pub fn prepare_inputs(
         )?,
         mask: mask_to_tensor(&fit_to_native(&mask_padded, Luma([0])), device)?,
         person_native,
+        matte_native,
         garment_padded,
         mask_padded,
     })
+}
+
+/// The try-on at the crop's resolution, and the whole photo with it pasted back (the photo's
+/// own pixels wherever nothing new is).
+pub fn compose_pasted(
+    out: &TryOn,
+    photos: &TryOnPhotos,
+    inputs: &PreparedInputs,
+) -> Result<(Hires, RgbImage), PipelineError> {
+    let full = crop_pixels(photos.photo, photos.crop, VITON_BACKGROUND);
+    let hires = compose_hires(
+        out,
+        &HiresInputs {
+            person: &full,
+            person_native: &inputs.person_native,
+            person_matte: inputs.matte_native.as_ref(),
+            garment: &inputs.garment_padded,
+            garment_mask: &inputs.mask_padded,
+            inside: photos
+                .crop
+                .overlap(photos.photo.width(), photos.photo.height())
+                .map(|(x, y, w, h)| {
+                    (
+                        (i64::from(x) - i64::from(photos.crop.x)) as u32,
+                        (i64::from(y) - i64::from(photos.crop.y)) as u32,
+                        w,
+                        h,
+                    )
+                }),
+        },
+    )?;
+    let pasted = paste_back(photos.photo, photos.crop, &hires);
+    Ok((hires, pasted))
 }
 
 /// Frames the photo, runs the network and converts its outputs to pictures.
@@ -107,24 +175,18 @@ pub fn run_tryon_with_outputs(
     let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
     let result = tensor_to_rgb(&out.p_tryon)?;
     let network_time = network_start.elapsed();
-    let hires = if photos.hires {
-        let full = crop_pixels(photos.photo, photos.crop);
-        Some(compose_hires(
-            &out,
-            &HiresInputs {
-                person: &full,
-                person_native: &inputs.person_native,
-                garment: &inputs.garment_padded,
-                garment_mask: &inputs.mask_padded,
-            },
-        )?)
+    let (hires, pasted) = if photos.hires {
+        let (hires, pasted) = compose_pasted(&out, photos, &inputs)?;
+        (Some(hires.image), Some(pasted))
     } else {
-        None
+        (None, None)
     };
     let images = TryOnImages {
         person: inputs.person_native,
         result,
         hires,
+        pasted,
+        crop: photos.crop,
         warped_garment: tensor_to_rgb(&out.warped_cloth)?,
         warped_mask: tensor_to_gray(&out.warped_edge)?,
         composite_mask: tensor_to_gray(&out.m_composite)?,

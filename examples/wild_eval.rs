@@ -1,0 +1,290 @@
+//! Measures automatic framing, background replacement and paste-back on the "in the wild" set
+//! that `training/wild_set.py` builds from VITON val.
+//!
+//! ```text
+//! cargo run --release --example wild_eval -- SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]
+//! ```
+//!
+//! For every photo of `SET_DIR/manifest.json`:
+//! - (a) the automatic crop against the VITON frame's known placement: intersection over union;
+//! - (b) the try-on of the composed photo, pasted back at the photo's resolution and cut back to
+//!   the known frame (scaled to 192x256), against the try-on of the original VITON photo: SSIM
+//!   (luma, 11-pixel Gaussian window, sigma 1.5) averaged over the person (the parse's labels)
+//!   where the frame lies in the photo;
+//! - (c) the share of background pixels (outside the placed person's mask) that the pasted
+//!   result changes by more than 30 levels in some channel.
+//!
+//! Prints one line per photo and the summary; `--sheet` writes photos next to their results.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use image::{imageops, GrayImage, RgbImage};
+
+use fitting_room::engine::OpPath;
+use fitting_room::model::ModelFiles;
+use fitting_room::person::PersonModels;
+use fitting_room::pipeline::{
+    crop_iou, crop_pixels, load_gray, load_rgb, prepare_subject, run_tryon, Background, Crop,
+    Framing, TryOnPhotos, VITON_BACKGROUND,
+};
+
+/// Luma of an RGB image as floats.
+fn luma(img: &RgbImage) -> Vec<f32> {
+    img.pixels()
+        .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+        .collect()
+}
+
+/// Separable Gaussian blur (11 taps, sigma 1.5), borders clamped.
+fn gauss(data: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let k: Vec<f32> = (-5..=5)
+        .map(|i: i32| (-(i * i) as f32 / (2.0 * 1.5 * 1.5)).exp())
+        .collect();
+    let sum: f32 = k.iter().sum();
+    let k: Vec<f32> = k.iter().map(|v| v / sum).collect();
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            tmp[y * w + x] = (0..11)
+                .map(|i| {
+                    let xx = (x as i32 + i as i32 - 5).clamp(0, w as i32 - 1) as usize;
+                    k[i] * data[y * w + xx]
+                })
+                .sum();
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            out[y * w + x] = (0..11)
+                .map(|i| {
+                    let yy = (y as i32 + i as i32 - 5).clamp(0, h as i32 - 1) as usize;
+                    k[i] * tmp[yy * w + x]
+                })
+                .sum();
+        }
+    }
+    out
+}
+
+/// Mean SSIM over the pixels where `mask` is true.
+fn ssim(a: &RgbImage, b: &RgbImage, mask: &[bool]) -> Option<f32> {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    let (x, y) = (luma(a), luma(b));
+    let mul = |p: &[f32], q: &[f32]| p.iter().zip(q).map(|(u, v)| u * v).collect::<Vec<f32>>();
+    let (mx, my) = (gauss(&x, w, h), gauss(&y, w, h));
+    let (sxx, syy, sxy) = (
+        gauss(&mul(&x, &x), w, h),
+        gauss(&mul(&y, &y), w, h),
+        gauss(&mul(&x, &y), w, h),
+    );
+    let (c1, c2) = ((0.01f32 * 255.0).powi(2), (0.03f32 * 255.0).powi(2));
+    let (mut total, mut n) = (0.0f64, 0usize);
+    for i in 0..w * h {
+        if !mask[i] {
+            continue;
+        }
+        let (vx, vy, cxy) = (
+            sxx[i] - mx[i] * mx[i],
+            syy[i] - my[i] * my[i],
+            sxy[i] - mx[i] * my[i],
+        );
+        let s = ((2.0 * mx[i] * my[i] + c1) * (2.0 * cxy + c2))
+            / ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2));
+        total += f64::from(s);
+        n += 1;
+    }
+    (n > 0).then(|| (total / n as f64) as f32)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(set), Some(val)) = (args.first(), args.get(1)) else {
+        bail!("usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]");
+    };
+    let (set, val) = (PathBuf::from(set), PathBuf::from(val));
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let limit: usize = flag("--limit")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(usize::MAX);
+    let sheet_path = flag("--sheet").map(PathBuf::from);
+    let manifest: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(set.join("manifest.json")).context("reading the manifest")?,
+    )?;
+    let engine = ModelFiles::default_model()?.load(&Device::Cpu, OpPath::Auto)?;
+    let models = PersonModels::load(&PersonModels::find(None)?, &Device::Cpu)?;
+
+    let (mut ious, mut ssims, mut bg_changes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sheet_tiles: Vec<(RgbImage, RgbImage)> = Vec::new();
+    for entry in manifest.iter().take(limit) {
+        let name = entry["name"].as_str().context("name")?;
+        let person = entry["person"].as_str().context("person")?;
+        let garment_name = entry["garment"].as_str().context("garment")?;
+        let f: Vec<i64> = entry["frame"]
+            .as_array()
+            .context("frame")?
+            .iter()
+            .filter_map(|v| v.as_i64())
+            .collect();
+        let known = Crop {
+            x: f[0] as i32,
+            y: f[1] as i32,
+            width: f[2] as u32,
+            height: f[3] as u32,
+        };
+        let photo = load_rgb(&set.join("photos").join(format!("{name}.png")))?;
+        let placed = load_gray(&set.join("mask").join(format!("{name}.png")))?;
+        let garment = load_rgb(&val.join("cloth").join(garment_name))?;
+        let garment_mask = load_gray(&val.join("cloth-mask").join(garment_name))?;
+        let original = load_rgb(&val.join("image").join(person))?;
+        let parse = load_gray(&val.join("image-parse").join(person.replace(".jpg", ".png")))?;
+
+        // (a)
+        let subject = prepare_subject(Some(&models), &photo, Framing::Auto, Background::Replace)?;
+        let iou = crop_iou(subject.crop, known);
+
+        // The try-on of the composed photo, pasted back, and of the original.
+        let wild = match run_tryon(
+            &engine,
+            &TryOnPhotos {
+                photo: &photo,
+                crop: subject.crop,
+                matte: subject.matte.as_ref(),
+                garment: &garment,
+                garment_mask: &garment_mask,
+                hires: true,
+            },
+        ) {
+            Ok(wild) => wild,
+            Err(e) => {
+                println!("{name}: try-on failed: {e}");
+                ious.push(iou);
+                continue;
+            }
+        };
+        let pasted = wild.pasted.context("no pasted result")?;
+        let reference = run_tryon(
+            &engine,
+            &TryOnPhotos {
+                photo: &original,
+                crop: Crop::centered(192, 256),
+                matte: None,
+                garment: &garment,
+                garment_mask: &garment_mask,
+                hires: false,
+            },
+        )?
+        .result;
+
+        // (b): the known frame of the pasted result at 192x256, inside the person and the photo.
+        let framed = imageops::resize(
+            &crop_pixels(&pasted, known, VITON_BACKGROUND),
+            192,
+            256,
+            imageops::FilterType::Triangle,
+        );
+        let in_photo: GrayImage = imageops::resize(
+            &fitting_room::pipeline::crop_plane(
+                &GrayImage::from_pixel(photo.width(), photo.height(), image::Luma([255])),
+                known,
+            ),
+            192,
+            256,
+            imageops::FilterType::Triangle,
+        );
+        let mask: Vec<bool> = parse
+            .pixels()
+            .zip(in_photo.pixels())
+            .map(|(p, v)| p[0] > 0 && v[0] == 255)
+            .collect();
+        let s = ssim(&framed, &reference, &mask);
+
+        // (c)
+        let (mut bg, mut changed) = (0usize, 0usize);
+        for ((p, q), m) in photo.pixels().zip(pasted.pixels()).zip(placed.pixels()) {
+            if m[0] == 0 {
+                bg += 1;
+                if (0..3).any(|c| p[c].abs_diff(q[c]) > 30) {
+                    changed += 1;
+                }
+            }
+        }
+        let change = changed as f32 / bg.max(1) as f32;
+        println!(
+            "{name} {}x{} known {known} auto {} iou {iou:.3} ssim {} bg>30 {:.4}%",
+            photo.width(),
+            photo.height(),
+            subject.crop,
+            s.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            change * 100.0
+        );
+        ious.push(iou);
+        if let Some(s) = s {
+            ssims.push(s);
+        }
+        bg_changes.push(change);
+        if sheet_path.is_some() && sheet_tiles.len() < 12 {
+            sheet_tiles.push((photo.clone(), pasted));
+        }
+    }
+    let n = ious.len().max(1) as f32;
+    let good = ious.iter().filter(|&&v| v >= 0.90).count();
+    println!(
+        "(a) crop IoU >= 0.90 for {good}/{} photos ({:.1}%); median IoU {:.3}",
+        ious.len(),
+        100.0 * good as f32 / n,
+        {
+            let mut v = ious.clone();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        }
+    );
+    println!(
+        "(b) SSIM inside the person: mean {:.3} over {} photos",
+        ssims.iter().sum::<f32>() / ssims.len().max(1) as f32,
+        ssims.len()
+    );
+    println!(
+        "(c) background pixels changed by more than 30 levels: mean {:.3}%, worst {:.3}%",
+        100.0 * bg_changes.iter().sum::<f32>() / n,
+        100.0 * bg_changes.iter().cloned().fold(0.0f32, f32::max)
+    );
+    if let Some(path) = sheet_path {
+        let tile_h = 320u32;
+        let tiles: Vec<(RgbImage, RgbImage)> = sheet_tiles
+            .into_iter()
+            .map(|(a, b)| {
+                let w = (a.width() * tile_h / a.height()).max(1);
+                let f = imageops::FilterType::Triangle;
+                (
+                    imageops::resize(&a, w, tile_h, f),
+                    imageops::resize(&b, w, tile_h, f),
+                )
+            })
+            .collect();
+        let width: u32 = tiles.iter().map(|(a, _)| a.width()).max().unwrap_or(1) * 2;
+        let mut sheet = RgbImage::from_pixel(
+            width * 2,
+            tile_h * tiles.len().div_ceil(2) as u32,
+            image::Rgb([255, 255, 255]),
+        );
+        for (i, (a, b)) in tiles.iter().enumerate() {
+            let (col, row) = ((i % 2) as u32, (i / 2) as u32);
+            let x = i64::from(col * width);
+            let y = i64::from(row * tile_h);
+            imageops::replace(&mut sheet, a, x, y);
+            imageops::replace(&mut sheet, b, x + i64::from(a.width()), y);
+        }
+        sheet.save(&path)?;
+        println!("sheet: {}", path.display());
+    }
+    Ok(())
+}

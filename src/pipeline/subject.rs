@@ -1,0 +1,176 @@
+//! The person of a try-on, prepared from any photo: the person models find the person, automatic
+//! framing chooses the crop, and the matte lets the network see the person on VITON's
+//! background. One function, [`prepare_subject`], for the command line and the app alike.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use image::{GrayImage, RgbImage};
+
+use super::autoframe::{choose_crop, CropSource, Framing};
+use super::framing::Crop;
+use crate::engine::NATIVE_SIZE;
+use crate::person::{Analysis, Keypoint, PersonError, PersonModels};
+
+/// What the network sees around the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Background {
+    /// The person on VITON's plain background (the matte cuts the person out); the photo's own
+    /// background comes back when the result is pasted into the photo.
+    #[default]
+    Replace,
+    /// The photo as it is.
+    Keep,
+}
+
+impl fmt::Display for Background {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Background::Replace => "replace",
+            Background::Keep => "keep",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("background `{0}` is not `replace` or `keep`")]
+pub struct BackgroundSyntax(String);
+
+impl FromStr for Background {
+    type Err = BackgroundSyntax;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "replace" => Ok(Background::Replace),
+            "keep" => Ok(Background::Keep),
+            other => Err(BackgroundSyntax(other.to_string())),
+        }
+    }
+}
+
+/// A photo the network takes as it is: VITON's own 192x256 framing.
+pub fn is_native_photo(photo: &RgbImage) -> bool {
+    photo.dimensions() == (NATIVE_SIZE.1 as u32, NATIVE_SIZE.0 as u32)
+}
+
+/// The person of a photo, ready for [`super::TryOnPhotos`].
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub crop: Crop,
+    pub source: CropSource,
+    /// The person's matte over the whole photo, when the background is replaced.
+    pub matte: Option<GrayImage>,
+    /// The person's keypoints (photo pixels), when a person was found.
+    pub keypoints: Option<Vec<Keypoint>>,
+    /// Time in the person models.
+    pub analysis_time: Duration,
+}
+
+impl Subject {
+    /// What to tell the user about the framing, when it is not what they asked for.
+    pub fn note(&self) -> Option<String> {
+        match &self.source {
+            CropSource::Fallback(why) => Some(format!("{why}: using the centred crop")),
+            _ => None,
+        }
+    }
+}
+
+/// Frames a photo's person for the network. A 192x256 photo with automatic framing is taken as
+/// a VITON input, as it is. Otherwise the person models run when automatic framing or
+/// background replacement needs them (`models` is `None` when they are missing: the centred
+/// crop and the photo as it is, with a note). No person found: the centred crop, no matte.
+pub fn prepare_subject(
+    models: Option<&PersonModels>,
+    photo: &RgbImage,
+    framing: Framing,
+    background: Background,
+) -> Result<Subject, PersonError> {
+    let (width, height) = photo.dimensions();
+    let plain = |crop: Crop, source: CropSource| Subject {
+        crop,
+        source,
+        matte: None,
+        keypoints: None,
+        analysis_time: Duration::ZERO,
+    };
+    if is_native_photo(photo) && framing == Framing::Auto {
+        return Ok(plain(Crop::centered(width, height), CropSource::Centre));
+    }
+    let needs_models = framing == Framing::Auto || background == Background::Replace;
+    if !needs_models {
+        let (crop, source) = choose_crop(framing, Err(String::new()), width, height);
+        return Ok(plain(crop, source));
+    }
+    let Some(models) = models else {
+        let (crop, source) = choose_crop(
+            framing,
+            Err("the person models are missing".into()),
+            width,
+            height,
+        );
+        return Ok(plain(crop, source));
+    };
+    let start = Instant::now();
+    let analysis = models.analyze(photo)?;
+    let analysis_time = start.elapsed();
+    Ok(match analysis {
+        Analysis::Found(person) => {
+            let (crop, source) = choose_crop(framing, Ok(&person.keypoints), width, height);
+            let matte = (background == Background::Replace).then(|| person.matte.to_luma8());
+            Subject {
+                crop,
+                source,
+                matte,
+                keypoints: Some(person.keypoints),
+                analysis_time,
+            }
+        }
+        Analysis::NoPerson(why) => {
+            let (crop, source) = choose_crop(framing, Err(why.to_string()), width, height);
+            Subject {
+                analysis_time,
+                ..plain(crop, source)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backgrounds_parse() {
+        assert_eq!("keep".parse::<Background>().unwrap(), Background::Keep);
+        assert_eq!(
+            "replace".parse::<Background>().unwrap(),
+            Background::Replace
+        );
+        assert!("blue".parse::<Background>().is_err());
+    }
+
+    #[test]
+    fn without_models_the_centred_crop_is_used_and_said() {
+        let photo = RgbImage::new(640, 480);
+        let s = prepare_subject(None, &photo, Framing::Auto, Background::Replace).unwrap();
+        assert_eq!(s.crop, Crop::centered(640, 480));
+        assert!(s.matte.is_none());
+        assert!(s.note().unwrap().contains("missing"), "{:?}", s.note());
+        // A VITON input is used as it is, models or not.
+        let native = RgbImage::new(192, 256);
+        let s = prepare_subject(None, &native, Framing::Auto, Background::Replace).unwrap();
+        assert_eq!(s.crop, Crop::centered(192, 256));
+        assert_eq!(s.note(), None);
+        // A manual crop with the photo kept needs nothing.
+        let manual = Crop {
+            x: -10,
+            y: 0,
+            width: 300,
+            height: 400,
+        };
+        let s = prepare_subject(None, &photo, Framing::Manual(manual), Background::Keep).unwrap();
+        assert_eq!((s.crop, s.source), (manual, CropSource::Manual));
+    }
+}

@@ -1,0 +1,110 @@
+"""Builds the "in the wild" set: VITON val persons on real backgrounds, at known placements.
+
+    python training/wild_set.py --viton ../shared/viton/val --backgrounds BG_DIR --out OUT [--n 100]
+
+For each of the first N val pairs (val_pairs.txt next to the val folder), the person is cut out
+with its parse (every label but background, the unlabelled neck filled in, edges softened by
+one pixel), scaled so that its
+192x256 frame is 30% to 120% of the photo's height, shifted at random (the frame's centre stays in
+the photo), and laid over a background photo cropped and scaled to one of several photo sizes
+(portrait, landscape, square, webcam). Writes OUT/photos/NAME.png, OUT/mask/NAME.png (the placed
+person, white) and OUT/manifest.json: per photo the val person and garment, and `frame`, the
+VITON frame's placement x, y, width, height in photo pixels (x, y may be negative).
+
+The backgrounds are any photos; the README names the ones used (scikit-image's sample images,
+public domain / CC0) and how to get them. The random choices are seeded: the same inputs give
+the same set.
+"""
+
+import argparse
+import json
+import os
+import random
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+SIZES = [(1536, 2048), (2048, 1536), (640, 480), (1080, 1920), (1024, 1024), (768, 1024)]
+
+
+def fill_neck(mask, gap=24):
+    """VITON's parses leave the neck unlabelled (LIP has no neck class): in each column, a run
+    of background at most `gap` pixels long between person pixels is person."""
+    out = mask.copy()
+    for x in range(mask.shape[1]):
+        ys = np.nonzero(mask[:, x])[0]
+        if len(ys) < 2:
+            continue
+        for a, b in zip(ys[:-1], ys[1:]):
+            if 1 < b - a <= gap:
+                out[a:b, x] = True
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--viton", required=True, help="VITON val folder (image/, image-parse/)")
+    ap.add_argument("--backgrounds", required=True, help="folder of background photos")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    pairs_file = os.path.join(os.path.dirname(os.path.abspath(args.viton)), "val_pairs.txt")
+    pairs = [l.split() for l in open(pairs_file) if l.strip()][: args.n]
+    bgs = sorted(
+        os.path.join(args.backgrounds, f)
+        for f in os.listdir(args.backgrounds)
+        if f.lower().endswith((".png", ".jpg", ".jpeg"))
+    )
+    os.makedirs(os.path.join(args.out, "photos"), exist_ok=True)
+    os.makedirs(os.path.join(args.out, "mask"), exist_ok=True)
+    manifest = []
+    for i, (person, garment) in enumerate(pairs):
+        stem = person[:-4]
+        img = Image.open(os.path.join(args.viton, "image", person)).convert("RGB")
+        parse = np.asarray(Image.open(os.path.join(args.viton, "image-parse", stem + ".png")))
+        alpha = Image.fromarray((fill_neck(parse > 0) * 255).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(0.7)
+        )
+        w, h = SIZES[i % len(SIZES)]
+        bg = Image.open(bgs[i % len(bgs)]).convert("RGB")
+        # Cover the photo size with the background (scaled, centre-cropped).
+        s = max(w / bg.width, h / bg.height)
+        bg = bg.resize((max(w, round(bg.width * s)), max(h, round(bg.height * s))), Image.LANCZOS)
+        bx, by = (bg.width - w) // 2, (bg.height - h) // 2
+        photo = bg.crop((bx, by, bx + w, by + h))
+
+        frame_h = round(h * rng.uniform(0.30, 1.20))
+        frame_w = round(frame_h * 3 / 4)
+        # The frame's centre anywhere in the middle 80% of the photo.
+        cx = rng.uniform(0.1, 0.9) * w
+        cy = rng.uniform(0.1, 0.9) * h
+        fx, fy = round(cx - frame_w / 2), round(cy - frame_h / 2)
+        person_big = img.resize((frame_w, frame_h), Image.LANCZOS)
+        alpha_big = alpha.resize((frame_w, frame_h), Image.LANCZOS)
+        photo.paste(person_big, (fx, fy), alpha_big)
+        mask = Image.new("L", (w, h), 0)
+        mask.paste(alpha_big, (fx, fy))
+
+        name = f"{i:03d}_{stem}"
+        photo.save(os.path.join(args.out, "photos", name + ".png"))
+        mask.save(os.path.join(args.out, "mask", name + ".png"))
+        manifest.append(
+            {
+                "name": name,
+                "person": person,
+                "garment": garment,
+                "background": os.path.basename(bgs[i % len(bgs)]),
+                "size": [w, h],
+                "frame": [fx, fy, frame_w, frame_h],
+            }
+        )
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(f"{len(manifest)} photos in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
