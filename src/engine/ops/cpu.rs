@@ -34,7 +34,52 @@ pub(crate) fn with_tensor_slice<R>(
     }
 }
 
+/// A raw output pointer shared by parallel tasks that write disjoint parts of one buffer (where
+/// the parts are not contiguous chunks `par_chunks_mut` could hand out).
+#[derive(Clone, Copy)]
+pub(crate) struct OutPtr(pub *mut f32);
+// SAFETY: every user makes its tasks write disjoint elements, and the buffer outlives them.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer `offset` floats in (through a method, so closures capture the whole `Send`
+    /// wrapper rather than its raw field).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the buffer.
+    pub(crate) unsafe fn add(self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}
+
 /// Number of worker threads, as rayon and candle see it.
 pub(crate) fn num_threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// Has the C allocator keep freed memory for reuse. Every op's output is a fresh allocation (up
+/// to tens of MB at the official widths); by default glibc serves the large ones with `mmap` and
+/// hands them back with `munmap` when freed, so every op touches fresh pages, and the page
+/// faults cost about a tenth of a CPU try-on. Raised thresholds keep those blocks in the heap,
+/// where the next op's output reuses them. Process-wide, set once.
+pub(crate) fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            extern "C" {
+                fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+            }
+            // glibc's malloc.h.
+            const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
+            const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+            // SAFETY: mallopt only changes allocator settings; glibc takes these at any time.
+            unsafe {
+                // 32 MiB is the largest threshold glibc accepts on 64-bit.
+                mallopt(M_MMAP_THRESHOLD, 32 << 20);
+                mallopt(M_TRIM_THRESHOLD, 128 << 20);
+            }
+        });
+    }
 }
