@@ -10,8 +10,6 @@ mod generator;
 pub mod ops;
 mod params;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
@@ -98,8 +96,6 @@ pub struct Engine {
     warp: Afwm,
     generator: ResUnetGenerator,
     path: OpPath,
-    /// Whether a try-on has run yet (the first one hands the loading's leftovers back).
-    started: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -136,7 +132,6 @@ impl Engine {
             warp,
             generator,
             path,
-            started: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -235,9 +230,6 @@ impl Engine {
         trace: Option<&mut AfwmTrace>,
         times: Option<&mut StageTimes>,
     ) -> Result<TryOn, EngineError> {
-        if self.device.is_cpu() && !self.started.swap(true, Ordering::Relaxed) {
-            ops::cpu::release_free_memory();
-        }
         rayon::scope(|_| self.run_here(person, garment, mask, trace, times))
     }
 

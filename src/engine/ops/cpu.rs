@@ -81,16 +81,6 @@ pub(crate) fn keep_freed_memory() {
     }
 }
 
-/// Returns the heap's free pages to the system: after a model is built, the state dicts it was
-/// read from leave holes there that would otherwise stay resident.
-pub(crate) fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe {
-        glibc::malloc_trim(0);
-    }
-}
-
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod glibc {
     use std::ffi::c_int;
@@ -101,6 +91,5 @@ mod glibc {
 
     extern "C" {
         pub fn mallopt(param: c_int, value: c_int) -> c_int;
-        pub fn malloc_trim(pad: usize) -> c_int;
     }
 }
