@@ -102,18 +102,27 @@ impl CustomOp3 for CompositeKernel {
                         }
                     });
                 let mask: &[f32] = mask;
+                // Per colour plane, in pixel chunks that line up with the mask's.
                 rendered
-                    .par_chunks_mut(CHUNK)
-                    .zip(tryon.par_chunks_mut(CHUNK))
-                    .enumerate()
-                    .for_each(|(i, (r, t))| {
-                        let start = i * CHUNK;
-                        for (j, (r, t)) in r.iter_mut().zip(t.iter_mut()).enumerate() {
-                            let at = start + j;
-                            let m = mask[at % plane];
-                            *r = logits[at].tanh();
-                            *t = cloth[at] * m + *r * (1.0 - m);
-                        }
+                    .par_chunks_mut(plane)
+                    .zip(tryon.par_chunks_mut(plane))
+                    .zip(logits[..3 * plane].par_chunks(plane))
+                    .zip(cloth.par_chunks(plane))
+                    .for_each(|(((r, t), logit), cloth)| {
+                        r.par_chunks_mut(CHUNK)
+                            .zip(t.par_chunks_mut(CHUNK))
+                            .zip(logit.par_chunks(CHUNK))
+                            .zip(cloth.par_chunks(CHUNK))
+                            .zip(mask.par_chunks(CHUNK))
+                            .for_each(|((((r, t), logit), cloth), mask)| {
+                                let pixels = r.iter_mut().zip(t.iter_mut());
+                                for ((((r, t), &l), &c), &m) in
+                                    pixels.zip(logit).zip(cloth).zip(mask)
+                                {
+                                    *r = l.tanh();
+                                    *t = c * m + *r * (1.0 - m);
+                                }
+                            });
                     });
             }
         }
