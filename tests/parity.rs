@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use common::*;
 use fitting_room::engine::ops::{
-    apply_offset, correlation, grid_sample, upsample_flow_x2, upsample_nearest_x2, Activation,
-    Conv2d, ConvOptions, OpPath, Padding, PreActivation,
+    apply_offset, composite, correlation, correlation_leaky_relu, grid_sample, upsample_flow_x2,
+    upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath, Padding, PreActivation,
 };
 use fitting_room::engine::Engine;
 use fitting_room::model::ModelFiles;
@@ -257,30 +257,69 @@ fn correlation_matches_reference() {
 #[test]
 fn flow_helpers_match_reference() {
     let ops = ops();
-    let grid = apply_offset(&get(&ops, "apply_offset.offset")).unwrap();
-    assert_close(
-        "apply_offset",
-        &grid,
-        &get(&ops, "apply_offset.grid"),
-        1e-5,
-        1e-6,
-    );
-    let up = upsample_flow_x2(&get(&ops, "upsample_bilinear.input")).unwrap();
-    assert_close(
-        "upsample_bilinear",
-        &up,
-        &get(&ops, "upsample_bilinear.out"),
-        1e-5,
-        1e-6,
-    );
-    let up = upsample_nearest_x2(&get(&ops, "upsample_nearest.input")).unwrap();
-    assert_close(
-        "upsample_nearest",
-        &up,
-        &get(&ops, "upsample_nearest.out"),
-        0.0,
-        0.0,
-    );
+    for path in [OpPath::Auto, OpPath::Tensor] {
+        let grid = apply_offset(&get(&ops, "apply_offset.offset"), path).unwrap();
+        assert_close(
+            &format!("apply_offset {path:?}"),
+            &grid,
+            &get(&ops, "apply_offset.grid"),
+            1e-5,
+            1e-6,
+        );
+        let up = upsample_flow_x2(&get(&ops, "upsample_bilinear.input"), path).unwrap();
+        assert_close(
+            &format!("upsample_bilinear {path:?}"),
+            &up,
+            &get(&ops, "upsample_bilinear.out"),
+            1e-5,
+            1e-6,
+        );
+        let up = upsample_nearest_x2(&get(&ops, "upsample_nearest.input"), path).unwrap();
+        assert_close(
+            &format!("upsample_nearest {path:?}"),
+            &up,
+            &get(&ops, "upsample_nearest.out"),
+            0.0,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn fused_activation_and_composite_agree_with_tensor_ops() {
+    // The correlation's fused leaky ReLU and the one-pass composite against the same from
+    // candle's own ops (the tensor path, checked against PyTorch by the try-on tests).
+    let device = Device::Cpu;
+    let first = Tensor::randn(0f32, 1.0, (2, 5, 9, 7), &device).unwrap();
+    let second = Tensor::randn(0f32, 1.0, (2, 5, 9, 7), &device).unwrap();
+    let leaky = |path| correlation_leaky_relu(&first, &second, 0.1, path).unwrap();
+    let plain = correlation(&first, &second, OpPath::Auto).unwrap();
+    let expected = plain.maximum(&(&plain * 0.1).unwrap()).unwrap();
+    for path in [OpPath::Auto, OpPath::Tensor] {
+        assert_close(
+            &format!("correlation + leaky ReLU {path:?}"),
+            &leaky(path),
+            &expected,
+            1e-6,
+            1e-7,
+        );
+    }
+    assert!(correlation_leaky_relu(&first, &second, -1.0, OpPath::Auto).is_err());
+
+    let logits = (Tensor::randn(0f32, 1.0, (2, 4, 6, 5), &device).unwrap() * 3.0).unwrap();
+    let cloth = Tensor::rand(-1f32, 1.0, (2, 3, 6, 5), &device).unwrap();
+    let edge = Tensor::rand(0f32, 1.0, (2, 1, 6, 5), &device).unwrap();
+    let fast = composite(&logits, &cloth, &edge, OpPath::Auto).unwrap();
+    let slow = composite(&logits, &cloth, &edge, OpPath::Tensor).unwrap();
+    for (name, a, b) in [
+        ("p_rendered", &fast.p_rendered, &slow.p_rendered),
+        ("m_composite", &fast.m_composite, &slow.m_composite),
+        ("p_tryon", &fast.p_tryon, &slow.p_tryon),
+    ] {
+        assert_eq!(a.dims(), b.dims(), "{name}");
+        assert_close(name, a, b, 1e-6, 1e-7);
+    }
+    assert!(composite(&logits, &edge, &edge, OpPath::Auto).is_err());
 }
 
 #[test]

@@ -234,6 +234,8 @@ def main() -> None:
     parser.add_argument("--binary", default=os.path.join(REPO, "target", "release", "fitting-room"))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where PyTorch and Rust run")
     parser.add_argument("--batch", type=int, default=1, help="try-ons per forward pass")
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="seconds of pause before each side's turn (default 1)")
     parser.add_argument("--json", help="append every side's report and the ratio as one JSON line to this file")
     args = parser.parse_args()
 
@@ -260,6 +262,9 @@ def main() -> None:
     rounds = {side.name: [] for side in sides}
     for _ in range(args.rounds):
         for side in sides:
+            # OpenMP's and ONNX Runtime's worker threads spin a while after their last job;
+            # let them go idle first, so no side is timed against the previous one's threads.
+            time.sleep(args.settle)
             rounds[side.name].append(side.round(args.iters))
     peak_python_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -4,8 +4,8 @@
 use candle_core::Tensor;
 
 use super::ops::{
-    apply_offset, correlation, grid_sample, upsample_flow_x2, upsample_nearest_x2, Activation,
-    Conv2d, ConvOptions, OpPath, Padding, CORRELATION_CHANNELS,
+    apply_offset, correlation, correlation_leaky_relu, grid_sample, upsample_flow_x2,
+    upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath, Padding, CORRELATION_CHANNELS,
 };
 use super::params::Params;
 use super::EngineError;
@@ -108,6 +108,7 @@ struct RefinePyramid {
     /// Coarsest level first, as the official modules are ordered.
     adaptive: Vec<Conv2d>,
     smooth: Vec<Conv2d>,
+    path: OpPath,
 }
 
 impl RefinePyramid {
@@ -132,7 +133,11 @@ impl RefinePyramid {
             )?);
             adaptive.push(a);
         }
-        Ok(Self { adaptive, smooth })
+        Ok(Self {
+            adaptive,
+            smooth,
+            path: p.op_path(),
+        })
     }
 
     fn dim(&self) -> usize {
@@ -145,7 +150,8 @@ impl RefinePyramid {
         let mut last: Option<Tensor> = None;
         for (i, feature) in features.iter().rev().enumerate() {
             let x = match &last {
-                Some(l) => self.adaptive[i].forward_residual(feature, &upsample_nearest_x2(l)?)?,
+                Some(l) => self.adaptive[i]
+                    .forward_residual(feature, &upsample_nearest_x2(l, self.path)?)?,
                 None => self.adaptive[i].forward(feature)?,
             };
             let x = self.smooth[i].forward(&x)?;
@@ -379,10 +385,19 @@ impl Afwm {
                 }
                 None => garment_features.clone(),
             };
-            let corr = correlation(&warped_features, person_features, path)?;
-            let corr_activated = corr.maximum(&corr.affine(FLOW_SLOPE as f64, 0.0)?)?;
+            // The trace keeps the correlation before the activation; otherwise the kernel
+            // applies it.
+            let (corr, corr_activated) = if trace.is_some() {
+                let corr = correlation(&warped_features, person_features, path)?;
+                let activated = corr.maximum(&corr.affine(FLOW_SLOPE as f64, 0.0)?)?;
+                (Some(corr), activated)
+            } else {
+                let activated =
+                    correlation_leaky_relu(&warped_features, person_features, FLOW_SLOPE, path)?;
+                (None, activated)
+            };
             let offset = self.main_heads[i].forward(&corr_activated)?;
-            let grid = apply_offset(&offset)?;
+            let grid = apply_offset(&offset, path)?;
             let flow_main = match &last_flow {
                 Some(flow) => grid_sample(flow, &grid, Padding::Border, path)?,
                 None => grid.permute((0, 3, 1, 2))?.contiguous()?,
@@ -396,17 +411,17 @@ impl Afwm {
             )?;
             let joined = Tensor::cat(&[&warped_features, person_features], 1)?;
             let offset = self.refine_heads[i].forward(&joined)?;
-            let grid = apply_offset(&offset)?;
+            let grid = apply_offset(&offset, path)?;
             let flow_refine = grid_sample(&flow_main, &grid, Padding::Border, path)?;
 
-            if let Some(t) = trace.as_deref_mut() {
+            if let (Some(t), Some(corr)) = (trace.as_deref_mut(), corr) {
                 t.levels.push(FlowLevelTrace {
                     correlation: corr,
                     flow_main: flow_main.clone(),
                     flow_refine: flow_refine.clone(),
                 });
             }
-            last_flow = Some(upsample_flow_x2(&flow_refine)?);
+            last_flow = Some(upsample_flow_x2(&flow_refine, path)?);
         }
         if let Some(t) = trace {
             t.garment_pyramid = garment_levels;

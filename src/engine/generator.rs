@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::ops::{upsample_nearest_x2, Activation, Conv2d, ConvOptions};
+use super::ops::{upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath};
 use super::params::Params;
 use super::EngineError;
 
@@ -60,6 +60,7 @@ struct UnetBlock {
     inner: Option<Box<UnetBlock>>,
     up: Conv2d,
     up_blocks: Option<[ResidualBlock; 2]>,
+    path: OpPath,
 }
 
 impl UnetBlock {
@@ -164,6 +165,7 @@ impl UnetBlock {
             inner,
             up,
             up_blocks,
+            path: p.op_path(),
         })
     }
 
@@ -175,7 +177,7 @@ impl UnetBlock {
         if let Some(inner) = &self.inner {
             y = inner.forward(&y)?;
         }
-        let y = upsample_nearest_x2(&y)?;
+        let y = upsample_nearest_x2(&y, self.path)?;
         let mut y = self.up.forward(&y)?;
         if let Some(blocks) = &self.up_blocks {
             for block in blocks {

@@ -20,7 +20,7 @@ pub use generator::{GeneratorWidths, ResUnetGenerator};
 pub use ops::OpPath;
 
 use crate::weights::{StateDict, WeightsError};
-use ops::{grid_sample, Padding};
+use ops::{composite, grid_sample, Composite, Padding};
 use params::Params;
 
 /// The network's native input size (height, width).
@@ -109,6 +109,9 @@ impl Engine {
         device: &Device,
         path: OpPath,
     ) -> Result<Self, EngineError> {
+        if device.is_cpu() {
+            ops::cpu::keep_freed_memory();
+        }
         let warp = Afwm::load(&Params::new(warp, device, path))?;
         let generator = ResUnetGenerator::load(&Params::new(generator, device, path))?;
         let expected = warp.widths().person_channels + 3 + 1;
@@ -216,7 +219,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The try-on on one of rayon's worker threads: the ops' parallel loops then start from a
+    /// worker, which shares them with the others directly, instead of each loop waking the pool
+    /// from outside and sleeping until it is done (hundreds of hand-overs per try-on).
     fn run(
+        &self,
+        person: &Tensor,
+        garment: &Tensor,
+        mask: &Tensor,
+        trace: Option<&mut AfwmTrace>,
+        times: Option<&mut StageTimes>,
+    ) -> Result<TryOn, EngineError> {
+        rayon::scope(|_| self.run_here(person, garment, mask, trace, times))
+    }
+
+    fn run_here(
         &self,
         person: &Tensor,
         garment: &Tensor,
@@ -266,10 +283,11 @@ impl Engine {
         let out = self.generator.forward(&gen_input)?;
         clock.lap(&mut times, |t| &mut t.generator)?;
 
-        let p_rendered = out.narrow(1, 0, 3)?.tanh()?;
-        let m_composite = candle_nn::ops::sigmoid(&out.narrow(1, 3, 1)?)?.mul(&warped_edge)?;
-        let p_tryon = (warped_cloth.broadcast_mul(&m_composite)?
-            + p_rendered.broadcast_mul(&m_composite.affine(-1.0, 1.0)?)?)?;
+        let Composite {
+            p_rendered,
+            m_composite,
+            p_tryon,
+        } = composite(&out, &warped_cloth, &warped_edge, self.path)?;
         clock.lap(&mut times, |t| &mut t.composite)?;
 
         Ok(TryOn {

@@ -16,6 +16,31 @@ pub const CORRELATION_CHANNELS: usize = SIDE * SIDE;
 
 /// Correlates `first` and `second`, both (N, C, H, W); returns (N, 49, H, W).
 pub fn correlation(first: &Tensor, second: &Tensor, path: OpPath) -> Result<Tensor> {
+    correlate(first, second, None, path)
+}
+
+/// The correlation followed by leaky ReLU with `negative_slope` (in [0, 1]), as the flow
+/// network takes it; the CPU kernel applies it as it stores each plane.
+pub fn correlation_leaky_relu(
+    first: &Tensor,
+    second: &Tensor,
+    negative_slope: f32,
+    path: OpPath,
+) -> Result<Tensor> {
+    if !(0.0..=1.0).contains(&negative_slope) {
+        return Err(Error::Msg(format!(
+            "correlation: leaky ReLU slope {negative_slope} is outside [0, 1]"
+        )));
+    }
+    correlate(first, second, Some(negative_slope), path)
+}
+
+fn correlate(
+    first: &Tensor,
+    second: &Tensor,
+    negative_slope: Option<f32>,
+    path: OpPath,
+) -> Result<Tensor> {
     if first.dims() != second.dims() {
         return Err(Error::Msg(format!(
             "correlation: shapes differ, {:?} and {:?}",
@@ -25,15 +50,35 @@ pub fn correlation(first: &Tensor, second: &Tensor, path: OpPath) -> Result<Tens
     }
     first.dims4()?;
     if path.use_warp_kernel(first.device()) {
+        let kernel = CorrelationKernel { negative_slope };
+        if !first.device().is_cpu() {
+            // The CUDA kernel stores the plain correlation.
+            let corr = first
+                .contiguous()?
+                .apply_op2_no_bwd(&second.contiguous()?, &CorrelationKernel::default())?;
+            return leaky_relu(corr, negative_slope);
+        }
         first
             .contiguous()?
-            .apply_op2_no_bwd(&second.contiguous()?, &CorrelationKernel)
+            .apply_op2_no_bwd(&second.contiguous()?, &kernel)
     } else {
-        correlation_tensor_ops(first, second)
+        leaky_relu(correlation_tensor_ops(first, second)?, negative_slope)
     }
 }
 
-struct CorrelationKernel;
+/// max(x, slope * x): leaky ReLU for 0 <= slope <= 1, and far faster in candle.
+fn leaky_relu(x: Tensor, negative_slope: Option<f32>) -> Result<Tensor> {
+    match negative_slope {
+        Some(slope) => x.maximum(&x.affine(slope as f64, 0.0)?),
+        None => Ok(x),
+    }
+}
+
+#[derive(Default)]
+struct CorrelationKernel {
+    /// Leaky ReLU applied to the output, if any.
+    negative_slope: Option<f32>,
+}
 
 impl CustomOp2 for CorrelationKernel {
     fn name(&self) -> &'static str {
@@ -54,40 +99,69 @@ impl CustomOp2 for CorrelationKernel {
         let scale = 1.0 / c as f32;
         let d = MAX_DISPLACEMENT as isize;
         let mut out = vec![0f32; n * SIDE * SIDE * plane];
-        // One output channel (one displacement) per task: each task owns its plane.
-        out.par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(task, dst)| {
-                let b = task / (SIDE * SIDE);
-                let k = task % (SIDE * SIDE);
-                let dy = (k / SIDE) as isize - d;
-                let dx = (k % SIDE) as isize - d;
-                let x_lo = (-dx).max(0) as usize;
-                let x_hi = (w as isize - dx).min(w as isize).max(0) as usize;
-                let y_lo = (-dy).max(0) as usize;
-                let y_hi = (h as isize - dy).min(h as isize).max(0) as usize;
-                if x_lo >= x_hi || y_lo >= y_hi {
-                    return;
-                }
+        if plane == 0 {
+            return Ok((CpuStorage::F32(out), Shape::from((n, SIDE * SIDE, h, w))));
+        }
+        // One output row (all 49 displacements) per task: it reads each channel's row of
+        // `first` once and the 7 rows of `second` around it, all in cache, where a task per
+        // displacement would read both maps whole 49 times.
+        let out_ptr = cpu::OutPtr(out.as_mut_ptr());
+        (0..n * h).into_par_iter().for_each_init(
+            || vec![0f32; SIDE * SIDE * w],
+            |acc, task| {
+                let (b, y) = (task / h, task % h);
+                acc.fill(0.0);
                 let base = b * c * plane;
                 for ch in 0..c {
-                    let f = &first[base + ch * plane..base + (ch + 1) * plane];
-                    let s = &second[base + ch * plane..base + (ch + 1) * plane];
-                    for y in y_lo..y_hi {
-                        let sy = (y as isize + dy) as usize;
-                        let row_f = &f[y * w + x_lo..y * w + x_hi];
-                        let sx0 = (x_lo as isize + dx) as usize;
-                        let row_s = &s[sy * w + sx0..sy * w + sx0 + (x_hi - x_lo)];
-                        let row_d = &mut dst[y * w + x_lo..y * w + x_hi];
-                        for ((o, a), b) in row_d.iter_mut().zip(row_f).zip(row_s) {
-                            *o += a * b;
+                    let channel = base + ch * plane;
+                    let row_f = &first[channel + y * w..][..w];
+                    for (oy, dy) in (-d..=d).enumerate() {
+                        let sy = y as isize + dy;
+                        if sy < 0 || sy >= h as isize {
+                            continue;
+                        }
+                        let row_s = &second[channel + sy as usize * w..][..w];
+                        for (ox, dx) in (-d..=d).enumerate() {
+                            let x_lo = (-dx).max(0) as usize;
+                            let x_hi = (w as isize - dx).clamp(0, w as isize) as usize;
+                            if x_lo >= x_hi {
+                                continue;
+                            }
+                            let sx0 = (x_lo as isize + dx) as usize;
+                            let dst = &mut acc[(oy * SIDE + ox) * w..][x_lo..x_hi];
+                            let a = &row_f[x_lo..x_hi];
+                            let s = &row_s[sx0..sx0 + (x_hi - x_lo)];
+                            for ((o, a), s) in dst.iter_mut().zip(a).zip(s) {
+                                *o += a * s;
+                            }
                         }
                     }
                 }
-                for v in dst.iter_mut() {
-                    *v *= scale;
+                for (k, sums) in acc.chunks_exact(w).enumerate() {
+                    // SAFETY: task (b, y) alone writes row y of every displacement plane of
+                    // image b: w floats at ((b * 49 + k) * h + y) * w, inside `out`.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            out_ptr.add(((b * SIDE * SIDE + k) * h + y) * w),
+                            w,
+                        )
+                    };
+                    match self.negative_slope {
+                        Some(slope) => {
+                            for (o, &v) in dst.iter_mut().zip(sums) {
+                                let m = v * scale;
+                                *o = m.max(m * slope);
+                            }
+                        }
+                        None => {
+                            for (o, &v) in dst.iter_mut().zip(sums) {
+                                *o = v * scale;
+                            }
+                        }
+                    }
                 }
-            });
+            },
+        );
         Ok((CpuStorage::F32(out), Shape::from((n, SIDE * SIDE, h, w))))
     }
 

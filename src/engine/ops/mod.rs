@@ -5,6 +5,7 @@
 //! also have CUDA kernels) and a path built from candle tensor ops that runs on every device
 //! (Metal, CUDA, and the CPU too, which is how tests check it).
 
+mod composite;
 mod conv;
 mod correlation;
 pub(crate) mod cpu;
@@ -13,8 +14,11 @@ mod cuda;
 mod flow;
 mod grid_sample;
 
+pub use composite::{composite, Composite};
 pub use conv::{Activation, Conv2d, ConvOptions, PreActivation};
-pub use correlation::{correlation, CORRELATION_CHANNELS, MAX_DISPLACEMENT};
+pub use correlation::{
+    correlation, correlation_leaky_relu, CORRELATION_CHANNELS, MAX_DISPLACEMENT,
+};
 pub use flow::{apply_offset, upsample_flow_x2, upsample_nearest_x2};
 pub use grid_sample::{grid_sample, Padding};
 

@@ -339,32 +339,25 @@ impl Call<'_> {
         let wide_cols = g.ho * wp;
         let mut wide = vec![0f32; g.cout * wide_cols];
         let taps = g.k * g.k;
-        // Few output channels make the products memory-bound: then walk the columns in chunks
-        // with all taps per chunk, so the shifted input rows are still in cache for the next tap.
-        let chunk = if g.cout <= NARROW_COUT {
-            NARROW_CHUNK.min(wide_cols)
-        } else {
-            wide_cols
-        };
         assert!(self.weight.len() >= g.cout * taps * g.cin);
         assert!(wide.len() >= g.cout * wide_cols);
-        let parallelism = parallelism();
-        let mut c0 = 0;
-        while c0 < wide_cols {
-            let nc = chunk.min(wide_cols - c0);
+        assert!((g.k - 1) * (wp + 1) + (g.cin - 1) * plane + wide_cols <= padded.len());
+        let wide_ptr = cpu::OutPtr(wide.as_mut_ptr());
+        // Columns [c0, c0 + nc) of the output, all taps.
+        let columns = |c0: usize, nc: usize, parallelism: gemm::Parallelism| {
             for tap in 0..taps {
                 let (ky, kx) = (tap / g.k, tap % g.k);
                 let offset = ky * wp + kx + c0;
-                assert!(offset + (g.cin - 1) * plane + nc <= padded.len());
-                // SAFETY: the asserts bound every access: lhs (co, ci) at co * cin * k*k +
-                // ci * k*k + tap, rhs (ci, j) at offset + ci * plane + j, dst (co, j) at
-                // co * wide_cols + c0 + j, for co < cout, ci < cin, j < nc <= wide_cols - c0.
+                // SAFETY: the asserts above bound every access: lhs (co, ci) at
+                // co * cin * k*k + ci * k*k + tap, rhs (ci, j) at offset + ci * plane + j,
+                // dst (co, j) at co * wide_cols + c0 + j, for co < cout, ci < cin,
+                // j < nc <= wide_cols - c0. Concurrent calls get disjoint column ranges.
                 unsafe {
                     gemm::gemm(
                         g.cout,
                         nc,
                         g.cin,
-                        wide.as_mut_ptr().add(c0),
+                        wide_ptr.add(c0),
                         1,
                         wide_cols as isize,
                         tap > 0,
@@ -383,7 +376,22 @@ impl Call<'_> {
                     );
                 }
             }
-            c0 += nc;
+        };
+        if g.cout <= NARROW_COUT {
+            // Few output channels make the products memory-bound and too small for gemm to
+            // share among threads: walk the columns in chunks with all taps per chunk (the
+            // shifted input rows stay in cache from one tap to the next), the chunks in parallel.
+            let chunks = wide_cols.div_ceil(NARROW_CHUNK);
+            (0..chunks).into_par_iter().for_each(|i| {
+                let c0 = i * NARROW_CHUNK;
+                columns(
+                    c0,
+                    NARROW_CHUNK.min(wide_cols - c0),
+                    gemm::Parallelism::None,
+                );
+            });
+        } else {
+            columns(0, wide_cols, parallelism());
         }
         let read_dst = self.read_dst;
         dst.par_chunks_mut(g.ho * g.wo)

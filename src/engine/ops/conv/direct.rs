@@ -14,6 +14,7 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::Activation;
+use crate::engine::ops::cpu::OutPtr;
 
 const LANES: usize = 16;
 
@@ -48,13 +49,6 @@ struct Prepared {
     /// Distance between two output rows in the buffer.
     row: usize,
 }
-
-/// A raw output pointer shared by tasks that write disjoint pixels.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint sets of output pixels (see `run`).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
 
 impl DirectConv<'_> {
     pub fn output_size(&self) -> (usize, usize) {
