@@ -334,20 +334,7 @@ fn band(rows: usize, per_row: usize, work: usize) -> usize {
 fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: &mut [f32]) {
     let act = step.act;
     match &step.kind {
-        Kind::Pointwise { w, b, k, n } => {
-            let (k, n) = (*k, *n);
-            let m = xs[0].len() / k;
-            let rows = band(m, k * n, 1 << 17);
-            out.par_chunks_mut(rows * n)
-                .enumerate()
-                .for_each(|(i, dst)| {
-                    let r = dst.len() / n;
-                    let x = &xs[0][i * rows * k..(i * rows + r) * k];
-                    matmul(dst, x, w, r, k, n);
-                    let res = residual.map(|res| &res[i * rows * n..i * rows * n + dst.len()]);
-                    epilogue(dst, b, res, act);
-                });
-        }
+        Kind::Pointwise { w, b, k, n } => product(xs[0], w, b, residual, out, *k, *n, act),
         Kind::Conv { w, b, g, n } => {
             let n = *n;
             let kk = g.kh * g.kw * g.c;
@@ -358,10 +345,9 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
                     let r = dst.len() / (g.ow * n);
                     let mut cols = vec![0f32; r * g.ow * kk];
                     im2col(xs[0], g, i * rows, r, &mut cols);
-                    matmul(dst, &cols, w, r * g.ow, kk, n);
                     let off = i * rows * g.ow * n;
                     let res = residual.map(|res| &res[off..off + dst.len()]);
-                    epilogue(dst, b, res, act);
+                    product_serial(&cols, w, b, res, dst, kk, n, act);
                 });
         }
         Kind::Depthwise { w, b, g } => {
@@ -446,9 +432,107 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
     }
 }
 
-/// dst (m, n) = x (m, k) times w (k, n), all row-major, on the calling thread.
-fn matmul(dst: &mut [f32], x: &[f32], w: &[f32], m: usize, k: usize, n: usize) {
-    assert!(dst.len() >= m * n && x.len() >= m * k && w.len() >= k * n);
+/// dst (m, n) = act(x (m, k) times w (k, n) + bias + residual), all row-major, in parallel
+/// tiles: bands of rows, and of columns when the rows are few.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    res: Option<&[f32]>,
+    dst: &mut [f32],
+    k: usize,
+    n: usize,
+    act: Epi,
+) {
+    let m = dst.len() / n;
+    let threads = rayon::current_num_threads().max(1);
+    let rows = band(m, k * n, 1 << 16);
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        assert!(x.len() >= m * k && w.len() >= k * n && b.len() >= n);
+        assert!(res.is_none_or(|r| r.len() == dst.len()));
+        let p = x86::Gemm {
+            x: x.as_ptr(),
+            w: w.as_ptr(),
+            b: b.as_ptr(),
+            res: res.map(|r| r.as_ptr()),
+            dst: dst.as_mut_ptr(),
+            k,
+            n,
+            act,
+        };
+        let row_bands = m.div_ceil(rows);
+        let col_bands = if row_bands >= 2 * threads {
+            1
+        } else {
+            (2 * threads).div_ceil(row_bands).min(n / 16).max(1)
+        };
+        let cols = n.div_ceil(col_bands).div_ceil(8) * 8;
+        let tiles: Vec<_> = (0..row_bands)
+            .flat_map(|a| {
+                (0..n.div_ceil(cols)).map(move |c| {
+                    (
+                        (a * rows, ((a + 1) * rows).min(m)),
+                        (c * cols, ((c + 1) * cols).min(n)),
+                    )
+                })
+            })
+            .collect();
+        // SAFETY: AVX2 and FMA are available (checked); the asserts bound the buffers and the
+        // tiles are disjoint.
+        tiles
+            .par_iter()
+            .for_each(|&(r, c)| unsafe { x86::pointwise(&p, r, c) });
+        return;
+    }
+    dst.par_chunks_mut(rows * n).enumerate().for_each(|(i, d)| {
+        let r = d.len() / n;
+        let off = i * rows * n;
+        let res = res.map(|res| &res[off..off + d.len()]);
+        product_serial(
+            &x[i * rows * k..(i * rows + r) * k],
+            w,
+            b,
+            res,
+            d,
+            k,
+            n,
+            act,
+        );
+    });
+}
+
+/// [`product`] on the calling thread.
+#[allow(clippy::too_many_arguments)]
+fn product_serial(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    res: Option<&[f32]>,
+    dst: &mut [f32],
+    k: usize,
+    n: usize,
+    act: Epi,
+) {
+    let m = dst.len() / n;
+    assert!(x.len() >= m * k && w.len() >= k * n && b.len() >= n);
+    assert!(res.is_none_or(|r| r.len() == dst.len()));
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        let p = x86::Gemm {
+            x: x.as_ptr(),
+            w: w.as_ptr(),
+            b: b.as_ptr(),
+            res: res.map(|r| r.as_ptr()),
+            dst: dst.as_mut_ptr(),
+            k,
+            n,
+            act,
+        };
+        // SAFETY: AVX2 and FMA are available (checked); the asserts bound the buffers.
+        return unsafe { x86::pointwise(&p, (0, m), (0, n)) };
+    }
     // SAFETY: the assert bounds every access: dst (i, j) at i * n + j, x (i, l) at i * k + l,
     // w (l, j) at l * n + j, for i < m, j < n, l < k.
     unsafe {
@@ -474,6 +558,7 @@ fn matmul(dst: &mut [f32], x: &[f32], w: &[f32], m: usize, k: usize, n: usize) {
             gemm::Parallelism::None,
         );
     }
+    epilogue(dst, b, res, act);
 }
 
 /// Whether this CPU runs the AVX2 and FMA builds of the kernels below.
@@ -573,32 +658,18 @@ fn depthwise(
     act: Epi,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if wide() {
-        // SAFETY: the CPU has AVX2 and FMA (checked).
-        unsafe { depthwise_avx2(x, w, b, g, y0, dst) };
-        return epilogue(dst, &[], res, act);
+    if wide() && g.c % 8 == 0 {
+        // SAFETY: the CPU has AVX2 and FMA (checked); the kernel asserts the sizes.
+        return unsafe { x86::depthwise(x, w, b, g, y0, dst, res, act) };
     }
-    depthwise_body::<false>(x, w, b, g, y0, dst);
+    depthwise_body(x, w, b, g, y0, dst);
     epilogue(dst, &[], res, act)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn depthwise_avx2(x: &[f32], w: &[f32], b: &[f32], g: &Window, y0: usize, dst: &mut [f32]) {
-    depthwise_body::<true>(x, w, b, g, y0, dst)
-}
-
 /// Output rows from `y0` (as many as `dst` holds): bias, then each tap over whole rows of
-/// channels. The activation and residual follow in the epilogue while the rows are in cache.
-#[inline(always)]
-fn depthwise_body<const FMA: bool>(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    g: &Window,
-    y0: usize,
-    dst: &mut [f32],
-) {
+/// channels (the portable kernel). The activation and residual follow in the epilogue while the
+/// rows are in cache.
+fn depthwise_body(x: &[f32], w: &[f32], b: &[f32], g: &Window, y0: usize, dst: &mut [f32]) {
     let c = g.c;
     let row_len = g.ow * c;
     for (r, row) in dst.chunks_exact_mut(row_len).enumerate() {
@@ -617,7 +688,7 @@ fn depthwise_body<const FMA: bool>(
                     let d = &mut row[ox * c..(ox + 1) * c];
                     let s = &src_row[ix * c..(ix + 1) * c];
                     for ((d, &s), &k) in d.iter_mut().zip(s).zip(k) {
-                        *d = if FMA { s.mul_add(k, *d) } else { *d + s * k };
+                        *d += s * k;
                     }
                 }
             }
@@ -772,4 +843,228 @@ fn resize(x: &[f32], _h: usize, w: usize, c: usize, rows: &Axis, cols: &Axis, ou
 /// A TFLite bilinear resize's axis tables, for a plan.
 pub(super) fn axis(input: usize, output: usize, align: bool, half: bool) -> Axis {
     resize_axis(input, output, align, half)
+}
+
+/// Hand-written AVX2 and FMA kernels (8 lanes): the depthwise and pointwise convolutions with
+/// their bias, residual and activation applied in registers before the one store.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Epi, Window};
+
+    /// Stores `a` after the activation.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn store(p: *mut f32, a: __m256, act: Epi) {
+        let zero = _mm256_setzero_ps();
+        let six = _mm256_set1_ps(6.0);
+        let v = match act {
+            Epi::None => a,
+            Epi::Relu => _mm256_max_ps(a, zero),
+            Epi::Relu6 => _mm256_min_ps(_mm256_max_ps(a, zero), six),
+            Epi::HardSwish => {
+                let t = _mm256_min_ps(
+                    _mm256_max_ps(_mm256_add_ps(a, _mm256_set1_ps(3.0)), zero),
+                    six,
+                );
+                _mm256_mul_ps(_mm256_mul_ps(a, t), _mm256_set1_ps(1.0 / 6.0))
+            }
+            Epi::Logistic => {
+                _mm256_storeu_ps(p, a);
+                for q in 0..8 {
+                    *p.add(q) = Epi::Logistic.apply(*p.add(q));
+                }
+                return;
+            }
+        };
+        _mm256_storeu_ps(p, v);
+    }
+
+    /// Depthwise convolution of output rows `y0..` (as many as `dst` holds), channels a
+    /// multiple of 8: per output pixel, all taps accumulate in registers, 32 channels at a time.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are available; the slices hold the sizes `g` gives (asserted).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn depthwise(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        g: &Window,
+        y0: usize,
+        dst: &mut [f32],
+        res: Option<&[f32]>,
+        act: Epi,
+    ) {
+        let c = g.c;
+        let row_len = g.ow * c;
+        let rows = dst.len() / row_len;
+        assert!(c % 8 == 0 && dst.len() == rows * row_len && y0 + rows <= g.oh);
+        assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
+        assert!(res.is_none_or(|r| r.len() == dst.len()));
+        let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
+        let rp = res.map(|r| r.as_ptr());
+        for r in 0..rows {
+            let oy = y0 + r;
+            // Taps i0..i1 land inside the map.
+            let top = oy * g.sh;
+            let i0 = g.top.saturating_sub(top);
+            let i1 = (g.h + g.top).saturating_sub(top).min(g.kh);
+            for ox in 0..g.ow {
+                let left = ox * g.sw;
+                let j0 = g.left.saturating_sub(left);
+                let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
+                let at = r * row_len + ox * c;
+                let mut cb = 0;
+                while cb + 32 <= c {
+                    let mut acc = [
+                        _mm256_loadu_ps(bp.add(cb)),
+                        _mm256_loadu_ps(bp.add(cb + 8)),
+                        _mm256_loadu_ps(bp.add(cb + 16)),
+                        _mm256_loadu_ps(bp.add(cb + 24)),
+                    ];
+                    for i in i0..i1 {
+                        let iy = top + i - g.top;
+                        for j in j0..j1 {
+                            let ix = left + j - g.left;
+                            let s = xp.add((iy * g.w + ix) * c + cb);
+                            let k = wp.add((i * g.kw + j) * c + cb);
+                            for (q, a) in acc.iter_mut().enumerate() {
+                                *a = _mm256_fmadd_ps(
+                                    _mm256_loadu_ps(s.add(8 * q)),
+                                    _mm256_loadu_ps(k.add(8 * q)),
+                                    *a,
+                                );
+                            }
+                        }
+                    }
+                    for (q, a) in acc.iter().enumerate() {
+                        let mut v = *a;
+                        if let Some(rp) = rp {
+                            v = _mm256_add_ps(v, _mm256_loadu_ps(rp.add(at + cb + 8 * q)));
+                        }
+                        store(dp.add(at + cb + 8 * q), v, act);
+                    }
+                    cb += 32;
+                }
+                while cb < c {
+                    let mut a = _mm256_loadu_ps(bp.add(cb));
+                    for i in i0..i1 {
+                        let iy = top + i - g.top;
+                        for j in j0..j1 {
+                            let ix = left + j - g.left;
+                            a = _mm256_fmadd_ps(
+                                _mm256_loadu_ps(xp.add((iy * g.w + ix) * c + cb)),
+                                _mm256_loadu_ps(wp.add((i * g.kw + j) * c + cb)),
+                                a,
+                            );
+                        }
+                    }
+                    if let Some(rp) = rp {
+                        a = _mm256_add_ps(a, _mm256_loadu_ps(rp.add(at + cb)));
+                    }
+                    store(dp.add(at + cb), a, act);
+                    cb += 8;
+                }
+            }
+        }
+    }
+
+    /// Raw operands of a pointwise product: x (m, k), w (k, n), bias (n), residual and dst
+    /// (m, n), all row-major.
+    #[derive(Clone, Copy)]
+    pub struct Gemm {
+        pub x: *const f32,
+        pub w: *const f32,
+        pub b: *const f32,
+        pub res: Option<*const f32>,
+        pub dst: *mut f32,
+        pub k: usize,
+        pub n: usize,
+        pub act: Epi,
+    }
+
+    // SAFETY: the pointers are only dereferenced inside disjoint (row, column) tiles of dst, and
+    // the inputs are read-only for the product's duration.
+    unsafe impl Send for Gemm {}
+    unsafe impl Sync for Gemm {}
+
+    /// MR rows by 8 * NV columns from (i, j): the k products accumulate in registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<const MR: usize, const NV: usize>(p: &Gemm, i: usize, j: usize) {
+        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+        for l in 0..p.k {
+            let wr = p.w.add(l * p.n + j);
+            let mut wv = [_mm256_setzero_ps(); NV];
+            for (v, w) in wv.iter_mut().enumerate() {
+                *w = _mm256_loadu_ps(wr.add(8 * v));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let xv = _mm256_broadcast_ss(&*p.x.add((i + r) * p.k + l));
+                for (a, w) in row.iter_mut().zip(&wv) {
+                    *a = _mm256_fmadd_ps(xv, *w, *a);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, a) in row.iter().enumerate() {
+                let at = (i + r) * p.n + j + 8 * v;
+                let mut s = _mm256_add_ps(*a, _mm256_loadu_ps(p.b.add(j + 8 * v)));
+                if let Some(res) = p.res {
+                    s = _mm256_add_ps(s, _mm256_loadu_ps(res.add(at)));
+                }
+                store(p.dst.add(at), s, p.act);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn columns<const NV: usize>(p: &Gemm, rows: (usize, usize), j: usize) {
+        let mut i = rows.0;
+        while i + 4 <= rows.1 {
+            tile::<4, NV>(p, i, j);
+            i += 4;
+        }
+        while i < rows.1 {
+            tile::<1, NV>(p, i, j);
+            i += 1;
+        }
+    }
+
+    /// dst[rows][cols] of the product, with bias, residual and activation.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are available; `p` points at buffers of the sizes it states, `rows` and
+    /// `cols` lie inside them, and no other thread writes this tile.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn pointwise(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) {
+        let mut j = cols.0;
+        while j + 16 <= cols.1 {
+            columns::<2>(p, rows, j);
+            j += 16;
+        }
+        while j + 8 <= cols.1 {
+            columns::<1>(p, rows, j);
+            j += 8;
+        }
+        // The last columns one at a time (heads with a few outputs).
+        for jj in j..cols.1 {
+            for i in rows.0..rows.1 {
+                let mut s = 0f32;
+                for l in 0..p.k {
+                    s = (*p.x.add(i * p.k + l)).mul_add(*p.w.add(l * p.n + jj), s);
+                }
+                let at = i * p.n + jj;
+                s += *p.b.add(jj);
+                if let Some(res) = p.res {
+                    s += *res.add(at);
+                }
+                *p.dst.add(at) = p.act.apply(s);
+            }
+        }
+    }
 }
