@@ -912,9 +912,11 @@ fn plan(
                 // OIHW -> (kh, kw, i, o).
                 let w = values(weight, &[2, 3, 1, 0])?;
                 let b = bias_of(bias, n)?;
+                let tail = native::tail_columns(&w, kh * kw * in_shape[3], n);
                 let kind = if kh == 1 && kw == 1 && *stride == [1, 1] && *pads == Pads::default() {
                     native::Kind::Pointwise {
                         w,
+                        tail,
                         b,
                         k: in_shape[3],
                         n,
@@ -922,6 +924,7 @@ fn plan(
                 } else {
                     native::Kind::Conv {
                         w,
+                        tail,
                         b,
                         g: window(kh, kw, *stride, *pads),
                         n,

@@ -85,9 +85,11 @@ pub(super) enum Src {
 
 #[derive(Debug)]
 pub(super) enum Kind {
-    /// 1x1 convolution, stride 1: (m, k) rows times the (k, n) weight.
+    /// 1x1 convolution, stride 1: (m, k) rows times the (k, n) weight; `tail` holds the last
+    /// `n % 8` columns of the weight transposed, for the kernels' column tail.
     Pointwise {
         w: Vec<f32>,
+        tail: Vec<f32>,
         b: Vec<f32>,
         k: usize,
         n: usize,
@@ -96,6 +98,7 @@ pub(super) enum Kind {
     /// Weight (kh * kw * c, n).
     Conv {
         w: Vec<f32>,
+        tail: Vec<f32>,
         b: Vec<f32>,
         g: Window,
         n: usize,
@@ -334,8 +337,10 @@ fn band(rows: usize, per_row: usize, work: usize) -> usize {
 fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: &mut [f32]) {
     let act = step.act;
     match &step.kind {
-        Kind::Pointwise { w, b, k, n } => product(xs[0], w, b, residual, out, *k, *n, act),
-        Kind::Conv { w, b, g, n } => {
+        Kind::Pointwise { w, tail, b, k, n } => {
+            product(xs[0], (w, tail), b, residual, out, *k, *n, act)
+        }
+        Kind::Conv { w, tail, b, g, n } => {
             let n = *n;
             let kk = g.kh * g.kw * g.c;
             let rows = band(g.oh, g.ow * kk * n, 1 << 17);
@@ -347,7 +352,7 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
                     im2col(xs[0], g, i * rows, r, &mut cols);
                     let off = i * rows * g.ow * n;
                     let res = residual.map(|res| &res[off..off + dst.len()]);
-                    product_serial(&cols, w, b, res, dst, kk, n, act);
+                    product_serial(&cols, (w, tail), b, res, dst, kk, n, act);
                 });
         }
         Kind::Depthwise { w, b, g } => {
@@ -437,7 +442,7 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
 #[allow(clippy::too_many_arguments)]
 fn product(
     x: &[f32],
-    w: &[f32],
+    (w, tail): (&[f32], &[f32]),
     b: &[f32],
     res: Option<&[f32]>,
     dst: &mut [f32],
@@ -452,9 +457,11 @@ fn product(
     if wide() {
         assert!(x.len() >= m * k && w.len() >= k * n && b.len() >= n);
         assert!(res.is_none_or(|r| r.len() == dst.len()));
+        assert!(tail.len() == (n % 8) * k);
         let p = x86::Gemm {
             x: x.as_ptr(),
             w: w.as_ptr(),
+            tail: tail.as_ptr(),
             b: b.as_ptr(),
             res: res.map(|r| r.as_ptr()),
             dst: dst.as_mut_ptr(),
@@ -468,7 +475,7 @@ fn product(
         } else {
             (2 * threads).div_ceil(row_bands).min(n / 16).max(1)
         };
-        let cols = n.div_ceil(col_bands).div_ceil(8) * 8;
+        let cols = n.div_ceil(col_bands).div_ceil(16) * 16;
         let tiles: Vec<_> = (0..row_bands)
             .flat_map(|a| {
                 (0..n.div_ceil(cols)).map(move |c| {
@@ -479,11 +486,15 @@ fn product(
                 })
             })
             .collect();
-        // SAFETY: AVX2 and FMA are available (checked); the asserts bound the buffers and the
-        // tiles are disjoint.
-        tiles
-            .par_iter()
-            .for_each(|&(r, c)| unsafe { x86::pointwise(&p, r, c) });
+        // SAFETY: AVX2 and FMA, and AVX-512F where used, are available (checked); the asserts
+        // bound the buffers and the tiles are disjoint.
+        tiles.par_iter().for_each(|&(r, c)| unsafe {
+            if wide512() {
+                x86_512::pointwise(&p, r, c)
+            } else {
+                x86::pointwise(&p, r, c)
+            }
+        });
         return;
     }
     dst.par_chunks_mut(rows * n).enumerate().for_each(|(i, d)| {
@@ -492,7 +503,7 @@ fn product(
         let res = res.map(|res| &res[off..off + d.len()]);
         product_serial(
             &x[i * rows * k..(i * rows + r) * k],
-            w,
+            (w, tail),
             b,
             res,
             d,
@@ -507,7 +518,7 @@ fn product(
 #[allow(clippy::too_many_arguments)]
 fn product_serial(
     x: &[f32],
-    w: &[f32],
+    (w, tail): (&[f32], &[f32]),
     b: &[f32],
     res: Option<&[f32]>,
     dst: &mut [f32],
@@ -520,9 +531,11 @@ fn product_serial(
     assert!(res.is_none_or(|r| r.len() == dst.len()));
     #[cfg(target_arch = "x86_64")]
     if wide() {
+        assert!(tail.len() == (n % 8) * k);
         let p = x86::Gemm {
             x: x.as_ptr(),
             w: w.as_ptr(),
+            tail: tail.as_ptr(),
             b: b.as_ptr(),
             res: res.map(|r| r.as_ptr()),
             dst: dst.as_mut_ptr(),
@@ -530,8 +543,15 @@ fn product_serial(
             n,
             act,
         };
-        // SAFETY: AVX2 and FMA are available (checked); the asserts bound the buffers.
-        return unsafe { x86::pointwise(&p, (0, m), (0, n)) };
+        // SAFETY: AVX2 and FMA, and AVX-512F where used, are available (checked); the asserts
+        // bound the buffers.
+        return unsafe {
+            if wide512() {
+                x86_512::pointwise(&p, (0, m), (0, n))
+            } else {
+                x86::pointwise(&p, (0, m), (0, n))
+            }
+        };
     }
     // SAFETY: the assert bounds every access: dst (i, j) at i * n + j, x (i, l) at i * k + l,
     // w (l, j) at l * n + j, for i < m, j < n, l < k.
@@ -567,6 +587,17 @@ fn wide() -> bool {
     {
         static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *WIDE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether this CPU runs the AVX-512 builds of the kernels (on top of [`wide`]).
+fn wide512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *WIDE.get_or_init(|| wide() && is_x86_feature_detected!("avx512f"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
@@ -639,7 +670,10 @@ fn im2col(x: &[f32], g: &Window, y0: usize, r: usize, cols: &mut [f32]) {
                     let ix = base + n * g.sw;
                     let at = ((oy - y0) * g.ow + ox) * kk + (i * g.kw + j) * c;
                     let from = (iy * g.w + ix) * c;
-                    cols[at..at + c].copy_from_slice(&x[from..from + c]);
+                    // A plain loop: few channels make a memcpy call per pixel costly.
+                    for (d, &v) in cols[at..at + c].iter_mut().zip(&x[from..from + c]) {
+                        *d = v;
+                    }
                 }
             }
         }
@@ -657,6 +691,11 @@ fn depthwise(
     res: Option<&[f32]>,
     act: Epi,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if wide512() && g.c % 16 == 0 {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked); the kernel asserts the sizes.
+        return unsafe { x86_512::depthwise(x, w, b, g, y0, dst, res, act) };
+    }
     #[cfg(target_arch = "x86_64")]
     if wide() && g.c % 8 == 0 {
         // SAFETY: the CPU has AVX2 and FMA (checked); the kernel asserts the sizes.
@@ -779,14 +818,20 @@ fn binary(
 
 fn pad(x: &[f32], s: [usize; 4], before: [usize; 4], so: [usize; 4], out: &mut [f32]) {
     out.fill(0.0);
+    // Without channel padding a whole row of pixels is one run.
+    let (run, per_row) = if before[3] == 0 && s[3] == so[3] {
+        (s[2] * s[3], 1)
+    } else {
+        (s[3], s[2])
+    };
     for i0 in 0..s[0] {
         for i1 in 0..s[1] {
-            for i2 in 0..s[2] {
+            for i2 in 0..per_row {
                 let from = ((i0 * s[1] + i1) * s[2] + i2) * s[3];
                 let to = (((i0 + before[0]) * so[1] + i1 + before[1]) * so[2] + i2 + before[2])
                     * so[3]
                     + before[3];
-                out[to..to + s[3]].copy_from_slice(&x[from..from + s[3]]);
+                out[to..to + run].copy_from_slice(&x[from..from + run]);
             }
         }
     }
@@ -838,6 +883,13 @@ fn resize(x: &[f32], _h: usize, w: usize, c: usize, rows: &Axis, cols: &Axis, ou
                 }
             }
         });
+}
+
+/// The last `n % 8` columns of a (k, n) weight, transposed (the product kernels' tail).
+pub(super) fn tail_columns(w: &[f32], k: usize, n: usize) -> Vec<f32> {
+    (n - n % 8..n)
+        .flat_map(|j| (0..k).map(move |l| w[l * n + j]))
+        .collect()
 }
 
 /// A TFLite bilinear resize's axis tables, for a plan.
@@ -978,6 +1030,8 @@ mod x86 {
     pub struct Gemm {
         pub x: *const f32,
         pub w: *const f32,
+        /// The last n % 8 columns of w, transposed: (n % 8, k).
+        pub tail: *const f32,
         pub b: *const f32,
         pub res: Option<*const f32>,
         pub dst: *mut f32,
@@ -1035,6 +1089,36 @@ mod x86 {
         }
     }
 
+    /// The dot product of two runs of `k` values.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot(a: *const f32, b: *const f32, k: usize) -> f32 {
+        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut l = 0;
+        while l + 16 <= k {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(l)), _mm256_loadu_ps(b.add(l)), s0);
+            s1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(a.add(l + 8)),
+                _mm256_loadu_ps(b.add(l + 8)),
+                s1,
+            );
+            l += 16;
+        }
+        while l + 8 <= k {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(l)), _mm256_loadu_ps(b.add(l)), s0);
+            l += 8;
+        }
+        let v = _mm256_add_ps(s0, s1);
+        let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let mut s = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+        while l < k {
+            s = (*a.add(l)).mul_add(*b.add(l), s);
+            l += 1;
+        }
+        s
+    }
+
     /// dst[rows][cols] of the product, with bias, residual and activation.
     ///
     /// # Safety
@@ -1051,19 +1135,209 @@ mod x86 {
             columns::<1>(p, rows, j);
             j += 8;
         }
-        // The last columns one at a time (heads with a few outputs).
+        // The last columns one at a time (heads with a few outputs), as dot products.
+        let first_tail = p.n - p.n % 8;
         for jj in j..cols.1 {
+            let wt = p.tail.add((jj - first_tail) * p.k);
             for i in rows.0..rows.1 {
-                let mut s = 0f32;
-                for l in 0..p.k {
-                    s = (*p.x.add(i * p.k + l)).mul_add(*p.w.add(l * p.n + jj), s);
-                }
+                let mut s = dot(p.x.add(i * p.k), wt, p.k);
                 let at = i * p.n + jj;
                 s += *p.b.add(jj);
                 if let Some(res) = p.res {
                     s += *res.add(at);
                 }
                 *p.dst.add(at) = p.act.apply(s);
+            }
+        }
+    }
+}
+
+/// The same kernels for AVX-512 (16 lanes, 32 registers: 8-row tiles): used where the CPU has
+/// it; column and channel remainders of 8 go to the AVX2 kernels.
+#[cfg(target_arch = "x86_64")]
+mod x86_512 {
+    use std::arch::x86_64::*;
+
+    use super::x86::Gemm;
+    use super::{Epi, Window};
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn store(p: *mut f32, a: __m512, act: Epi) {
+        let zero = _mm512_setzero_ps();
+        let six = _mm512_set1_ps(6.0);
+        let v = match act {
+            Epi::None => a,
+            Epi::Relu => _mm512_max_ps(a, zero),
+            Epi::Relu6 => _mm512_min_ps(_mm512_max_ps(a, zero), six),
+            Epi::HardSwish => {
+                let t = _mm512_min_ps(
+                    _mm512_max_ps(_mm512_add_ps(a, _mm512_set1_ps(3.0)), zero),
+                    six,
+                );
+                _mm512_mul_ps(_mm512_mul_ps(a, t), _mm512_set1_ps(1.0 / 6.0))
+            }
+            Epi::Logistic => {
+                _mm512_storeu_ps(p, a);
+                for q in 0..16 {
+                    *p.add(q) = Epi::Logistic.apply(*p.add(q));
+                }
+                return;
+            }
+        };
+        _mm512_storeu_ps(p, v);
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn tile<const MR: usize, const NV: usize>(p: &Gemm, i: usize, j: usize) {
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        for l in 0..p.k {
+            let wr = p.w.add(l * p.n + j);
+            let mut wv = [_mm512_setzero_ps(); NV];
+            for (v, w) in wv.iter_mut().enumerate() {
+                *w = _mm512_loadu_ps(wr.add(16 * v));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(*p.x.add((i + r) * p.k + l));
+                for (a, w) in row.iter_mut().zip(&wv) {
+                    *a = _mm512_fmadd_ps(xv, *w, *a);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, a) in row.iter().enumerate() {
+                let at = (i + r) * p.n + j + 16 * v;
+                let mut s = _mm512_add_ps(*a, _mm512_loadu_ps(p.b.add(j + 16 * v)));
+                if let Some(res) = p.res {
+                    s = _mm512_add_ps(s, _mm512_loadu_ps(res.add(at)));
+                }
+                store(p.dst.add(at), s, p.act);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn columns<const NV: usize>(p: &Gemm, rows: (usize, usize), j: usize) {
+        let mut i = rows.0;
+        while i + 8 <= rows.1 {
+            tile::<8, NV>(p, i, j);
+            i += 8;
+        }
+        while i + 4 <= rows.1 {
+            tile::<4, NV>(p, i, j);
+            i += 4;
+        }
+        while i < rows.1 {
+            tile::<1, NV>(p, i, j);
+            i += 1;
+        }
+    }
+
+    /// As [`super::x86::pointwise`].
+    ///
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA are available; as [`super::x86::pointwise`].
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn pointwise(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) {
+        let mut j = cols.0;
+        while j + 32 <= cols.1 {
+            columns::<2>(p, rows, j);
+            j += 32;
+        }
+        while j + 16 <= cols.1 {
+            columns::<1>(p, rows, j);
+            j += 16;
+        }
+        super::x86::pointwise(p, rows, (j, cols.1));
+    }
+
+    /// As [`super::x86::depthwise`], for channels a multiple of 16.
+    ///
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA are available; the slices hold the sizes `g` gives (asserted).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn depthwise(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        g: &Window,
+        y0: usize,
+        dst: &mut [f32],
+        res: Option<&[f32]>,
+        act: Epi,
+    ) {
+        let c = g.c;
+        let row_len = g.ow * c;
+        let rows = dst.len() / row_len;
+        assert!(c % 16 == 0 && dst.len() == rows * row_len && y0 + rows <= g.oh);
+        assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
+        assert!(res.is_none_or(|r| r.len() == dst.len()));
+        let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
+        let rp = res.map(|r| r.as_ptr());
+        for r in 0..rows {
+            let oy = y0 + r;
+            let top = oy * g.sh;
+            let i0 = g.top.saturating_sub(top);
+            let i1 = (g.h + g.top).saturating_sub(top).min(g.kh);
+            for ox in 0..g.ow {
+                let left = ox * g.sw;
+                let j0 = g.left.saturating_sub(left);
+                let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
+                let at = r * row_len + ox * c;
+                let mut cb = 0;
+                while cb + 64 <= c {
+                    let mut acc = [
+                        _mm512_loadu_ps(bp.add(cb)),
+                        _mm512_loadu_ps(bp.add(cb + 16)),
+                        _mm512_loadu_ps(bp.add(cb + 32)),
+                        _mm512_loadu_ps(bp.add(cb + 48)),
+                    ];
+                    for i in i0..i1 {
+                        let iy = top + i - g.top;
+                        for j in j0..j1 {
+                            let ix = left + j - g.left;
+                            let s = xp.add((iy * g.w + ix) * c + cb);
+                            let k = wp.add((i * g.kw + j) * c + cb);
+                            for (q, a) in acc.iter_mut().enumerate() {
+                                *a = _mm512_fmadd_ps(
+                                    _mm512_loadu_ps(s.add(16 * q)),
+                                    _mm512_loadu_ps(k.add(16 * q)),
+                                    *a,
+                                );
+                            }
+                        }
+                    }
+                    for (q, a) in acc.iter().enumerate() {
+                        let mut v = *a;
+                        if let Some(rp) = rp {
+                            v = _mm512_add_ps(v, _mm512_loadu_ps(rp.add(at + cb + 16 * q)));
+                        }
+                        store(dp.add(at + cb + 16 * q), v, act);
+                    }
+                    cb += 64;
+                }
+                while cb < c {
+                    let mut a = _mm512_loadu_ps(bp.add(cb));
+                    for i in i0..i1 {
+                        let iy = top + i - g.top;
+                        for j in j0..j1 {
+                            let ix = left + j - g.left;
+                            a = _mm512_fmadd_ps(
+                                _mm512_loadu_ps(xp.add((iy * g.w + ix) * c + cb)),
+                                _mm512_loadu_ps(wp.add((i * g.kw + j) * c + cb)),
+                                a,
+                            );
+                        }
+                    }
+                    if let Some(rp) = rp {
+                        a = _mm512_add_ps(a, _mm512_loadu_ps(rp.add(at + cb)));
+                    }
+                    store(dp.add(at + cb), a, act);
+                    cb += 16;
+                }
             }
         }
     }
