@@ -46,7 +46,7 @@ const TOLERANCE: f32 = 0.05;
 /// in BlazePose's torso frame (origin the hip centre, `up` towards the shoulder centre, unit the
 /// hip-centre-to-shoulder-centre length), each hip's sideways offset is scaled by `.0` and `.1`
 /// of the torso length is added along `up`.
-const HIP_MAP: (f32, f32) = (1.0, 0.0);
+const HIP_MAP: (f32, f32) = (1.0095, 0.0367);
 
 /// BlazePose's torso frame: hip centre, unit `up` and `side` vectors, torso length.
 fn torso_frame(
@@ -116,6 +116,10 @@ fn main() -> Result<()> {
     names.truncate(limit);
 
     let mut ious = Vec::new();
+    // Every visible joint's error in torso heights (raw BlazePose points).
+    let mut errors: Vec<f32> = Vec::new();
+    // Where matte and parse disagree: pixels only the parse labels, only the matte covers.
+    let (mut parse_only, mut matte_only, mut parse_area) = (0usize, 0usize, 0usize);
     let diag = std::env::var_os("PERSON_EVAL_DIAG").is_some();
     let mut alt = [0f32; 4];
     let mut second_iou = 0f32;
@@ -146,6 +150,9 @@ fn main() -> Result<()> {
             let b = person.matte.get(x, y) > 0.5;
             inter += (a && b) as usize;
             union += (a || b) as usize;
+            parse_only += (a && !b) as usize;
+            matte_only += (b && !a) as usize;
+            parse_area += a as usize;
         }
         let iou = if union > 0 {
             inter as f32 / union as f32
@@ -196,6 +203,7 @@ fn main() -> Result<()> {
                 offsets[j].0 += (k.x - ox) / torso;
                 offsets[j].1 += (k.y - oy) / torso;
                 worst = worst.max(err);
+                errors.push(err);
                 hits[j].1 += 1;
                 if err <= TOLERANCE {
                     hits[j].0 += 1;
@@ -255,6 +263,11 @@ fn main() -> Result<()> {
         ious[n / 10],
         ious.first().copied().unwrap_or(0.0)
     );
+    println!(
+        "of the parse's person pixels, the matte misses {:.1}% and adds {:.1}% outside them",
+        100.0 * parse_only as f32 / parse_area.max(1) as f32,
+        100.0 * matte_only as f32 / parse_area.max(1) as f32
+    );
     let (mut total_hit, mut total) = (0, 0);
     for (j, &(_, _, name)) in JOINTS.iter().enumerate() {
         let (h, t) = hits[j];
@@ -279,6 +292,16 @@ fn main() -> Result<()> {
         100.0 * total_hit as f32 / total.max(1) as f32,
         TOLERANCE * 100.0
     );
+    errors.sort_by(f32::total_cmp);
+    if !errors.is_empty() {
+        let q = |p: f32| errors[((errors.len() - 1) as f32 * p) as usize];
+        println!(
+            "joint error in torso heights: median {:.3}, 90th percentile {:.3}, 95th {:.3}",
+            q(0.5),
+            q(0.9),
+            q(0.95)
+        );
+    }
     let raw_hips = hits[7].0 + hits[8].0;
     let mapped = mapped_hits[0].0 + mapped_hits[1].0;
     println!(
