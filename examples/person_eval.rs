@@ -48,10 +48,11 @@ const TOLERANCE: f32 = 0.05;
 /// of the torso length is added along `up`.
 const HIP_MAP: (f32, f32) = (1.0095, 0.0367);
 
+/// A torso frame: origin, `up` and `side` unit vectors, length.
+type Frame = ((f32, f32), (f32, f32), (f32, f32), f32);
+
 /// BlazePose's torso frame: hip centre, unit `up` and `side` vectors, torso length.
-fn torso_frame(
-    k: &[fitting_room::person::Keypoint],
-) -> Option<((f32, f32), (f32, f32), (f32, f32), f32)> {
+fn torso_frame(k: &[fitting_room::person::Keypoint]) -> Option<Frame> {
     let mid = |a: usize, b: usize| ((k[a].x + k[b].x) / 2.0, (k[a].y + k[b].y) / 2.0);
     let hips = mid(23, 24);
     let shoulders = mid(11, 12);

@@ -876,6 +876,7 @@ fn resize(x: &[f32], _h: usize, w: usize, c: usize, rows: &Axis, cols: &Axis, ou
                 let (a, b, u) = (x0[ox] as usize * c, x1[ox] as usize * c, tx[ox]);
                 let (ta, tb) = (&top[a..a + c], &top[b..b + c]);
                 let (ba, bb) = (&bottom[a..a + c], &bottom[b..b + c]);
+                #[allow(clippy::needless_range_loop)] // five slices, one index
                 for k in 0..c {
                     let upper = ta[k] + (tb[k] - ta[k]) * u;
                     let lower = ba[k] + (bb[k] - ba[k]) * u;
