@@ -649,8 +649,8 @@ fn epilogue_body(dst: &mut [f32], b: &[f32], res: Option<&[f32]>, act: Epi) {
     match act {
         Epi::None => pass!(|v: f32| v),
         Epi::Relu => pass!(|v: f32| v.max(0.0)),
-        Epi::Relu6 => pass!(|v: f32| v.max(0.0).min(6.0)),
-        Epi::HardSwish => pass!(|v: f32| v * (v + 3.0).max(0.0).min(6.0) * (1.0 / 6.0)),
+        Epi::Relu6 => pass!(|v: f32| v.clamp(0.0, 6.0)),
+        Epi::HardSwish => pass!(|v: f32| v * (v + 3.0).clamp(0.0, 6.0) * (1.0 / 6.0)),
         Epi::Logistic => pass!(|v: f32| Epi::Logistic.apply(v)),
     }
 }
@@ -692,12 +692,12 @@ fn depthwise(
     act: Epi,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if wide512() && g.c % 16 == 0 {
+    if wide512() && g.c.is_multiple_of(16) {
         // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked); the kernel asserts the sizes.
         return unsafe { x86_512::depthwise(x, w, b, g, y0, dst, res, act) };
     }
     #[cfg(target_arch = "x86_64")]
-    if wide() && g.c % 8 == 0 {
+    if wide() && g.c.is_multiple_of(8) {
         // SAFETY: the CPU has AVX2 and FMA (checked); the kernel asserts the sizes.
         return unsafe { x86::depthwise(x, w, b, g, y0, dst, res, act) };
     }
@@ -748,13 +748,13 @@ fn transpose_conv(x: &[f32], w: &[f32], b: &[f32], g: &Window, n: usize, out: &m
                 d.copy_from_slice(b);
                 for i in 0..g.kh {
                     let ty = oy + g.top;
-                    if ty < i || (ty - i) % g.sh != 0 || (ty - i) / g.sh >= g.h {
+                    if ty < i || !(ty - i).is_multiple_of(g.sh) || (ty - i) / g.sh >= g.h {
                         continue;
                     }
                     let iy = (ty - i) / g.sh;
                     for j in 0..g.kw {
                         let tx = ox + g.left;
-                        if tx < j || (tx - j) % g.sw != 0 || (tx - j) / g.sw >= g.w {
+                        if tx < j || !(tx - j).is_multiple_of(g.sw) || (tx - j) / g.sw >= g.w {
                             continue;
                         }
                         let ix = (tx - j) / g.sw;
@@ -954,7 +954,7 @@ mod x86 {
         let c = g.c;
         let row_len = g.ow * c;
         let rows = dst.len() / row_len;
-        assert!(c % 8 == 0 && dst.len() == rows * row_len && y0 + rows <= g.oh);
+        assert!(c.is_multiple_of(8) && dst.len() == rows * row_len && y0 + rows <= g.oh);
         assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
         assert!(res.is_none_or(|r| r.len() == dst.len()));
         let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
@@ -1273,7 +1273,7 @@ mod x86_512 {
         let c = g.c;
         let row_len = g.ow * c;
         let rows = dst.len() / row_len;
-        assert!(c % 16 == 0 && dst.len() == rows * row_len && y0 + rows <= g.oh);
+        assert!(c.is_multiple_of(16) && dst.len() == rows * row_len && y0 + rows <= g.oh);
         assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
         assert!(res.is_none_or(|r| r.len() == dst.len()));
         let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
