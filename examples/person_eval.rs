@@ -1,7 +1,8 @@
 //! Measures the person models against VITON's annotations on a VITON-layout folder.
 //!
 //! ```text
-//! cargo run --release --example person_eval -- path/to/viton/val [--overlays OUTDIR]
+//! cargo run --release --example person_eval -- path/to/viton/val [--overlays OUTDIR] [--limit N]
+//! cargo run --release --example person_eval -- path/to/viton/train --calibrate [--limit N]
 //! ```
 //!
 //! For every `DIR/image/NAME.jpg`:
@@ -13,6 +14,11 @@
 //!
 //! Prints the IoU distribution, the share of joints within 5% of the torso height per joint and in
 //! all, and the worst images. `--overlays OUTDIR` writes each overlay picture.
+//!
+//! The two skeletons place the hips differently (BlazePose's sit lower and closer together than
+//! OpenPose's). `--calibrate`, run on the TRAIN split only, fits the mapping from BlazePose's hips
+//! to OpenPose's in BlazePose's own torso frame and prints it; [`HIP_MAP`] holds the fitted
+//! values, and the figures are printed both raw and with the hips mapped.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +42,40 @@ const JOINTS: [(usize, usize, &str); 9] = [
 ];
 const TOLERANCE: f32 = 0.05;
 
+/// BlazePose hip -> OpenPose hip, fitted by `--calibrate` on VITON's train split (never on val):
+/// in BlazePose's torso frame (origin the hip centre, `up` towards the shoulder centre, unit the
+/// hip-centre-to-shoulder-centre length), each hip's sideways offset is scaled by `.0` and `.1`
+/// of the torso length is added along `up`.
+const HIP_MAP: (f32, f32) = (1.0095, 0.0367);
+
+/// A torso frame: origin, `up` and `side` unit vectors, length.
+type Frame = ((f32, f32), (f32, f32), (f32, f32), f32);
+
+/// BlazePose's torso frame: hip centre, unit `up` and `side` vectors, torso length.
+fn torso_frame(k: &[fitting_room::person::Keypoint]) -> Option<Frame> {
+    let mid = |a: usize, b: usize| ((k[a].x + k[b].x) / 2.0, (k[a].y + k[b].y) / 2.0);
+    let hips = mid(23, 24);
+    let shoulders = mid(11, 12);
+    let (dx, dy) = (shoulders.0 - hips.0, shoulders.1 - hips.1);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len < 1.0 {
+        return None;
+    }
+    let up = (dx / len, dy / len);
+    Some((hips, up, (-up.1, up.0), len))
+}
+
+/// A BlazePose hip in OpenPose's definition, by `map` (see [`HIP_MAP`]).
+fn map_hip(k: &[fitting_room::person::Keypoint], index: usize, map: (f32, f32)) -> (f32, f32) {
+    let Some((m, up, side, len)) = torso_frame(k) else {
+        return (k[index].x, k[index].y);
+    };
+    let (rx, ry) = (k[index].x - m.0, k[index].y - m.1);
+    let s = (rx * side.0 + ry * side.1) * map.0;
+    let u = rx * up.0 + ry * up.1 + map.1 * len;
+    (m.0 + s * side.0 + u * up.0, m.1 + s * side.1 + u * up.1)
+}
+
 fn openpose(path: &Path) -> Result<Vec<(f32, f32, f32)>> {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let values = json["people"][0]["pose_keypoints"]
@@ -57,6 +97,16 @@ fn main() -> Result<()> {
         .position(|a| a == "--overlays")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
+    let calibrate = args.iter().any(|a| a == "--calibrate");
+    let limit = args
+        .iter()
+        .position(|a| a == "--limit")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse::<usize>())
+        .transpose()?
+        .unwrap_or(usize::MAX);
+    // Least-squares sums for the hip mapping: sideways (op * bp, bp * bp), up offsets.
+    let mut fit = (0f64, 0f64, 0f64, 0usize);
     let models = PersonModels::load(&PersonModels::find(None)?, &Device::Cpu)?;
     let mut names: Vec<_> = std::fs::read_dir(dir.join("image"))?
         .filter_map(|e| e.ok())
@@ -64,12 +114,21 @@ fn main() -> Result<()> {
         .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
         .collect();
     names.sort();
+    names.truncate(limit);
 
     let mut ious = Vec::new();
+    // Every visible joint's error in torso heights (raw BlazePose points).
+    let mut errors: Vec<f32> = Vec::new();
+    // Where matte and parse disagree: pixels only the parse labels, only the matte covers.
+    let (mut parse_only, mut matte_only, mut parse_area) = (0usize, 0usize, 0usize);
     let diag = std::env::var_os("PERSON_EVAL_DIAG").is_some();
     let mut alt = [0f32; 4];
+    let mut second_iou = 0f32;
+    let mut second_hits = (0usize, 0usize);
     let mut offsets = [(0f32, 0f32); JOINTS.len()];
     let mut hits = [(0usize, 0usize); JOINTS.len()];
+    // The hips mapped to OpenPose's definition ([`HIP_MAP`]).
+    let mut mapped_hits = [(0usize, 0usize); 2];
     let mut missed = 0;
     let mut rows = Vec::new();
     for path in &names {
@@ -92,6 +151,9 @@ fn main() -> Result<()> {
             let b = person.matte.get(x, y) > 0.5;
             inter += (a && b) as usize;
             union += (a || b) as usize;
+            parse_only += (a && !b) as usize;
+            matte_only += (b && !a) as usize;
+            parse_area += a as usize;
         }
         let iou = if union > 0 {
             inter as f32 / union as f32
@@ -142,9 +204,51 @@ fn main() -> Result<()> {
                 offsets[j].0 += (k.x - ox) / torso;
                 offsets[j].1 += (k.y - oy) / torso;
                 worst = worst.max(err);
+                errors.push(err);
                 hits[j].1 += 1;
                 if err <= TOLERANCE {
                     hits[j].0 += 1;
+                }
+                if b == 23 || b == 24 {
+                    let (mx, my) = map_hip(&person.keypoints, b, HIP_MAP);
+                    let e = ((mx - ox).powi(2) + (my - oy).powi(2)).sqrt() / torso;
+                    let h = &mut mapped_hits[b - 23];
+                    h.1 += 1;
+                    h.0 += (e <= TOLERANCE) as usize;
+                    if let Some((m, up, side, len)) = torso_frame(&person.keypoints) {
+                        let (rx, ry) = (k.x - m.0, k.y - m.1);
+                        let (qx, qy) = (ox - m.0, oy - m.1);
+                        let (bs, os) = (rx * side.0 + ry * side.1, qx * side.0 + qy * side.1);
+                        let (bu, ou) = (rx * up.0 + ry * up.1, qx * up.0 + qy * up.1);
+                        fit.0 += (os * bs) as f64;
+                        fit.1 += (bs * bs) as f64;
+                        fit.2 += ((ou - bu) / len) as f64;
+                        fit.3 += 1;
+                    }
+                }
+            }
+        }
+        if diag {
+            // A second landmark pass on the region the first pass points to.
+            let first = models.landmarks(&photo, &person.region)?;
+            let second = models.landmarks(&photo, &first.next_region)?;
+            let (mut i2, mut u2) = (0usize, 0usize);
+            for (x, y, p) in parse.enumerate_pixels() {
+                let a = p.0[0] != 0;
+                let b = second.segmentation.sample(x as f32, y as f32) > 0.5;
+                i2 += (a && b) as usize;
+                u2 += (a || b) as usize;
+            }
+            second_iou += i2 as f32 / u2.max(1) as f32;
+            if let Some(torso) = torso.filter(|t| *t > 1.0) {
+                for &(o, b, _) in &JOINTS {
+                    let (ox, oy, c) = op[o];
+                    if c > 0.0 {
+                        let k = second.keypoints[b];
+                        let err = ((k.x - ox).powi(2) + (k.y - oy).powi(2)).sqrt() / torso;
+                        second_hits.0 += (err <= TOLERANCE) as usize;
+                        second_hits.1 += 1;
+                    }
                 }
             }
         }
@@ -159,6 +263,11 @@ fn main() -> Result<()> {
         ious[n / 2],
         ious[n / 10],
         ious.first().copied().unwrap_or(0.0)
+    );
+    println!(
+        "of the parse's person pixels, the matte misses {:.1}% and adds {:.1}% outside them",
+        100.0 * parse_only as f32 / parse_area.max(1) as f32,
+        100.0 * matte_only as f32 / parse_area.max(1) as f32
     );
     let (mut total_hit, mut total) = (0, 0);
     for (j, &(_, _, name)) in JOINTS.iter().enumerate() {
@@ -184,6 +293,31 @@ fn main() -> Result<()> {
         100.0 * total_hit as f32 / total.max(1) as f32,
         TOLERANCE * 100.0
     );
+    errors.sort_by(f32::total_cmp);
+    if !errors.is_empty() {
+        let q = |p: f32| errors[((errors.len() - 1) as f32 * p) as usize];
+        println!(
+            "joint error in torso heights: median {:.3}, 90th percentile {:.3}, 95th {:.3}",
+            q(0.5),
+            q(0.9),
+            q(0.95)
+        );
+    }
+    let raw_hips = hits[7].0 + hits[8].0;
+    let mapped = mapped_hits[0].0 + mapped_hits[1].0;
+    println!(
+        "with the hips mapped to OpenPose's (HIP_MAP {HIP_MAP:?}, from train): hips {:.1}%, all joints {:.1}%",
+        100.0 * mapped as f32 / (mapped_hits[0].1 + mapped_hits[1].1).max(1) as f32,
+        100.0 * (total_hit - raw_hips + mapped) as f32 / total.max(1) as f32
+    );
+    if calibrate {
+        println!(
+            "calibrated HIP_MAP: ({:.4}, {:.4}) from {} hips",
+            fit.0 / fit.1.max(1e-9),
+            fit.2 / fit.3.max(1) as f64,
+            fit.3
+        );
+    }
     if diag {
         let k = ious.len().max(1) as f32;
         println!(
@@ -192,6 +326,12 @@ fn main() -> Result<()> {
             alt[1] / k,
             alt[2] / k,
             alt[3] / k
+        );
+        println!(
+            "second landmark pass: IoU {:.4}, keypoints {:.1}% of {}",
+            second_iou / k,
+            100.0 * second_hits.0 as f32 / second_hits.1.max(1) as f32,
+            second_hits.1
         );
     }
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use fitting_room::person::{
-    graph::Graph, ops, Analysis, NoPerson, PersonError, PersonModels, DETECTOR, LANDMARKS, SELFIE,
+    graph::Graph, Analysis, NoPerson, PersonError, PersonModels, DETECTOR, LANDMARKS, SELFIE,
 };
 use image::RgbImage;
 
@@ -147,52 +147,6 @@ fn pose_landmarks_match_the_reference() {
     assert!(diff < 2e-3, "segmentation differs by {diff}");
     let (diff, range) = compare(&flat(&out[4]), &r["landmarks_world"]);
     assert!(diff < 1e-3 * range, "world landmarks differ by {diff}");
-}
-
-#[test]
-fn depthwise_kernel_matches_the_generic_path() {
-    // The CPU kernel against the device-agnostic one, with TFLite's asymmetric SAME padding and
-    // both strides.
-    let dev = Device::Cpu;
-    let x = Tensor::randn(0f32, 1.0, (1, 5, 9, 8), &dev).unwrap();
-    let w = Tensor::randn(0f32, 1.0, (5, 3, 3), &dev).unwrap();
-    let b = Tensor::randn(0f32, 1.0, 5, &dev).unwrap();
-    for (stride, pads) in [
-        (
-            [1, 1],
-            ops::Pads {
-                top: 1,
-                bottom: 1,
-                left: 1,
-                right: 1,
-            },
-        ),
-        (
-            [2, 2],
-            ops::Pads {
-                top: 0,
-                bottom: 1,
-                left: 0,
-                right: 1,
-            },
-        ),
-        ([2, 2], ops::Pads::default()),
-    ] {
-        for act in [ops::Act::None, ops::Act::Relu6] {
-            let fast = ops::depthwise(&x, &w, &b, stride, pads, act).unwrap();
-            let slow = ops::depthwise_generic(&x, &w, &b, stride, pads, act).unwrap();
-            assert_eq!(fast.dims(), slow.dims());
-            let diff = (fast - slow)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(diff < 1e-5, "{stride:?} {pads:?}: {diff}");
-        }
-    }
 }
 
 fn astronaut() -> RgbImage {
@@ -371,54 +325,29 @@ fn keypoints_match_mediapipe_end_to_end() {
     );
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 #[test]
-fn cpu_kernels_match_the_generic_paths() {
-    let dev = Device::Cpu;
-    let x = (Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap() * 5.0).unwrap();
-    for act in [ops::Act::Relu, ops::Act::Relu6, ops::Act::HardSwish] {
-        let d = max_diff(&act.apply(&x).unwrap(), &act.apply_generic(&x).unwrap());
-        assert!(d < 1e-5, "{act:?}: {d}");
-    }
-    let b = Tensor::randn(0f32, 1.0, 6, &dev).unwrap();
-    let generic = ops::Act::Relu6
-        .apply_generic(&x.broadcast_add(&b.reshape((1, 6, 1, 1)).unwrap()).unwrap())
-        .unwrap();
-    assert!(max_diff(&ops::bias_act(&x, &b, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
-    let y = Tensor::randn(0f32, 1.0, (1, 6, 7, 10), &dev).unwrap();
-    let generic = ops::Act::Relu6.apply_generic(&(&x + &y).unwrap()).unwrap();
-    assert!(max_diff(&ops::add_act(&x, &y, ops::Act::Relu6).unwrap(), &generic) < 1e-5);
-    for (out, align, half) in [
-        ([14, 20], false, true),
-        ([3, 4], false, false),
-        ([13, 19], true, false),
+fn cpu_executor_matches_the_tensor_path() {
+    // The CPU executor (NHWC kernels, fused steps) against the same graphs run as candle tensor
+    // ops (the path of other devices), on every output of the three graphs.
+    for (name, file, lo, hi) in [
+        (SELFIE, "astronaut_256.png", 0.0, 1.0),
+        (DETECTOR, "astronaut_224.png", -1.0, 1.0),
+        (LANDMARKS, "astronaut_256.png", 0.0, 1.0),
     ] {
-        let fast = ops::resize_bilinear(&x, out, align, half).unwrap();
-        let slow = ops::resize_bilinear_generic(&x, out, align, half).unwrap();
-        assert!(max_diff(&fast, &slow) < 1e-5, "{out:?}");
+        let graph = Graph::load(&models_dir(), name, &Device::Cpu).unwrap();
+        let x = input(file, lo, hi);
+        let fast = graph.run(std::slice::from_ref(&x)).unwrap();
+        let slow = graph.run_tensors(&[x]).unwrap();
+        assert_eq!(fast.len(), slow.len());
+        for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            assert_eq!(a.dims(), b.dims(), "{name} output {i}");
+            let (diff, range) = compare(&flat(a), &flat(b));
+            assert!(
+                diff <= 1e-3 * range.max(1.0),
+                "{name} output {i}: differs by {diff} (range {range})"
+            );
+        }
     }
-    // im2col convolution with TFLite's asymmetric padding against candle's own convolution.
-    let w = Tensor::randn(0f32, 1.0, (4, 6, 3, 3), &dev).unwrap();
-    let pads = ops::Pads {
-        top: 0,
-        bottom: 1,
-        left: 0,
-        right: 1,
-    };
-    let ours = ops::conv2d(&x, &w, None, [2, 2], [1, 1], pads, ops::Act::None).unwrap();
-    let reference = ops::pad(&x, pads).unwrap().conv2d(&w, 0, 2, 1, 1).unwrap();
-    assert!(max_diff(&ours, &reference) < 1e-4);
 }
 
 #[test]

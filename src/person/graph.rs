@@ -15,6 +15,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
+use super::native::{self, Epi, Plan, Src, Step, Window};
 use super::ops::{self, Act, Pads};
 use super::PersonError;
 
@@ -161,6 +162,8 @@ pub struct Graph {
     ops: Vec<Op>,
     slots: usize,
     device: Device,
+    /// The CPU executor's plan, on the CPU.
+    native: Option<Plan>,
 }
 
 /// What went wrong loading a graph, before it is tied to a file name.
@@ -483,6 +486,19 @@ impl Graph {
             .iter()
             .map(|&i| shape_of(i))
             .collect::<Result<_, _>>()?;
+        let native = if device.is_cpu() {
+            let shapes = file
+                .tensors
+                .iter()
+                .filter_map(|(k, t)| Some((k.parse::<usize>().ok()?, t.shape.clone())))
+                .collect();
+            Some(
+                plan(&ops, &shapes, &file.inputs, &file.outputs, slots)
+                    .map_err(|reason| bad(json_path, reason))?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             name: name.to_string(),
             inputs: file.inputs,
@@ -492,6 +508,7 @@ impl Graph {
             ops,
             slots,
             device: device.clone(),
+            native,
         })
     }
 
@@ -517,6 +534,68 @@ impl Graph {
 
     /// Runs the graph. Inputs and outputs are in TFLite's NHWC layout.
     pub fn run(&self, inputs: &[Tensor]) -> candle_core::Result<Vec<Tensor>> {
+        let Some(plan) = &self.native else {
+            return self.run_tensors(inputs);
+        };
+        self.check_inputs(inputs)?;
+        let data = inputs
+            .iter()
+            .map(|x| x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<_>>()?;
+        let outs = plan
+            .run(data)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name)))?;
+        outs.into_iter()
+            .zip(&self.output_shapes)
+            .map(|(v, shape)| Tensor::from_vec(v, shape.as_slice(), &self.device))
+            .collect()
+    }
+
+    /// Runs the graph on the CPU from flat NHWC buffers (the fast path, without tensors); on
+    /// other devices through [`Graph::run`].
+    pub fn run_flat(&self, inputs: Vec<Vec<f32>>) -> candle_core::Result<Vec<Vec<f32>>> {
+        match &self.native {
+            Some(plan) => plan
+                .run(inputs)
+                .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name))),
+            None => {
+                let tensors = inputs
+                    .into_iter()
+                    .zip(&self.input_shapes)
+                    .map(|(v, s)| Tensor::from_vec(v, s.as_slice(), &self.device))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                self.run(&tensors)?
+                    .iter()
+                    .map(|t| t.flatten_all()?.to_vec1())
+                    .collect()
+            }
+        }
+    }
+
+    fn check_inputs(&self, inputs: &[Tensor]) -> candle_core::Result<()> {
+        if inputs.len() != self.inputs.len() {
+            candle_core::bail!(
+                "{}: {} inputs given, {} expected",
+                self.name,
+                inputs.len(),
+                self.inputs.len()
+            );
+        }
+        for (x, shape) in inputs.iter().zip(&self.input_shapes) {
+            if x.dims() != shape.as_slice() {
+                candle_core::bail!(
+                    "{}: input shape {:?}, expected {shape:?}",
+                    self.name,
+                    x.dims()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the graph as candle tensor ops (NCHW), the path of devices other than the CPU; on the
+    /// CPU it is the second reference for the CPU executor. Inputs and outputs are NHWC.
+    pub fn run_tensors(&self, inputs: &[Tensor]) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
                 "{}: {} inputs given, {} expected",
@@ -669,4 +748,354 @@ impl Graph {
             Kind::Relu => x.relu(),
         }
     }
+}
+
+/// A rank <= 4 shape as NHWC with leading ones.
+fn rank4(shape: &[usize]) -> [usize; 4] {
+    let mut s = [1; 4];
+    s[4 - shape.len()..].copy_from_slice(shape);
+    s
+}
+
+fn epi(act: Act) -> Epi {
+    match act {
+        Act::None => Epi::None,
+        Act::Relu => Epi::Relu,
+        Act::Relu6 => Epi::Relu6,
+        Act::HardSwish => Epi::HardSwish,
+    }
+}
+
+/// A constant's values in row-major order of the given dimension order.
+fn values(t: &Tensor, order: &[usize]) -> Result<Vec<f32>, String> {
+    t.permute(order)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .map_err(|e| e.to_string())
+}
+
+/// The CPU executor's plan for a loaded graph: the same ops in NHWC, with each convolution
+/// taking over a residual addition or an activation that reads only its output.
+fn plan(
+    ops: &[Op],
+    shapes: &HashMap<usize, Vec<usize>>,
+    inputs: &[usize],
+    outputs: &[usize],
+    slots: usize,
+) -> Result<Plan, String> {
+    let shape = |id: usize| -> Result<&[usize], String> {
+        shapes
+            .get(&id)
+            .map(|s| s.as_slice())
+            .ok_or_else(|| format!("tensor {id} has no shape"))
+    };
+    let mut readers = vec![0usize; slots];
+    for op in ops {
+        for input in &op.inputs {
+            if let Operand::Value(id) = input {
+                readers[*id] += 1;
+            }
+        }
+    }
+    for &id in outputs {
+        readers[id] += 1;
+    }
+    let slot = |o: &Operand| match o {
+        Operand::Value(id) => Ok(*id),
+        Operand::Const(_) => Err("a constant where a value was expected".to_string()),
+    };
+    let mut steps: Vec<Step> = Vec::with_capacity(ops.len());
+    // Which step writes each value; absent for the graph's inputs.
+    let mut producer: HashMap<usize, usize> = HashMap::new();
+    for op in ops {
+        // The step that computes input `id` alone, with no activation yet: one to fuse into.
+        let fusable = |id: usize, steps: &[Step], producer: &HashMap<usize, usize>| {
+            producer.get(&id).copied().filter(|&si| {
+                let s = &steps[si];
+                readers[id] == 1
+                    && s.act == Epi::None
+                    && matches!(
+                        s.kind,
+                        native::Kind::Pointwise { .. }
+                            | native::Kind::Conv { .. }
+                            | native::Kind::Depthwise { .. }
+                            | native::Kind::Binary { .. }
+                            | native::Kind::TransposeConv { .. }
+                    )
+            })
+        };
+        let unary = match op.kind {
+            Kind::Relu => Some(Epi::Relu),
+            Kind::HardSwish => Some(Epi::HardSwish),
+            Kind::Logistic => Some(Epi::Logistic),
+            _ => None,
+        };
+        if let Some(act) = unary {
+            let x = slot(&op.inputs[0])?;
+            if let Some(si) = fusable(x, &steps, &producer) {
+                steps[si].act = act;
+                steps[si].out = op.output;
+                producer.insert(op.output, si);
+                continue;
+            }
+            producer.insert(op.output, steps.len());
+            steps.push(Step {
+                kind: native::Kind::Unary,
+                inputs: vec![x],
+                residual: None,
+                act,
+                out: op.output,
+                frees: Vec::new(),
+            });
+            continue;
+        }
+        if let (Kind::Add(act), [Operand::Value(a), Operand::Value(b)]) =
+            (&op.kind, op.inputs.as_slice())
+        {
+            if shape(*a)? == shape(*b)? {
+                let fused = [(*a, *b), (*b, *a)].into_iter().find_map(|(x, r)| {
+                    let si = fusable(x, &steps, &producer)?;
+                    let ready = producer.get(&r).is_none_or(|&ri| ri < si);
+                    let conv = !matches!(steps[si].kind, native::Kind::Binary { .. })
+                        && steps[si].residual.is_none();
+                    (ready && conv).then_some((si, r))
+                });
+                if let Some((si, r)) = fused {
+                    steps[si].residual = Some(r);
+                    steps[si].act = epi(*act);
+                    steps[si].out = op.output;
+                    producer.insert(op.output, si);
+                    continue;
+                }
+            }
+        }
+        let in_shape = match &op.inputs[0] {
+            Operand::Value(id) => rank4(shape(*id)?),
+            Operand::Const(t) => rank4(t.dims()),
+        };
+        let out_shape = shape(op.output)?;
+        let o4 = rank4(out_shape);
+        let window = |kh: usize, kw: usize, stride: [usize; 2], pads: Pads| Window {
+            h: in_shape[1],
+            w: in_shape[2],
+            c: in_shape[3],
+            oh: o4[1],
+            ow: o4[2],
+            kh,
+            kw,
+            sh: stride[0],
+            sw: stride[1],
+            top: pads.top,
+            left: pads.left,
+        };
+        let bias_of = |b: &Option<Tensor>, n: usize| -> Result<Vec<f32>, String> {
+            match b {
+                Some(b) => values(b, &[0]),
+                None => Ok(vec![0.0; n]),
+            }
+        };
+        let mut act = Epi::None;
+        let (kind, step_inputs) = match &op.kind {
+            Kind::Conv {
+                weight,
+                bias,
+                stride,
+                dilation,
+                pads,
+                act: a,
+            } => {
+                if *dilation != [1, 1] {
+                    return Err("dilated convolutions are not supported".into());
+                }
+                act = epi(*a);
+                let (n, _, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                // OIHW -> (kh, kw, i, o).
+                let w = values(weight, &[2, 3, 1, 0])?;
+                let b = bias_of(bias, n)?;
+                let tail = native::tail_columns(&w, kh * kw * in_shape[3], n);
+                let kind = if kh == 1 && kw == 1 && *stride == [1, 1] && *pads == Pads::default() {
+                    native::Kind::Pointwise {
+                        w,
+                        tail,
+                        b,
+                        k: in_shape[3],
+                        n,
+                    }
+                } else {
+                    native::Kind::Conv {
+                        w,
+                        tail,
+                        b,
+                        g: window(kh, kw, *stride, *pads),
+                        n,
+                    }
+                };
+                (kind, vec![slot(&op.inputs[0])?])
+            }
+            Kind::Depthwise {
+                weight,
+                bias,
+                stride,
+                pads,
+                act: a,
+            } => {
+                act = epi(*a);
+                let (_, kh, kw) = weight.dims3().map_err(|e| e.to_string())?;
+                let kind = native::Kind::Depthwise {
+                    w: values(weight, &[1, 2, 0])?,
+                    b: values(bias, &[0])?,
+                    g: window(kh, kw, *stride, *pads),
+                };
+                (kind, vec![slot(&op.inputs[0])?])
+            }
+            Kind::TransposeConvBias {
+                weight,
+                bias,
+                stride,
+                pads,
+                ..
+            } => {
+                // (I, O, H, W) -> OHWI.
+                let (_, n, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                let kind = native::Kind::TransposeConv {
+                    w: values(weight, &[1, 2, 3, 0])?,
+                    b: values(bias, &[0])?,
+                    g: window(kh, kw, *stride, *pads),
+                    n,
+                };
+                (kind, vec![slot(&op.inputs[0])?])
+            }
+            Kind::Add(a) | Kind::Mul(a) => {
+                act = epi(*a);
+                let mut srcs = Vec::new();
+                let mut ids = Vec::new();
+                let mut dims = Vec::new();
+                for operand in &op.inputs {
+                    match operand {
+                        Operand::Value(id) => {
+                            ids.push(*id);
+                            srcs.push(Src::Slot);
+                            dims.push(rank4(shape(*id)?));
+                        }
+                        Operand::Const(t) if out_shape.len() == 4 => {
+                            // Made NCHW at load (`nchw_broadcast`): back to NHWC.
+                            let d = t.dims();
+                            srcs.push(Src::Const(values(t, &[0, 2, 3, 1])?));
+                            dims.push([d[0], d[2], d[3], d[1]]);
+                        }
+                        Operand::Const(t) => {
+                            srcs.push(Src::Const(values(t, &(0..t.rank()).collect::<Vec<_>>())?));
+                            dims.push(rank4(t.dims()));
+                        }
+                    }
+                }
+                let mut srcs = srcs.into_iter();
+                let (a, b) = (srcs.next(), srcs.next());
+                let (Some(sa_src), Some(sb_src)) = (a, b) else {
+                    return Err("elementwise op without two operands".into());
+                };
+                let fits = |d: &[usize; 4]| d.iter().zip(&o4).all(|(&d, &o)| d == o || d == 1);
+                if dims.len() != 2 || !dims.iter().all(fits) {
+                    return Err(format!("cannot broadcast {dims:?} to {o4:?}"));
+                }
+                let kind = native::Kind::Binary {
+                    a: sa_src,
+                    b: sb_src,
+                    sa: dims[0],
+                    sb: dims[1],
+                    out: o4,
+                    mul: matches!(op.kind, Kind::Mul(_)),
+                };
+                (kind, ids)
+            }
+            Kind::Pad(p, [c0, _]) => (
+                native::Kind::Pad {
+                    shape: in_shape,
+                    before: [0, p.top, p.left, *c0],
+                    out: o4,
+                },
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::AvgPool { filter, stride } => (
+                native::Kind::AvgPool(window(filter[0], filter[1], *stride, Pads::default())),
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::MaxPool { filter, stride } => (
+                native::Kind::MaxPool(window(filter[0], filter[1], *stride, Pads::default())),
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::Resize {
+                out_hw,
+                align_corners,
+                half_pixel_centers,
+            } => (
+                native::Kind::Resize {
+                    h: in_shape[1],
+                    w: in_shape[2],
+                    c: in_shape[3],
+                    rows: native::axis(in_shape[1], out_hw[0], *align_corners, *half_pixel_centers),
+                    cols: native::axis(in_shape[2], out_hw[1], *align_corners, *half_pixel_centers),
+                },
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::Concat(axis) => {
+                // Back to the NHWC axis for rank-4 values.
+                let rank = out_shape.len();
+                let axis = if rank == 4 {
+                    [0, 3, 1, 2][*axis]
+                } else {
+                    *axis
+                };
+                let mut ids = Vec::new();
+                let mut inner = Vec::new();
+                for operand in &op.inputs {
+                    let id = slot(operand)?;
+                    inner.push(shape(id)?[axis..].iter().product());
+                    ids.push(id);
+                }
+                let outer = out_shape[..axis].iter().product();
+                (native::Kind::Concat { outer, inner }, ids)
+            }
+            Kind::Reshape(_) => (
+                native::Kind::Reshape { moves: false },
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::DepthToSpace(block) => (
+                native::Kind::DepthToSpace {
+                    h: in_shape[1],
+                    w: in_shape[2],
+                    c: in_shape[3],
+                    block: *block,
+                },
+                vec![slot(&op.inputs[0])?],
+            ),
+            Kind::Logistic | Kind::HardSwish | Kind::Relu => {
+                return Err("activation op not planned as one".into())
+            }
+        };
+        producer.insert(op.output, steps.len());
+        steps.push(Step {
+            kind,
+            inputs: step_inputs,
+            residual: None,
+            act,
+            out: op.output,
+            frees: Vec::new(),
+        });
+    }
+    let mut sizes = vec![0; slots];
+    for (&id, s) in shapes {
+        if id < slots {
+            sizes[id] = s.iter().product();
+        }
+    }
+    let mut plan = Plan {
+        steps,
+        inputs: inputs.to_vec(),
+        outputs: outputs.to_vec(),
+        sizes,
+        pool: std::sync::Mutex::new(Vec::new()),
+    };
+    plan.finish();
+    Ok(plan)
 }

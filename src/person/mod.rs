@@ -12,6 +12,7 @@
 //! detector's and landmark model's geometry, [`render`] the pictures the CLI writes.
 
 pub mod graph;
+mod native;
 pub mod ops;
 pub mod pose;
 pub mod render;
@@ -151,6 +152,11 @@ impl RegionMap {
     /// The map's value at a pixel of the image the region is in (bilinear; 0 outside).
     pub fn sample(&self, x: f32, y: f32) -> f32 {
         let (u, v) = self.region.from_image(x, y);
+        self.sample_uv(u, v)
+    }
+
+    /// The map's value at a point in the region's normalized coordinates (0 outside).
+    fn sample_uv(&self, u: f32, v: f32) -> f32 {
         if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
             return 0.0;
         }
@@ -175,6 +181,8 @@ pub struct Landmarks {
     pub presence: f32,
     /// BlazePose's person segmentation over the region (probabilities).
     pub segmentation: RegionMap,
+    /// Where to look next for this person (a second pass, or the next video frame).
+    pub next_region: Region,
 }
 
 /// The three person models, loaded on one device.
@@ -206,6 +214,21 @@ pub fn sample_region(
     hi: f32,
     device: &Device,
 ) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(
+        sample_region_values(img, region, size, lo, hi),
+        (1, size, size, 3),
+        device,
+    )
+}
+
+/// [`sample_region`]'s values, row-major NHWC.
+fn sample_region_values(
+    img: &RgbImage,
+    region: &Region,
+    size: usize,
+    lo: f32,
+    hi: f32,
+) -> Vec<f32> {
     let (w, h) = (img.width() as isize, img.height() as isize);
     let raw = img.as_raw();
     let scale = (hi - lo) / 255.0;
@@ -227,7 +250,7 @@ pub fn sample_region(
             }
         }
     }
-    Tensor::from_vec(out, (1, size, size, 3), device)
+    out
 }
 
 impl PersonModels {
@@ -291,19 +314,11 @@ impl PersonModels {
         })
     }
 
-    fn run(&self, g: &Graph, input: Tensor) -> Result<Vec<Vec<f32>>, PersonError> {
-        let err = |source| PersonError::Run {
+    fn run(&self, g: &Graph, input: Vec<f32>) -> Result<Vec<Vec<f32>>, PersonError> {
+        g.run_flat(vec![input]).map_err(|source| PersonError::Run {
             model: g.name().to_string(),
             source,
-        };
-        let outs = g.run(&[input]).map_err(err)?;
-        outs.iter()
-            .map(|t| {
-                t.flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(err)
-            })
-            .collect()
+        })
     }
 
     /// The selfie segmentation model's person probability over the picture (stretched to the
@@ -317,13 +332,7 @@ impl PersonModels {
             height: h,
             angle: 0.0,
         };
-        let input =
-            sample_region(img, &region, 256, 0.0, 1.0, self.device()).map_err(|source| {
-                PersonError::Run {
-                    model: SELFIE.into(),
-                    source,
-                }
-            })?;
+        let input = sample_region_values(img, &region, 256, 0.0, 1.0);
         let mut outs = self.run(&self.selfie, input)?;
         Ok(RegionMap {
             region,
@@ -335,11 +344,7 @@ impl PersonModels {
     /// The detector's people (face box and alignment keypoints), in pixels of `img`, best first.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>, PersonError> {
         let region = Region::letterbox(img.width() as usize, img.height() as usize);
-        let input = sample_region(img, &region, pose::DETECTOR_SIZE, -1.0, 1.0, self.device())
-            .map_err(|source| PersonError::Run {
-                model: DETECTOR.into(),
-                source,
-            })?;
+        let input = sample_region_values(img, &region, pose::DETECTOR_SIZE, -1.0, 1.0);
         let outs = self.run(&self.detector, input)?;
         let found = pose::decode_detections(&outs[0], &outs[1], &self.anchors);
         Ok(found
@@ -359,15 +364,10 @@ impl PersonModels {
     /// The landmark model on a region of `img`.
     pub fn landmarks(&self, img: &RgbImage, region: &Region) -> Result<Landmarks, PersonError> {
         let size = pose::LANDMARK_SIZE;
-        let input =
-            sample_region(img, region, size, 0.0, 1.0, self.device()).map_err(|source| {
-                PersonError::Run {
-                    model: LANDMARKS.into(),
-                    source,
-                }
-            })?;
+        let input = sample_region_values(img, region, size, 0.0, 1.0);
         let outs = self.run(&self.landmarks, input)?;
         let keypoints = pose::decode_landmarks(&outs[0], Some(&outs[3]), region);
+        let next_region = pose::next_region(&outs[0], Some(&outs[3]), region);
         let data = outs[2].iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect();
         Ok(Landmarks {
             keypoints,
@@ -377,6 +377,7 @@ impl PersonModels {
                 size,
                 data,
             },
+            next_region,
         })
     }
 
@@ -477,12 +478,18 @@ fn choose(detections: &[Detection], width: f32, height: f32) -> Option<&Detectio
 /// pixel centres at integer coordinates, as in [`sample_region`]).
 fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
     use rayon::prelude::*;
+    // The region's coordinates are affine in the pixel's: one step per pixel along a row.
+    let r = &map.region;
+    let (s, c) = r.angle.sin_cos();
+    let (du_dx, dv_dx) = (c * scale / r.width, -s * scale / r.height);
     let mut data = vec![0f32; (width * height) as usize];
     data.par_chunks_mut(width as usize)
         .enumerate()
         .for_each(|(y, row)| {
+            let (u0, v0) = r.from_image(0.0, y as f32 * scale);
             for (x, v) in row.iter_mut().enumerate() {
-                *v = map.sample(x as f32 * scale, y as f32 * scale);
+                let x = x as f32;
+                *v = map.sample_uv(u0 + du_dx * x, v0 + dv_dx * x);
             }
         });
     Matte {

@@ -266,6 +266,27 @@ pub fn decode_landmarks(raw: &[f32], heatmap: Option<&[f32]>, region: &Region) -
         .collect()
 }
 
+/// The region for the next look at the same person, from the landmark model's two auxiliary
+/// alignment points (indices 33 and 34: hip centre and body-circle point, heatmap-refined like
+/// the body points), as MediaPipe's pose graph derives it between video frames.
+pub fn next_region(raw: &[f32], heatmap: Option<&[f32]>, region: &Region) -> Region {
+    let size = LANDMARK_SIZE as f32;
+    let point = |k: usize| {
+        let r = &raw[k * LANDMARK_VALUES..];
+        let (mut u, mut v) = (r[0] / size, r[1] / size);
+        if let Some(hm) = heatmap {
+            (u, v) = refine(hm, k, u, v);
+        }
+        region.to_image(u, v)
+    };
+    landmark_region(&[
+        point(KEYPOINTS),
+        point(KEYPOINTS + 1),
+        (0.0, 0.0),
+        (0.0, 0.0),
+    ])
+}
+
 /// One landmark's position refined on its heatmap channel (normalized coordinates in and out).
 fn refine(hm: &[f32], k: usize, u: f32, v: f32) -> (f32, f32) {
     let n = HEATMAP_SIZE as isize;
