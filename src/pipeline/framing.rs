@@ -222,24 +222,24 @@ pub fn crop_pixels(photo: &RgbImage, crop: Crop, fill: Rgb<u8>) -> RgbImage {
         return imageops::crop_imm(photo, crop.x as u32, crop.y as u32, crop.width, crop.height)
             .to_image();
     }
-    let mut out = RgbImage::from_pixel(crop.width, crop.height, fill);
-    if let Some((x, y, w, h)) = crop.overlap(photo.width(), photo.height()) {
-        let inside = imageops::crop_imm(photo, x, y, w, h);
-        imageops::replace(
-            &mut out,
-            &*inside,
-            i64::from(x) - i64::from(crop.x),
-            i64::from(y) - i64::from(crop.y),
-        );
-    }
-    out
+    crop_filled(photo, crop, fill)
 }
 
 /// A grey plane's crop (a matte), 0 where the crop reaches past the plane.
 pub fn crop_plane(plane: &GrayImage, crop: Crop) -> GrayImage {
-    let mut out = GrayImage::new(crop.width, crop.height);
-    if let Some((x, y, w, h)) = crop.overlap(plane.width(), plane.height()) {
-        let inside = imageops::crop_imm(plane, x, y, w, h);
+    crop_filled(plane, crop, image::Luma([0]))
+}
+
+/// The one rule for a crop that may reach past the image: `fill` there, the image's pixels
+/// where the two overlap.
+fn crop_filled<P: image::Pixel<Subpixel = u8>>(
+    img: &image::ImageBuffer<P, Vec<u8>>,
+    crop: Crop,
+    fill: P,
+) -> image::ImageBuffer<P, Vec<u8>> {
+    let mut out = image::ImageBuffer::from_pixel(crop.width, crop.height, fill);
+    if let Some((x, y, w, h)) = crop.overlap(img.width(), img.height()) {
+        let inside = imageops::crop_imm(img, x, y, w, h);
         imageops::replace(
             &mut out,
             &*inside,
