@@ -168,14 +168,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
     let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Lanczos3);
     let device = Device::Cpu;
     let rendered = rgb_to_tensor(&native, &device).unwrap();
-    // Identity grid (align_corners=True).
-    let mut grid = vec![0f32; 2 * h * w];
-    for y in 0..h {
-        for x in 0..w {
-            grid[y * w + x] = x as f32 / ((w - 1) as f32 / 2.0) - 1.0;
-            grid[h * w + y * w + x] = y as f32 / ((h - 1) as f32 / 2.0) - 1.0;
-        }
-    }
+    let grid = identity_grid(h, w);
     let inside = |x: usize, y: usize| (60..130).contains(&x) && (80..180).contains(&y);
     let mask: Vec<f32> = (0..h * w)
         .map(|i| if inside(i % w, i / w) { 1.0 } else { 0.0 })
@@ -245,13 +238,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
     let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
     let matte = GrayImage::from_fn(192, 256, |x, _| Luma([if person_at(x) { 255 } else { 0 }]));
     let rendered = rgb_to_tensor(&native, &device).unwrap();
-    let mut grid = vec![0f32; 2 * h * w];
-    for y in 0..h {
-        for x in 0..w {
-            grid[y * w + x] = x as f32 / ((w - 1) as f32 / 2.0) - 1.0;
-            grid[h * w + y * w + x] = y as f32 / ((h - 1) as f32 / 2.0) - 1.0;
-        }
-    }
+    let grid = identity_grid(h, w);
     // The garment: a dark blue rectangle with a one-pixel near-white ring inside its mask.
     let g_inside = |x: u32, y: u32| (160..416).contains(&x) && (200..600).contains(&y);
     let g_core = |x: u32, y: u32| (161..415).contains(&x) && (201..599).contains(&y);
@@ -325,4 +312,16 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             assert_eq!(p, photo.get_pixel(x, y), "({x},{y}) changed");
         }
     }
+}
+
+/// The sampling grid that leaves an h x w map as it is (x then y planes, align_corners=True).
+fn identity_grid(h: usize, w: usize) -> Vec<f32> {
+    let mut grid = vec![0f32; 2 * h * w];
+    for y in 0..h {
+        for x in 0..w {
+            grid[y * w + x] = x as f32 / ((w - 1) as f32 / 2.0) - 1.0;
+            grid[h * w + y * w + x] = y as f32 / ((h - 1) as f32 / 2.0) - 1.0;
+        }
+    }
+    grid
 }
