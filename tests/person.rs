@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use fitting_room::person::{
-    graph::Graph, Analysis, NoPerson, PersonError, PersonModels, DETECTOR, LANDMARKS, SELFIE,
+    graph::Graph, Analysis, NoPerson, Person, PersonError, PersonModels, Region, DETECTOR,
+    LANDMARKS, SELFIE,
 };
 use image::RgbImage;
 
@@ -188,6 +189,76 @@ fn finds_the_astronaut_with_a_matte_and_keypoints() {
         "{:?}",
         p.bbox
     );
+}
+
+/// A VITON person with the head cut off by the photo's top edge (a torso shot, a webcam too
+/// close): the detector, which starts from the face, finds nobody; the selfie matte shows where
+/// to look, and the landmark model finds the body there.
+#[test]
+fn a_person_whose_head_is_cut_off_is_found_from_the_matte() {
+    let m = models();
+    let photo = image::open(root().join("assets/persons/009595_0.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let cut = image::imageops::crop_imm(&photo, 0, 60, 192, 196).to_image();
+    let detected = m.detect(&cut).unwrap();
+    assert!(detected.is_empty(), "the detector found {detected:?}");
+    let Analysis::Found(p) = m.analyze(&cut).unwrap() else {
+        panic!("no person found")
+    };
+    let k = &p.keypoints;
+    let (ls, rs, lh, rh) = (k[11], k[12], k[23], k[24]);
+    for s in [ls, rs] {
+        assert!(s.visibility > 0.5, "{s:?}");
+        assert!(
+            (0.0..192.0).contains(&s.x) && (0.0..60.0).contains(&s.y),
+            "{s:?}"
+        );
+    }
+    // The person's left shoulder is on the picture's right; the hips are well below.
+    assert!(ls.x - rs.x > 60.0, "{ls:?} {rs:?}");
+    assert!(lh.y.min(rh.y) > ls.y.max(rs.y) + 80.0, "{lh:?} {rh:?}");
+    assert!(p.matte.get(96, 100) > 0.5 && p.matte.get(3, 100) < 0.5);
+}
+
+/// Video frames: the landmark model looks where the last frame's person was and the detector is
+/// skipped; from a place where nobody is, the detector finds the person again.
+#[test]
+fn tracking_follows_the_person_and_finds_them_again_when_lost() {
+    let m = models();
+    let mut canvas = RgbImage::from_pixel(400, 300, image::Rgb([40, 40, 40]));
+    image::imageops::replace(&mut canvas, &astronaut(), 100, 30);
+    let Analysis::Found(first) = m.analyze(&canvas).unwrap() else {
+        panic!("no person found")
+    };
+    let near = |a: &Person, b: &Person| {
+        let mut compared = 0;
+        for (p, q) in a.keypoints.iter().zip(&b.keypoints) {
+            if q.visibility > 0.8 {
+                compared += 1;
+                assert!(
+                    (p.x - q.x).abs() < 12.0 && (p.y - q.y).abs() < 12.0,
+                    "{p:?} vs {q:?}"
+                );
+            }
+        }
+        assert!(compared >= 8, "{compared} points compared");
+    };
+    let Analysis::Found(tracked) = m.track(&canvas, Some(&first.next_region)).unwrap() else {
+        panic!("lost the person")
+    };
+    near(&tracked, &first);
+    let nowhere = Region {
+        cx: 20.0,
+        cy: 270.0,
+        width: 30.0,
+        height: 30.0,
+        angle: 0.0,
+    };
+    let Analysis::Found(again) = m.track(&canvas, Some(&nowhere)).unwrap() else {
+        panic!("not found again")
+    };
+    near(&again, &first);
 }
 
 #[test]

@@ -50,6 +50,9 @@ pub const ANALYSIS_LONG_SIDE: u32 = 1024;
 const BLANK_RANGE: u8 = 8;
 /// Minimum pose-presence probability of the landmark model.
 const MIN_PRESENCE: f32 = 0.5;
+/// The least share of the picture the selfie matte must call person for the landmark model to
+/// look there when the detector found nobody.
+const MIN_MATTE_SHARE: f32 = 0.02;
 
 /// Loading or running the person models failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +126,17 @@ pub struct Person {
     pub keypoints: Vec<Keypoint>,
     /// The person's box: the matte's extent, grown to hold the visible keypoints.
     pub bbox: BoxPx,
-    /// Detector score of the chosen person.
+    /// Detector score of the chosen person (the pose presence when found without the
+    /// detector).
     pub score: f32,
     /// Landmark model's pose-presence probability.
     pub presence: f32,
     /// The rotated region the landmark model looked at.
     pub region: Region,
-    /// How many people the detector found.
+    /// Where to look for this person in the next frame of a video ([`PersonModels::track`]).
+    pub next_region: Region,
+    /// How many people the detector found (1 when the person was tracked or found by the
+    /// matte, without the detector).
     pub people: usize,
 }
 
@@ -153,6 +160,25 @@ impl RegionMap {
     pub fn sample(&self, x: f32, y: f32) -> f32 {
         let (u, v) = self.region.from_image(x, y);
         self.sample_uv(u, v)
+    }
+
+    /// Intersection over union of where this map and `other` (over another region of the same
+    /// image) are above one half, at this map's samples.
+    pub fn iou(&self, other: &RegionMap) -> f32 {
+        let n = self.size as f32;
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (i, &p) in self.data.iter().enumerate() {
+            let (u, v) = ((i % self.size) as f32 / n, (i / self.size) as f32 / n);
+            let (x, y) = self.region.to_image(u, v);
+            let (a, b) = (p > 0.5, other.sample(x, y) > 0.5);
+            inter += usize::from(a && b);
+            union += usize::from(a || b);
+        }
+        if union == 0 {
+            0.0
+        } else {
+            inter as f32 / union as f32
+        }
     }
 
     /// The map's value at a point in the region's normalized coordinates (0 outside).
@@ -384,6 +410,14 @@ impl PersonModels {
     /// Finds the person in an RGB photo of any size: the largest, most central one when there
     /// are several.
     pub fn analyze(&self, photo: &RgbImage) -> Result<Analysis, PersonError> {
+        self.track(photo, None)
+    }
+
+    /// [`Self::analyze`] for a frame of a video: `prior` is where the previous frame's person
+    /// is expected ([`Person::next_region`]). The landmark model looks there first and the
+    /// detector (about half of the cost) runs only when the person is no longer there, as
+    /// MediaPipe's pose tracking does.
+    pub fn track(&self, photo: &RgbImage, prior: Option<&Region>) -> Result<Analysis, PersonError> {
         let (width, height) = photo.dimensions();
         if (width as usize) < MIN_SIDE || (height as usize) < MIN_SIDE {
             return Ok(Analysis::NoPerson(NoPerson::TooSmall { width, height }));
@@ -404,15 +438,101 @@ impl PersonModels {
         if is_blank(&work) {
             return Ok(Analysis::NoPerson(NoPerson::Blank));
         }
-        let detections = self.detect(&work)?;
-        let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) else {
-            return Ok(Analysis::NoPerson(NoPerson::NotDetected));
+        let found = |marks: Landmarks, score: f32, people: usize| {
+            self.person(photo, scale, marks, score, people)
         };
-        let region = pose::landmark_region(&chosen.keypoints);
-        let marks = self.landmarks(&work, &region)?;
-        if marks.presence < MIN_PRESENCE {
-            return Ok(Analysis::NoPerson(NoPerson::NotDetected));
+        if let Some(prior) = prior {
+            let marks = self.landmarks(&work, &prior.scaled(scale))?;
+            if marks.presence >= MIN_PRESENCE {
+                let presence = marks.presence;
+                return Ok(found(marks, presence, 1));
+            }
         }
+        let detections = self.detect(&work)?;
+        if let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) {
+            let marks = self.landmarks(&work, &pose::landmark_region(&chosen.keypoints))?;
+            if marks.presence >= MIN_PRESENCE {
+                return Ok(found(marks, chosen.score, detections.len()));
+            }
+        }
+        // The detector starts from the face: a person whose head is cut off by the photo's
+        // edge (a close webcam frame, a torso shot) is missed. The selfie matte still shows
+        // where the person is; the landmark model looks there, then where it says to look.
+        // Of the tries, the most present pose whose own segmentation agrees best with the
+        // selfie matte (their product: on the "in the wild" set it chose the better of the two
+        // tries 21 times in 26).
+        let mut best: Option<(f32, Landmarks)> = None;
+        if let Some((selfie, regions)) = self.matte_regions(&work)? {
+            for region in regions {
+                let first = self.landmarks(&work, &region)?;
+                let marks = self.landmarks(&work, &first.next_region)?;
+                let agreement = selfie.iou(&marks.segmentation) * marks.presence;
+                if marks.presence >= MIN_PRESENCE
+                    && best.as_ref().is_none_or(|(a, _)| agreement > *a)
+                {
+                    best = Some((agreement, marks));
+                }
+            }
+        }
+        Ok(match best {
+            Some((_, marks)) => {
+                let presence = marks.presence;
+                found(marks, presence, 1)
+            }
+            None => Analysis::NoPerson(NoPerson::NotDetected),
+        })
+    }
+
+    /// Where the landmark model may find a person the detector missed, from what the selfie
+    /// matte calls person (nothing when that is too little of the picture): upright squares
+    /// around it, as if the visible part were the whole person, and as if it were a torso cut at
+    /// the head and the thighs (hips low in it, the body reaching far above).
+    fn matte_regions(
+        &self,
+        img: &RgbImage,
+    ) -> Result<Option<(RegionMap, Vec<Region>)>, PersonError> {
+        let map = self.segment(img)?;
+        let n = map.size;
+        let (mut u0, mut v0, mut u1, mut v1, mut count) = (n, n, 0, 0, 0usize);
+        for (i, &p) in map.data.iter().enumerate() {
+            if p > 0.5 {
+                let (u, v) = (i % n, i / n);
+                (u0, v0, u1, v1) = (u0.min(u), v0.min(v), u1.max(u + 1), v1.max(v + 1));
+                count += 1;
+            }
+        }
+        if (count as f32) < MIN_MATTE_SHARE * (n * n) as f32 {
+            return Ok(None);
+        }
+        let nf = n as f32;
+        let (x0, y0) = map.region.to_image(u0 as f32 / nf, v0 as f32 / nf);
+        let (x1, y1) = map.region.to_image(u1 as f32 / nf, v1 as f32 / nf);
+        let (w, h) = (x1 - x0, y1 - y0);
+        let square = |cy: f32, side: f32| Region {
+            cx: (x0 + x1) / 2.0,
+            cy,
+            width: side,
+            height: side,
+            angle: 0.0,
+        };
+        let regions = vec![
+            square(y0 + h / 2.0, w.max(h) * pose::ROI_SCALE),
+            square(y0 + 0.7 * h, 2.0 * h.max(w) * pose::ROI_SCALE),
+        ];
+        Ok(Some((map, regions)))
+    }
+
+    /// The landmark model's result on the analysed copy (`scale`: its pixels per photo pixel),
+    /// in the photo's pixels.
+    fn person(
+        &self,
+        photo: &RgbImage,
+        scale: f32,
+        marks: Landmarks,
+        score: f32,
+        people: usize,
+    ) -> Analysis {
+        let (width, height) = photo.dimensions();
         let inv = 1.0 / scale;
         let matte = photo_matte(&marks.segmentation, width, height, scale);
         let keypoints: Vec<Keypoint> = marks
@@ -426,22 +546,16 @@ impl PersonModels {
             })
             .collect();
         let bbox = person_box(&matte, &keypoints);
-        let region = Region {
-            cx: region.cx * inv,
-            cy: region.cy * inv,
-            width: region.width * inv,
-            height: region.height * inv,
-            angle: region.angle,
-        };
-        Ok(Analysis::Found(Box::new(Person {
+        Analysis::Found(Box::new(Person {
             matte,
             keypoints,
             bbox,
-            score: chosen.score,
+            score,
             presence: marks.presence,
-            region,
-            people: detections.len(),
-        })))
+            region: marks.segmentation.region.scaled(inv),
+            next_region: marks.next_region.scaled(inv),
+            people,
+        }))
     }
 }
 

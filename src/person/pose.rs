@@ -17,7 +17,7 @@ const ANCHOR_STRIDES: [usize; 5] = [8, 16, 32, 32, 32];
 const MIN_SCORE: f32 = 0.5;
 const NMS_IOU: f32 = 0.3;
 /// The region is the body circle scaled by this.
-const ROI_SCALE: f32 = 1.25;
+pub const ROI_SCALE: f32 = 1.25;
 
 /// An axis-aligned box in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -188,6 +188,17 @@ impl Region {
         let (lx, ly) = ((u - 0.5) * self.width, (v - 0.5) * self.height);
         let (s, c) = self.angle.sin_cos();
         (self.cx + c * lx - s * ly, self.cy + s * lx + c * ly)
+    }
+
+    /// The same region in an image scaled by `s`.
+    pub fn scaled(&self, s: f32) -> Region {
+        Region {
+            cx: self.cx * s,
+            cy: self.cy * s,
+            width: self.width * s,
+            height: self.height * s,
+            angle: self.angle,
+        }
     }
 
     /// A pixel to the region's normalized coordinates.
