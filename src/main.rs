@@ -691,7 +691,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         }])
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let mut stages: [Vec<f64>; 5] = Default::default();
+    let mut stages: [Vec<f64>; 6] = Default::default();
     let mut crop = None;
     for i in 0..args.iters + 1 {
         let t0 = Instant::now();
@@ -724,17 +724,23 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         let (_, pasted) = compose_pasted(&out, &photos, &inputs)?;
         let t5 = Instant::now();
         std::hint::black_box(pasted);
+        // A live camera's next frame starts where this one found the person.
+        let tracked_start = Instant::now();
+        std::hint::black_box(models.track(&photo, Some(&person.next_region))?);
+        let tracked = tracked_start.elapsed();
+
         crop = Some(c);
         if i > 0 {
-            for (stage, d) in stages
-                .iter_mut()
-                .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
+            for (stage, d) in
+                stages
+                    .iter_mut()
+                    .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, tracked])
             {
                 stage.push(ms(d));
             }
         }
     }
-    let [person, framing, compose, tryon, paste] = stages.map(median);
+    let [person, framing, compose, tryon, paste, tracked] = stages.map(median);
     let report = serde_json::json!({
         "photo": format!("{}x{}", photo.width(), photo.height()),
         "crop": crop.map(|c| c.to_string()),
@@ -742,6 +748,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         "threads": rayon::current_num_threads(),
         "stages_ms": {
             "person_models": person,
+            "person_models_tracked": tracked,
             "framing_and_matte": framing,
             "network_input": compose,
             "tryon": tryon,
@@ -750,6 +757,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         "total_ms": person + framing + compose + tryon + paste,
         "beyond_tryon_ms": person + framing + compose + paste,
         "beyond_tryon_without_person_models_ms": framing + compose + paste,
+        "beyond_tryon_live_frame_ms": tracked + framing + compose + paste,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

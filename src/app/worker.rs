@@ -15,9 +15,9 @@ use image::{GrayImage, RgbImage};
 
 use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
-use crate::person::PersonModels;
+use crate::person::{PersonModels, Region};
 use crate::pipeline::{
-    prepare_subject, run_tryon, Background, Crop, Framing, Subject, TryOnImages, TryOnPhotos,
+    run_tryon, track_subject, Background, Crop, Framing, Subject, TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -236,11 +236,22 @@ impl PersonSlot {
     }
 }
 
-/// Automatic framing and background replacement of one photo.
-fn analyse(models: &mut PersonSlot, photo: &RgbImage) -> Result<Subject, String> {
+/// Automatic framing and background replacement of one photo; `prior`: where the previous
+/// live frame's person is expected.
+fn analyse(
+    models: &mut PersonSlot,
+    photo: &RgbImage,
+    prior: Option<&Region>,
+) -> Result<Subject, String> {
     catch_unwind(AssertUnwindSafe(|| {
-        prepare_subject(models.get(), photo, Framing::Auto, Background::Replace)
-            .map_err(|e| e.to_string())
+        track_subject(
+            models.get(),
+            photo,
+            Framing::Auto,
+            Background::Replace,
+            prior,
+        )
+        .map_err(|e| e.to_string())
     }))
     .unwrap_or_else(|_| Err("finding the person crashed".to_string()))
 }
@@ -248,6 +259,7 @@ fn analyse(models: &mut PersonSlot, photo: &RgbImage) -> Result<Subject, String>
 fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>, notify: &Notify) {
     let mut engine: Option<(Engine, Arc<LoadedModel>)> = None;
     let mut person_models = PersonSlot(None);
+    let mut live_track: Option<Region> = None;
     let mut generation = 0u64;
     let send = |event: WorkerEvent| {
         let _ = events.send(event);
@@ -288,7 +300,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                 }
             }
             Work::Analyse(person, photo) => {
-                let result = analyse(&mut person_models, &photo).map(Arc::new);
+                let result = analyse(&mut person_models, &photo, None).map(Arc::new);
                 send(WorkerEvent::Analysed { person, result });
             }
             Work::TryOn(job) => {
@@ -296,7 +308,11 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     key: job.key.clone(),
                 });
                 let framed = if job.frame_here {
-                    analyse(&mut person_models, &job.photo).map(|s| (s.crop, s.matte.map(Arc::new)))
+                    // Live frames follow the person from frame to frame, as a video does: the
+                    // detector runs only when the person is lost.
+                    let subject = analyse(&mut person_models, &job.photo, live_track.as_ref());
+                    live_track = subject.as_ref().ok().and_then(|s| s.next_region);
+                    subject.map(|s| (s.crop, s.matte.map(Arc::new)))
                 } else {
                     Ok((job.crop, job.matte.clone()))
                 };

@@ -34,7 +34,9 @@ pub use image_io::{
     IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS,
 };
 pub use sheet::composition_sheet;
-pub use subject::{is_native_photo, prepare_subject, Background, BackgroundSyntax, Subject};
+pub use subject::{
+    is_native_photo, prepare_subject, track_subject, Background, BackgroundSyntax, Subject,
+};
 pub use tryon::{
     compose_pasted, prepare_inputs, run_tryon, run_tryon_with_outputs, PreparedInputs, TryOnImages,
     TryOnPhotos,

@@ -11,7 +11,7 @@ use image::{GrayImage, RgbImage};
 use super::autoframe::{choose_crop, CropSource, Framing};
 use super::framing::Crop;
 use crate::engine::NATIVE_SIZE;
-use crate::person::{Analysis, Keypoint, PersonError, PersonModels};
+use crate::person::{Analysis, Keypoint, PersonError, PersonModels, Region};
 
 /// What the network sees around the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -63,6 +63,8 @@ pub struct Subject {
     pub matte: Option<GrayImage>,
     /// The person's keypoints (photo pixels), when a person was found.
     pub keypoints: Option<Vec<Keypoint>>,
+    /// Where to look for the person in the next frame of a video, when one was found.
+    pub next_region: Option<Region>,
     /// Time in the person models.
     pub analysis_time: Duration,
 }
@@ -87,12 +89,26 @@ pub fn prepare_subject(
     framing: Framing,
     background: Background,
 ) -> Result<Subject, PersonError> {
+    track_subject(models, photo, framing, background, None)
+}
+
+/// [`prepare_subject`] for a frame of a video: `prior` is the previous frame's
+/// [`Subject::next_region`], where the person models look first
+/// ([`PersonModels::track`]).
+pub fn track_subject(
+    models: Option<&PersonModels>,
+    photo: &RgbImage,
+    framing: Framing,
+    background: Background,
+    prior: Option<&Region>,
+) -> Result<Subject, PersonError> {
     let (width, height) = photo.dimensions();
     let plain = |crop: Crop, source: CropSource| Subject {
         crop,
         source,
         matte: None,
         keypoints: None,
+        next_region: None,
         analysis_time: Duration::ZERO,
     };
     if is_native_photo(photo) && framing == Framing::Auto {
@@ -113,7 +129,7 @@ pub fn prepare_subject(
         return Ok(plain(crop, source));
     };
     let start = Instant::now();
-    let analysis = models.analyze(photo)?;
+    let analysis = models.track(photo, prior)?;
     let analysis_time = start.elapsed();
     Ok(match analysis {
         Analysis::Found(person) => {
@@ -123,6 +139,7 @@ pub fn prepare_subject(
                 crop,
                 source,
                 matte,
+                next_region: Some(person.next_region),
                 keypoints: Some(person.keypoints),
                 analysis_time,
             }
