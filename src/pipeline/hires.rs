@@ -293,14 +293,14 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
         let w = (u64::from(inputs.person.width()) * u64::from(MAX_HIRES_HEIGHT)
             / u64::from(inputs.person.height())) as u32;
-        imageops::resize(
+        std::borrow::Cow::Owned(imageops::resize(
             inputs.person,
             w.max(1),
             MAX_HIRES_HEIGHT,
             imageops::FilterType::Lanczos3,
-        )
+        ))
     } else {
-        inputs.person.clone()
+        std::borrow::Cow::Borrowed(inputs.person)
     };
     if inputs.garment.dimensions() != inputs.garment_mask.dimensions() {
         return Err(PipelineError::Shape(vec![
@@ -326,8 +326,8 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     }
     // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
     // while fine texture (hair, fabric) differs even where nothing changed.
-    let rendered_soft: Vec<Plane> = rendered.iter().map(|p| p.blurred(1)).collect();
-    let seen_soft: Vec<Plane> = seen.iter().map(|p| p.blurred(1)).collect();
+    let rendered_soft: Vec<Plane> = rendered.par_iter().map(|p| p.blurred(1)).collect();
+    let seen_soft: Vec<Plane> = seen.par_iter().map(|p| p.blurred(1)).collect();
     let region = match inputs.person_matte {
         Some(matte) if matte.dimensions() == (lw as u32, lh as u32) => Some(person_region(matte)),
         Some(matte) => {
@@ -399,50 +399,91 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         None => (0, 0, w, h),
     };
 
+    // Bilinear reads of the low-resolution planes are separable: each output column's two
+    // source columns and weight are found once, and each output row first blends its two source
+    // rows of every plane (what `Plane::sample` computes, without its per-pixel clamping).
+    let taps = |out: usize, scale: f32, len: usize| -> (usize, usize, f32) {
+        let s = (((out as f32 + 0.5) * scale - 0.5).max(0.0)).min((len - 1) as f32);
+        let i = s.floor() as usize;
+        (i, (i + 1).min(len - 1), s - i as f32)
+    };
+    let columns: Vec<(usize, usize, f32)> = (0..w).map(|x| taps(x, sx, lw)).collect();
+    // Planes read per row, in this order: the composition's sigmoid part, the person's change,
+    // the flow's x and y, the rendered person's three channels.
+    let low_planes: [&Plane; 7] = [
+        &sigmoid,
+        &change,
+        &grid[0],
+        &grid[1],
+        &rendered[0],
+        &rendered[1],
+        &rendered[2],
+    ];
+    let own_pixels = person.as_raw();
+
     let mut result = RgbImage::new(w as u32, h as u32);
     let mut alpha = GrayImage::new(w as u32, h as u32);
     result
         .par_chunks_mut(3 * w)
         .zip(alpha.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(y, (row, alpha_row))| {
-            let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
-            for x in 0..w {
-                if !(rx0..rx1).contains(&x) || !(ry0..ry1).contains(&y) {
-                    let own_px = person.get_pixel(x as u32, y as u32).0;
-                    row[3 * x..3 * x + 3].copy_from_slice(&own_px);
-                    continue;
+        .for_each_init(
+            || vec![0f32; 7 * lw],
+            |rows, (y, (row, alpha_row))| {
+                let own_row = &own_pixels[3 * w * y..3 * w * (y + 1)];
+                row.copy_from_slice(own_row);
+                if !(ry0..ry1).contains(&y) {
+                    return;
                 }
-                let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
-                let low = |p: &Plane| p.sample(src_x, src_y, false);
-                // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
-                let gx = (low(&grid[0]) + 1.0) / 2.0 * (gw - 1.0);
-                let gy = (low(&grid[1]) + 1.0) / 2.0 * (gh - 1.0);
-                let edge = mask_plane.sample(gx, gy, true);
-                let m = low(&sigmoid) * edge;
-                let ch = low(&change);
-                // The photo's share of the pixel.
-                let own = (1.0 - m) * (1.0 - ch);
-                let a = ((1.0 - own) * 255.0).round().clamp(0.0, 255.0) as u8;
-                let own_px = person.get_pixel(x as u32, y as u32).0;
-                // Where nothing is new: exactly the photo's pixel, with no trip through floats.
-                let mut px = own_px;
-                if a > 0 {
-                    for c in 0..3 {
-                        let cloth = if edge > 1e-4 {
-                            garment[c].sample(gx, gy, true) / edge
-                        } else {
-                            0.0
-                        };
-                        let photo = f32::from(own_px[c]) / 127.5 - 1.0;
-                        let v = m * cloth + (1.0 - m) * ch * low(&rendered[c]) + own * photo;
-                        px[c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                let (y0, y1, fy) = taps(y, sy, lh);
+                for (plane, line) in low_planes.iter().zip(rows.chunks_mut(lw)) {
+                    let (a, b) = (&plane.data[y0 * lw..][..lw], &plane.data[y1 * lw..][..lw]);
+                    for ((v, &a), &b) in line.iter_mut().zip(a).zip(b) {
+                        *v = a + (b - a) * fy;
                     }
                 }
-                row[3 * x..3 * x + 3].copy_from_slice(&px);
-                alpha_row[x] = a;
-            }
-        });
+                let line = |p: usize, x: usize| {
+                    let (x0, x1, fx) = columns[x];
+                    let l = &rows[p * lw..(p + 1) * lw];
+                    l[x0] + (l[x1] - l[x0]) * fx
+                };
+                for x in rx0..rx1 {
+                    let sig = line(0, x);
+                    let ch = line(1, x);
+                    if sig == 0.0 && ch == 0.0 {
+                        // Nothing new: the photo's pixel, already copied, alpha 0.
+                        continue;
+                    }
+                    let (m, cloth) = if sig == 0.0 {
+                        (0.0, [0.0; 3])
+                    } else {
+                        // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
+                        let gx = (line(2, x) + 1.0) / 2.0 * (gw - 1.0);
+                        let gy = (line(3, x) + 1.0) / 2.0 * (gh - 1.0);
+                        let edge = mask_plane.sample(gx, gy, true);
+                        let cloth = if edge > 1e-4 {
+                            [0, 1, 2].map(|c| garment[c].sample(gx, gy, true) / edge)
+                        } else {
+                            [0.0; 3]
+                        };
+                        (sig * edge, cloth)
+                    };
+                    // The photo's share of the pixel.
+                    let own = (1.0 - m) * (1.0 - ch);
+                    let a = ((1.0 - own) * 255.0).round().clamp(0.0, 255.0) as u8;
+                    alpha_row[x] = a;
+                    if a == 0 {
+                        // Where nothing is new: exactly the photo's pixel, no trip through floats.
+                        continue;
+                    }
+                    for c in 0..3 {
+                        let photo = f32::from(own_row[3 * x + c]) / 127.5 - 1.0;
+                        let v = m * cloth[c] + (1.0 - m) * ch * line(4 + c, x) + own * photo;
+                        row[3 * x + c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                    }
+                }
+            },
+        );
     Ok(Hires {
         image: result,
         alpha,
@@ -482,18 +523,25 @@ pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
             )),
         )
     };
+    let (width, cw) = (photo.width() as usize, crop.width as usize);
+    let x_in_crop = (i64::from(ox) - i64::from(crop.x)) as usize;
+    let (ox, ow) = (ox as usize, ow as usize);
     for y in oy..oy + oh {
-        let cy = (i64::from(y) - i64::from(crop.y)) as u32;
-        for x in ox..ox + ow {
-            let cx = (i64::from(x) - i64::from(crop.x)) as u32;
-            let a = alpha.get_pixel(cx, cy)[0];
+        let cy = (i64::from(y) - i64::from(crop.y)) as usize;
+        let new_row = &image.as_raw()[3 * (cy * cw + x_in_crop)..][..3 * ow];
+        let alpha_row = &alpha.as_raw()[cy * cw + x_in_crop..][..ow];
+        let start = 3 * (y as usize * width + ox);
+        let out_row = &mut (*out)[start..start + 3 * ow];
+        for ((p, new), &a) in out_row
+            .chunks_exact_mut(3)
+            .zip(new_row.chunks_exact(3))
+            .zip(alpha_row)
+        {
             if a == 0 {
                 continue;
             }
-            let new = image.get_pixel(cx, cy);
-            let p = out.get_pixel_mut(x, y);
             if same || a == 255 {
-                *p = *new;
+                p.copy_from_slice(new);
             } else {
                 let a = u32::from(a);
                 for c in 0..3 {
