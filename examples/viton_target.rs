@@ -44,6 +44,12 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(5);
+    let dump = args
+        .iter()
+        .position(|a| a == "--dump")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let mut dumped = Vec::new();
     let models = PersonModels::load(&PersonModels::find(None)?, &Device::Cpu)?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir.join("image"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -62,6 +68,12 @@ fn main() -> Result<()> {
             continue;
         };
         let k = &person.keypoints;
+        if dump.is_some() {
+            dumped.push(serde_json::json!({
+                "name": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "points": k.iter().map(|p| [p.x / w, p.y / h, p.visibility]).collect::<Vec<_>>(),
+            }));
+        }
         if [0, 11, 12, 23, 24].iter().any(|&i| k[i].visibility < 0.5) {
             missed += 1;
             continue;
@@ -74,6 +86,9 @@ fn main() -> Result<()> {
         shoulders.push((k[11].x - k[12].x).abs() / w);
         let mid = |a: usize, b: usize| (k[a].y + k[b].y) / 2.0;
         torso.push((mid(23, 24) - mid(11, 12)) / h);
+    }
+    if let Some(path) = &dump {
+        std::fs::write(path, serde_json::to_string(&dumped)?)?;
     }
     println!("{used} photos measured, {missed} skipped (no person, or a point not visible)");
     for (j, (_, name)) in POINTS.iter().enumerate() {

@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --example wild_eval -- SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]
+//!     [--framing-only]
 //! ```
 //!
 //! For every photo of `SET_DIR/manifest.json`:
 //! - (a) the automatic crop against the VITON frame's known placement: intersection over union;
+//!   and (a') against the automatic crop of the original VITON photo carried into the composed
+//!   photo: whether framing finds the same person the same way whatever their size, place and
+//!   background (VITON's own framing varies from photo to photo, which caps (a));
 //! - (b) the try-on of the composed photo, pasted back at the photo's resolution and cut back to
 //!   the known frame (scaled to 192x256), against the try-on of the original VITON photo: SSIM
 //!   (luma, 11-pixel Gaussian window, sigma 1.5) averaged over the person (the parse's labels)
@@ -14,7 +18,8 @@
 //! - (c) the share of background pixels (outside the placed person's mask) that the pasted
 //!   result changes by more than 30 levels in some channel.
 //!
-//! Prints one line per photo and the summary; `--sheet` writes photos next to their results.
+//! Prints one line per photo and the summary; `--sheet` writes photos next to their results;
+//! `--framing-only` measures (a) alone, without the try-ons.
 
 use std::path::PathBuf;
 
@@ -24,10 +29,10 @@ use image::{imageops, GrayImage, RgbImage};
 
 use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
-use fitting_room::person::PersonModels;
+use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
-    crop_iou, crop_pixels, load_gray, load_rgb, prepare_subject, run_tryon, Background, Crop,
-    Framing, TryOnPhotos, VITON_BACKGROUND,
+    crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
+    Crop, Framing, TryOnPhotos, VITON_BACKGROUND,
 };
 
 /// Luma of an RGB image as floats.
@@ -116,6 +121,7 @@ fn main() -> Result<()> {
         .transpose()?
         .unwrap_or(usize::MAX);
     let sheet_path = flag("--sheet").map(PathBuf::from);
+    let framing_only = args.iter().any(|a| a == "--framing-only");
     let manifest: Vec<serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string(set.join("manifest.json")).context("reading the manifest")?,
     )?;
@@ -123,6 +129,7 @@ fn main() -> Result<()> {
     let models = PersonModels::load(&PersonModels::find(None)?, &Device::Cpu)?;
 
     let (mut ious, mut ssims, mut bg_changes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut same_ious = Vec::new();
     let mut sheet_tiles: Vec<(RgbImage, RgbImage)> = Vec::new();
     for entry in manifest.iter().take(limit) {
         let name = entry["name"].as_str().context("name")?;
@@ -150,6 +157,38 @@ fn main() -> Result<()> {
         // (a)
         let subject = prepare_subject(Some(&models), &photo, Framing::Auto, Background::Replace)?;
         let iou = crop_iou(subject.crop, known);
+        // (a'): the original's automatic crop, scaled and moved as the person was.
+        let own = match models.analyze(&original)? {
+            Analysis::Found(p) => fit_crop(&p.keypoints, original.width(), original.height()),
+            Analysis::NoPerson(_) => None,
+        };
+        let carried = own.map(|c| {
+            let s = known.height as f32 / original.height() as f32;
+            Crop {
+                x: known.x + (c.x as f32 * s).round() as i32,
+                y: known.y + (c.y as f32 * s).round() as i32,
+                width: (c.width as f32 * s).round() as u32,
+                height: (c.height as f32 * s).round() as u32,
+            }
+        });
+        let consistency = carried.map(|c| crop_iou(subject.crop, c));
+        if let Some(v) = consistency {
+            same_ious.push(v);
+        }
+        let shown = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or("-".into());
+        if framing_only {
+            println!(
+                "{name} {}x{} known {known} auto {} iou {iou:.3} iou' {} carried {:?} {:?}",
+                photo.width(),
+                photo.height(),
+                subject.crop,
+                shown(consistency),
+                carried.map(|c| c.to_string()),
+                subject.source
+            );
+            ious.push(iou);
+            continue;
+        }
 
         // The try-on of the composed photo, pasted back, and of the original.
         let wild = match run_tryon(
@@ -219,10 +258,11 @@ fn main() -> Result<()> {
         }
         let change = changed as f32 / bg.max(1) as f32;
         println!(
-            "{name} {}x{} known {known} auto {} iou {iou:.3} ssim {} bg>30 {:.4}%",
+            "{name} {}x{} known {known} auto {} iou {iou:.3} iou' {} ssim {} bg>30 {:.4}%",
             photo.width(),
             photo.height(),
             subject.crop,
+            shown(consistency),
             s.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
             change * 100.0
         );
@@ -236,17 +276,19 @@ fn main() -> Result<()> {
         }
     }
     let n = ious.len().max(1) as f32;
-    let good = ious.iter().filter(|&&v| v >= 0.90).count();
-    println!(
-        "(a) crop IoU >= 0.90 for {good}/{} photos ({:.1}%); median IoU {:.3}",
-        ious.len(),
-        100.0 * good as f32 / n,
-        {
-            let mut v = ious.clone();
-            v.sort_by(|a, b| a.total_cmp(b));
+    let summary = |label: &str, values: &[f32]| {
+        let good = values.iter().filter(|&&v| v >= 0.90).count();
+        let mut v = values.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{label} crop IoU >= 0.90 for {good}/{} photos ({:.1}%); median IoU {:.3}",
+            v.len(),
+            100.0 * good as f32 / v.len().max(1) as f32,
             v.get(v.len() / 2).copied().unwrap_or(0.0)
-        }
-    );
+        );
+    };
+    summary("(a)", &ious);
+    summary("(a') vs the original's own automatic crop:", &same_ious);
     println!(
         "(b) SSIM inside the person: mean {:.3} over {} photos",
         ssims.iter().sum::<f32>() / ssims.len().max(1) as f32,
