@@ -330,6 +330,19 @@ fn the_synthetic_camera_feeds_live_mode() {
     });
     let fps = harness.state().session().live_fps().expect("a frame rate");
     assert!(fps > 0.0);
+    // The camera view draws how the last live frame was framed.
+    let (framed, size) = harness
+        .state()
+        .session()
+        .live_framing()
+        .expect("the live frame's framing");
+    assert_eq!(size, (640, 480));
+    framed.crop.validate(640, 480).unwrap();
+    if let Some(dir) = std::env::var_os("FITTING_ROOM_TEST_OUT") {
+        let shot = harness.render().expect("render");
+        shot.save(PathBuf::from(dir).join("live_framing.png"))
+            .unwrap();
+    }
     // Snapshot (Space) takes the newest frame as the person photo.
     harness.key_press(egui::Key::Space);
     run_until(&mut harness, "the snapshot try-on", |app| {
@@ -526,7 +539,9 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
         width: 300,
         height: 400,
     };
-    assert!(crop_iou(before, known) > 0.8, "automatic crop {before}");
+    // VITON's own framing varies from person to person; the fit to its median pose lands
+    // within about this of any one photo's frame.
+    assert!(crop_iou(before, known) > 0.75, "automatic crop {before}");
     let first = harness.state().session().shown_images().unwrap().clone();
 
     let rect = harness.get_by_label(CROP_EDITOR).rect();
@@ -562,6 +577,26 @@ fn dragging_the_crop_frame_moves_the_crop_and_reruns_the_tryon() {
                 .map(|r| !Arc::ptr_eq(r, &first))
                 .unwrap_or(false)
     });
+
+    // A crop reaching past the photo's top is shown whole: the editor holds the photo and the
+    // crop (800x500 photo pixels here), not the photo alone.
+    let past = Crop {
+        x: 250,
+        y: -100,
+        width: 300,
+        height: 400,
+    };
+    harness.state_mut().apply(Command::SetCrop(past));
+    harness.run_steps(2);
+    assert_eq!(harness.state().session().person().unwrap().crop, past);
+    let rect = harness.get_by_label(CROP_EDITOR).rect();
+    let aspect = rect.width() / rect.height();
+    assert!((aspect - 800.0 / 500.0).abs() < 0.02, "{rect:?}");
+    if let Some(dir) = std::env::var_os("FITTING_ROOM_TEST_OUT") {
+        let shot = harness.render().expect("render");
+        shot.save(PathBuf::from(dir).join("crop_past_the_photo.png"))
+            .unwrap();
+    }
 }
 
 /// A full-body-style photo: a small person off-centre in a big, coloured room. The app frames

@@ -7,12 +7,15 @@ use super::crop_editor::{self, crop_editor_ui};
 use super::result_panel::fit_rect;
 use super::session::{Framing, Person};
 use crate::capture::StreamStatus;
+use crate::pipeline::Subject;
 
 /// What the capture panel shows besides its own state.
 pub struct CaptureView<'a> {
     pub person: Option<&'a Person>,
     /// Whether live mode can run (a garment and a model are there).
     pub live_ready: bool,
+    /// How the last live frame was framed, and the frame's size.
+    pub live_framing: Option<(&'a Subject, (u32, u32))>,
 }
 
 pub fn capture_ui(ui: &mut egui::Ui, state: &mut CaptureState, view: &CaptureView) -> Vec<Command> {
@@ -31,7 +34,7 @@ pub fn capture_ui(ui: &mut egui::Ui, state: &mut CaptureState, view: &CaptureVie
         .auto_shrink([false, false])
         .show(ui, |ui| match state.tab {
             CaptureTab::Photo => photo_tab(ui, state, view.person, &mut commands),
-            CaptureTab::Camera => camera_tab(ui, state, view.live_ready, &mut commands),
+            CaptureTab::Camera => camera_tab(ui, state, view, &mut commands),
         });
     commands
 }
@@ -113,7 +116,7 @@ fn photo_tab(
 fn camera_tab(
     ui: &mut egui::Ui,
     state: &mut CaptureState,
-    live_ready: bool,
+    view: &CaptureView,
     commands: &mut Vec<Command>,
 ) {
     let ctx = ui.ctx().clone();
@@ -193,7 +196,7 @@ fn camera_tab(
         }
     });
     if state.stream.is_some() {
-        let ready = live_ready;
+        let ready = view.live_ready;
         ui.add_enabled_ui(ready, |ui| {
             ui.checkbox(&mut state.live, "Live try-on")
                 .on_hover_text("Dress every camera frame, as fast as the model runs")
@@ -222,6 +225,16 @@ fn camera_tab(
             egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
             egui::Color32::WHITE,
         );
-        crop_editor::framing_guide(&painter, rect, w as u32, h as u32);
+        match view.live_framing.filter(|_| state.live) {
+            // Live: where the person was found in the last frame dressed, and its crop.
+            Some((framed, (fw, _))) => {
+                let scale = rect.width() / fw.max(1) as f32;
+                if let Some(points) = &framed.keypoints {
+                    crop_editor::draw_skeleton(&painter, rect.min, scale, points);
+                }
+                crop_editor::draw_crop(&painter, rect, rect.min, scale, framed.crop);
+            }
+            None => crop_editor::framing_guide(&painter, rect, w as u32, h as u32),
+        }
     }
 }

@@ -22,16 +22,28 @@ pub fn crop_editor_ui(
         Some((id, texture)) if *id == person.id => texture.clone(),
         _ => return None,
     };
+    // The view holds the photo and the crop, which may reach past the photo: what lies past it
+    // is shown in the background colour the network sees there. The drag's starting crop keeps
+    // the view still during a gesture.
+    let mut view = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(w as f32, h as f32));
+    for c in std::iter::once(person.crop).chain(state.crop_drag.map(|(_, from, _)| from)) {
+        view = view.union(crop_rect_px(&c));
+    }
     let width = ui.available_width();
     let area = egui::Rect::from_min_size(ui.cursor().min, egui::vec2(width, width * 1.4));
-    let rect = fit_rect(area, w as f32 / h as f32);
+    let rect = fit_rect(area, view.width() / view.height());
     let response = ui.allocate_rect(rect, egui::Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, CROP_EDITOR));
-    let scale = rect.width() / w as f32;
+    let scale = rect.width() / view.width();
+    // Where the photo's (0, 0) is on screen.
+    let origin = rect.min - view.min.to_vec2() * scale;
+    let photo_rect = egui::Rect::from_min_size(origin, egui::vec2(w as f32, h as f32) * scale);
     let painter = ui.painter_at(rect);
+    let [r, g, b] = crate::pipeline::VITON_BACKGROUND.0;
+    painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(r, g, b));
     painter.image(
         texture.id(),
-        rect,
+        photo_rect,
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
         egui::Color32::WHITE,
     );
@@ -53,32 +65,20 @@ pub fn crop_editor_ui(
             if let Some((_, texture)) = &state.matte_preview {
                 painter.image(
                     texture.id(),
-                    rect,
+                    photo_rect,
                     egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
                     egui::Color32::WHITE,
                 );
             }
         }
     }
-    // The detected skeleton.
     if let Some(points) = &person.keypoints {
-        let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 220, 120));
-        let at = |i: usize| {
-            points
-                .get(i)
-                .filter(|k| k.visibility > 0.5)
-                .map(|k| rect.min + egui::vec2(k.x, k.y) * scale)
-        };
-        for (a, b) in crate::person::pose::BONES {
-            if let (Some(p), Some(q)) = (at(a), at(b)) {
-                painter.line_segment([p, q], stroke);
-            }
-        }
+        draw_skeleton(&painter, origin, scale, points);
     }
     let mut crop = state.dragging_crop.unwrap_or(person.crop);
     let to_screen = |c: &Crop| {
         egui::Rect::from_min_size(
-            rect.min + egui::vec2(c.x as f32, c.y as f32) * scale,
+            origin + egui::vec2(c.x as f32, c.y as f32) * scale,
             egui::vec2(c.width as f32, c.height as f32) * scale,
         )
     };
@@ -125,22 +125,73 @@ pub fn crop_editor_ui(
         state.dragging_crop = None;
         state.crop_drag = None;
     }
-    // Shade what the network will not see.
+    draw_crop(&painter, rect, origin, scale, crop);
+    ui.weak(format!(
+        "Photo {w}x{h}; using {}x{} at ({}, {})",
+        crop.width, crop.height, crop.x, crop.y
+    ));
+    changed.then_some(Command::SetCrop(crop))
+}
+
+/// A crop as a rectangle in photo pixels.
+fn crop_rect_px(c: &Crop) -> egui::Rect {
+    egui::Rect::from_min_size(
+        egui::pos2(c.x as f32, c.y as f32),
+        egui::vec2(c.width as f32, c.height as f32),
+    )
+}
+
+/// The detected skeleton over a picture whose (0, 0) is at `origin`, `scale` screen points per
+/// pixel.
+pub fn draw_skeleton(
+    painter: &egui::Painter,
+    origin: egui::Pos2,
+    scale: f32,
+    points: &[crate::person::Keypoint],
+) {
+    let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 220, 120));
+    let at = |i: usize| {
+        points
+            .get(i)
+            .filter(|k| k.visibility > 0.5)
+            .map(|k| origin + egui::vec2(k.x, k.y) * scale)
+    };
+    for (a, b) in crate::person::pose::BONES {
+        if let (Some(p), Some(q)) = (at(a), at(b)) {
+            painter.line_segment([p, q], stroke);
+        }
+    }
+}
+
+/// The crop frame over `view` (the picture's area on screen, whose (0, 0) is at `origin`):
+/// what the network will not see shaded, the frame and its resize handle.
+pub fn draw_crop(
+    painter: &egui::Painter,
+    view: egui::Rect,
+    origin: egui::Pos2,
+    scale: f32,
+    crop: Crop,
+) {
+    let c = egui::Rect::from_min_size(
+        origin + egui::vec2(crop.x as f32, crop.y as f32) * scale,
+        egui::vec2(crop.width as f32, crop.height as f32) * scale,
+    );
     let shade = egui::Color32::from_black_alpha(140);
-    let c = to_screen(&crop);
     for r in [
-        egui::Rect::from_min_max(rect.min, egui::pos2(rect.max.x, c.min.y)),
-        egui::Rect::from_min_max(egui::pos2(rect.min.x, c.max.y), rect.max),
+        egui::Rect::from_min_max(view.min, egui::pos2(view.max.x, c.min.y)),
+        egui::Rect::from_min_max(egui::pos2(view.min.x, c.max.y), view.max),
         egui::Rect::from_min_max(
-            egui::pos2(rect.min.x, c.min.y),
+            egui::pos2(view.min.x, c.min.y),
             egui::pos2(c.min.x, c.max.y),
         ),
         egui::Rect::from_min_max(
             egui::pos2(c.max.x, c.min.y),
-            egui::pos2(rect.max.x, c.max.y),
+            egui::pos2(view.max.x, c.max.y),
         ),
     ] {
-        painter.rect_filled(r, 0.0, shade);
+        if r.is_positive() {
+            painter.rect_filled(r.intersect(view), 0.0, shade);
+        }
     }
     painter.rect_stroke(
         c,
@@ -153,11 +204,6 @@ pub fn crop_editor_ui(
         2.0,
         egui::Color32::WHITE,
     );
-    ui.weak(format!(
-        "Photo {w}x{h}; using {}x{} at ({}, {})",
-        crop.width, crop.height, crop.x, crop.y
-    ));
-    changed.then_some(Command::SetCrop(crop))
 }
 
 /// A 3:4 crop of the given width, kept valid for the photo (around its centre when `centred`).

@@ -271,6 +271,7 @@ impl eframe::App for FittingRoomApp {
                 let view = CaptureView {
                     person: session.person(),
                     live_ready: session.live_ready(),
+                    live_framing: session.live_framing(),
                 };
                 commands.extend(capture_ui(ui, &mut self.capture, &view));
             });

@@ -134,6 +134,8 @@ pub struct TryOnSession {
     last_time: Option<Duration>,
     live_results: u64,
     live_times: VecDeque<Instant>,
+    /// How the last live frame was framed (its crop and keypoints; no matte), and its size.
+    live_framing: Option<(Arc<Framed>, (u32, u32))>,
 }
 
 impl TryOnSession {
@@ -159,6 +161,7 @@ impl TryOnSession {
             last_time: None,
             live_results: 0,
             live_times: VecDeque::new(),
+            live_framing: None,
         }
     }
 
@@ -479,6 +482,13 @@ impl TryOnSession {
         self.live_results
     }
 
+    /// How the last live frame was framed, and the frame's size.
+    pub fn live_framing(&self) -> Option<(&Framed, (u32, u32))> {
+        self.live_framing
+            .as_ref()
+            .map(|(f, size)| (f.as_ref(), *size))
+    }
+
     /// Live try-ons completed per second over the last few.
     pub fn live_fps(&self) -> Option<f32> {
         let (first, last) = (self.live_times.front()?, self.live_times.back()?);
@@ -532,7 +542,15 @@ impl TryOnSession {
                     notes.extend(self.analysed(person, result));
                 }
                 WorkerEvent::Started { .. } => {}
-                WorkerEvent::Finished { key, live, result } => {
+                WorkerEvent::Finished {
+                    key,
+                    live,
+                    result,
+                    framed,
+                } => {
+                    if live {
+                        self.live_framing = framed;
+                    }
                     if self.running.as_ref().map(|(k, _)| k) == Some(&key) {
                         self.running = None;
                     }

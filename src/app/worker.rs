@@ -97,6 +97,9 @@ pub enum WorkerEvent {
         key: ResultKey,
         live: bool,
         result: Result<Arc<TryOnImages>, String>,
+        /// A live frame's framing (crop, keypoints) and the frame's size, for the camera view
+        /// to draw.
+        framed: Option<(Arc<Subject>, (u32, u32))>,
     },
 }
 
@@ -307,12 +310,18 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                 send(WorkerEvent::Started {
                     key: job.key.clone(),
                 });
+                let mut subject = None;
                 let framed = if job.frame_here {
                     // Live frames follow the person from frame to frame, as a video does: the
                     // detector runs only when the person is lost.
-                    let subject = analyse(&mut person_models, &job.photo, live_track.as_ref());
-                    live_track = subject.as_ref().ok().and_then(|s| s.next_region);
-                    subject.map(|s| (s.crop, s.matte.map(Arc::new)))
+                    let analysed = analyse(&mut person_models, &job.photo, live_track.as_ref());
+                    live_track = analysed.as_ref().ok().and_then(|s| s.next_region);
+                    analysed.map(|mut s| {
+                        let matte = s.matte.take().map(Arc::new);
+                        let crop = s.crop;
+                        subject = Some((Arc::new(s), job.photo.dimensions()));
+                        (crop, matte)
+                    })
                 } else {
                     Ok((job.crop, job.matte.clone()))
                 };
@@ -342,6 +351,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     key: job.key,
                     live: job.live,
                     result,
+                    framed: subject,
                 });
             }
         }
