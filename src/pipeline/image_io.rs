@@ -181,7 +181,7 @@ pub fn fit_to_native<P>(
     fill: P,
 ) -> image::ImageBuffer<P, Vec<u8>>
 where
-    P: image::Pixel<Subpixel = u8> + 'static,
+    P: image::Pixel<Subpixel = u8> + Send + Sync + 'static,
 {
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
     if image.dimensions() == (tw, th) {
@@ -190,10 +190,10 @@ where
     let (w, h) = image.dimensions();
     if u64::from(w) * u64::from(th) == u64::from(h) * u64::from(tw) {
         // Already 3:4 (a padded garment, say): no padded copy needed.
-        return imageops::resize(image, tw, th, imageops::FilterType::Lanczos3);
+        return super::resample::resize(image, tw, th, super::resample::Filter::Lanczos3);
     }
     let canvas = pad_to_native_aspect(image, fill);
-    imageops::resize(&canvas, tw, th, imageops::FilterType::Lanczos3)
+    super::resample::resize(&canvas, tw, th, super::resample::Filter::Lanczos3)
 }
 
 /// RGB image to a (1, 3, H, W) tensor in [-1, 1]: x / 255, then (x - 0.5) / 0.5.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
+use image::{GrayImage, Luma, Rgb, RgbImage};
 
 use super::framing::{crop_pixels, crop_plane, frame_person, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
@@ -13,6 +13,7 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
+use super::resample::{resize, Filter};
 use crate::engine::{Engine, TryOn, NATIVE_SIZE};
 
 /// What a try-on needs: the whole photo with its 3:4 crop, and a garment with its mask (both at
@@ -95,14 +96,9 @@ pub fn prepare_inputs(
     }
     let person_native = frame_person(photos.photo, photos.matte, photos.crop)?;
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
-    let matte_native = photos.matte.map(|matte| {
-        imageops::resize(
-            &crop_plane(matte, photos.crop),
-            tw,
-            th,
-            imageops::FilterType::Triangle,
-        )
-    });
+    let matte_native = photos
+        .matte
+        .map(|matte| resize(&crop_plane(matte, photos.crop), tw, th, Filter::Triangle));
     // A 192x256 garment is VITON's own framing, used as it is; any other is placed like it.
     let (garment_padded, mask_padded) = if photos.garment.dimensions() == (tw, th) {
         (

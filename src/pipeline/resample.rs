@@ -1,0 +1,145 @@
+//! Resizing 8-bit pictures on every core: the same separable filters and pixel-centre
+//! conventions as `image::imageops::resize` (a vertical pass into floats, then a horizontal one,
+//! rounded), with weights computed once per output row and column and rows spread over threads.
+//! The network's inputs are cut from photos of any size each frame; this keeps that cheap.
+
+use image::{ImageBuffer, Pixel};
+use rayon::prelude::*;
+
+/// The resampling filters in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Linear: for masks and mattes.
+    Triangle,
+    /// Lanczos with 3 lobes: for pictures; its support widens when shrinking, so downscaling
+    /// is antialiased.
+    Lanczos3,
+}
+
+impl Filter {
+    fn support(self) -> f32 {
+        match self {
+            Filter::Triangle => 1.0,
+            Filter::Lanczos3 => 3.0,
+        }
+    }
+
+    fn kernel(self, x: f32) -> f32 {
+        let sinc = |t: f32| {
+            if t == 0.0 {
+                1.0
+            } else {
+                let a = t * std::f32::consts::PI;
+                a.sin() / a
+            }
+        };
+        match self {
+            Filter::Triangle => (1.0 - x.abs()).max(0.0),
+            Filter::Lanczos3 if x.abs() < 3.0 => sinc(x) * sinc(x / 3.0),
+            Filter::Lanczos3 => 0.0,
+        }
+    }
+}
+
+/// For each output index along one axis: the first input index and the normalised weights.
+fn taps(input: u32, output: u32, filter: Filter) -> Vec<(usize, Vec<f32>)> {
+    let ratio = input as f32 / output as f32;
+    let sratio = ratio.max(1.0);
+    let support = filter.support() * sratio;
+    (0..output)
+        .map(|out| {
+            let centre = (out as f32 + 0.5) * ratio;
+            let left = ((centre - support).floor() as i64).clamp(0, i64::from(input) - 1);
+            let right = ((centre + support).ceil() as i64).clamp(left + 1, i64::from(input));
+            let mut weights: Vec<f32> = (left..right)
+                .map(|i| filter.kernel((i as f32 - (centre - 0.5)) / sratio))
+                .collect();
+            let sum: f32 = weights.iter().sum();
+            if sum != 0.0 {
+                weights.iter_mut().for_each(|w| *w /= sum);
+            }
+            (left as usize, weights)
+        })
+        .collect()
+}
+
+/// `img` resized to `width` x `height` with `filter`.
+pub fn resize<P>(
+    img: &ImageBuffer<P, Vec<u8>>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> ImageBuffer<P, Vec<u8>>
+where
+    P: Pixel<Subpixel = u8> + Send + Sync,
+{
+    let (w, h) = img.dimensions();
+    let c = P::CHANNEL_COUNT as usize;
+    if w == 0 || h == 0 || width == 0 || height == 0 {
+        return ImageBuffer::new(width, height);
+    }
+    let src = img.as_raw();
+    let row_len = w as usize * c;
+    // Vertical pass: every output row as floats, input width.
+    let rows = taps(h, height, filter);
+    let mut tall = vec![0f32; height as usize * row_len];
+    tall.par_chunks_mut(row_len)
+        .zip(rows.par_iter())
+        .for_each(|(out, (first, weights))| {
+            for (k, &wt) in weights.iter().enumerate() {
+                let line = &src[(first + k) * row_len..][..row_len];
+                for (o, &v) in out.iter_mut().zip(line) {
+                    *o += wt * f32::from(v);
+                }
+            }
+        });
+    // Horizontal pass, rounded to the nearest level.
+    let columns = taps(w, width, filter);
+    let out_len = width as usize * c;
+    let mut data = vec![0u8; height as usize * out_len];
+    data.par_chunks_mut(out_len)
+        .zip(tall.par_chunks(row_len))
+        .for_each(|(out, line)| {
+            for (px, (first, weights)) in out.chunks_exact_mut(c).zip(&columns) {
+                for (ch, o) in px.iter_mut().enumerate() {
+                    let mut acc = 0f32;
+                    for (k, &wt) in weights.iter().enumerate() {
+                        acc += wt * line[(first + k) * c + ch];
+                    }
+                    *o = acc.round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        });
+    ImageBuffer::from_raw(width, height, data).expect("buffer of the output's size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{imageops, GrayImage, RgbImage};
+
+    /// Within one level of `image`'s own resize, shrinking and enlarging, for both filters.
+    #[test]
+    fn matches_the_image_crates_resize() {
+        let noise = |x: u32, y: u32, k: u32| ((x * 7919 + y * 104_729 + k * 31) % 251) as u8;
+        let rgb = RgbImage::from_fn(157, 211, |x, y| {
+            image::Rgb([noise(x, y, 0), noise(x, y, 1), (x + y) as u8])
+        });
+        let gray = GrayImage::from_fn(157, 211, |x, y| image::Luma([noise(x, y, 2)]));
+        for (w, h) in [(48, 64), (192, 256), (400, 300), (157, 211)] {
+            for (ours, theirs) in [
+                (Filter::Lanczos3, imageops::FilterType::Lanczos3),
+                (Filter::Triangle, imageops::FilterType::Triangle),
+            ] {
+                let a = resize(&rgb, w, h, ours);
+                let b = imageops::resize(&rgb, w, h, theirs);
+                let diff = a.iter().zip(b.iter()).map(|(p, q)| p.abs_diff(*q)).max();
+                assert!(diff <= Some(1), "{ours:?} {w}x{h}: {diff:?}");
+                let a = resize(&gray, w, h, ours);
+                let b = imageops::resize(&gray, w, h, theirs);
+                let diff = a.iter().zip(b.iter()).map(|(p, q)| p.abs_diff(*q)).max();
+                assert!(diff <= Some(1), "{ours:?} {w}x{h} grey: {diff:?}");
+            }
+        }
+    }
+}
