@@ -269,3 +269,54 @@ fn failed_pairs_are_listed_for_a_retry() {
     assert!(!failures.exists());
     assert_eq!(images(&out).len(), 2);
 }
+
+/// `--pasted`: each result is the whole person photo at its own size, wearing the garment over
+/// its own background; a full-body-style photo (a small person in a coloured room) is framed
+/// automatically and the room far from the person is the photo's own, bit for bit.
+#[test]
+fn pasted_results_are_whole_photos_with_their_own_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, all) = catalogue(tmp.path());
+    let (person_name, garment_name) = all[0].split_once(' ').unwrap();
+    let person = image::open(data.join("image").join(person_name))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = (900u32, 700u32);
+    let mut room = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([30 + (x / 8) as u8, 110, 160 - (y / 6) as u8])
+    });
+    let small = image::imageops::resize(&person, 240, 320, image::imageops::FilterType::Triangle);
+    // The person only (VITON's light background left out), by its colour.
+    for (x, y, p) in small.enumerate_pixels() {
+        if p.0.iter().map(|&c| u32::from(c)).sum::<u32>() < 660 {
+            room.put_pixel(x + 500, y + 150, *p);
+        }
+    }
+    let photo_name = "room.png";
+    room.save(data.join("image").join(photo_name)).unwrap();
+    let list = tmp.path().join("pairs.txt");
+    write_pairs(&list, &[format!("{photo_name} {garment_name}")]);
+    let out = tmp.path().join("out");
+    let stderr = checked(
+        batch_cmd(&data, &list, &out, &["--pasted"])
+            .output()
+            .unwrap(),
+        true,
+    );
+    assert_eq!(summary(&stderr), (1, 1, 0, 0));
+    let written = images(&out);
+    assert_eq!(written.len(), 1);
+    let result = image::load_from_memory(written.values().next().unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(result.dimensions(), (w, h));
+    for (x, y) in [(10, 10), (890, 20), (100, 690), (300, 400), (880, 690)] {
+        assert_eq!(result.get_pixel(x, y), room.get_pixel(x, y), "({x},{y})");
+    }
+    // The person's torso changed.
+    let changed = (0..60)
+        .flat_map(|dy| (0..60).map(move |dx| (590 + dx, 300 + dy)))
+        .filter(|&(x, y)| result.get_pixel(x, y) != room.get_pixel(x, y))
+        .count();
+    assert!(changed > 1000, "{changed} torso pixels changed");
+}
