@@ -7,6 +7,7 @@
 //! - [`atomic_file`]: the one way files are written (temporary file, then rename).
 //! - [`resources`]: where the files that ship with the program (model, wardrobe) are found.
 //! - [`pipeline`]: images to tensors and back, flow pictures, one try-on from photos.
+//! - [`resample`]: resizing pictures on every core.
 //! - [`person`]: where the person is (matte, box) and how the body lies (keypoints).
 //! - [`wardrobe`]: the garment library and its persistence.
 //! - [`capture`]: cameras behind a trait (webcams, and a synthetic source for tests).
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod model;
 pub mod person;
 pub mod pipeline;
+pub mod resample;
 pub mod resources;
 pub mod wardrobe;
 pub mod weights;

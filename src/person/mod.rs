@@ -430,7 +430,7 @@ impl PersonModels {
                 ((width as f32 * s).round() as u32).max(1),
                 ((height as f32 * s).round() as u32).max(1),
             );
-            let small = crate::pipeline::resize(photo, w, h, crate::pipeline::Filter::Triangle);
+            let small = crate::resample::resize(photo, w, h, crate::resample::Filter::Triangle);
             (std::borrow::Cow::Owned(small), w as f32 / width as f32)
         } else {
             (std::borrow::Cow::Borrowed(photo), 1.0)

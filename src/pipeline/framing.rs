@@ -279,7 +279,7 @@ pub fn to_native(pixels: RgbImage) -> RgbImage {
     if pixels.dimensions() == (tw, th) {
         return pixels;
     }
-    super::resample::resize(&pixels, tw, th, super::resample::Filter::Lanczos3)
+    crate::resample::resize(&pixels, tw, th, crate::resample::Filter::Lanczos3)
 }
 
 /// The network's 192x256 input from a crop of `photo`. A 192x256 crop is used as it is (the

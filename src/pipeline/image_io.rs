@@ -190,10 +190,10 @@ where
     let (w, h) = image.dimensions();
     if u64::from(w) * u64::from(th) == u64::from(h) * u64::from(tw) {
         // Already 3:4 (a padded garment, say): no padded copy needed.
-        return super::resample::resize(image, tw, th, super::resample::Filter::Lanczos3);
+        return crate::resample::resize(image, tw, th, crate::resample::Filter::Lanczos3);
     }
     let canvas = pad_to_native_aspect(image, fill);
-    super::resample::resize(&canvas, tw, th, super::resample::Filter::Lanczos3)
+    crate::resample::resize(&canvas, tw, th, crate::resample::Filter::Lanczos3)
 }
 
 /// RGB image to a (1, 3, H, W) tensor in [-1, 1]: x / 255, then (x - 0.5) / 0.5.

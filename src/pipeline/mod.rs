@@ -8,7 +8,6 @@ mod garment_frame;
 mod garment_mask;
 mod hires;
 mod image_io;
-mod resample;
 mod sheet;
 mod subject;
 mod tryon;
@@ -34,7 +33,6 @@ pub use image_io::{
     pad_to_native_aspect, rgb_to_tensor, save_image, tensor_to_gray, tensor_to_rgb, PipelineError,
     IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS,
 };
-pub use resample::{resize, Filter};
 pub use sheet::composition_sheet;
 pub use subject::{
     is_native_photo, prepare_subject, track_subject, Background, BackgroundSyntax, Subject,

@@ -13,8 +13,8 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
-use super::resample::{resize, Filter};
 use crate::engine::{Engine, TryOn, NATIVE_SIZE};
+use crate::resample::{resize, Filter};
 
 /// What a try-on needs: the whole photo with its 3:4 crop, and a garment with its mask (both at
 /// their own resolution; the mask the size of the garment photo).
