@@ -898,6 +898,210 @@ pub(super) fn axis(input: usize, output: usize, align: bool, half: bool) -> Axis
     resize_axis(input, output, align, half)
 }
 
+/// One SIMD width's kernels, written once for AVX2 (8 lanes) and AVX-512 (16 lanes): `$v` is
+/// the vector type, `$lanes` its width, `$rows` the tile height its register file allows, and
+/// the rest the intrinsics by role. The two builds run the same operations in the same order.
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_kernels {
+    (
+        features: $feat:literal,
+        vector: $v:ty,
+        lanes: $lanes:literal,
+        rows: $rows:literal,
+        zero: $zero:ident,
+        splat: $splat:ident,
+        load: $load:ident,
+        store: $storeu:ident,
+        fmadd: $fmadd:ident,
+        add: $add:ident,
+        mul: $mul:ident,
+        max: $max:ident,
+        min: $min:ident $(,)?
+    ) => {
+        /// Stores `a` after the activation.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn store(p: *mut f32, a: $v, act: Epi) {
+            let zero = $zero();
+            let six = $splat(6.0);
+            let v = match act {
+                Epi::None => a,
+                Epi::Relu => $max(a, zero),
+                Epi::Relu6 => $min($max(a, zero), six),
+                Epi::HardSwish => {
+                    let t = $min($max($add(a, $splat(3.0)), zero), six);
+                    $mul($mul(a, t), $splat(1.0 / 6.0))
+                }
+                Epi::Logistic => {
+                    $storeu(p, a);
+                    for q in 0..$lanes {
+                        *p.add(q) = Epi::Logistic.apply(*p.add(q));
+                    }
+                    return;
+                }
+            };
+            $storeu(p, v);
+        }
+
+        /// Depthwise convolution of output rows `y0..` (as many as `dst` holds), channels a
+        /// multiple of the lane count: per output pixel, all taps accumulate in registers, four
+        /// vectors of channels at a time.
+        ///
+        /// # Safety
+        /// The CPU has the features this build is for; the slices hold the sizes `g` gives
+        /// (asserted).
+        #[target_feature(enable = $feat)]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn depthwise(
+            x: &[f32],
+            w: &[f32],
+            b: &[f32],
+            g: &Window,
+            y0: usize,
+            dst: &mut [f32],
+            res: Option<&[f32]>,
+            act: Epi,
+        ) {
+            let c = g.c;
+            let row_len = g.ow * c;
+            let rows = dst.len() / row_len;
+            assert!(c.is_multiple_of($lanes) && dst.len() == rows * row_len && y0 + rows <= g.oh);
+            assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
+            assert!(res.is_none_or(|r| r.len() == dst.len()));
+            let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
+            let rp = res.map(|r| r.as_ptr());
+            for r in 0..rows {
+                let oy = y0 + r;
+                // Taps i0..i1 land inside the map.
+                let top = oy * g.sh;
+                let i0 = g.top.saturating_sub(top);
+                let i1 = (g.h + g.top).saturating_sub(top).min(g.kh);
+                for ox in 0..g.ow {
+                    let left = ox * g.sw;
+                    let j0 = g.left.saturating_sub(left);
+                    let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
+                    let at = r * row_len + ox * c;
+                    let mut cb = 0;
+                    while cb + 4 * $lanes <= c {
+                        let mut acc = [
+                            $load(bp.add(cb)),
+                            $load(bp.add(cb + $lanes)),
+                            $load(bp.add(cb + 2 * $lanes)),
+                            $load(bp.add(cb + 3 * $lanes)),
+                        ];
+                        for i in i0..i1 {
+                            let iy = top + i - g.top;
+                            for j in j0..j1 {
+                                let ix = left + j - g.left;
+                                let s = xp.add((iy * g.w + ix) * c + cb);
+                                let k = wp.add((i * g.kw + j) * c + cb);
+                                for (q, a) in acc.iter_mut().enumerate() {
+                                    *a = $fmadd(
+                                        $load(s.add($lanes * q)),
+                                        $load(k.add($lanes * q)),
+                                        *a,
+                                    );
+                                }
+                            }
+                        }
+                        for (q, a) in acc.iter().enumerate() {
+                            let mut v = *a;
+                            if let Some(rp) = rp {
+                                v = $add(v, $load(rp.add(at + cb + $lanes * q)));
+                            }
+                            store(dp.add(at + cb + $lanes * q), v, act);
+                        }
+                        cb += 4 * $lanes;
+                    }
+                    while cb < c {
+                        let mut a = $load(bp.add(cb));
+                        for i in i0..i1 {
+                            let iy = top + i - g.top;
+                            for j in j0..j1 {
+                                let ix = left + j - g.left;
+                                a = $fmadd(
+                                    $load(xp.add((iy * g.w + ix) * c + cb)),
+                                    $load(wp.add((i * g.kw + j) * c + cb)),
+                                    a,
+                                );
+                            }
+                        }
+                        if let Some(rp) = rp {
+                            a = $add(a, $load(rp.add(at + cb)));
+                        }
+                        store(dp.add(at + cb), a, act);
+                        cb += $lanes;
+                    }
+                }
+            }
+        }
+
+        /// MR rows by `$lanes` * NV columns from (i, j): the k products accumulate in
+        /// registers.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn tile<const MR: usize, const NV: usize>(p: &Gemm, i: usize, j: usize) {
+            let mut acc = [[$zero(); NV]; MR];
+            for l in 0..p.k {
+                let wr = p.w.add(l * p.n + j);
+                let mut wv = [$zero(); NV];
+                for (v, w) in wv.iter_mut().enumerate() {
+                    *w = $load(wr.add($lanes * v));
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let xv = $splat(*p.x.add((i + r) * p.k + l));
+                    for (a, w) in row.iter_mut().zip(&wv) {
+                        *a = $fmadd(xv, *w, *a);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (v, a) in row.iter().enumerate() {
+                    let at = (i + r) * p.n + j + $lanes * v;
+                    let mut s = $add(*a, $load(p.b.add(j + $lanes * v)));
+                    if let Some(res) = p.res {
+                        s = $add(s, $load(res.add(at)));
+                    }
+                    store(p.dst.add(at), s, p.act);
+                }
+            }
+        }
+
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn columns<const NV: usize>(p: &Gemm, rows: (usize, usize), j: usize) {
+            let mut i = rows.0;
+            while i + $rows <= rows.1 {
+                tile::<$rows, NV>(p, i, j);
+                i += $rows;
+            }
+            while i + 4 <= rows.1 {
+                tile::<4, NV>(p, i, j);
+                i += 4;
+            }
+            while i < rows.1 {
+                tile::<1, NV>(p, i, j);
+                i += 1;
+            }
+        }
+
+        /// The product's columns `cols` that fill whole vectors; returns the first column left.
+        #[target_feature(enable = $feat)]
+        unsafe fn full_columns(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) -> usize {
+            let mut j = cols.0;
+            while j + 2 * $lanes <= cols.1 {
+                columns::<2>(p, rows, j);
+                j += 2 * $lanes;
+            }
+            while j + $lanes <= cols.1 {
+                columns::<1>(p, rows, j);
+                j += $lanes;
+            }
+            j
+        }
+    };
+}
+
 /// Hand-written AVX2 and FMA kernels (8 lanes): the depthwise and pointwise convolutions with
 /// their bias, residual and activation applied in registers before the one store.
 #[cfg(target_arch = "x86_64")]
@@ -906,123 +1110,20 @@ mod x86 {
 
     use super::{Epi, Window};
 
-    /// Stores `a` after the activation.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store(p: *mut f32, a: __m256, act: Epi) {
-        let zero = _mm256_setzero_ps();
-        let six = _mm256_set1_ps(6.0);
-        let v = match act {
-            Epi::None => a,
-            Epi::Relu => _mm256_max_ps(a, zero),
-            Epi::Relu6 => _mm256_min_ps(_mm256_max_ps(a, zero), six),
-            Epi::HardSwish => {
-                let t = _mm256_min_ps(
-                    _mm256_max_ps(_mm256_add_ps(a, _mm256_set1_ps(3.0)), zero),
-                    six,
-                );
-                _mm256_mul_ps(_mm256_mul_ps(a, t), _mm256_set1_ps(1.0 / 6.0))
-            }
-            Epi::Logistic => {
-                _mm256_storeu_ps(p, a);
-                for q in 0..8 {
-                    *p.add(q) = Epi::Logistic.apply(*p.add(q));
-                }
-                return;
-            }
-        };
-        _mm256_storeu_ps(p, v);
-    }
-
-    /// Depthwise convolution of output rows `y0..` (as many as `dst` holds), channels a
-    /// multiple of 8: per output pixel, all taps accumulate in registers, 32 channels at a time.
-    ///
-    /// # Safety
-    /// AVX2 and FMA are available; the slices hold the sizes `g` gives (asserted).
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn depthwise(
-        x: &[f32],
-        w: &[f32],
-        b: &[f32],
-        g: &Window,
-        y0: usize,
-        dst: &mut [f32],
-        res: Option<&[f32]>,
-        act: Epi,
-    ) {
-        let c = g.c;
-        let row_len = g.ow * c;
-        let rows = dst.len() / row_len;
-        assert!(c.is_multiple_of(8) && dst.len() == rows * row_len && y0 + rows <= g.oh);
-        assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
-        assert!(res.is_none_or(|r| r.len() == dst.len()));
-        let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
-        let rp = res.map(|r| r.as_ptr());
-        for r in 0..rows {
-            let oy = y0 + r;
-            // Taps i0..i1 land inside the map.
-            let top = oy * g.sh;
-            let i0 = g.top.saturating_sub(top);
-            let i1 = (g.h + g.top).saturating_sub(top).min(g.kh);
-            for ox in 0..g.ow {
-                let left = ox * g.sw;
-                let j0 = g.left.saturating_sub(left);
-                let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
-                let at = r * row_len + ox * c;
-                let mut cb = 0;
-                while cb + 32 <= c {
-                    let mut acc = [
-                        _mm256_loadu_ps(bp.add(cb)),
-                        _mm256_loadu_ps(bp.add(cb + 8)),
-                        _mm256_loadu_ps(bp.add(cb + 16)),
-                        _mm256_loadu_ps(bp.add(cb + 24)),
-                    ];
-                    for i in i0..i1 {
-                        let iy = top + i - g.top;
-                        for j in j0..j1 {
-                            let ix = left + j - g.left;
-                            let s = xp.add((iy * g.w + ix) * c + cb);
-                            let k = wp.add((i * g.kw + j) * c + cb);
-                            for (q, a) in acc.iter_mut().enumerate() {
-                                *a = _mm256_fmadd_ps(
-                                    _mm256_loadu_ps(s.add(8 * q)),
-                                    _mm256_loadu_ps(k.add(8 * q)),
-                                    *a,
-                                );
-                            }
-                        }
-                    }
-                    for (q, a) in acc.iter().enumerate() {
-                        let mut v = *a;
-                        if let Some(rp) = rp {
-                            v = _mm256_add_ps(v, _mm256_loadu_ps(rp.add(at + cb + 8 * q)));
-                        }
-                        store(dp.add(at + cb + 8 * q), v, act);
-                    }
-                    cb += 32;
-                }
-                while cb < c {
-                    let mut a = _mm256_loadu_ps(bp.add(cb));
-                    for i in i0..i1 {
-                        let iy = top + i - g.top;
-                        for j in j0..j1 {
-                            let ix = left + j - g.left;
-                            a = _mm256_fmadd_ps(
-                                _mm256_loadu_ps(xp.add((iy * g.w + ix) * c + cb)),
-                                _mm256_loadu_ps(wp.add((i * g.kw + j) * c + cb)),
-                                a,
-                            );
-                        }
-                    }
-                    if let Some(rp) = rp {
-                        a = _mm256_add_ps(a, _mm256_loadu_ps(rp.add(at + cb)));
-                    }
-                    store(dp.add(at + cb), a, act);
-                    cb += 8;
-                }
-            }
-        }
+    simd_kernels! {
+        features: "avx2,fma",
+        vector: __m256,
+        lanes: 8,
+        rows: 4,
+        zero: _mm256_setzero_ps,
+        splat: _mm256_set1_ps,
+        load: _mm256_loadu_ps,
+        store: _mm256_storeu_ps,
+        fmadd: _mm256_fmadd_ps,
+        add: _mm256_add_ps,
+        mul: _mm256_mul_ps,
+        max: _mm256_max_ps,
+        min: _mm256_min_ps,
     }
 
     /// Raw operands of a pointwise product: x (m, k), w (k, n), bias (n), residual and dst
@@ -1045,50 +1146,6 @@ mod x86 {
     // the inputs are read-only for the product's duration.
     unsafe impl Send for Gemm {}
     unsafe impl Sync for Gemm {}
-
-    /// MR rows by 8 * NV columns from (i, j): the k products accumulate in registers.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn tile<const MR: usize, const NV: usize>(p: &Gemm, i: usize, j: usize) {
-        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-        for l in 0..p.k {
-            let wr = p.w.add(l * p.n + j);
-            let mut wv = [_mm256_setzero_ps(); NV];
-            for (v, w) in wv.iter_mut().enumerate() {
-                *w = _mm256_loadu_ps(wr.add(8 * v));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xv = _mm256_broadcast_ss(&*p.x.add((i + r) * p.k + l));
-                for (a, w) in row.iter_mut().zip(&wv) {
-                    *a = _mm256_fmadd_ps(xv, *w, *a);
-                }
-            }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, a) in row.iter().enumerate() {
-                let at = (i + r) * p.n + j + 8 * v;
-                let mut s = _mm256_add_ps(*a, _mm256_loadu_ps(p.b.add(j + 8 * v)));
-                if let Some(res) = p.res {
-                    s = _mm256_add_ps(s, _mm256_loadu_ps(res.add(at)));
-                }
-                store(p.dst.add(at), s, p.act);
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn columns<const NV: usize>(p: &Gemm, rows: (usize, usize), j: usize) {
-        let mut i = rows.0;
-        while i + 4 <= rows.1 {
-            tile::<4, NV>(p, i, j);
-            i += 4;
-        }
-        while i < rows.1 {
-            tile::<1, NV>(p, i, j);
-            i += 1;
-        }
-    }
 
     /// The dot product of two runs of `k` values.
     #[target_feature(enable = "avx2,fma")]
@@ -1127,15 +1184,7 @@ mod x86 {
     /// `cols` lie inside them, and no other thread writes this tile.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn pointwise(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) {
-        let mut j = cols.0;
-        while j + 16 <= cols.1 {
-            columns::<2>(p, rows, j);
-            j += 16;
-        }
-        while j + 8 <= cols.1 {
-            columns::<1>(p, rows, j);
-            j += 8;
-        }
+        let j = full_columns(p, rows, cols);
         // The last columns one at a time (heads with a few outputs), as dot products.
         let first_tail = p.n - p.n % 8;
         for jj in j..cols.1 {
@@ -1162,78 +1211,20 @@ mod x86_512 {
     use super::x86::Gemm;
     use super::{Epi, Window};
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn store(p: *mut f32, a: __m512, act: Epi) {
-        let zero = _mm512_setzero_ps();
-        let six = _mm512_set1_ps(6.0);
-        let v = match act {
-            Epi::None => a,
-            Epi::Relu => _mm512_max_ps(a, zero),
-            Epi::Relu6 => _mm512_min_ps(_mm512_max_ps(a, zero), six),
-            Epi::HardSwish => {
-                let t = _mm512_min_ps(
-                    _mm512_max_ps(_mm512_add_ps(a, _mm512_set1_ps(3.0)), zero),
-                    six,
-                );
-                _mm512_mul_ps(_mm512_mul_ps(a, t), _mm512_set1_ps(1.0 / 6.0))
-            }
-            Epi::Logistic => {
-                _mm512_storeu_ps(p, a);
-                for q in 0..16 {
-                    *p.add(q) = Epi::Logistic.apply(*p.add(q));
-                }
-                return;
-            }
-        };
-        _mm512_storeu_ps(p, v);
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn tile<const MR: usize, const NV: usize>(p: &Gemm, i: usize, j: usize) {
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        for l in 0..p.k {
-            let wr = p.w.add(l * p.n + j);
-            let mut wv = [_mm512_setzero_ps(); NV];
-            for (v, w) in wv.iter_mut().enumerate() {
-                *w = _mm512_loadu_ps(wr.add(16 * v));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*p.x.add((i + r) * p.k + l));
-                for (a, w) in row.iter_mut().zip(&wv) {
-                    *a = _mm512_fmadd_ps(xv, *w, *a);
-                }
-            }
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, a) in row.iter().enumerate() {
-                let at = (i + r) * p.n + j + 16 * v;
-                let mut s = _mm512_add_ps(*a, _mm512_loadu_ps(p.b.add(j + 16 * v)));
-                if let Some(res) = p.res {
-                    s = _mm512_add_ps(s, _mm512_loadu_ps(res.add(at)));
-                }
-                store(p.dst.add(at), s, p.act);
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn columns<const NV: usize>(p: &Gemm, rows: (usize, usize), j: usize) {
-        let mut i = rows.0;
-        while i + 8 <= rows.1 {
-            tile::<8, NV>(p, i, j);
-            i += 8;
-        }
-        while i + 4 <= rows.1 {
-            tile::<4, NV>(p, i, j);
-            i += 4;
-        }
-        while i < rows.1 {
-            tile::<1, NV>(p, i, j);
-            i += 1;
-        }
+    simd_kernels! {
+        features: "avx512f,avx2,fma",
+        vector: __m512,
+        lanes: 16,
+        rows: 8,
+        zero: _mm512_setzero_ps,
+        splat: _mm512_set1_ps,
+        load: _mm512_loadu_ps,
+        store: _mm512_storeu_ps,
+        fmadd: _mm512_fmadd_ps,
+        add: _mm512_add_ps,
+        mul: _mm512_mul_ps,
+        max: _mm512_max_ps,
+        min: _mm512_min_ps,
     }
 
     /// As [`super::x86::pointwise`].
@@ -1242,104 +1233,7 @@ mod x86_512 {
     /// AVX-512F, AVX2 and FMA are available; as [`super::x86::pointwise`].
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn pointwise(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) {
-        let mut j = cols.0;
-        while j + 32 <= cols.1 {
-            columns::<2>(p, rows, j);
-            j += 32;
-        }
-        while j + 16 <= cols.1 {
-            columns::<1>(p, rows, j);
-            j += 16;
-        }
+        let j = full_columns(p, rows, cols);
         super::x86::pointwise(p, rows, (j, cols.1));
-    }
-
-    /// As [`super::x86::depthwise`], for channels a multiple of 16.
-    ///
-    /// # Safety
-    /// AVX-512F, AVX2 and FMA are available; the slices hold the sizes `g` gives (asserted).
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn depthwise(
-        x: &[f32],
-        w: &[f32],
-        b: &[f32],
-        g: &Window,
-        y0: usize,
-        dst: &mut [f32],
-        res: Option<&[f32]>,
-        act: Epi,
-    ) {
-        let c = g.c;
-        let row_len = g.ow * c;
-        let rows = dst.len() / row_len;
-        assert!(c.is_multiple_of(16) && dst.len() == rows * row_len && y0 + rows <= g.oh);
-        assert!(x.len() >= g.h * g.w * c && w.len() >= g.kh * g.kw * c && b.len() >= c);
-        assert!(res.is_none_or(|r| r.len() == dst.len()));
-        let (xp, wp, bp, dp) = (x.as_ptr(), w.as_ptr(), b.as_ptr(), dst.as_mut_ptr());
-        let rp = res.map(|r| r.as_ptr());
-        for r in 0..rows {
-            let oy = y0 + r;
-            let top = oy * g.sh;
-            let i0 = g.top.saturating_sub(top);
-            let i1 = (g.h + g.top).saturating_sub(top).min(g.kh);
-            for ox in 0..g.ow {
-                let left = ox * g.sw;
-                let j0 = g.left.saturating_sub(left);
-                let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
-                let at = r * row_len + ox * c;
-                let mut cb = 0;
-                while cb + 64 <= c {
-                    let mut acc = [
-                        _mm512_loadu_ps(bp.add(cb)),
-                        _mm512_loadu_ps(bp.add(cb + 16)),
-                        _mm512_loadu_ps(bp.add(cb + 32)),
-                        _mm512_loadu_ps(bp.add(cb + 48)),
-                    ];
-                    for i in i0..i1 {
-                        let iy = top + i - g.top;
-                        for j in j0..j1 {
-                            let ix = left + j - g.left;
-                            let s = xp.add((iy * g.w + ix) * c + cb);
-                            let k = wp.add((i * g.kw + j) * c + cb);
-                            for (q, a) in acc.iter_mut().enumerate() {
-                                *a = _mm512_fmadd_ps(
-                                    _mm512_loadu_ps(s.add(16 * q)),
-                                    _mm512_loadu_ps(k.add(16 * q)),
-                                    *a,
-                                );
-                            }
-                        }
-                    }
-                    for (q, a) in acc.iter().enumerate() {
-                        let mut v = *a;
-                        if let Some(rp) = rp {
-                            v = _mm512_add_ps(v, _mm512_loadu_ps(rp.add(at + cb + 16 * q)));
-                        }
-                        store(dp.add(at + cb + 16 * q), v, act);
-                    }
-                    cb += 64;
-                }
-                while cb < c {
-                    let mut a = _mm512_loadu_ps(bp.add(cb));
-                    for i in i0..i1 {
-                        let iy = top + i - g.top;
-                        for j in j0..j1 {
-                            let ix = left + j - g.left;
-                            a = _mm512_fmadd_ps(
-                                _mm512_loadu_ps(xp.add((iy * g.w + ix) * c + cb)),
-                                _mm512_loadu_ps(wp.add((i * g.kw + j) * c + cb)),
-                                a,
-                            );
-                        }
-                    }
-                    if let Some(rp) = rp {
-                        a = _mm512_add_ps(a, _mm512_loadu_ps(rp.add(at + cb)));
-                    }
-                    store(dp.add(at + cb), a, act);
-                    cb += 16;
-                }
-            }
-        }
     }
 }
