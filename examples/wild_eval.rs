@@ -48,30 +48,26 @@ fn gauss(data: &[f32], w: usize, h: usize) -> Vec<f32> {
         .map(|i: i32| (-(i * i) as f32 / (2.0 * 1.5 * 1.5)).exp())
         .collect();
     let sum: f32 = k.iter().sum();
-    let k: Vec<f32> = k.iter().map(|v| v / sum).collect();
-    let mut tmp = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            tmp[y * w + x] = (0..11)
-                .map(|i| {
-                    let xx = (x as i32 + i as i32 - 5).clamp(0, w as i32 - 1) as usize;
-                    k[i] * data[y * w + xx]
-                })
-                .sum();
+    // One pass along rows (`horizontal`) or columns.
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                out[y * w + x] = (0..11)
+                    .map(|i| {
+                        let (xx, yy) = if horizontal {
+                            ((x as i32 + i as i32 - 5).clamp(0, w as i32 - 1) as usize, y)
+                        } else {
+                            (x, (y as i32 + i as i32 - 5).clamp(0, h as i32 - 1) as usize)
+                        };
+                        k[i] / sum * src[yy * w + xx]
+                    })
+                    .sum();
+            }
         }
-    }
-    let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            out[y * w + x] = (0..11)
-                .map(|i| {
-                    let yy = (y as i32 + i as i32 - 5).clamp(0, h as i32 - 1) as usize;
-                    k[i] * tmp[yy * w + x]
-                })
-                .sum();
-        }
-    }
-    out
+        out
+    };
+    pass(&pass(data, true), false)
 }
 
 /// Mean SSIM over the pixels where `mask` is true.
