@@ -71,6 +71,22 @@ fn fixture_tryon_args<'a>(cmd: &'a mut Command, out_dir: &Path) -> &'a mut Comma
         .arg(out_dir.join("dump.safetensors"))
 }
 
+/// `tryon` of `photo` with the fixture garment, mask and model on the CPU (add `--out`).
+fn tryon_photo(photo: &Path) -> Command {
+    let [_, garment, mask] = fixture_inputs();
+    let model = model_fixtures().join("PFAFN");
+    let mut cmd = bin();
+    cmd.arg("tryon")
+        .arg("--person")
+        .arg(photo)
+        .arg("--garment")
+        .arg(garment)
+        .arg("--mask")
+        .arg(mask)
+        .args(["--model", model.to_str().unwrap(), "--device", "cpu"]);
+    cmd
+}
+
 fn check_dump(out_dir: &Path) {
     let reference = load(model_fixtures().join("reference.safetensors"));
     let dump = load(out_dir.join("dump.safetensors"));
@@ -407,7 +423,7 @@ fn bench_batches_try_ons_and_reports_their_rate() {
 #[test]
 fn crop_hires_and_paste_back_from_a_large_photo() {
     let tmp = tempfile::tempdir().unwrap();
-    let [person, garment, mask] = fixture_inputs();
+    let [person, _, _] = fixture_inputs();
     // A 1000x900 "photo" with the person scaled up inside it.
     let small = image::open(&person).unwrap().to_rgb8();
     let big = image::imageops::resize(&small, 576, 768, image::imageops::FilterType::CatmullRom);
@@ -415,19 +431,7 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
     image::imageops::replace(&mut photo, &big, 300, 100);
     let photo_path = tmp.path().join("photo.jpg");
     photo.save(&photo_path).unwrap();
-    let model = model_fixtures().join("PFAFN");
-    let base = |cmd: &mut Command| {
-        cmd.arg("tryon")
-            .arg("--person")
-            .arg(&photo_path)
-            .arg("--garment")
-            .arg(&garment)
-            .arg("--mask")
-            .arg(&mask)
-            .args(["--model", model.to_str().unwrap(), "--device", "cpu"]);
-    };
-    let mut cmd = bin();
-    base(&mut cmd);
+    let mut cmd = tryon_photo(&photo_path);
     cmd.args(["--crop", "300,100,576,768", "--hires"])
         .arg("--out")
         .arg(tmp.path().join("hires.png"))
@@ -449,8 +453,7 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
     assert_eq!(pasted.get_pixel(50, 50), written.get_pixel(50, 50));
 
     // Without --hires the result is the network's 192x256.
-    let mut cmd = bin();
-    base(&mut cmd);
+    let mut cmd = tryon_photo(&photo_path);
     cmd.arg("--out").arg(tmp.path().join("low.png"));
     ok(&mut cmd);
     let low = image::open(tmp.path().join("low.png")).unwrap().to_rgb8();
@@ -458,8 +461,7 @@ fn crop_hires_and_paste_back_from_a_large_photo() {
 
     // A crop that is not 3:4, or has its centre outside the photo, is refused with the reason.
     for (crop, reason) in [("0,0,500,500", "3:4"), ("900,800,576,768", "centre")] {
-        let mut cmd = bin();
-        base(&mut cmd);
+        let mut cmd = tryon_photo(&photo_path);
         cmd.args(["--crop", crop])
             .arg("--out")
             .arg(tmp.path().join("x.png"));
@@ -528,23 +530,14 @@ fn app_refuses_a_wardrobe_that_is_not_a_folder() {
 #[test]
 fn tryon_without_a_person_falls_back_to_the_centred_crop_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let [_, garment, mask] = fixture_inputs();
+
     let photo = image::RgbImage::from_fn(640, 480, |x, y| {
         image::Rgb([(x / 3) as u8, (y / 2) as u8, 90])
     });
     let photo_path = tmp.path().join("wall.png");
     photo.save(&photo_path).unwrap();
-    let model = model_fixtures().join("PFAFN");
-    let mut cmd = bin();
-    cmd.arg("tryon")
-        .arg("--person")
-        .arg(&photo_path)
-        .arg("--garment")
-        .arg(&garment)
-        .arg("--mask")
-        .arg(&mask)
-        .args(["--model", model.to_str().unwrap(), "--device", "cpu"])
-        .arg("--out")
+    let mut cmd = tryon_photo(&photo_path);
+    cmd.arg("--out")
         .arg(tmp.path().join("out.png"))
         .arg("--pasted")
         .arg(tmp.path().join("pasted.png"));
