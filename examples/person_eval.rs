@@ -52,6 +52,24 @@ const HIP_MAP: (f32, f32) = (1.0095, 0.0367);
 type Frame = ((f32, f32), (f32, f32), (f32, f32), f32);
 
 /// BlazePose's torso frame: hip centre, unit `up` and `side` vectors, torso length.
+/// Person pixels of a VITON parse with the neck filled in, as `training/wild_set.py` fills it:
+/// in each column, a run of at most 24 background pixels between person pixels is person.
+fn fill_neck(parse: &image::GrayImage) -> Vec<bool> {
+    let (w, h) = (parse.width() as usize, parse.height() as usize);
+    let mut out: Vec<bool> = parse.pixels().map(|p| p.0[0] != 0).collect();
+    for x in 0..w {
+        let ys: Vec<usize> = (0..h).filter(|&y| out[y * w + x]).collect();
+        for pair in ys.windows(2) {
+            if pair[1] - pair[0] > 1 && pair[1] - pair[0] <= 24 {
+                for y in pair[0]..pair[1] {
+                    out[y * w + x] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
 fn torso_frame(k: &[fitting_room::person::Keypoint]) -> Option<Frame> {
     let mid = |a: usize, b: usize| ((k[a].x + k[b].x) / 2.0, (k[a].y + k[b].y) / 2.0);
     let hips = mid(23, 24);
@@ -117,6 +135,7 @@ fn main() -> Result<()> {
     names.truncate(limit);
 
     let mut ious = Vec::new();
+    let mut neck_ious = Vec::new();
     // Every visible joint's error in torso heights (raw BlazePose points).
     let mut errors: Vec<f32> = Vec::new();
     // Where matte and parse disagree: pixels only the parse labels, only the matte covers.
@@ -146,9 +165,16 @@ fn main() -> Result<()> {
         }
         let parse = image::open(dir.join("image-parse").join(format!("{stem}.png")))?.to_luma8();
         let (mut inter, mut union) = (0usize, 0usize);
+        // The parse with its unlabelled neck filled in (LIP has no neck class): a second
+        // reference, for what the parse leaves out.
+        let filled = fill_neck(&parse);
+        let (mut inter_n, mut union_n) = (0usize, 0usize);
         for (x, y, p) in parse.enumerate_pixels() {
             let a = p.0[0] != 0;
             let b = person.matte.get(x, y) > 0.5;
+            let an = filled[(y * parse.width() + x) as usize];
+            inter_n += (an && b) as usize;
+            union_n += (an || b) as usize;
             inter += (a && b) as usize;
             union += (a || b) as usize;
             parse_only += (a && !b) as usize;
@@ -181,6 +207,7 @@ fn main() -> Result<()> {
             }
         }
         ious.push(iou);
+        neck_ious.push(inter_n as f32 / union_n.max(1) as f32);
         let op = openpose(&dir.join("pose").join(format!("{stem}_keypoints.json")))?;
         let torso = {
             let neck = op[1];
@@ -254,6 +281,12 @@ fn main() -> Result<()> {
         }
         rows.push((stem, iou, worst));
     }
+    neck_ious.sort_by(f32::total_cmp);
+    println!(
+        "matte IoU against the parse with its neck filled in: mean {:.4}, median {:.4}",
+        neck_ious.iter().sum::<f32>() / neck_ious.len().max(1) as f32,
+        neck_ious.get(neck_ious.len() / 2).copied().unwrap_or(0.0)
+    );
     ious.sort_by(f32::total_cmp);
     let n = ious.len().max(1);
     let mean = ious.iter().sum::<f32>() / n as f32;
