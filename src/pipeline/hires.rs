@@ -244,6 +244,122 @@ fn person_region(matte: &GrayImage) -> Plane {
     grown.blurred(1)
 }
 
+/// How far (mean absolute difference, [-1, 1] units) a rendered pixel may be from VITON's
+/// background colour and still count as background.
+const BACKGROUND_TOLERANCE: f32 = 0.1;
+/// How much closer to VITON's background a rendered pixel must have come than the input was,
+/// for the network to have turned person into background there (fully at twice this).
+const TURNED_FROM: f32 = 0.3;
+
+/// The network saw the person on VITON's plain background; where the new garment is smaller
+/// than the old one, it paints that background over what was person (a jacket's shoulders, a
+/// long top's hem). There the photo's own background belongs, not VITON's: `rendered` takes a
+/// plate of the photo's background (`photo`, the crop at 192x256 with its real background),
+/// filled in from around the person, in proportion to how much a pixel inside the matte looks
+/// like VITON's background where what the network saw (`seen`) was clearly something else.
+fn restore_background(
+    rendered: &mut [Plane],
+    seen: &[Plane; 3],
+    matte: &GrayImage,
+    photo: &[Plane; 3],
+) {
+    let (w, h) = (photo[0].width, photo[0].height);
+    // Clearly background: what the plate is filled from.
+    let known = Plane {
+        width: w,
+        height: h,
+        data: matte
+            .pixels()
+            .map(|p| if p[0] < 64 { 1.0 } else { 0.0 })
+            .collect(),
+    };
+    if known.data.iter().all(|&k| k == 0.0) {
+        return;
+    }
+    let plate: Vec<Plane> = photo.iter().map(|p| fill_from(p, &known)).collect();
+    let bg = super::framing::VITON_BACKGROUND
+        .0
+        .map(|v| f32::from(v) / 127.5 - 1.0);
+    for i in 0..w * h {
+        let inside = f32::from(matte.as_raw()[i]) / 255.0;
+        if inside == 0.0 {
+            continue;
+        }
+        let distance = |planes: &[Plane]| {
+            (0..3)
+                .map(|c| (planes[c].data[i] - bg[c]).abs())
+                .sum::<f32>()
+                / 3.0
+        };
+        let (d_rendered, d_seen) = (distance(rendered), distance(seen));
+        // Background now, and clearly not before: a light cap the network kept a little
+        // greyer stays the cap.
+        let now = (1.0 - d_rendered / BACKGROUND_TOLERANCE).clamp(0.0, 1.0);
+        let turned = ((d_seen - d_rendered - TURNED_FROM) / TURNED_FROM).clamp(0.0, 1.0);
+        let b = now * turned * inside;
+        for c in 0..3 {
+            let r = &mut rendered[c].data[i];
+            *r += b * (plate[c].data[i] - *r);
+        }
+    }
+}
+
+/// `values` where `known` is 1, and elsewhere filled in from the known values around (pull-push
+/// over a pyramid of halvings: coarser levels fill what finer ones lack, smoothly).
+fn fill_from(values: &Plane, known: &Plane) -> Plane {
+    // Push: weighted sums down to one pixel.
+    let mut levels = vec![(
+        Plane {
+            width: values.width,
+            height: values.height,
+            data: values
+                .data
+                .iter()
+                .zip(&known.data)
+                .map(|(v, k)| v * k)
+                .collect(),
+        },
+        known.clone(),
+    )];
+    while let Some((v, k)) = levels.last().filter(|(v, _)| v.width > 1 || v.height > 1) {
+        let (w, h) = (v.width.div_ceil(2), v.height.div_ceil(2));
+        let (mut nv, mut nk) = (Plane::new(w, h), Plane::new(w, h));
+        for y in 0..v.height {
+            for x in 0..v.width {
+                let (i, j) = (y * v.width + x, (y / 2) * w + x / 2);
+                nv.data[j] += v.data[i];
+                nk.data[j] += k.data[i];
+            }
+        }
+        levels.push((nv, nk));
+    }
+    // Pull: each level's own average where it has enough weight, the coarser one's elsewhere.
+    let mut filled: Option<Plane> = None;
+    for (v, k) in levels.into_iter().rev() {
+        let mut out = Plane::new(v.width, v.height);
+        for y in 0..v.height {
+            for x in 0..v.width {
+                let i = y * v.width + x;
+                let own = if k.data[i] > 0.0 {
+                    v.data[i] / k.data[i]
+                } else {
+                    0.0
+                };
+                let t = k.data[i].min(1.0);
+                out.data[i] = match &filled {
+                    Some(c) => {
+                        let coarse = c.sample(x as f32 / 2.0 - 0.25, y as f32 / 2.0 - 0.25, false);
+                        t * own + (1.0 - t) * coarse
+                    }
+                    None => own,
+                };
+            }
+        }
+        filled = Some(out);
+    }
+    filled.unwrap_or_else(|| values.clone())
+}
+
 /// The composition weight's sigmoid part, `m_composite / warped_edge`, where the warped mask is
 /// solid enough for the ratio to mean something; elsewhere the nearest such value (a few pixels
 /// out). The full-resolution garment mask reaches slightly past the low-resolution one, and a
@@ -323,6 +439,19 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     let seen = rgb_planes(inputs.person_native);
     if (seen[0].width, seen[0].height) != (lw, lh) {
         return Err(PipelineError::Shape(vec![seen[0].height, seen[0].width]));
+    }
+    let mut rendered = rendered;
+    if let Some(matte) = inputs
+        .person_matte
+        .filter(|m| m.dimensions() == (lw as u32, lh as u32))
+    {
+        let photo = rgb_planes(&crate::resample::resize(
+            inputs.person,
+            lw as u32,
+            lh as u32,
+            crate::resample::Filter::Lanczos3,
+        ));
+        restore_background(&mut rendered, &seen, matte, &photo);
     }
     // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
     // while fine texture (hair, fabric) differs even where nothing changed.
@@ -590,6 +719,66 @@ mod tests {
         let img = RgbImage::from_fn(5, 4, |x, y| Rgb([x as u8 * 40, y as u8 * 60, 200]));
         let p = rgb_planes(&img);
         assert_eq!(pixel(&p, 3, 2), *img.get_pixel(3, 2));
+    }
+
+    /// Where the network turned the old garment into VITON's background, the photo's own
+    /// background (filled in from around the person) comes back; what the network kept light,
+    /// and everything outside the matte, stays as rendered.
+    #[test]
+    fn background_the_network_paints_becomes_the_photos() {
+        let (w, h) = (24usize, 32usize);
+        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane {
+            width: w,
+            height: h,
+            data: (0..w * h).map(|i| f(i % w, i / w)).collect(),
+        };
+        let person = |x: usize, y: usize| (6..18).contains(&x) && (4..30).contains(&y);
+        let matte = GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([if person(x as usize, y as usize) {
+                255
+            } else {
+                0
+            }])
+        });
+        // The photo: a blue wall around a dark jacket; the network saw the jacket.
+        let blue = [-0.6f32, -0.2, 0.7];
+        let photo: [Plane; 3] =
+            [0, 1, 2].map(|c| plane(&|x, y| if person(x, y) { -0.9 } else { blue[c] }));
+        let seen = photo.clone();
+        // Rendered: VITON's background where the jacket's sleeves were (x < 9), a light cap the
+        // network kept (y < 8, seen light too), the new garment elsewhere.
+        let bg = crate::pipeline::VITON_BACKGROUND
+            .0
+            .map(|v| f32::from(v) / 127.5 - 1.0);
+        let mut seen = seen;
+        for plane in seen.iter_mut() {
+            for y in 4..8 {
+                for x in 6..18 {
+                    plane.data[y * w + x] = 0.95;
+                }
+            }
+        }
+        let mut rendered: Vec<Plane> = (0..3)
+            .map(|c| {
+                plane(&|x, y| {
+                    if !person(x, y) || x < 9 || y < 8 {
+                        bg[c]
+                    } else {
+                        0.3
+                    }
+                })
+            })
+            .collect();
+        restore_background(&mut rendered, &seen, &matte, &photo);
+        let at = |x: usize, y: usize| [0, 1, 2].map(|c| rendered[c].data[y * w + x]);
+        // The sleeve's place shows the wall.
+        for (c, v) in at(7, 20).iter().enumerate() {
+            assert!((v - blue[c]).abs() < 0.05, "{:?}", at(7, 20));
+        }
+        // The cap, the new garment and the outside are as rendered.
+        assert_eq!(at(12, 5), bg);
+        assert_eq!(at(12, 20), [0.3; 3]);
+        assert_eq!(at(2, 20), bg);
     }
 
     #[test]
