@@ -633,7 +633,7 @@ mod tests {
             let scale = (cin * 9) as f32;
             for (j, (a, b)) in out.iter().zip(&expected).enumerate() {
                 assert!(
-                    (a - b).abs() <= 2e-6 * scale * (1.0 + b.abs()),
+                    (a - b).abs() <= 1e-6 * scale * (1.0 + b.abs()),
                     "case {i}, element {j}: {a} vs {b}"
                 );
             }
