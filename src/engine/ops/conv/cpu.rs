@@ -14,6 +14,7 @@ use crate::engine::ops::cpu;
 
 #[cfg(target_arch = "x86_64")]
 use super::direct;
+use super::winograd::Winograd;
 
 /// Convs with at most this many output channels may run the direct kernel.
 const DIRECT_MAX_COUT: usize = 64;
@@ -36,19 +37,43 @@ fn use_direct(g: &Geometry) -> bool {
         && direct_available()
 }
 
-/// Whether the direct kernel runs: where the CPU has it, unless `FITTING_ROOM_CONV=gemm` asks
-/// for the im2col path (to time the two against each other).
+/// Which kernels `FITTING_ROOM_CONV` leaves on, to time them against each other: `gemm` keeps
+/// only the im2col path, `direct` adds the direct kernel, anything else (or nothing) all.
+fn kernel_choice() -> &'static str {
+    static CHOICE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CHOICE.get_or_init(|| std::env::var("FITTING_ROOM_CONV").unwrap_or_default())
+}
+
+/// Whether the direct kernel runs: where the CPU has it, unless `FITTING_ROOM_CONV=gemm`.
 #[cfg(target_arch = "x86_64")]
 fn direct_available() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        direct::available() && std::env::var("FITTING_ROOM_CONV").as_deref() != Ok("gemm")
-    })
+    direct::available() && kernel_choice() != "gemm"
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 fn direct_available() -> bool {
     false
+}
+
+/// Winograd F(4x4, 3x3) runs 3x3 stride-1 convs with at least this many input and output
+/// channels ...
+const WINOGRAD_MIN_CHANNELS: usize = 32;
+/// ... on maps of at least this many 4x4 tiles (U, computed per call, costs about as much as
+/// the products of a few dozen tiles) ...
+const WINOGRAD_MIN_TILES: usize = 48;
+/// ... whose transformed weights (36 per kernel) stay below this many floats (a transient
+/// buffer; larger ones are the 512-channel layers on small maps, where gemm is fine).
+const WINOGRAD_MAX_WEIGHTS: usize = 36 << 17;
+
+/// Which convs the Winograd kernel runs, from per-layer timings (`RUST_LOG=trace`).
+fn use_winograd(g: &Geometry) -> bool {
+    g.k == 3
+        && g.stride == 1
+        && g.padding == 1
+        && g.cin.min(g.cout) >= WINOGRAD_MIN_CHANNELS
+        && g.h.div_ceil(4) * g.w.div_ceil(4) >= WINOGRAD_MIN_TILES
+        && 36 * g.cin * g.cout <= WINOGRAD_MAX_WEIGHTS
+        && !matches!(kernel_choice(), "gemm" | "direct")
 }
 
 /// Column buffer budget per chunk, in floats (16 MB).
@@ -103,6 +128,11 @@ impl ConvCpu<'_> {
             wo: (w + 2 * padding - k) / stride + 1,
         };
         let out_plane = g.ho * g.wo;
+        if use_winograd(&g) {
+            let out = self.run_winograd(x, residual, g, n)?;
+            log_conv(layer, &g, n, started);
+            return Ok((CpuStorage::F32(out), Shape::from((n, cout, g.ho, g.wo))));
+        }
         #[cfg(target_arch = "x86_64")]
         if use_direct(&g) {
             let out = self.run_direct(x, residual, g, n)?;
@@ -158,6 +188,46 @@ impl ConvCpu<'_> {
         }
         log_conv(layer, &g, n, started);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, g.ho, g.wo))))
+    }
+
+    fn run_winograd(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        g: Geometry,
+        n: usize,
+    ) -> Result<Vec<f32>> {
+        let layer = self.layer;
+        let (in_size, out_size) = (g.cin * g.h * g.w, g.cout * g.ho * g.wo);
+        if residual.is_some_and(|r| r.len() != n * out_size) {
+            return Err(Error::Msg(
+                "conv: residual does not match the output".into(),
+            ));
+        }
+        let mut out = vec![0f32; n * out_size];
+        let pre = layer
+            .pre
+            .as_ref()
+            .map(|p| (p.scale.as_slice(), p.shift.as_slice()));
+        let bias: Option<Vec<f32>> = layer.bias.as_ref().map(|b| b.to_vec1()).transpose()?;
+        cpu::with_tensor_slice(&layer.weight, "conv", |weight| {
+            for (b, out_b) in out.chunks_exact_mut(out_size).enumerate() {
+                let conv = Winograd {
+                    weight,
+                    bias: bias.as_deref(),
+                    residual: residual.map(|r| &r[b * out_size..(b + 1) * out_size]),
+                    pre,
+                    activation: layer.activation,
+                    cin: g.cin,
+                    cout: g.cout,
+                    h: g.h,
+                    w: g.w,
+                };
+                conv.run(&x[b * in_size..(b + 1) * in_size], out_b);
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     #[cfg(target_arch = "x86_64")]

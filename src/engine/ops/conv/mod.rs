@@ -7,6 +7,7 @@
 mod cpu;
 #[cfg(target_arch = "x86_64")]
 mod direct;
+mod winograd;
 
 use candle_core::{Device, Error, Result, Tensor};
 
@@ -191,7 +192,10 @@ impl Conv2d {
         self
     }
 
-    /// Folds an eval BatchNorm that follows this convolution into its weights and bias.
+    /// Folds an eval BatchNorm that follows this convolution into its weights and bias:
+    /// (W x + b) * s + t = (s W) x + (s b + t) per output channel. The folded weights are a fresh
+    /// buffer: folding through candle's tensor ops kept the original weights alive beside them
+    /// (measured: 160 MB more resident memory at the official widths).
     pub fn fold_batch_norm(self, bn: &candle_nn::BatchNorm) -> Result<Self> {
         let cout = self.out_channels();
         if bn.running_mean().dims() != [cout] {
@@ -200,16 +204,26 @@ impl Conv2d {
                 bn.running_mean().dims()
             )));
         }
-        let config = candle_nn::Conv2dConfig {
-            padding: self.options.padding,
-            stride: self.options.stride,
-            ..Default::default()
+        let (scale, shift) = batch_norm_affine(bn)?;
+        let device = self.weight.device();
+        let dims = self.weight.dims().to_vec();
+        let mut weight: Vec<f32> = self.weight.flatten_all()?.to_vec1()?;
+        let per_channel = weight.len() / cout;
+        for (kernel, s) in weight.chunks_exact_mut(per_channel).zip(&scale) {
+            kernel.iter_mut().for_each(|v| *v *= s);
+        }
+        let bias: Vec<f32> = match &self.bias {
+            Some(b) => b
+                .to_vec1::<f32>()?
+                .iter()
+                .zip(scale.iter().zip(&shift))
+                .map(|(b, (s, t))| b * s + t)
+                .collect(),
+            None => shift,
         };
-        let folded =
-            candle_nn::Conv2d::new(self.weight.clone(), self.bias.clone(), config).absorb_bn(bn)?;
         Ok(Self {
-            weight: folded.weight().contiguous()?,
-            bias: folded.bias().map(|b| b.contiguous()).transpose()?,
+            weight: Tensor::from_vec(weight, dims, device)?,
+            bias: Some(Tensor::from_vec(bias, cout, device)?),
             ..self
         })
     }
