@@ -47,13 +47,13 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 cargo +nightly fuzz build -O ${FUZZ_BUILD_ARGS:-} "${build[@]}"
 for target in "${run[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
-  # Single-file seeds go through a folder of their own.
+  # Single-file seeds go through a folder of their own (once).
   dirs=()
   for s in $(seeds "$target"); do
     if [ -f "$s" ]; then
       d="fuzz/corpus/$target.seed-files"
+      [[ " ${dirs[*]-} " == *" $d "* ]] || dirs+=("$d")
       mkdir -p "$d" && cp "$s" "$d/"
-      dirs+=("$d")
     else
       dirs+=("$s")
     fi

@@ -169,3 +169,27 @@ fn random_mutations_of_the_seeds() {
     }
     let _ = std::fs::remove_dir_all(scratch::dir());
 }
+
+/// Every file of the folder `INPUTS` through the check of `TARGET` (a libFuzzer corpus, or
+/// inputs made elsewhere, replayed on stable Rust); the input being checked is kept in
+/// `$TMPDIR/fitting-room-fuzz-input`.
+#[test]
+#[ignore = "needs TARGET and INPUTS; run by hand"]
+fn replay_inputs() {
+    let (Ok(target), Ok(dir)) = (std::env::var("TARGET"), std::env::var("INPUTS")) else {
+        panic!("set TARGET and INPUTS");
+    };
+    let (_, check, _) = targets()
+        .into_iter()
+        .find(|(t, _, _)| *t == target)
+        .expect("TARGET names a target of fuzz/seeds.txt");
+    let last_input = std::env::temp_dir().join("fitting-room-fuzz-input");
+    let files = inputs(Path::new(&dir), &["."]);
+    for file in &files {
+        let data = std::fs::read(file).unwrap();
+        std::fs::write(&last_input, &data).unwrap();
+        check(&data);
+    }
+    println!("{target}: {} inputs of {dir}, no failure", files.len());
+    let _ = std::fs::remove_dir_all(scratch::dir());
+}

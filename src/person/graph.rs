@@ -1015,6 +1015,16 @@ fn plan(
             top: pads.top,
             left: pads.left,
         };
+        // The kernels index their weights by the input's channels and write the output's.
+        let channels = |cin: usize, cout: usize| -> Result<(), String> {
+            if cin == in_shape[3] && cout == o4[3] {
+                Ok(())
+            } else {
+                Err(format!(
+                    "weights for {cin} -> {cout} channels on {in_shape:?} -> {o4:?}"
+                ))
+            }
+        };
         let bias_of = |b: &Option<Tensor>, n: usize| -> Result<Vec<f32>, String> {
             match b {
                 Some(b) => values(b, &[0]),
@@ -1035,7 +1045,8 @@ fn plan(
                     return Err("dilated convolutions are not supported".into());
                 }
                 act = epi(*a);
-                let (n, _, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                let (n, cin, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                channels(cin, n)?;
                 // OIHW -> (kh, kw, i, o).
                 let w = values(weight, &[2, 3, 1, 0])?;
                 let b = bias_of(bias, n)?;
@@ -1067,7 +1078,8 @@ fn plan(
                 act: a,
             } => {
                 act = epi(*a);
-                let (_, kh, kw) = weight.dims3().map_err(|e| e.to_string())?;
+                let (c, kh, kw) = weight.dims3().map_err(|e| e.to_string())?;
+                channels(c, c)?;
                 let kind = native::Kind::Depthwise {
                     w: values(weight, &[1, 2, 0])?,
                     b: values(bias, &[0])?,
@@ -1083,7 +1095,8 @@ fn plan(
                 ..
             } => {
                 // (I, O, H, W) -> OHWI.
-                let (_, n, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                let (cin, n, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                channels(cin, n)?;
                 let kind = native::Kind::TransposeConv {
                     w: values(weight, &[1, 2, 3, 0])?,
                     b: values(bias, &[0])?,
@@ -1254,7 +1267,8 @@ mod tests {
         format!(
             r#"{{"format": "fitting-room-tflite-graph/1", "inputs": [0], "outputs": [4],
                 "tensors": {{"0": {{"name": "x", "shape": [1, 8, 8, 1]}},
-                             "4": {{"name": "y", "shape": [1, 8, 8, 2]}}}},
+                             "4": {{"name": "y", "shape": [1, 8, 8, 2]}},
+                             "5": {{"name": "z", "shape": [1, 8, 8, 3]}}}},
                 "ops": [{op}]}}"#
         )
     }
@@ -1297,6 +1311,16 @@ mod tests {
             (
                 r#"{"op": "DEPTHWISE_CONV_2D", "inputs": [0, 3, 2], "outputs": [4]}"#,
                 "rank",
+            ),
+            // Weights for other channels than the tensors' (index out of bounds in the CPU
+            // kernels' weight tables).
+            (
+                r#"{"op": "CONV_2D", "inputs": [5, 1, 2], "outputs": [4], "padding": "same"}"#,
+                "weights for 1 -> 2 channels",
+            ),
+            (
+                r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [5], "padding": "same"}"#,
+                "weights for 1 -> 2 channels",
             ),
             // Operands missing.
             (
