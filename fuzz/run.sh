@@ -21,7 +21,8 @@ seeds() {
     echo "unknown target $1 (one of: ${targets[*]})" >&2
     exit 2
   fi
-  echo "$line"
+  # Seed paths only (options such as max_len=N are words with `=`).
+  for word in $line; do [[ $word == *=* ]] || echo "$word"; done
   # Inputs that once failed, kept as regression tests.
   if [ -d "fuzz/regressions/$1" ]; then echo "fuzz/regressions/$1"; fi
 }
@@ -46,20 +47,21 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 cargo +nightly fuzz build -O ${FUZZ_BUILD_ARGS:-} "${build[@]}"
 for target in "${run[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
-  # Single-file seeds go through a folder of their own.
+  # Single-file seeds go through a folder of their own (once).
   dirs=()
   for s in $(seeds "$target"); do
     if [ -f "$s" ]; then
       d="fuzz/corpus/$target.seed-files"
+      [[ " ${dirs[*]-} " == *" $d "* ]] || dirs+=("$d")
       mkdir -p "$d" && cp "$s" "$d/"
-      dirs+=("$d")
     else
       dirs+=("$s")
     fi
   done
+  max_len=$(awk -v t="$target" '$1 == t { for (i = 2; i <= NF; i++) if ($i ~ /^max_len=/) { sub("max_len=", "", $i); print $i } }' fuzz/seeds.txt)
   echo "==> $target ($seconds s)"
   # shellcheck disable=SC2086
   cargo +nightly fuzz run -O ${FUZZ_BUILD_ARGS:-} "$target" "fuzz/corpus/$target" "${dirs[@]}" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
-    -max_len=65536 -print_final_stats=1 "$@"
+    -max_len="${max_len:-65536}" -print_final_stats=1 "$@"
 done

@@ -8,6 +8,7 @@
 //! The file format is detected from the content, so any of the three checkpoint formats may sit
 //! behind any of these names.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -44,6 +45,47 @@ pub enum ModelError {
     Weights { path: PathBuf, source: WeightsError },
     #[error("cannot build the network from `{path}`: {source}")]
     Engine { path: PathBuf, source: EngineError },
+}
+
+/// A model folder's description (name, training record, file hashes), written with the bundle.
+pub const MODEL_CARD: &str = "model.json";
+
+/// Larger model cards are not read: the card is a few KB, and a huge file in its place must not
+/// be loaded into memory just to show a name.
+pub const MAX_MODEL_CARD_BYTES: u64 = 1 << 20;
+
+/// The name a model card gives (its `name`, trimmed), if the bytes are a JSON object with a
+/// non-blank string `name`; anything else gives none.
+pub fn card_name(card: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(card).ok()?;
+    let name = value.get("name")?.as_str()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The model's name: from its [`MODEL_CARD`] (see [`card_name`]), else the folder's name.
+pub fn model_name(folder: &Path) -> String {
+    let read_card = || -> Option<Vec<u8>> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(folder.join(MODEL_CARD))
+            .ok()?
+            .take(MAX_MODEL_CARD_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        (bytes.len() as u64 <= MAX_MODEL_CARD_BYTES).then_some(bytes)
+    };
+    let from_card = read_card().and_then(|bytes| card_name(&bytes));
+    from_card.unwrap_or_else(|| {
+        let official = folder.join("warp_model_final.pth").is_file();
+        let base = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        if official {
+            format!("{base} (official PF-AFN checkpoint)")
+        } else {
+            base
+        }
+    })
 }
 
 /// The two checkpoint files of a model.
@@ -107,5 +149,48 @@ impl ModelFiles {
                 source,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_name_is_the_trimmed_string_name_or_none() {
+        assert_eq!(
+            card_name(br#"{"name": " Fitting Room compact ", "widths": {}}"#).as_deref(),
+            Some("Fitting Room compact")
+        );
+        for card in [
+            &br#"{"name": "   "}"#[..],
+            br#"{"name": 7}"#,
+            br#"["name"]"#,
+            br#"{"name": "cut"#,
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(card_name(card), None, "{}", String::from_utf8_lossy(card));
+        }
+    }
+
+    #[test]
+    fn model_name_falls_back_to_the_folder_for_a_blank_oversized_or_missing_card() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = root.path().join("my-model");
+        std::fs::create_dir(&folder).unwrap();
+        assert_eq!(model_name(&folder), "my-model");
+        // A blank name once showed as an empty model name.
+        std::fs::write(folder.join(MODEL_CARD), br#"{"name": " "}"#).unwrap();
+        assert_eq!(model_name(&folder), "my-model");
+        std::fs::write(folder.join(MODEL_CARD), br#"{"name": "Compact"}"#).unwrap();
+        assert_eq!(model_name(&folder), "Compact");
+        let mut big = br#"{"name": "Compact", "pad": ""#.to_vec();
+        big.resize(MAX_MODEL_CARD_BYTES as usize + 1, b' ');
+        big.extend_from_slice(br#""}"#);
+        std::fs::write(folder.join(MODEL_CARD), big).unwrap();
+        assert_eq!(model_name(&folder), "my-model");
+        std::fs::write(folder.join("warp_model_final.pth"), b"").unwrap();
+        assert_eq!(model_name(&folder), "my-model (official PF-AFN checkpoint)");
     }
 }

@@ -47,9 +47,13 @@ fn targets() -> Vec<(String, Check, Vec<PathBuf>)> {
             "image" => checks::image,
             "wardrobe_index" => checks::wardrobe_index,
             "wardrobe_manifest" => checks::wardrobe_manifest,
+            "model_json" => checks::model_json,
+            "person_graph" => checks::person_graph,
+            "person_weights" => checks::person_weights,
             other => panic!("fuzz/seeds.txt names an unknown target {other}"),
         };
-        let mut entries: Vec<&str> = words.collect();
+        // Words with `=` are libFuzzer options (fuzz/run.sh), the rest seeds.
+        let mut entries: Vec<&str> = words.filter(|w| !w.contains('=')).collect();
         let regressions = format!("fuzz/regressions/{target}");
         if root.join(&regressions).is_dir() {
             entries.push(&regressions);
@@ -85,9 +89,18 @@ fn every_fuzz_target_holds_on_its_seeds_and_regressions() {
         }
         seen.push(target);
     }
+    seen.sort();
     assert_eq!(
         seen,
-        ["checkpoint", "image", "wardrobe_index", "wardrobe_manifest"]
+        [
+            "checkpoint",
+            "image",
+            "model_json",
+            "person_graph",
+            "person_weights",
+            "wardrobe_index",
+            "wardrobe_manifest"
+        ]
     );
     let _ = std::fs::remove_dir_all(scratch::dir());
 }
@@ -154,5 +167,29 @@ fn random_mutations_of_the_seeds() {
             start.elapsed().as_secs_f64()
         );
     }
+    let _ = std::fs::remove_dir_all(scratch::dir());
+}
+
+/// Every file of the folder `INPUTS` through the check of `TARGET` (a libFuzzer corpus, or
+/// inputs made elsewhere, replayed on stable Rust); the input being checked is kept in
+/// `$TMPDIR/fitting-room-fuzz-input`.
+#[test]
+#[ignore = "needs TARGET and INPUTS; run by hand"]
+fn replay_inputs() {
+    let (Ok(target), Ok(dir)) = (std::env::var("TARGET"), std::env::var("INPUTS")) else {
+        panic!("set TARGET and INPUTS");
+    };
+    let (_, check, _) = targets()
+        .into_iter()
+        .find(|(t, _, _)| *t == target)
+        .expect("TARGET names a target of fuzz/seeds.txt");
+    let last_input = std::env::temp_dir().join("fitting-room-fuzz-input");
+    let files = inputs(Path::new(&dir), &["."]);
+    for file in &files {
+        let data = std::fs::read(file).unwrap();
+        std::fs::write(&last_input, &data).unwrap();
+        check(&data);
+    }
+    println!("{target}: {} inputs of {dir}, no failure", files.len());
     let _ = std::fs::remove_dir_all(scratch::dir());
 }

@@ -2,7 +2,14 @@
 //! `tests/fuzz_seeds.rs` runs them on the seeds with the ordinary tests.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
 use super::scratch;
+use candle_core::Device;
+use fitting_room::model::{card_name, model_name, MODEL_CARD};
+use fitting_room::person::graph::{Constants, Graph};
+use fitting_room::person::{DETECTOR, LANDMARKS, SELFIE};
 use fitting_room::pipeline::{image_size, load_gray, load_rgb, MAX_IMAGE_PIXELS};
 use fitting_room::wardrobe::{Wardrobe, INDEX_FILE, MANIFEST_FILE};
 use fitting_room::weights::{detect_format, StateDict};
@@ -97,5 +104,78 @@ pub fn wardrobe_manifest(data: &[u8]) {
         if let Some(mask) = &g.mask_path {
             assert!(mask.starts_with(&bundled) || mask.starts_with(&user));
         }
+    }
+}
+
+/// A model folder's `model.json` (its card): the model's name is the card's non-blank `name`,
+/// else the folder's; never empty, never a panic.
+pub fn model_json(data: &[u8]) {
+    let folder = scratch::fresh_dir("my-model");
+    std::fs::write(folder.join(MODEL_CARD), data).unwrap();
+    let name = model_name(&folder);
+    assert!(!name.trim().is_empty());
+    match card_name(data) {
+        Some(from_card) => assert_eq!(name, from_card),
+        None => assert_eq!(name, "my-model"),
+    }
+}
+
+/// The shipped person models' folder (models/person), from the repository root or fuzz/.
+fn person_models() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("models/person");
+    if dir.is_dir() {
+        dir
+    } else {
+        root.join("../models/person")
+    }
+}
+
+/// The shipped constants of the three person models, read once.
+fn person_constants() -> &'static [Constants] {
+    static CONSTANTS: OnceLock<Vec<Constants>> = OnceLock::new();
+    CONSTANTS.get_or_init(|| {
+        [SELFIE, DETECTOR, LANDMARKS]
+            .iter()
+            .map(|name| {
+                let path = person_models().join(format!("{name}.safetensors"));
+                Constants::load(&path, &Device::Cpu).expect("the shipped person models load")
+            })
+            .collect()
+    })
+}
+
+/// A person model's graph description (`models/person/*.json`: op list, tensor shapes), with
+/// the shipped constants of each of the three models: any text gives a graph or an error.
+pub fn person_graph(data: &[u8]) {
+    // `Graph::load` reads the description as UTF-8 text; other bytes are an error there.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for constants in person_constants() {
+        let json = std::path::Path::new("fuzz.json");
+        if let Err(e) = Graph::from_description(text, json, constants, &Device::Cpu) {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
+/// A person model's constants file (`models/person/*.safetensors`): loaded as the app loads it,
+/// then with the selfie segmentation model's graph description; any bytes give the model or
+/// an error.
+pub fn person_weights(data: &[u8]) {
+    static SELFIE_GRAPH: OnceLock<String> = OnceLock::new();
+    let graph = SELFIE_GRAPH.get_or_init(|| {
+        std::fs::read_to_string(person_models().join(format!("{SELFIE}.json"))).unwrap()
+    });
+    let path = scratch::file("weights.safetensors", data);
+    match Constants::load(&path, &Device::Cpu) {
+        Ok(constants) => {
+            let json = std::path::Path::new("selfie_segmentation.json");
+            if let Err(e) = Graph::from_description(graph, json, &constants, &Device::Cpu) {
+                assert!(!e.to_string().is_empty());
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 }

@@ -387,7 +387,7 @@ fn load_model(
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let name = model_name(&folder);
+    let name = crate::model::model_name(&folder);
     let device_name = match &device_handle {
         candle_core::Device::Cpu => "CPU".to_string(),
         candle_core::Device::Cuda(_) => "CUDA GPU".to_string(),
@@ -408,24 +408,4 @@ fn load_model(
             device: device_name,
         }),
     ))
-}
-
-/// The model's name from its `model.json`, else the folder's name.
-fn model_name(folder: &std::path::Path) -> String {
-    let from_card = std::fs::read(folder.join("model.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string));
-    from_card.unwrap_or_else(|| {
-        let official = folder.join("warp_model_final.pth").is_file();
-        let base = folder
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        if official {
-            format!("{base} (official PF-AFN checkpoint)")
-        } else {
-            base
-        }
-    })
 }

@@ -10,7 +10,7 @@
 //! own (row-major NHWC-derived) order, so RESHAPE goes through NHWC.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
@@ -201,49 +201,152 @@ fn nchw_broadcast(t: &Tensor) -> candle_core::Result<Tensor> {
     t.reshape(dims)?.permute((0, 3, 1, 2))?.contiguous()
 }
 
-impl Graph {
-    /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`.
-    pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, PersonError> {
-        let json_path = dir.join(format!("{name}.json"));
-        let weights_path = dir.join(format!("{name}.safetensors"));
-        let text = std::fs::read_to_string(&json_path).map_err(|e| PersonError::Model {
-            path: json_path.clone(),
-            reason: e.to_string(),
-        })?;
-        let file: GraphFile =
-            serde_json::from_str(&text).map_err(|e| bad(&json_path, e.to_string()))?;
-        if file.format != "fitting-room-tflite-graph/1" {
-            return Err(bad(&json_path, format!("unknown format `{}`", file.format)));
+/// A graph's constants by tensor id, as read from its safetensors file (float16 made float32).
+pub struct Constants {
+    path: PathBuf,
+    tensors: HashMap<usize, Tensor>,
+}
+
+impl Constants {
+    /// Reads a graph's safetensors file onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, PersonError> {
+        if !path.is_file() {
+            return Err(bad(path, "missing"));
         }
-        if !weights_path.is_file() {
-            return Err(bad(&weights_path, "missing"));
-        }
-        let raw = candle_core::safetensors::load(&weights_path, device)
-            .map_err(|e| bad(&weights_path, e.to_string()))?;
-        let mut consts = HashMap::new();
+        let raw =
+            candle_core::safetensors::load(path, device).map_err(|e| bad(path, e.to_string()))?;
+        let mut tensors = HashMap::new();
         for (key, tensor) in raw {
             let id: usize = key
                 .strip_prefix('t')
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| bad(&weights_path, format!("unexpected tensor `{key}`")))?;
+                .ok_or_else(|| bad(path, format!("unexpected tensor `{key}`")))?;
+            check_shape(tensor.dims()).map_err(|r| bad(path, format!("tensor `{key}`: {r}")))?;
             let tensor = match tensor.dtype() {
                 DType::F16 | DType::BF16 => tensor.to_dtype(DType::F32),
                 _ => Ok(tensor),
             }
-            .map_err(|e| bad(&weights_path, e.to_string()))?;
-            consts.insert(id, tensor);
+            .map_err(|e| bad(path, e.to_string()))?;
+            tensors.insert(id, tensor);
         }
-        Self::build(file, consts, name, &json_path, &weights_path, device)
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+        })
+    }
+}
+
+/// Tensor ids of a graph description are below this (the shipped graphs' are below 600):
+/// run-time tables are indexed by id.
+const MAX_TENSOR_ID: usize = 1 << 16;
+/// Elements of one tensor at most (the shipped models' largest has about a million), so that a
+/// corrupt shape cannot ask for gigabytes.
+const MAX_ELEMENTS: usize = 1 << 24;
+/// Strides, dilations, pooling windows and depth-to-space blocks at most.
+const MAX_WINDOW: usize = 1 << 12;
+
+/// A tensor shape the interpreter handles: rank 1 to 4, no empty side, at most
+/// [`MAX_ELEMENTS`] elements.
+fn check_shape(shape: &[usize]) -> Result<(), String> {
+    if shape.is_empty() || shape.len() > 4 {
+        return Err(format!("shape {shape:?}: rank 1 to 4 expected"));
+    }
+    let elements = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n > 0 && n <= MAX_ELEMENTS);
+    match elements {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "shape {shape:?}: 1 to {MAX_ELEMENTS} elements expected"
+        )),
+    }
+}
+
+/// A graph description's JSON, its format and the bounds every later step relies on checked:
+/// tensor ids and shapes, op operand counts, window sizes.
+fn parse(text: &str) -> Result<GraphFile, String> {
+    let file: GraphFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if file.format != "fitting-room-tflite-graph/1" {
+        return Err(format!("unknown format `{}`", file.format));
+    }
+    let id_ok = |id: &usize| *id < MAX_TENSOR_ID;
+    for (key, tensor) in &file.tensors {
+        match key.parse::<usize>() {
+            Ok(id) if id_ok(&id) => {
+                check_shape(&tensor.shape).map_err(|r| format!("tensor {id}: {r}"))?
+            }
+            _ => {
+                return Err(format!(
+                    "tensor id `{key}` is not a number below {MAX_TENSOR_ID}"
+                ))
+            }
+        }
+    }
+    if !file.inputs.iter().chain(&file.outputs).all(id_ok) {
+        return Err(format!(
+            "graph input or output id not below {MAX_TENSOR_ID}"
+        ));
+    }
+    for (index, op) in file.ops.iter().enumerate() {
+        let context = |reason: &str| format!("op {index} ({}): {reason}", op.op);
+        if op.inputs.is_empty() || op.outputs.is_empty() {
+            return Err(context("no inputs or no outputs"));
+        }
+        if !op.inputs.iter().chain(&op.outputs).all(id_ok) {
+            return Err(context(&format!("tensor id not below {MAX_TENSOR_ID}")));
+        }
+        let windows = [op.stride, op.dilation, op.filter]
+            .into_iter()
+            .flatten()
+            .flatten();
+        if !windows
+            .chain(op.block_size)
+            .all(|v| (1..=MAX_WINDOW).contains(&v))
+        {
+            return Err(context(&format!(
+                "stride, dilation, filter or block size outside 1 to {MAX_WINDOW}"
+            )));
+        }
+    }
+    Ok(file)
+}
+
+impl Graph {
+    /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`.
+    pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, PersonError> {
+        let json_path = dir.join(format!("{name}.json"));
+        let text =
+            std::fs::read_to_string(&json_path).map_err(|e| bad(&json_path, e.to_string()))?;
+        let file = parse(&text).map_err(|reason| bad(&json_path, reason))?;
+        let constants = Constants::load(&dir.join(format!("{name}.safetensors")), device)?;
+        Self::build(file, &constants, name, &json_path, device)
+    }
+
+    /// The graph a description (the text of `json_path`, named in errors) gives with
+    /// `constants`, loaded on their device: [`Graph::load`] once both files are read.
+    pub fn from_description(
+        text: &str,
+        json_path: &Path,
+        constants: &Constants,
+        device: &Device,
+    ) -> Result<Self, PersonError> {
+        let file = parse(text).map_err(|reason| bad(json_path, reason))?;
+        let name = json_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::build(file, constants, &name, json_path, device)
     }
 
     fn build(
         file: GraphFile,
-        consts: HashMap<usize, Tensor>,
+        constants: &Constants,
         name: &str,
         json_path: &Path,
-        weights_path: &Path,
         device: &Device,
     ) -> Result<Self, PersonError> {
+        let (consts, weights_path) = (&constants.tensors, constants.path.as_path());
         let shape_of = |id: usize| -> Result<Vec<usize>, PersonError> {
             file.tensors
                 .get(&id.to_string())
@@ -271,6 +374,26 @@ impl Graph {
                 |reason: String| bad(json_path, format!("op {index} ({}): {reason}", op.op));
             let out_shape = shape_of(op.outputs[0])?;
             let in_shape = shape_of(op.inputs[0])?;
+            let spatial = matches!(
+                op.op.as_str(),
+                "CONV_2D"
+                    | "DEPTHWISE_CONV_2D"
+                    | "Convolution2DTransposeBias"
+                    | "PAD"
+                    | "AVERAGE_POOL_2D"
+                    | "MAX_POOL_2D"
+                    | "RESIZE_BILINEAR"
+                    | "DEPTH_TO_SPACE"
+            );
+            if spatial && (in_shape.len() != 4 || out_shape.len() != 4) {
+                return Err(context("rank-4 input and output expected".into()));
+            }
+            let operand = |i: usize| {
+                op.inputs
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| context(format!("operand {i} is missing")))
+            };
             let act = activation(op.activation.as_deref()).map_err(context)?;
             let stride = op.stride.unwrap_or([1, 1]);
             let dilation = op.dilation.unwrap_or([1, 1]);
@@ -293,14 +416,14 @@ impl Graph {
                 if consts.contains_key(&id) {
                     constant(id).map(Operand::Const)
                 } else {
-                    Ok(Operand::Value(id))
+                    shape_of(id).map(|_| Operand::Value(id))
                 }
             };
             let (kind, inputs) = match op.op.as_str() {
                 "CONV_2D" => {
                     // OHWI -> OIHW.
-                    let w = constant(op.inputs[1])?;
-                    let (kh, kw) = (w.dims()[1], w.dims()[2]);
+                    let w = constant(operand(1)?)?;
+                    let (_, kh, kw, _) = w.dims4().map_err(ce)?;
                     let weight = w
                         .permute((0, 3, 1, 2))
                         .and_then(|t| t.contiguous())
@@ -324,8 +447,8 @@ impl Graph {
                         return Err(context("only depth multiplier 1, no dilation".into()));
                     }
                     // 1HWC -> C,H,W.
-                    let w = constant(op.inputs[1])?;
-                    let (kh, kw, c) = (w.dims()[1], w.dims()[2], w.dims()[3]);
+                    let w = constant(operand(1)?)?;
+                    let (_, kh, kw, c) = w.dims4().map_err(ce)?;
                     let weight = w
                         .reshape((kh, kw, c))
                         .and_then(|t| t.permute((2, 0, 1)))
@@ -333,7 +456,7 @@ impl Graph {
                         .map_err(ce)?;
                     let kind = Kind::Depthwise {
                         weight,
-                        bias: constant(op.inputs[2])?,
+                        bias: constant(operand(2)?)?,
                         stride,
                         pads: spatial_pads(kh, kw),
                         act,
@@ -342,8 +465,8 @@ impl Graph {
                 }
                 "Convolution2DTransposeBias" => {
                     // OHWI -> (I, O, H, W), candle's transposed-convolution layout.
-                    let w = constant(op.inputs[1])?;
-                    let (kh, kw) = (w.dims()[1], w.dims()[2]);
+                    let w = constant(operand(1)?)?;
+                    let (_, kh, kw, _) = w.dims4().map_err(ce)?;
                     let weight = w
                         .permute((3, 0, 1, 2))
                         .and_then(|t| t.contiguous())
@@ -367,7 +490,7 @@ impl Graph {
                     };
                     let kind = Kind::TransposeConvBias {
                         weight,
-                        bias: constant(op.inputs[2])?,
+                        bias: constant(operand(2)?)?,
                         stride,
                         out_hw,
                         pads,
@@ -392,7 +515,7 @@ impl Graph {
                     (kind, inputs)
                 }
                 "PAD" => {
-                    let p: Vec<i32> = constant(op.inputs[1])?
+                    let p: Vec<i32> = constant(operand(1)?)?
                         .flatten_all()
                         .and_then(|t| t.to_vec1())
                         .map_err(ce)?;
@@ -434,7 +557,11 @@ impl Graph {
                 "CONCATENATION" => {
                     let rank = out_shape.len() as i64;
                     let axis = op.axis.unwrap_or(0);
-                    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+                    let axis = if axis < 0 { axis + rank } else { axis };
+                    if !(0..rank).contains(&axis) {
+                        return Err(context(format!("axis {axis} outside rank {rank}")));
+                    }
+                    let axis = axis as usize;
                     // NHWC axis -> NCHW axis for rank-4 values.
                     let axis = if rank == 4 { [0, 2, 3, 1][axis] } else { axis };
                     let inputs = op
@@ -888,6 +1015,16 @@ fn plan(
             top: pads.top,
             left: pads.left,
         };
+        // The kernels index their weights by the input's channels and write the output's.
+        let channels = |cin: usize, cout: usize| -> Result<(), String> {
+            if cin == in_shape[3] && cout == o4[3] {
+                Ok(())
+            } else {
+                Err(format!(
+                    "weights for {cin} -> {cout} channels on {in_shape:?} -> {o4:?}"
+                ))
+            }
+        };
         let bias_of = |b: &Option<Tensor>, n: usize| -> Result<Vec<f32>, String> {
             match b {
                 Some(b) => values(b, &[0]),
@@ -908,7 +1045,8 @@ fn plan(
                     return Err("dilated convolutions are not supported".into());
                 }
                 act = epi(*a);
-                let (n, _, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                let (n, cin, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                channels(cin, n)?;
                 // OIHW -> (kh, kw, i, o).
                 let w = values(weight, &[2, 3, 1, 0])?;
                 let b = bias_of(bias, n)?;
@@ -940,7 +1078,8 @@ fn plan(
                 act: a,
             } => {
                 act = epi(*a);
-                let (_, kh, kw) = weight.dims3().map_err(|e| e.to_string())?;
+                let (c, kh, kw) = weight.dims3().map_err(|e| e.to_string())?;
+                channels(c, c)?;
                 let kind = native::Kind::Depthwise {
                     w: values(weight, &[1, 2, 0])?,
                     b: values(bias, &[0])?,
@@ -956,7 +1095,8 @@ fn plan(
                 ..
             } => {
                 // (I, O, H, W) -> OHWI.
-                let (_, n, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                let (cin, n, kh, kw) = weight.dims4().map_err(|e| e.to_string())?;
+                channels(cin, n)?;
                 let kind = native::Kind::TransposeConv {
                     w: values(weight, &[1, 2, 3, 0])?,
                     b: values(bias, &[0])?,
@@ -1050,7 +1190,10 @@ fn plan(
                 let mut inner = Vec::new();
                 for operand in &op.inputs {
                     let id = slot(operand)?;
-                    inner.push(shape(id)?[axis..].iter().product());
+                    let tail = shape(id)?
+                        .get(axis..)
+                        .ok_or_else(|| format!("tensor {id} has no axis {axis}"))?;
+                    inner.push(tail.iter().product());
                     ids.push(id);
                 }
                 let outer = out_shape[..axis].iter().product();
@@ -1098,4 +1241,148 @@ fn plan(
     };
     plan.finish();
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Constants of a one-convolution graph: t1 a 2x3x3x1 kernel (OHWI), t2 its bias, t3 a
+    /// rank-1 tensor, held as if read from `w.safetensors`.
+    fn constants() -> Constants {
+        let cpu = Device::Cpu;
+        let tensors = HashMap::from([
+            (1, Tensor::ones((2, 3, 3, 1), DType::F32, &cpu).unwrap()),
+            (2, Tensor::zeros(2, DType::F32, &cpu).unwrap()),
+            (3, Tensor::zeros(8, DType::F32, &cpu).unwrap()),
+        ]);
+        Constants {
+            path: PathBuf::from("w.safetensors"),
+            tensors,
+        }
+    }
+
+    /// A graph description: one op on tensor 0 (1x8x8x1) giving tensor 4 (1x8x8x2).
+    fn description(op: &str) -> String {
+        format!(
+            r#"{{"format": "fitting-room-tflite-graph/1", "inputs": [0], "outputs": [4],
+                "tensors": {{"0": {{"name": "x", "shape": [1, 8, 8, 1]}},
+                             "4": {{"name": "y", "shape": [1, 8, 8, 2]}},
+                             "5": {{"name": "z", "shape": [1, 8, 8, 3]}}}},
+                "ops": [{op}]}}"#
+        )
+    }
+
+    fn load(text: &str) -> Result<Graph, String> {
+        Graph::from_description(text, Path::new("g.json"), &constants(), &Device::Cpu)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_consistent_description_loads_and_runs() {
+        let conv = r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [4], "padding": "same"}"#;
+        let graph = load(&description(conv)).unwrap();
+        let x = Tensor::ones((1, 8, 8, 1), DType::F32, &Device::Cpu).unwrap();
+        let y = graph.run(&[x]).unwrap();
+        assert_eq!(y[0].dims(), [1, 8, 8, 2]);
+        // The centre sees the whole 3x3 window of ones.
+        let centre: Vec<f32> = y[0]
+            .get(0)
+            .unwrap()
+            .get(4)
+            .unwrap()
+            .get(4)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(centre, [9.0, 9.0]);
+    }
+
+    /// Descriptions that once panicked the loader (index out of bounds, division by zero,
+    /// an allocation sized by a tensor id) give an error naming the problem.
+    #[test]
+    fn malformed_descriptions_are_errors_not_panics() {
+        let cases = [
+            // A kernel that is not rank 4 (a description and constants from different models).
+            (
+                r#"{"op": "CONV_2D", "inputs": [0, 3, 2], "outputs": [4]}"#,
+                "rank",
+            ),
+            (
+                r#"{"op": "DEPTHWISE_CONV_2D", "inputs": [0, 3, 2], "outputs": [4]}"#,
+                "rank",
+            ),
+            // Weights for other channels than the tensors' (index out of bounds in the CPU
+            // kernels' weight tables).
+            (
+                r#"{"op": "CONV_2D", "inputs": [5, 1, 2], "outputs": [4], "padding": "same"}"#,
+                "weights for 1 -> 2 channels",
+            ),
+            (
+                r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [5], "padding": "same"}"#,
+                "weights for 1 -> 2 channels",
+            ),
+            // Operands missing.
+            (
+                r#"{"op": "CONV_2D", "inputs": [0], "outputs": [4]}"#,
+                "operand 1 is missing",
+            ),
+            (
+                r#"{"op": "Convolution2DTransposeBias", "inputs": [0, 1], "outputs": [4]}"#,
+                "operand 2",
+            ),
+            (
+                r#"{"op": "RELU", "inputs": [], "outputs": [4]}"#,
+                "no inputs",
+            ),
+            (
+                r#"{"op": "RELU", "inputs": [0], "outputs": []}"#,
+                "no outputs",
+            ),
+            // A zero stride (division by zero in the SAME padding).
+            (
+                r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [4], "stride": [0, 1], "padding": "same"}"#,
+                "stride",
+            ),
+            // A concatenation axis outside the rank.
+            (
+                r#"{"op": "CONCATENATION", "inputs": [0], "outputs": [4], "axis": 7}"#,
+                "axis 7",
+            ),
+            (
+                r#"{"op": "CONCATENATION", "inputs": [0], "outputs": [4], "axis": -9}"#,
+                "axis -5",
+            ),
+            // An operand without a shape.
+            (
+                r#"{"op": "ADD", "inputs": [0, 9], "outputs": [4]}"#,
+                "tensor 9 has no shape",
+            ),
+            // A huge tensor id (the tables indexed by id would take terabytes).
+            (
+                r#"{"op": "RELU", "inputs": [0], "outputs": [99999999999]}"#,
+                "tensor id",
+            ),
+        ];
+        for (op, expected) in cases {
+            let err = load(&description(op)).expect_err(op);
+            assert!(err.contains(expected), "{op}: {err}");
+        }
+        for (tensors, expected) in [
+            (r#""0": {"name": "x", "shape": [1, 0, 8, 1]}"#, "elements"),
+            (r#""0": {"name": "x", "shape": [1, 1, 1, 1, 1]}"#, "rank"),
+            (
+                r#""0": {"name": "x", "shape": [65536, 65536, 65536, 65536]}"#,
+                "elements",
+            ),
+            (r#""99999999": {"name": "x", "shape": [1]}"#, "tensor id"),
+        ] {
+            let text = format!(
+                r#"{{"format": "fitting-room-tflite-graph/1", "inputs": [0], "outputs": [0],
+                    "tensors": {{{tensors}}}, "ops": []}}"#
+            );
+            let err = load(&text).expect_err(tensors);
+            assert!(err.contains(expected), "{tensors}: {err}");
+        }
+    }
 }
