@@ -261,9 +261,37 @@ fn restore_background(
     rendered: &mut [Plane],
     seen: &[Plane; 3],
     matte: &GrayImage,
-    photo: &[Plane; 3],
+    photo: impl FnOnce() -> [Plane; 3],
 ) {
-    let (w, h) = (photo[0].width, photo[0].height);
+    let (w, h) = (seen[0].width, seen[0].height);
+    let bg = super::framing::VITON_BACKGROUND
+        .0
+        .map(|v| f32::from(v) / 127.5 - 1.0);
+    // How much of each pixel turns to the photo's background; most frames have few such
+    // pixels, and the plate is only made when there are.
+    let weights: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let inside = f32::from(matte.as_raw()[i]) / 255.0;
+            if inside == 0.0 {
+                return 0.0;
+            }
+            let distance = |planes: &[Plane]| {
+                (0..3)
+                    .map(|c| (planes[c].data[i] - bg[c]).abs())
+                    .sum::<f32>()
+                    / 3.0
+            };
+            let (d_rendered, d_seen) = (distance(rendered), distance(seen));
+            // Background now, and clearly not before: a light cap the network kept a little
+            // greyer stays the cap.
+            let now = (1.0 - d_rendered / BACKGROUND_TOLERANCE).clamp(0.0, 1.0);
+            let turned = ((d_seen - d_rendered - TURNED_FROM) / TURNED_FROM).clamp(0.0, 1.0);
+            now * turned * inside
+        })
+        .collect();
+    if weights.iter().all(|&b| b == 0.0) {
+        return;
+    }
     // Clearly background: what the plate is filled from.
     let known = Plane {
         width: w,
@@ -276,30 +304,13 @@ fn restore_background(
     if known.data.iter().all(|&k| k == 0.0) {
         return;
     }
-    let plate: Vec<Plane> = photo.iter().map(|p| fill_from(p, &known)).collect();
-    let bg = super::framing::VITON_BACKGROUND
-        .0
-        .map(|v| f32::from(v) / 127.5 - 1.0);
-    for i in 0..w * h {
-        let inside = f32::from(matte.as_raw()[i]) / 255.0;
-        if inside == 0.0 {
-            continue;
-        }
-        let distance = |planes: &[Plane]| {
-            (0..3)
-                .map(|c| (planes[c].data[i] - bg[c]).abs())
-                .sum::<f32>()
-                / 3.0
-        };
-        let (d_rendered, d_seen) = (distance(rendered), distance(seen));
-        // Background now, and clearly not before: a light cap the network kept a little
-        // greyer stays the cap.
-        let now = (1.0 - d_rendered / BACKGROUND_TOLERANCE).clamp(0.0, 1.0);
-        let turned = ((d_seen - d_rendered - TURNED_FROM) / TURNED_FROM).clamp(0.0, 1.0);
-        let b = now * turned * inside;
-        for c in 0..3 {
-            let r = &mut rendered[c].data[i];
-            *r += b * (plate[c].data[i] - *r);
+    let plate: Vec<Plane> = photo().iter().map(|p| fill_from(p, &known)).collect();
+    for (i, &b) in weights.iter().enumerate() {
+        if b > 0.0 {
+            for c in 0..3 {
+                let r = &mut rendered[c].data[i];
+                *r += b * (plate[c].data[i] - *r);
+            }
         }
     }
 }
@@ -445,13 +456,15 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         .person_matte
         .filter(|m| m.dimensions() == (lw as u32, lh as u32))
     {
-        let photo = rgb_planes(&crate::resample::resize(
-            inputs.person,
-            lw as u32,
-            lh as u32,
-            crate::resample::Filter::Lanczos3,
-        ));
-        restore_background(&mut rendered, &seen, matte, &photo);
+        let photo = || {
+            rgb_planes(&crate::resample::resize(
+                inputs.person,
+                lw as u32,
+                lh as u32,
+                crate::resample::Filter::Lanczos3,
+            ))
+        };
+        restore_background(&mut rendered, &seen, matte, photo);
     }
     // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
     // while fine texture (hair, fabric) differs even where nothing changed.
@@ -769,7 +782,7 @@ mod tests {
                 })
             })
             .collect();
-        restore_background(&mut rendered, &seen, &matte, &photo);
+        restore_background(&mut rendered, &seen, &matte, || photo.clone());
         let at = |x: usize, y: usize| [0, 1, 2].map(|c| rendered[c].data[y * w + x]);
         // The sleeve's place shows the wall.
         for (c, v) in at(7, 20).iter().enumerate() {
