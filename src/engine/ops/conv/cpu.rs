@@ -190,53 +190,16 @@ impl ConvCpu<'_> {
         Ok((CpuStorage::F32(out), Shape::from((n, cout, g.ho, g.wo))))
     }
 
-    fn run_winograd(
+    /// Runs `kernel` on each image of the batch with the layer's weights, bias and
+    /// pre-activation (`image` gets the weights, the bias, the pre-activation, that image's
+    /// residual, its input and its output).
+    fn per_image(
         &self,
         x: &[f32],
         residual: Option<&[f32]>,
         g: Geometry,
         n: usize,
-    ) -> Result<Vec<f32>> {
-        let layer = self.layer;
-        let (in_size, out_size) = (g.cin * g.h * g.w, g.cout * g.ho * g.wo);
-        if residual.is_some_and(|r| r.len() != n * out_size) {
-            return Err(Error::Msg(
-                "conv: residual does not match the output".into(),
-            ));
-        }
-        let mut out = vec![0f32; n * out_size];
-        let pre = layer
-            .pre
-            .as_ref()
-            .map(|p| (p.scale.as_slice(), p.shift.as_slice()));
-        let bias: Option<Vec<f32>> = layer.bias.as_ref().map(|b| b.to_vec1()).transpose()?;
-        cpu::with_tensor_slice(&layer.weight, "conv", |weight| {
-            for (b, out_b) in out.chunks_exact_mut(out_size).enumerate() {
-                let conv = Winograd {
-                    weight,
-                    bias: bias.as_deref(),
-                    residual: residual.map(|r| &r[b * out_size..(b + 1) * out_size]),
-                    pre,
-                    activation: layer.activation,
-                    cin: g.cin,
-                    cout: g.cout,
-                    h: g.h,
-                    w: g.w,
-                };
-                conv.run(&x[b * in_size..(b + 1) * in_size], out_b);
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn run_direct(
-        &self,
-        x: &[f32],
-        residual: Option<&[f32]>,
-        g: Geometry,
-        n: usize,
+        image: impl Fn(ImageRun),
     ) -> Result<Vec<f32>> {
         let layer = self.layer;
         let (in_size, out_size) = (g.cin * g.h * g.w, g.cout * g.ho * g.wo);
@@ -254,26 +217,81 @@ impl ConvCpu<'_> {
         let bias: Option<Vec<f32>> = layer.bias.as_ref().map(|b| b.to_vec1()).transpose()?;
         cpu::with_tensor_slice(&layer.weight, "conv", |weight| {
             for (b, out_b) in out.chunks_exact_mut(out_size).enumerate() {
-                let conv = direct::DirectConv {
+                image(ImageRun {
                     weight,
                     bias: bias.as_deref(),
-                    residual: residual.map(|r| &r[b * out_size..(b + 1) * out_size]),
                     pre,
-                    activation: layer.activation,
-                    cin: g.cin,
-                    cout: g.cout,
-                    h: g.h,
-                    w: g.w,
-                    k: g.k,
-                    stride: g.stride,
-                    padding: g.padding,
-                };
-                conv.run(&x[b * in_size..(b + 1) * in_size], out_b);
+                    residual: residual.map(|r| &r[b * out_size..(b + 1) * out_size]),
+                    x: &x[b * in_size..(b + 1) * in_size],
+                    out: out_b,
+                });
             }
             Ok(())
         })?;
         Ok(out)
     }
+
+    fn run_winograd(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        g: Geometry,
+        n: usize,
+    ) -> Result<Vec<f32>> {
+        let activation = self.layer.activation;
+        self.per_image(x, residual, g, n, |r| {
+            Winograd {
+                weight: r.weight,
+                bias: r.bias,
+                residual: r.residual,
+                pre: r.pre,
+                activation,
+                cin: g.cin,
+                cout: g.cout,
+                h: g.h,
+                w: g.w,
+            }
+            .run(r.x, r.out)
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run_direct(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        g: Geometry,
+        n: usize,
+    ) -> Result<Vec<f32>> {
+        let activation = self.layer.activation;
+        self.per_image(x, residual, g, n, |r| {
+            direct::DirectConv {
+                weight: r.weight,
+                bias: r.bias,
+                residual: r.residual,
+                pre: r.pre,
+                activation,
+                cin: g.cin,
+                cout: g.cout,
+                h: g.h,
+                w: g.w,
+                k: g.k,
+                stride: g.stride,
+                padding: g.padding,
+            }
+            .run(r.x, r.out)
+        })
+    }
+}
+
+/// One image's operands for [`ConvCpu::per_image`]'s kernel.
+struct ImageRun<'a> {
+    weight: &'a [f32],
+    bias: Option<&'a [f32]>,
+    pre: Option<(&'a [f32], &'a [f32])>,
+    residual: Option<&'a [f32]>,
+    x: &'a [f32],
+    out: &'a mut [f32],
 }
 
 /// Traces each conv's time, to find the slow layers (`RUST_LOG=trace`).
