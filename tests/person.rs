@@ -471,3 +471,78 @@ fn cli_writes_matte_keypoints_and_overlay() {
     assert_eq!(json["no_person"]["reason"], "blank");
     assert!(!empty.join("matte.png").exists());
 }
+
+/// The CPU kernels index their buffers by the description's shapes, so a shape the ops do not
+/// produce must be refused at load: each activation's shape in the shipped descriptions
+/// changed in one dimension (one more, half) fails to load with an error naming the file, or
+/// gives a graph that runs without a panic.
+#[test]
+fn descriptions_with_inconsistent_shapes_are_refused_at_load() {
+    use fitting_room::person::graph::Constants;
+    for (name, every) in [(SELFIE, 1), (DETECTOR, 2), (LANDMARKS, 2)] {
+        let text = std::fs::read_to_string(models_dir().join(format!("{name}.json"))).unwrap();
+        let constants = Constants::load(
+            &models_dir().join(format!("{name}.safetensors")),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut ids: Vec<String> = original["tensors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        // Only the activations' shapes: a constant has the shape it was saved with.
+        let saved = candle_core::safetensors::load(
+            models_dir().join(format!("{name}.safetensors")),
+            &Device::Cpu,
+        )
+        .unwrap();
+        ids.retain(|id| !saved.contains_key(&format!("t{id}")));
+        ids.sort_by_key(|k| k.parse::<usize>().unwrap());
+        let (mut variants, mut loaded) = (0, 0);
+        for id in ids.iter().step_by(every) {
+            let shape: Vec<usize> =
+                serde_json::from_value(original["tensors"][id]["shape"].clone()).unwrap();
+            for axis in 0..shape.len() {
+                for dim in [shape[axis] + 1, shape[axis] / 2] {
+                    if dim == 0 || dim == shape[axis] {
+                        continue;
+                    }
+                    let mut changed = original.clone();
+                    changed["tensors"][id]["shape"][axis] = dim.into();
+                    let text = changed.to_string();
+                    variants += 1;
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let graph = match Graph::from_description(
+                            &text,
+                            Path::new("changed.json"),
+                            &constants,
+                            &Device::Cpu,
+                        ) {
+                            Ok(graph) => graph,
+                            Err(e) => {
+                                assert!(e.to_string().contains("changed.json"), "{e}");
+                                return false;
+                            }
+                        };
+                        let inputs = (0..graph.input_count())
+                            .map(|i| vec![0.5f32; graph.input_shape(i).iter().product()])
+                            .collect();
+                        // An error is an answer too; a panic is not.
+                        let _ = graph.run_flat(inputs);
+                        true
+                    }));
+                    match outcome {
+                        Ok(true) => loaded += 1,
+                        Ok(false) => {}
+                        Err(_) => panic!("{name}: tensor {id} axis {axis} = {dim} panicked"),
+                    }
+                }
+            }
+        }
+        assert!(variants > 50, "{name}: {variants} variants");
+        eprintln!("{name}: {variants} changed descriptions, {loaded} loaded and ran");
+    }
+}

@@ -312,6 +312,174 @@ fn parse(text: &str) -> Result<GraphFile, String> {
     Ok(file)
 }
 
+/// The output shape an op gives its inputs (TFLite's NHWC rules), or why it cannot run on them.
+/// The CPU kernels index their buffers by the declared shapes, so a description is used only
+/// where every op's declared output is the one computed here.
+fn infer(
+    op: &OpFile,
+    dims: &dyn Fn(usize) -> Result<Vec<usize>, String>,
+    values: &dyn Fn(usize) -> Result<Vec<i64>, String>,
+) -> Result<Vec<usize>, String> {
+    let operand = |i: usize| {
+        op.inputs
+            .get(i)
+            .ok_or_else(|| format!("operand {i} is missing"))
+            .and_then(|&id| dims(id))
+    };
+    let x = operand(0)?;
+    let nhwc = |s: &[usize]| -> Result<[usize; 4], String> {
+        <[usize; 4]>::try_from(s).map_err(|_| format!("rank-4 shape expected, got {s:?}"))
+    };
+    let stride = op.stride.unwrap_or([1, 1]);
+    let dilation = op.dilation.unwrap_or([1, 1]);
+    let same = op.padding.as_deref() == Some("same");
+    // One spatial axis of a window op: SAME keeps ceil(size / stride), VALID only whole windows.
+    let window = |size: usize, k: usize, s: usize, d: usize| -> Result<usize, String> {
+        let span = (k - 1) * d + 1;
+        if same {
+            Ok(size.div_ceil(s))
+        } else if size >= span {
+            Ok((size - span) / s + 1)
+        } else {
+            Err(format!("a window of {span} on {size} pixels"))
+        }
+    };
+    let bias = |i: usize, n: usize| -> Result<(), String> {
+        match op.inputs.get(i) {
+            Some(_) if operand(i)?.iter().product::<usize>() != n => {
+                Err(format!("bias of {:?} for {n} channels", operand(i)?))
+            }
+            _ => Ok(()),
+        }
+    };
+    let [n, h, w, c] = match op.op.as_str() {
+        "ADD" | "MUL" | "CONCATENATION" | "RESHAPE" | "LOGISTIC" | "HARD_SWISH" | "RELU" => [0; 4],
+        _ => nhwc(&x)?,
+    };
+    match op.op.as_str() {
+        "CONV_2D" | "DEPTHWISE_CONV_2D" | "Convolution2DTransposeBias" => {
+            let [o, kh, kw, i] = nhwc(&operand(1)?)?;
+            let depthwise = op.op == "DEPTHWISE_CONV_2D";
+            // Depthwise kernels are 1HWC; the others OHWI.
+            let (cin, cout) = if depthwise { (i, i) } else { (i, o) };
+            if cin != c || (depthwise && o != 1) {
+                return Err(format!("kernel {:?} on {:?}", [o, kh, kw, i], [n, h, w, c]));
+            }
+            bias(2, cout)?;
+            if op.op == "Convolution2DTransposeBias" {
+                // Read back from the declared output (the op has no size of its own); the
+                // forward convolution must map it onto the input exactly.
+                let out = dims(op.outputs[0])?;
+                let [_, oh, ow, _] = nhwc(&out)?;
+                let fits = |o: usize, i: usize, k: usize, s: usize| {
+                    if same {
+                        o == i * s
+                    } else {
+                        o == (i - 1) * s + k
+                    }
+                };
+                if !fits(oh, h, kh, stride[0]) || !fits(ow, w, kw, stride[1]) {
+                    return Err(format!(
+                        "a transposed convolution from {h}x{w} to {oh}x{ow}"
+                    ));
+                }
+                return Ok(vec![n, oh, ow, cout]);
+            }
+            Ok(vec![
+                n,
+                window(h, kh, stride[0], dilation[0])?,
+                window(w, kw, stride[1], dilation[1])?,
+                cout,
+            ])
+        }
+        "AVERAGE_POOL_2D" | "MAX_POOL_2D" => {
+            let f = op.filter.ok_or("no filter")?;
+            Ok(vec![
+                n,
+                window(h, f[0], stride[0], 1)?,
+                window(w, f[1], stride[1], 1)?,
+                c,
+            ])
+        }
+        "PAD" => {
+            let p = values(*op.inputs.get(1).ok_or("operand 1 is missing")?)?;
+            let p: [i64; 8] = p
+                .try_into()
+                .map_err(|p| format!("paddings {p:?}: 8 expected"))?;
+            let grow = |size: usize, a: i64, b: i64| -> Result<usize, String> {
+                usize::try_from(a)
+                    .ok()
+                    .zip(usize::try_from(b).ok())
+                    .and_then(|(a, b)| size.checked_add(a)?.checked_add(b))
+                    .ok_or_else(|| format!("paddings {p:?}"))
+            };
+            Ok(vec![
+                grow(n, p[0], p[1])?,
+                grow(h, p[2], p[3])?,
+                grow(w, p[4], p[5])?,
+                grow(c, p[6], p[7])?,
+            ])
+        }
+        "RESIZE_BILINEAR" => {
+            let out = dims(op.outputs[0])?;
+            let [_, oh, ow, _] = nhwc(&out)?;
+            Ok(vec![n, oh, ow, c])
+        }
+        "DEPTH_TO_SPACE" => {
+            let b = op.block_size.unwrap_or(2);
+            if c % (b * b) != 0 {
+                return Err(format!("{c} channels in blocks of {b}x{b}"));
+            }
+            Ok(vec![n, h * b, w * b, c / (b * b)])
+        }
+        "ADD" | "MUL" => {
+            let y = operand(1)?;
+            // Right-aligned broadcasting.
+            let rank = x.len().max(y.len());
+            let at = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+            (0..rank)
+                .map(|i| match (at(&x, i), at(&y, i)) {
+                    (a, b) if a == b || b == 1 => Ok(a),
+                    (1, b) => Ok(b),
+                    _ => Err(format!("cannot broadcast {x:?} with {y:?}")),
+                })
+                .collect()
+        }
+        "CONCATENATION" => {
+            let rank = x.len() as i64;
+            let axis = op.axis.unwrap_or(0);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            if !(0..rank).contains(&axis) {
+                return Err(format!("axis {axis} outside rank {rank}"));
+            }
+            let axis = axis as usize;
+            let mut out = x.clone();
+            for i in 1..op.inputs.len() {
+                let y = operand(i)?;
+                let other_axes_agree = y.len() == x.len()
+                    && y.iter()
+                        .zip(&x)
+                        .enumerate()
+                        .all(|(j, (a, b))| j == axis || a == b);
+                if !other_axes_agree {
+                    return Err(format!("cannot concatenate {x:?} and {y:?} on axis {axis}"));
+                }
+                out[axis] += y[axis];
+            }
+            Ok(out)
+        }
+        "RESHAPE" => {
+            let out = dims(op.outputs[0])?;
+            if out.iter().product::<usize>() != x.iter().product::<usize>() {
+                return Err(format!("cannot reshape {x:?} to {out:?}"));
+            }
+            Ok(out)
+        }
+        "LOGISTIC" | "HARD_SWISH" | "RELU" => Ok(x),
+        other => Err(format!("unsupported op `{other}`")),
+    }
+}
+
 impl Graph {
     /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`.
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, PersonError> {
@@ -374,6 +542,26 @@ impl Graph {
                 |reason: String| bad(json_path, format!("op {index} ({}): {reason}", op.op));
             let out_shape = shape_of(op.outputs[0])?;
             let in_shape = shape_of(op.inputs[0])?;
+            // Constants have the shape they were saved with, whatever the description says.
+            let dims = |id: usize| match consts.get(&id) {
+                Some(t) => Ok(t.dims().to_vec()),
+                None => shape_of(id).map_err(|e| e.to_string()),
+            };
+            let ints = |id: usize| -> Result<Vec<i64>, String> {
+                let t = consts
+                    .get(&id)
+                    .ok_or_else(|| format!("constant t{id} is missing"))?;
+                t.flatten_all()
+                    .and_then(|t| t.to_dtype(DType::I64))
+                    .and_then(|t| t.to_vec1())
+                    .map_err(|e| e.to_string())
+            };
+            let computed = infer(op, &dims, &ints).map_err(context)?;
+            if computed != out_shape {
+                return Err(context(format!(
+                    "output shape {out_shape:?}, but the op gives {computed:?}"
+                )));
+            }
             let spatial = matches!(
                 op.op.as_str(),
                 "CONV_2D"
@@ -647,6 +835,11 @@ impl Graph {
     /// The device the graph's constants live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// How many inputs the graph takes.
+    pub fn input_count(&self) -> usize {
+        self.inputs.len()
     }
 
     /// TFLite (NHWC) shape of input `i`.
