@@ -346,6 +346,8 @@ fn infer(
     };
     let bias = |i: usize, n: usize| -> Result<(), String> {
         match op.inputs.get(i) {
+            // Only a plain convolution may go without.
+            None if op.op != "CONV_2D" => Err(format!("operand {i} is missing")),
             Some(_) if operand(i)?.iter().product::<usize>() != n => {
                 Err(format!("bias of {:?} for {n} channels", operand(i)?))
             }
@@ -1509,11 +1511,38 @@ mod tests {
             // kernels' weight tables).
             (
                 r#"{"op": "CONV_2D", "inputs": [5, 1, 2], "outputs": [4], "padding": "same"}"#,
-                "weights for 1 -> 2 channels",
+                "kernel [2, 3, 3, 1] on [1, 8, 8, 3]",
             ),
             (
                 r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [5], "padding": "same"}"#,
-                "weights for 1 -> 2 channels",
+                "output shape [1, 8, 8, 3], but the op gives [1, 8, 8, 2]",
+            ),
+            // Declared shapes the ops do not produce (the CPU kernels would index past their
+            // buffers): a VALID window shrinks the picture, a pool wider than it, a channel
+            // count depth-to-space cannot split, reshapes and concatenations that do not add up.
+            (
+                r#"{"op": "CONV_2D", "inputs": [0, 1, 2], "outputs": [4], "padding": "valid"}"#,
+                "but the op gives [1, 6, 6, 2]",
+            ),
+            (
+                r#"{"op": "MAX_POOL_2D", "inputs": [0], "outputs": [4], "filter": [9, 9]}"#,
+                "a window of 9 on 8 pixels",
+            ),
+            (
+                r#"{"op": "DEPTH_TO_SPACE", "inputs": [5], "outputs": [4], "block_size": 2}"#,
+                "3 channels in blocks of 2x2",
+            ),
+            (
+                r#"{"op": "RESHAPE", "inputs": [0], "outputs": [4]}"#,
+                "cannot reshape",
+            ),
+            (
+                r#"{"op": "CONCATENATION", "inputs": [0, 5], "outputs": [4], "axis": 2}"#,
+                "cannot concatenate",
+            ),
+            (
+                r#"{"op": "ADD", "inputs": [4, 5], "outputs": [4]}"#,
+                "cannot broadcast",
             ),
             // Operands missing.
             (

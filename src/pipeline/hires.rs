@@ -42,19 +42,11 @@ impl Plane {
         self.data[y * self.width + x]
     }
 
-    /// Bilinear read at pixel coordinates; outside reads clamp to the border, or give 0 with
-    /// `zeros`.
-    #[inline]
-    fn sample(&self, x: f32, y: f32, zeros: bool) -> f32 {
+    /// Bilinear read at pixel coordinates, clamped to the border.
+    #[cfg(test)]
+    fn sample(&self, x: f32, y: f32) -> f32 {
         let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
-        if !x.is_finite() || !y.is_finite() {
-            return 0.0;
-        }
-        let (x, y) = if zeros {
-            (x, y)
-        } else {
-            (x.clamp(0.0, maxx), y.clamp(0.0, maxy))
-        };
+        let (x, y) = (x.clamp(0.0, maxx), y.clamp(0.0, maxy));
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = (x - x0, y - y0);
         let mut acc = 0.0;
@@ -64,7 +56,7 @@ impl Plane {
             (x0, y0 + 1.0, (1.0 - fx) * fy),
             (x0 + 1.0, y0 + 1.0, fx * fy),
         ] {
-            if w > 0.0 && cx >= 0.0 && cy >= 0.0 && cx <= maxx && cy <= maxy {
+            if w > 0.0 && cx <= maxx && cy <= maxy {
                 acc += w * self.at(cx as usize, cy as usize);
             }
         }
@@ -86,7 +78,7 @@ impl Plane {
                 let src_y = ((y as f32 + 0.5) * sy - 0.5).max(0.0);
                 for (x, v) in row.iter_mut().enumerate() {
                     let src_x = ((x as f32 + 0.5) * sx - 0.5).max(0.0);
-                    *v = self.sample(src_x, src_y, false);
+                    *v = self.sample(src_x, src_y);
                 }
             });
         out
@@ -132,28 +124,76 @@ impl Plane {
         pass(&pass(self, true), false)
     }
 
+    /// One direction of a box blur of radius `r`: each pixel the mean of the taps inside the
+    /// plane. Rows are summed as slices, in the order of their offsets.
     fn box_pass(&self, r: usize, horizontal: bool) -> Plane {
         let (w, h) = (self.width, self.height);
         let mut out = Plane::new(w, h);
-        for y in 0..h {
-            for x in 0..w {
-                let (mut sum, mut n) = (0.0, 0.0);
-                for d in 0..=2 * r {
-                    let o = d as isize - r as isize;
-                    let (xx, yy) = if horizontal {
-                        (x as isize + o, y as isize)
-                    } else {
-                        (x as isize, y as isize + o)
-                    };
-                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
-                        sum += self.at(xx as usize, yy as usize);
-                        n += 1.0;
+        if w == 0 || h == 0 {
+            return out;
+        }
+        let rows = out.data.par_chunks_mut(w).with_min_len(8).enumerate();
+        if horizontal {
+            rows.for_each(|(y, o)| {
+                let row = &self.data[y * w..][..w];
+                for (x, v) in o.iter_mut().enumerate() {
+                    let (lo, hi) = (x.saturating_sub(r), (x + r).min(w - 1));
+                    let mut sum = 0.0;
+                    for t in &row[lo..=hi] {
+                        sum += t;
+                    }
+                    *v = sum / (hi - lo + 1) as f32;
+                }
+            });
+        } else {
+            rows.for_each(|(y, o)| {
+                let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
+                for yy in lo..=hi {
+                    for (v, t) in o.iter_mut().zip(&self.data[yy * w..][..w]) {
+                        *v += t;
                     }
                 }
-                out.data[y * w + x] = sum / n;
-            }
+                let n = (hi - lo + 1) as f32;
+                o.iter_mut().for_each(|v| *v /= n);
+            });
         }
         out
+    }
+}
+
+/// The garment premultiplied by its mask, interleaved as (mask, r, g, b) so that one bilinear
+/// read finds all four: the composition reads it at every garment pixel of the result.
+struct Premultiplied {
+    width: usize,
+    height: usize,
+    data: Vec<[f32; 4]>,
+}
+
+impl Premultiplied {
+    /// Bilinear read at pixel coordinates, 0 outside the picture.
+    #[inline]
+    fn sample(&self, x: f32, y: f32) -> [f32; 4] {
+        let mut acc = [0.0; 4];
+        if !x.is_finite() || !y.is_finite() || self.width == 0 || self.height == 0 {
+            return acc;
+        }
+        let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        for (cx, cy, w) in [
+            (x0, y0, (1.0 - fx) * (1.0 - fy)),
+            (x0 + 1.0, y0, fx * (1.0 - fy)),
+            (x0, y0 + 1.0, (1.0 - fx) * fy),
+            (x0 + 1.0, y0 + 1.0, fx * fy),
+        ] {
+            if w > 0.0 && cx >= 0.0 && cy >= 0.0 && cx <= maxx && cy <= maxy {
+                let v = &self.data[cy as usize * self.width + cx as usize];
+                for (a, v) in acc.iter_mut().zip(v) {
+                    *a += w * v;
+                }
+            }
+        }
+        acc
     }
 }
 
@@ -225,20 +265,26 @@ const PERSON_GROW: usize = 2;
 /// seam between rendered pixels and the photo's background has no hard edge.
 fn person_region(matte: &GrayImage) -> Plane {
     let (w, h) = (matte.width() as usize, matte.height() as usize);
+    let r = PERSON_GROW;
+    // A square window's maximum, one direction at a time.
+    let mut wide = vec![0u8; w * h];
+    for (o, row) in wide.chunks_exact_mut(w).zip(matte.as_raw().chunks_exact(w)) {
+        for (x, v) in o.iter_mut().enumerate() {
+            *v = row[x.saturating_sub(r)..=(x + r).min(w - 1)]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0);
+        }
+    }
     let mut grown = Plane::new(w, h);
-    let r = PERSON_GROW as isize;
-    for y in 0..h {
-        for x in 0..w {
-            let mut v = 0u8;
-            for dy in -r..=r {
-                for dx in -r..=r {
-                    let (xx, yy) = (x as isize + dx, y as isize + dy);
-                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
-                        v = v.max(matte.get_pixel(xx as u32, yy as u32)[0]);
-                    }
-                }
-            }
-            grown.data[y * w + x] = f32::from(v) / 255.0;
+    for (y, o) in grown.data.chunks_exact_mut(w).enumerate() {
+        for (x, v) in o.iter_mut().enumerate() {
+            let m = (y.saturating_sub(r)..=(y + r).min(h - 1))
+                .map(|yy| wide[yy * w + x])
+                .max()
+                .unwrap_or(0);
+            *v = f32::from(m) / 255.0;
         }
     }
     grown.blurred(1)
@@ -304,7 +350,7 @@ fn restore_background(
     if known.data.iter().all(|&k| k == 0.0) {
         return;
     }
-    let plate: Vec<Plane> = photo().iter().map(|p| fill_from(p, &known)).collect();
+    let plate = fill_from(&photo(), &known);
     for (i, &b) in weights.iter().enumerate() {
         if b > 0.0 {
             for c in 0..3 {
@@ -316,59 +362,75 @@ fn restore_background(
 }
 
 /// `values` where `known` is 1, and elsewhere filled in from the known values around (pull-push
-/// over a pyramid of halvings: coarser levels fill what finer ones lack, smoothly).
-fn fill_from(values: &Plane, known: &Plane) -> Plane {
+/// over a pyramid of halvings: coarser levels fill what finer ones lack, smoothly). The three
+/// planes share their weights, and each level's rows are filled in parallel.
+fn fill_from(values: &[Plane; 3], known: &Plane) -> [Plane; 3] {
+    let (w0, h0) = (known.width, known.height);
     // Push: weighted sums down to one pixel.
-    let mut levels = vec![(
-        Plane {
-            width: values.width,
-            height: values.height,
-            data: values
-                .data
-                .iter()
-                .zip(&known.data)
-                .map(|(v, k)| v * k)
-                .collect(),
-        },
-        known.clone(),
-    )];
-    while let Some((v, k)) = levels.last().filter(|(v, _)| v.width > 1 || v.height > 1) {
-        let (w, h) = (v.width.div_ceil(2), v.height.div_ceil(2));
-        let (mut nv, mut nk) = (Plane::new(w, h), Plane::new(w, h));
-        for y in 0..v.height {
-            for x in 0..v.width {
-                let (i, j) = (y * v.width + x, (y / 2) * w + x / 2);
-                nv.data[j] += v.data[i];
-                nk.data[j] += k.data[i];
+    let first: Vec<[f32; 3]> = (0..w0 * h0)
+        .map(|i| [0, 1, 2].map(|c| values[c].data[i] * known.data[i]))
+        .collect();
+    let mut levels = vec![(w0, h0, first, known.data.clone())];
+    while let Some(&(w, h, ref v, ref k)) = levels.last().filter(|l| l.0 > 1 || l.1 > 1) {
+        let (nw, nh) = (w.div_ceil(2), h.div_ceil(2));
+        let (mut nv, mut nk) = (vec![[0.0f32; 3]; nw * nh], vec![0.0f32; nw * nh]);
+        for y in 0..h {
+            for x in 0..w {
+                let (i, j) = (y * w + x, (y / 2) * nw + x / 2);
+                for c in 0..3 {
+                    nv[j][c] += v[i][c];
+                }
+                nk[j] += k[i];
             }
         }
-        levels.push((nv, nk));
+        levels.push((nw, nh, nv, nk));
     }
-    // Pull: each level's own average where it has enough weight, the coarser one's elsewhere.
-    let mut filled: Option<Plane> = None;
-    for (v, k) in levels.into_iter().rev() {
-        let mut out = Plane::new(v.width, v.height);
-        for y in 0..v.height {
-            for x in 0..v.width {
-                let i = y * v.width + x;
-                let own = if k.data[i] > 0.0 {
-                    v.data[i] / k.data[i]
-                } else {
-                    0.0
-                };
-                let t = k.data[i].min(1.0);
-                out.data[i] = match &filled {
-                    Some(c) => {
-                        let coarse = c.sample(x as f32 / 2.0 - 0.25, y as f32 / 2.0 - 0.25, false);
-                        t * own + (1.0 - t) * coarse
-                    }
-                    None => own,
-                };
-            }
-        }
-        filled = Some(out);
+    // Pull: each level's own average where it has enough weight, the coarser one's elsewhere
+    // (read bilinearly, clamped to the border).
+    let mut filled: Option<(usize, usize, Vec<[f32; 3]>)> = None;
+    for (w, h, v, k) in levels.into_iter().rev() {
+        let mut out = vec![[0.0f32; 3]; w * h];
+        out.par_chunks_mut(w)
+            .with_min_len(8)
+            .enumerate()
+            .for_each(|(y, row)| {
+                for (x, o) in row.iter_mut().enumerate() {
+                    let i = y * w + x;
+                    let own = if k[i] > 0.0 {
+                        v[i].map(|s| s / k[i])
+                    } else {
+                        [0.0; 3]
+                    };
+                    let t = k[i].min(1.0);
+                    *o = match &filled {
+                        Some((cw, ch, coarse)) => {
+                            let at = |px: f32, len: usize| {
+                                let p = px.clamp(0.0, (len - 1) as f32);
+                                let p0 = p.floor();
+                                (p0 as usize, (p0 as usize + 1).min(len - 1), p - p0)
+                            };
+                            let (x0, x1, fx) = at(x as f32 / 2.0 - 0.25, *cw);
+                            let (y0, y1, fy) = at(y as f32 / 2.0 - 0.25, *ch);
+                            let px = |xx: usize, yy: usize| coarse[yy * cw + xx];
+                            let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+                            [0, 1, 2].map(|ch| {
+                                let top = a[ch] + (b[ch] - a[ch]) * fx;
+                                let bottom = c[ch] + (d[ch] - c[ch]) * fx;
+                                t * own[ch] + (1.0 - t) * (top + (bottom - top) * fy)
+                            })
+                        }
+                        None => own,
+                    };
+                }
+            });
+        filled = Some((w, h, out));
     }
-    filled.unwrap_or_else(|| values.clone())
+    let data = filled.map(|f| f.2).unwrap_or_default();
+    [0, 1, 2].map(|c| Plane {
+        width: w0,
+        height: h0,
+        data: data.iter().map(|p| p[c]).collect(),
+    })
 }
 
 /// The composition weight's sigmoid part, `m_composite / warped_edge`, where the warped mask is
@@ -456,12 +518,13 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         .person_matte
         .filter(|m| m.dimensions() == (lw as u32, lh as u32))
     {
+        // A plate to fill a smooth background from: a linear filter is enough.
         let photo = || {
             rgb_planes(&crate::resample::resize(
                 inputs.person,
                 lw as u32,
                 lh as u32,
-                crate::resample::Filter::Lanczos3,
+                crate::resample::Filter::Triangle,
             ))
         };
         restore_background(&mut rendered, &seen, matte, photo);
@@ -521,12 +584,19 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         let r = ((gh as f32 / NATIVE_SIZE.0 as f32) / 2.0).round().max(1.0) as usize;
         binary.eroded(r)
     };
-    let mut garment = rgb_planes(inputs.garment);
-    for plane in garment.iter_mut() {
-        for (v, m) in plane.data.iter_mut().zip(&mask_plane.data) {
-            *v *= m;
-        }
-    }
+    let garment = Premultiplied {
+        width: mask_plane.width,
+        height: mask_plane.height,
+        data: inputs
+            .garment
+            .pixels()
+            .zip(&mask_plane.data)
+            .map(|(p, &m)| {
+                let c = |i: usize| (f32::from(p[i]) / 127.5 - 1.0) * m;
+                [m, c(0), c(1), c(2)]
+            })
+            .collect(),
+    };
     let (gw, gh) = (mask_plane.width as f32, mask_plane.height as f32);
     // The low-resolution planes are read bilinearly at each output pixel (pixel-centre
     // aligned, as [`Plane::resized`]), with no full-resolution copies.
@@ -602,9 +672,9 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
                         // align_corners=True: -1 is the first pixel's centre, +1 the last one's.
                         let gx = (line(2, x) + 1.0) / 2.0 * (gw - 1.0);
                         let gy = (line(3, x) + 1.0) / 2.0 * (gh - 1.0);
-                        let edge = mask_plane.sample(gx, gy, true);
+                        let [edge, r, g, b] = garment.sample(gx, gy);
                         let cloth = if edge > 1e-4 {
-                            [0, 1, 2].map(|c| garment[c].sample(gx, gy, true) / edge)
+                            [r / edge, g / edge, b / edge]
                         } else {
                             [0.0; 3]
                         };
