@@ -24,5 +24,6 @@ pub mod person;
 pub mod pipeline;
 pub mod resample;
 pub mod resources;
+pub mod simd;
 pub mod wardrobe;
 pub mod weights;

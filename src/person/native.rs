@@ -583,24 +583,12 @@ fn product_serial(
 
 /// Whether this CPU runs the AVX2 and FMA builds of the kernels below.
 fn wide() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *WIDE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    crate::simd::avx2_fma()
 }
 
 /// Whether this CPU runs the AVX-512 builds of the kernels (on top of [`wide`]).
 fn wide512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *WIDE.get_or_init(|| wide() && is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    crate::simd::avx512()
 }
 
 /// Bias (per channel, the last dimension; empty for none), residual, activation: one pass.

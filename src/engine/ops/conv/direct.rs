@@ -20,7 +20,7 @@ const LANES: usize = 16;
 
 /// Whether this CPU runs the kernel.
 pub(super) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
+    crate::simd::avx512()
 }
 
 /// One image's convolution, all slices row-major.
@@ -281,62 +281,26 @@ impl DirectConv<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values as values;
     use super::*;
 
     /// A plain loop over the definition, in f64.
     fn reference(conv: &DirectConv, x: &[f32]) -> Vec<f32> {
-        let (ho, wo) = conv.output_size();
-        let (k, s, p) = (conv.k, conv.stride, conv.padding);
-        let mut out = vec![0f32; conv.cout * ho * wo];
-        for co in 0..conv.cout {
-            for y in 0..ho {
-                for xo in 0..wo {
-                    let mut sum = conv.bias.map_or(0.0, |b| b[co] as f64);
-                    for ci in 0..conv.cin {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let (iy, ix) = (
-                                    (y * s + ky) as isize - p as isize,
-                                    (xo * s + kx) as isize - p as isize,
-                                );
-                                if iy < 0
-                                    || ix < 0
-                                    || iy >= conv.h as isize
-                                    || ix >= conv.w as isize
-                                {
-                                    continue;
-                                }
-                                let mut v = x[(ci * conv.h + iy as usize) * conv.w + ix as usize];
-                                if let Some((scale, shift)) = conv.pre {
-                                    v = (v * scale[ci] + shift[ci]).max(0.0);
-                                }
-                                let w = conv.weight[((co * conv.cin + ci) * k + ky) * k + kx];
-                                sum += v as f64 * w as f64;
-                            }
-                        }
-                    }
-                    let at = (co * ho + y) * wo + xo;
-                    if let Some(r) = conv.residual {
-                        sum += r[at] as f64;
-                    }
-                    out[at] = conv.activation.apply(sum as f32);
-                }
-            }
+        super::super::Definition {
+            weight: conv.weight,
+            bias: conv.bias,
+            residual: conv.residual,
+            pre: conv.pre,
+            activation: conv.activation,
+            cin: conv.cin,
+            cout: conv.cout,
+            h: conv.h,
+            w: conv.w,
+            k: conv.k,
+            stride: conv.stride,
+            padding: conv.padding,
         }
-        out
-    }
-
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
+        .output(x)
     }
 
     #[test]

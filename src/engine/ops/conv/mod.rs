@@ -9,6 +9,82 @@ mod cpu;
 mod direct;
 mod winograd;
 
+/// A convolution layer by its definition, summed in f64: what every CPU kernel's tests compare
+/// against. Input (C_in, H, W), weights (C_out, C_in, k, k), square stride and zero padding;
+/// the pre-activation `relu(x * scale + shift)` applies to the input's pixels, not the padding.
+#[cfg(test)]
+pub(super) struct Definition<'a> {
+    pub weight: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
+    pub pre: Option<(&'a [f32], &'a [f32])>,
+    pub activation: Activation,
+    pub cin: usize,
+    pub cout: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// Deterministic test values in [-1, 1).
+#[cfg(test)]
+pub(super) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[cfg(test)]
+impl Definition<'_> {
+    /// The output, (C_out, Ho, Wo).
+    pub fn output(&self, x: &[f32]) -> Vec<f32> {
+        let (k, s, p) = (self.k, self.stride, self.padding);
+        let (ho, wo) = ((self.h + 2 * p - k) / s + 1, (self.w + 2 * p - k) / s + 1);
+        let mut out = vec![0f32; self.cout * ho * wo];
+        for co in 0..self.cout {
+            for y in 0..ho {
+                for xo in 0..wo {
+                    let mut sum = self.bias.map_or(0.0, |b| b[co] as f64);
+                    for ci in 0..self.cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (iy, ix) =
+                                    ((y * s + ky).checked_sub(p), (xo * s + kx).checked_sub(p));
+                                let (Some(iy), Some(ix)) = (iy, ix) else {
+                                    continue;
+                                };
+                                if iy >= self.h || ix >= self.w {
+                                    continue;
+                                }
+                                let mut v = x[(ci * self.h + iy) * self.w + ix];
+                                if let Some((scale, shift)) = self.pre {
+                                    v = (v * scale[ci] + shift[ci]).max(0.0);
+                                }
+                                let g = self.weight[((co * self.cin + ci) * k + ky) * k + kx];
+                                sum += v as f64 * g as f64;
+                            }
+                        }
+                    }
+                    let at = (co * ho + y) * wo + xo;
+                    if let Some(r) = self.residual {
+                        sum += r[at] as f64;
+                    }
+                    out[at] = self.activation.apply(sum as f32);
+                }
+            }
+        }
+        out
+    }
+}
+
 use candle_core::{Device, Error, Result, Tensor};
 
 use super::OpPath;

@@ -80,8 +80,7 @@ fn g3(g: [f32; 3]) -> [f32; A] {
 /// Whether the AVX-512 copies of the transforms run.
 #[cfg(target_arch = "x86_64")]
 fn simd() -> bool {
-    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVX512.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    crate::simd::avx512()
 }
 
 /// Defines `$name(args)` that runs `$body` (an `#[inline(always)]` function), compiled for
@@ -546,54 +545,26 @@ fn output_channel_impl(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values as values;
     use super::*;
-
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// The definition in f64.
     fn reference(conv: &Winograd, x: &[f32]) -> Vec<f32> {
-        let (h, w) = (conv.h, conv.w);
-        let mut out = vec![0f32; conv.cout * h * w];
-        for co in 0..conv.cout {
-            for y in 0..h {
-                for xo in 0..w {
-                    let mut sum = conv.bias.map_or(0.0, |b| b[co] as f64);
-                    for ci in 0..conv.cin {
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                let (iy, ix) = (y + ky, xo + kx);
-                                if iy == 0 || ix == 0 || iy > h || ix > w {
-                                    continue;
-                                }
-                                let mut v = x[(ci * h + iy - 1) * w + ix - 1];
-                                if let Some((scale, shift)) = conv.pre {
-                                    v = (v * scale[ci] + shift[ci]).max(0.0);
-                                }
-                                let g = conv.weight[((co * conv.cin + ci) * 3 + ky) * 3 + kx];
-                                sum += v as f64 * g as f64;
-                            }
-                        }
-                    }
-                    let at = (co * h + y) * w + xo;
-                    if let Some(r) = conv.residual {
-                        sum += r[at] as f64;
-                    }
-                    out[at] = conv.activation.apply(sum as f32);
-                }
-            }
+        super::super::Definition {
+            weight: conv.weight,
+            bias: conv.bias,
+            residual: conv.residual,
+            pre: conv.pre,
+            activation: conv.activation,
+            cin: conv.cin,
+            cout: conv.cout,
+            h: conv.h,
+            w: conv.w,
+            k: 3,
+            stride: 1,
+            padding: 1,
         }
-        out
+        .output(x)
     }
 
     #[test]
