@@ -64,6 +64,15 @@ def select(args) -> Dict:
     t_step = nets.load_checkpoint(teacher)["step"]
     best_path = os.path.join(work, BEST)
     best = json.load(open(best_path)) if os.path.isfile(best_path) else {}
+    # A chunk that trained nothing (a finished stage, a restart) leaves the last score standing:
+    # scoring takes longer than a short chunk.
+    log_path = os.path.join(work, SELECTION_LOG)
+    if os.path.isfile(log_path):
+        lines = [line for line in open(log_path) if line.strip()]
+        last = json.loads(lines[-1]) if lines else {}
+        if (last.get("student_step"), last.get("teacher_step")) == (state["step"], t_step) and "score" in best:
+            print(json.dumps({"already_scored": last}))
+            return last
     # The shipped model, scored once per (teacher, model): the fakes depend on the teacher.
     shipped_key = f"{_model_id(args.model)}@teacher{t_step}"
     if best.get("shipped_key") != shipped_key:

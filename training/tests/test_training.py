@@ -445,6 +445,9 @@ def test_campaign_selects_on_the_held_out_slice_and_exports(viton, tmp_path):
     assert first["best"] and first["teacher_step"] == 1 and first["student_step"] == 1
     # the same weights as the shipped model: the same held-out score, so not promoted
     assert abs(first["score"] - first["shipped_score"]) < 1e-9
+    # no training since: the last score stands, nothing is scored or logged again
+    assert campaign.main(["select", *common]) == first
+    assert len(open(work / "selection.jsonl").read().splitlines()) == 1
     assert nets.load_checkpoint(str(work / "student-best"))["optimizer"] is None
     promote = ["promote", "--work", str(work), "--model", str(shipped), "--fixture", str(tmp_path / "fixture")]
     assert campaign.main(promote) is False and not (tmp_path / "fixture").exists()
