@@ -58,10 +58,14 @@ for target in "${run[@]}"; do
       dirs+=("$s")
     fi
   done
-  max_len=$(awk -v t="$target" '$1 == t { for (i = 2; i <= NF; i++) if ($i ~ /^max_len=/) { sub("max_len=", "", $i); print $i } }' fuzz/seeds.txt)
+  option() { # NAME: the target's NAME=VALUE in fuzz/seeds.txt
+    awk -v t="$target" -v o="$1=" '$1 == t { for (i = 2; i <= NF; i++) if (index($i, o) == 1) { print substr($i, length(o) + 1) } }' fuzz/seeds.txt
+  }
+  max_len=$(option max_len)
+  timeout=$(option timeout)
   echo "==> $target ($seconds s)"
   # shellcheck disable=SC2086
   cargo +nightly fuzz run -O ${FUZZ_BUILD_ARGS:-} "$target" "fuzz/corpus/$target" "${dirs[@]}" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="${timeout:-10}" \
     -max_len="${max_len:-65536}" -print_final_stats=1 "$@"
 done
