@@ -399,13 +399,18 @@ fn keypoints_match_mediapipe_end_to_end() {
 #[test]
 fn cpu_executor_matches_the_tensor_path() {
     // The CPU executor (NHWC kernels, fused steps) against the same graphs run as candle tensor
-    // ops (the path of other devices), on every output of the three graphs.
+    // ops (the path of other devices), on every output of the three graphs. A graph loaded for
+    // the CPU executor alone does not hold the tensor path's weights, and says so.
+    let lean = Graph::load(&models_dir(), SELFIE, &Device::Cpu).unwrap();
+    let x = input("astronaut_256.png", 0.0, 1.0);
+    let err = lean.run_tensors(&[x]).unwrap_err().to_string();
+    assert!(err.contains("load_with_tensor_path"), "{err}");
     for (name, file, lo, hi) in [
         (SELFIE, "astronaut_256.png", 0.0, 1.0),
         (DETECTOR, "astronaut_224.png", -1.0, 1.0),
         (LANDMARKS, "astronaut_256.png", 0.0, 1.0),
     ] {
-        let graph = Graph::load(&models_dir(), name, &Device::Cpu).unwrap();
+        let graph = Graph::load_with_tensor_path(&models_dir(), name, &Device::Cpu).unwrap();
         let x = input(file, lo, hi);
         let fast = graph.run(std::slice::from_ref(&x)).unwrap();
         let slow = graph.run_tensors(&[x]).unwrap();

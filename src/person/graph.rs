@@ -483,14 +483,34 @@ fn infer(
 }
 
 impl Graph {
-    /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`.
+    /// Loads `<dir>/<name>.json` and `<dir>/<name>.safetensors` onto `device`. On the CPU the
+    /// graph runs on the CPU executor alone, which holds its own copy of the weights.
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, PersonError> {
+        Self::load_keeping(dir, name, device, false)
+    }
+
+    /// [`Graph::load`], also keeping on the CPU the candle tensor path that other devices run
+    /// ([`Graph::run_tensors`]): the CPU executor's reference in the tests, for 20 MB more.
+    pub fn load_with_tensor_path(
+        dir: &Path,
+        name: &str,
+        device: &Device,
+    ) -> Result<Self, PersonError> {
+        Self::load_keeping(dir, name, device, true)
+    }
+
+    fn load_keeping(
+        dir: &Path,
+        name: &str,
+        device: &Device,
+        tensor_path: bool,
+    ) -> Result<Self, PersonError> {
         let json_path = dir.join(format!("{name}.json"));
         let text =
             std::fs::read_to_string(&json_path).map_err(|e| bad(&json_path, e.to_string()))?;
         let file = parse(&text).map_err(|reason| bad(&json_path, reason))?;
         let constants = Constants::load(&dir.join(format!("{name}.safetensors")), device)?;
-        Self::build(file, &constants, name, &json_path, device)
+        Self::build(file, &constants, name, &json_path, device, tensor_path)
     }
 
     /// The graph a description (the text of `json_path`, named in errors) gives with
@@ -506,7 +526,7 @@ impl Graph {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::build(file, constants, &name, json_path, device)
+        Self::build(file, constants, &name, json_path, device, false)
     }
 
     fn build(
@@ -515,6 +535,7 @@ impl Graph {
         name: &str,
         json_path: &Path,
         device: &Device,
+        tensor_path: bool,
     ) -> Result<Self, PersonError> {
         let (consts, weights_path) = (&constants.tensors, constants.path.as_path());
         let shape_of = |id: usize| -> Result<Vec<usize>, PersonError> {
@@ -822,7 +843,12 @@ impl Graph {
             outputs: file.outputs,
             input_shapes,
             output_shapes,
-            ops,
+            // With the CPU executor the tensor ops' weights would be a second copy.
+            ops: if native.is_some() && !tensor_path {
+                Vec::new()
+            } else {
+                ops
+            },
             slots,
             device: device.clone(),
             native,
@@ -918,6 +944,13 @@ impl Graph {
     /// Runs the graph as candle tensor ops (NCHW), the path of devices other than the CPU; on the
     /// CPU it is the second reference for the CPU executor. Inputs and outputs are NHWC.
     pub fn run_tensors(&self, inputs: &[Tensor]) -> candle_core::Result<Vec<Tensor>> {
+        if self.ops.is_empty() && self.native.is_some() {
+            candle_core::bail!(
+                "{}: loaded for the CPU executor alone (Graph::load_with_tensor_path keeps the \
+                 tensor path)",
+                self.name
+            );
+        }
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
                 "{}: {} inputs given, {} expected",
