@@ -83,6 +83,13 @@ def add_arguments(parser, kind: str) -> None:
     g.add_argument("--warp-lr-scale", type=float, default=1.0, help="warp module lr = lr * this (official e2e: 0.2)")
     g.add_argument("--decay-start", type=float, default=0.7, help="fraction of --steps after which lr decays linearly to 0")
     g.add_argument("--warmup", type=int, default=100, help="lr warm-up steps after a (re)start without optimizer state")
+    g.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998; 0: off); "
+        "checkpoints carry it and evaluation and export use it",
+    )
 
     g = parser.add_argument_group("machine")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -188,6 +195,42 @@ class _Stop:
 
     def __call__(self, signum, frame):
         self.reason = f"signal {signum}"
+
+
+class EmaWeights:
+    """An exponential moving average of the warp and generator weights: after every step
+    ``avg = decay * avg + (1 - decay) * weights``; buffers (running statistics) are copied. It
+    starts from the saved average when resuming, else from the weights themselves."""
+
+    def __init__(self, warp, gen, decay: float, saved: Optional[Dict] = None):
+        self.decay = decay
+        self.steps = 0
+        self.avg = {name: {k: v.detach().clone().float() for k, v in net.state_dict().items()} for name, net in (("warp", warp), ("gen", gen))}
+        if saved is not None:
+            for name in ("warp", "gen"):
+                for k, v in saved[name].items():
+                    if k in self.avg[name] and self.avg[name][k].shape == v.shape:
+                        self.avg[name][k].copy_(v.float())
+            self.steps = saved.get("steps", 0)
+
+    @torch.no_grad()
+    def update(self, warp, gen) -> None:
+        for name, net in (("warp", warp), ("gen", gen)):
+            avg = self.avg[name]
+            for k, v in net.state_dict().items():
+                if v.is_floating_point():
+                    avg[k].lerp_(v.float(), 1.0 - self.decay)
+                else:
+                    avg[k].copy_(v)
+        self.steps += 1
+
+    def state(self) -> Dict:
+        return {
+            "warp": nets.cast_state(self.avg["warp"], None),
+            "gen": nets.cast_state(self.avg["gen"], None),
+            "decay": self.decay,
+            "steps": self.steps,
+        }
 
 
 def train(args, kind: str) -> Dict:
@@ -300,6 +343,11 @@ def train(args, kind: str) -> Dict:
             warmup_from = None
         except (ValueError, KeyError) as e:
             print(f"optimizer state not restored ({e}); warming up from step {step}")
+    # The moving average of the weights (its own copies of the networks), when asked for: small
+    # batches make the weights of any one step noisy, and their average generalises better.
+    ema = None
+    if args.ema > 0:
+        ema = EmaWeights(warp, gen, args.ema, state.get("ema") if state else None)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 
@@ -357,6 +405,7 @@ def train(args, kind: str) -> Dict:
             "warp": nets.cast_state(warp.state_dict(), None),
             "gen": nets.cast_state(gen.state_dict(), None),
             "adapters": nets.cast_state(adapters.state_dict(), None) if adapters is not None else None,
+            "ema": ema.state() if ema is not None else None,
             "optimizer": None if args.optimizer_state == "none" else nets.cast_optimizer_state(optimizer.state_dict(), opt_dtype),
             "data": data_info,
             "teacher": teacher_info,
@@ -423,6 +472,8 @@ def train(args, kind: str) -> Dict:
             else:
                 loss.backward()
                 optimizer.step()
+            if ema is not None:
+                ema.update(warp, gen)
             step += 1
             samples_seen += args.batch_size
             # Accumulate on the device; values are read (a synchronisation) only when logging.

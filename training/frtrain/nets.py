@@ -178,14 +178,22 @@ def load_checkpoint(path: str) -> Dict:
     return state
 
 
+def inference_weights(state: Dict) -> Dict:
+    """The weights a checkpoint is used with: its moving average when training kept one
+    (``--ema``), else the weights themselves; a dict with "warp" and "gen"."""
+    return state.get("ema") or state
+
+
 def models_from_checkpoint(state: Dict, kind: Optional[str] = None) -> Tuple[AFWM, ResUnetGenerator]:
-    """Build and load the networks of a checkpoint (float32, eval mode)."""
+    """Build and load the networks of a checkpoint (float32, eval mode), with its inference
+    weights."""
     kind = kind or state["kind"]
     if state["kind"] != kind:
         raise ValueError(f"checkpoint holds a {state['kind']}, not a {kind}")
     warp, gen = build(kind, Widths.from_dict(state["widths"]))
-    warp.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["warp"].items()})
-    gen.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["gen"].items()})
+    weights = inference_weights(state)
+    warp.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights["warp"].items()})
+    gen.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights["gen"].items()})
     return warp.eval(), gen.eval()
 
 

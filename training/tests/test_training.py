@@ -298,6 +298,31 @@ def test_training_resumes_in_budgeted_chunks(viton, tmp_path):
     assert fourth["step"] == 5
 
 
+def test_weight_average_is_kept_resumed_and_used_for_inference(viton, tmp_path):
+    run = str(tmp_path / "teacher")
+    _train("teacher", viton, run, "--steps", "3", "--ema", "0.5", "--lr", "1e-2")
+    state = nets.load_checkpoint(run)
+    ema = state["ema"]
+    assert ema["steps"] == 3 and ema["decay"] == 0.5
+    # the average lags the weights
+    name = next(k for k, v in state["warp"].items() if v.is_floating_point() and v.numel() > 16)
+    assert not torch.equal(ema["warp"][name], state["warp"][name])
+    # evaluation and export load the average
+    warp, _ = nets.models_from_checkpoint(state, "teacher")
+    assert torch.equal(warp.state_dict()[name], ema["warp"][name].float())
+    # a resumed run goes on from the saved average: avg = 0.5 * saved + 0.5 * weights
+    saved = ema["warp"][name].clone()
+    _train("teacher", viton, run, "--resume", "--steps", "4", "--ema", "0.5", "--lr", "1e-2")
+    resumed = nets.load_checkpoint(run)
+    assert resumed["ema"]["steps"] == 4
+    expected = 0.5 * saved + 0.5 * resumed["warp"][name].float()
+    assert torch.allclose(resumed["ema"]["warp"][name], expected, atol=1e-6)
+    # without --ema, a checkpoint has none and its own weights are used
+    plain = str(tmp_path / "plain")
+    _train("teacher", viton, plain, "--steps", "1")
+    assert nets.load_checkpoint(plain)["ema"] is None
+
+
 def test_student_pipeline_fakes_export_evaluate(viton, tmp_path):
     teacher = str(tmp_path / "teacher")
     _train("teacher", viton, teacher, "--steps", "1")
