@@ -207,6 +207,7 @@ fn main() -> Result<()> {
                 garment: &garment,
                 garment_mask: &garment_mask,
                 hires: true,
+                garment_only: !known_frame && subject.garment_only(),
             },
         ) {
             Ok(wild) => wild,
@@ -229,6 +230,7 @@ fn main() -> Result<()> {
                 garment: &garment,
                 garment_mask: &garment_mask,
                 hires: true,
+                garment_only: false,
             },
         )?;
         let (reference_rendered, reference) = (

@@ -82,6 +82,7 @@ fn hires_result_downscales_to_the_low_resolution_result() {
             person: &person_crop,
             person_native: &person_native,
             person_matte: None,
+            garment_only: false,
             garment: &garment_big,
             garment_mask: &mask_big,
             inside: None,
@@ -197,6 +198,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
             person: &photo,
             person_native: &native,
             person_matte: None,
+            garment_only: false,
             garment: &garment,
             garment_mask: &garment_mask,
             inside: None,
@@ -271,6 +273,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             person: &photo,
             person_native: &native,
             person_matte: Some(&matte),
+            garment_only: false,
             garment: &garment,
             garment_mask: &garment_mask,
             inside: None,
@@ -312,6 +315,69 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             assert_eq!(p, photo.get_pixel(x, y), "({x},{y}) changed");
         }
     }
+}
+
+/// Where no person was found (`garment_only`), the network's repainting of the crop changes
+/// nothing: only the new garment replaces the photo's pixels. The same composition without it
+/// lets the rendered crop, here unlike the photo everywhere, replace the photo around it.
+#[test]
+fn with_no_person_found_only_the_garment_replaces_the_photo() {
+    use candle_core::Tensor;
+    use fitting_room::engine::TryOn;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    let photo = RgbImage::from_fn(576, 768, |x, y| Rgb([(x / 3) as u8, (y / 3) as u8, 90]));
+    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
+    // The rendered "person": the photo's colours inverted, nothing like what the network saw.
+    let inverted = RgbImage::from_fn(192, 256, |x, y| {
+        let p = native.get_pixel(x, y);
+        Rgb([255 - p[0], 255 - p[1], 255 - p[2]])
+    });
+    let garment = RgbImage::from_pixel(576, 768, Rgb([20, 30, 120]));
+    let inside = |x: u32, y: u32| (150..420).contains(&x) && (210..580).contains(&y);
+    let garment_mask =
+        GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
+    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
+    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let rendered = rgb_to_tensor(&inverted, &device).unwrap();
+    let out = TryOn {
+        warped_cloth: rendered.clone(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
+        p_rendered: rendered.clone(),
+        m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
+        p_tryon: rendered,
+    };
+    let compose = |garment_only: bool| {
+        compose_hires(
+            &out,
+            &HiresInputs {
+                person: &photo,
+                person_native: &native,
+                person_matte: None,
+                garment_only,
+                garment: &garment,
+                garment_mask: &garment_mask,
+                inside: None,
+            },
+        )
+        .unwrap()
+    };
+    // Pixels that changed, away from the garment (more than one network pixel from its edge).
+    let far = |x: u32, y: u32| !((138..432).contains(&x) && (198..592).contains(&y));
+    let changed_far = |composed: &fitting_room::pipeline::Hires| {
+        composed
+            .image
+            .enumerate_pixels()
+            .filter(|&(x, y, p)| far(x, y) && p != photo.get_pixel(x, y))
+            .count()
+    };
+    let full = compose(false);
+    assert!(changed_far(&full) > 100_000, "{}", changed_far(&full));
+    let garment_only = compose(true);
+    assert_eq!(changed_far(&garment_only), 0);
+    // The garment itself is there.
+    assert_eq!(*garment_only.image.get_pixel(288, 400), Rgb([20, 30, 120]));
 }
 
 /// The sampling grid that leaves an h x w map as it is (x then y planes, align_corners=True).

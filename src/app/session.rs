@@ -336,19 +336,30 @@ impl TryOnSession {
         let ModelStatus::Ready(model) = &self.model else {
             return None;
         };
-        let (person, photo, crop, matte, live) = match subject {
+        let (person, photo, crop, matte, garment_only, live) = match subject {
             Subject::Photo => {
                 let p = self.person.as_ref()?;
                 if p.framing == Framing::Pending {
                     return None;
                 }
-                (p.id, p.photo.clone(), p.crop, p.matte.clone(), false)
+                // The centred crop of a photo where nobody was found: the garment alone.
+                let garment_only = matches!(p.framing, Framing::Auto(CropSource::Fallback(_)))
+                    && p.matte.is_none();
+                let matte = p.matte.clone();
+                (p.id, p.photo.clone(), p.crop, matte, garment_only, false)
             }
             Subject::LiveFrame { photo, seq } => {
                 // Two ids taking turns: consecutive frames never share a key. The worker frames
                 // the frame itself; this crop only fills the key.
                 let crop = self.frame(photo);
-                (LIVE_PERSON - seq % 2, photo.clone(), crop, None, true)
+                (
+                    LIVE_PERSON - seq % 2,
+                    photo.clone(),
+                    crop,
+                    None,
+                    false,
+                    true,
+                )
             }
         };
         let hires = self.hires;
@@ -365,6 +376,7 @@ impl TryOnSession {
             photo,
             crop,
             matte,
+            garment_only,
             frame_here: live,
             garment: garment.image.clone(),
             garment_mask: garment.mask.clone(),

@@ -242,6 +242,10 @@ pub struct HiresInputs<'a> {
     pub garment: &'a RgbImage,
     /// Its mask, same size (white = garment).
     pub garment_mask: &'a GrayImage,
+    /// Only the new garment replaces the photo's pixels, none of the rendered person: where no
+    /// person was found, the crop is not known to hold one, and the network's repainting of it
+    /// would smear whatever is there.
+    pub garment_only: bool,
     /// The part of the crop to compose, as (x, y, width, height) in the crop's pixels (the part
     /// inside the photo, which alone is pasted back); `None`: all of it. Elsewhere the result
     /// is `person`'s pixel, with alpha 0.
@@ -554,6 +558,9 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         change.data[i] = 1.0 - keep;
     }
     let mut change = change.blurred(1);
+    if inputs.garment_only {
+        change.data.fill(0.0);
+    }
     if let Some(region) = &region {
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;

@@ -70,6 +70,12 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// Whether only the new garment should replace the photo's pixels: no person is known in
+    /// the crop (automatic framing fell back to the centred crop and no matte was made).
+    pub fn garment_only(&self) -> bool {
+        matches!(self.source, CropSource::Fallback(_)) && self.matte.is_none()
+    }
+
     /// What to tell the user about the framing, when it is not what they asked for.
     pub fn note(&self) -> Option<String> {
         match &self.source {

@@ -29,6 +29,9 @@ pub struct TryOnPhotos<'a> {
     pub garment_mask: &'a GrayImage,
     /// Also compose the result at the crop's own resolution.
     pub hires: bool,
+    /// In that result, only the new garment replaces the photo's pixels (see
+    /// [`HiresInputs::garment_only`]): for a crop where no person was found.
+    pub garment_only: bool,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -136,6 +139,7 @@ pub fn compose_pasted(
             person: &full,
             person_native: &inputs.person_native,
             person_matte: inputs.matte_native.as_ref(),
+            garment_only: photos.garment_only,
             garment: &inputs.garment_padded,
             garment_mask: &inputs.mask_padded,
             inside: photos
