@@ -661,3 +661,43 @@ fn a_full_body_photo_is_framed_automatically_and_shown_pasted_on_its_own_backgro
     let aspect = picture.width() / picture.height();
     assert!((aspect - 4.0 / 3.0).abs() < 0.03, "{picture:?}");
 }
+
+/// A photo with nobody in it: the app says so, dresses the centred crop, and the pasted photo
+/// takes only the new garment; the network's repainting of the rest of the crop is left out.
+#[test]
+fn a_photo_with_nobody_in_it_gets_the_garment_alone_on_the_centred_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wall.png");
+    let (w, h) = (800u32, 600u32);
+    let wall = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            60 + (x / 8) as u8,
+            90 + (y / 10) as u8,
+            150 - (x / 10) as u8,
+        ])
+    });
+    wall.save(&path).unwrap();
+
+    let (_setup, mut harness) = tried_on(path);
+    let app = harness.state();
+    let subject = app.session().person().unwrap();
+    assert!(
+        matches!(subject.framing, Framing::Auto(CropSource::Fallback(_))),
+        "{:?}",
+        subject.framing
+    );
+    assert_eq!(subject.crop, Crop::centered(w, h));
+    let images = app.session().shown_images().expect("a result");
+    let pasted = images.pasted.as_ref().expect("the pasted photo");
+    // The centred crop is x 175..625; the garment lands in its middle. Its top corners, far
+    // from the garment, are the wall's own pixels, where the network repainted the crop.
+    for (x, y) in [(180, 5), (620, 5), (180, 60), (620, 60), (400, 5)] {
+        assert_eq!(pasted.get_pixel(x, y), wall.get_pixel(x, y), "({x},{y})");
+    }
+    let changed = pasted
+        .pixels()
+        .zip(wall.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(changed > 0 && changed < (w * h / 3) as usize, "{changed}");
+}
