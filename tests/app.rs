@@ -678,7 +678,7 @@ fn a_photo_with_nobody_in_it_gets_the_garment_alone_on_the_centred_crop() {
     });
     wall.save(&path).unwrap();
 
-    let (_setup, mut harness) = tried_on(path);
+    let (_setup, harness) = tried_on(path);
     let app = harness.state();
     let subject = app.session().person().unwrap();
     assert!(
