@@ -137,6 +137,19 @@ def add_arguments(parser, kind: str) -> None:
         )
 
 
+def _bundle_training(bundle: str) -> Optional[Dict]:
+    """The `training` record of a bundle's model.json (steps and segments), when it has one."""
+    try:
+        with open(os.path.join(bundle, "model.json")) as f:
+            training = json.load(f).get("training") or {}
+        steps, segments = int(training["steps"]), list(training["segments"])
+        if steps < 0 or any(int(s["end_step"]) < int(s["start_step"]) for s in segments):
+            return None
+        return {"steps": steps, "segments": [dict(s) for s in segments]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _ints(text: str):
     return tuple(int(v) for v in text.split(","))
 
@@ -317,6 +330,13 @@ def train(args, kind: str) -> Dict:
         cg, tg = nets.copy_matching(gen, load_safetensors(os.path.join(args.init_from_bundle, "gen.safetensors")))
         print(f"initialised from {args.init_from_bundle}: {cw}/{tw} warp and {cg}/{tg} generator tensors")
         init_from = {"bundle": os.path.basename(os.path.normpath(args.init_from_bundle))}
+        # The bundle's training goes on, not a new one: its step count (for the stages' step
+        # targets and the warm-up of the fresh optimizer) and its segments (for the model card).
+        trained = _bundle_training(args.init_from_bundle)
+        if trained is not None:
+            step, history = trained["steps"], trained["segments"]
+            samples_seen = sum((s["end_step"] - s["start_step"]) * s["batch_size"] for s in history)
+            print(f"continuing the bundle's training at step {step}")
 
     warp.to(device).train()
     gen.to(device).train()

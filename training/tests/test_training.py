@@ -553,6 +553,11 @@ def test_campaign_chain_runs_every_stage_and_restarts_from_committed_weights(vit
     teacher, student = nets.load_checkpoint(str(work / "teacher")), nets.load_checkpoint(str(work / "student"))
     assert teacher["step"] == 2 and [seg["size"] for seg in teacher["history"]] == [[128, 96], [256, 192]]
     assert student["step"] == 2 and student["init"] == {"bundle": "shipped"} and student["teacher"]["step"] == 2
+    # The shipped student's training goes on (its step 1 is past the 128x96 stage's target): its
+    # segments lead the history, and only the 256x192 stage trained.
+    shipped_segments = json.load(open(tmp_path / "shipped" / "model.json"))["training"]["segments"]
+    assert [{k: seg.get(k) for k in shipped_segments[0]} for seg in student["history"][:1]] == shipped_segments
+    assert [seg["size"] for seg in student["history"][1:] if seg["end_step"] > seg["start_step"]] == [[256, 192]]
     assert len(open(work / "selection.jsonl").read().splitlines()) == 2
     campaign.main(["export-teacher", "--work", str(work), "--out", env["COMMITTED_TEACHER"]])
     import shutil
