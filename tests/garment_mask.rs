@@ -184,3 +184,54 @@ fn blank_and_degenerate_images_give_clear_errors() {
         }
     }
 }
+
+/// A white T-shirt cut out onto a flat light-grey backdrop, as shops publish them: the cloth
+/// only a few levels darker than the backdrop, a highlight of exactly the backdrop's colour
+/// on the chest, and a rim of near-backdrop pixels around the garment (JPEG
+/// ringing). The general mask loses most of such a shirt; the cut-out mask keeps it, drawn in
+/// by a few pixels, without the rim.
+#[test]
+fn white_garment_cut_out_onto_a_flat_backdrop() {
+    let (w, h) = (600u32, 800u32);
+    let backdrop = 246u8;
+    let inside = |x: u32, y: u32| {
+        let (x, y) = (x as i32, y as i32);
+        let body = (180..420).contains(&x) && (200..700).contains(&y);
+        let sleeves =
+            ((100..180).contains(&x) || (420..500).contains(&x)) && (200..330).contains(&y);
+        let neck = (x - 300).pow(2) + (y - 200).pow(2) < 50 * 50;
+        (body || sleeves) && !neck
+    };
+    let truth = GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if inside(x, y) { 255 } else { 0 }])
+    });
+    let near_outline = |x: u32, y: u32| {
+        (x.saturating_sub(3)..=x + 3)
+            .any(|u| (y.saturating_sub(3)..=y + 3).any(|v| u < w && v < h && inside(u, v)))
+    };
+    let photo = RgbImage::from_fn(w, h, |x, y| {
+        let highlight = (x as i32 - 340).pow(2) + (y as i32 - 330).pow(2) < 30 * 30;
+        let v = if inside(x, y) {
+            if highlight {
+                backdrop
+            } else {
+                // cloth: 2 to 6 levels below the backdrop, a weave of period 5
+                backdrop - 2 - ((x * 7 + y * 13) % 5) as u8
+            }
+        } else if near_outline(x, y) {
+            backdrop - 2 + ((x + y) % 2) as u8 * 4 // ringing: 2 levels either side
+        } else {
+            backdrop
+        };
+        Rgb([v, v, v])
+    });
+    let mask = garment_mask(&photo).unwrap();
+    assert_binary(&mask);
+    let v = iou(&mask, &truth);
+    eprintln!("IoU {v:.4}");
+    assert!(v >= 0.92, "IoU {v:.4}");
+    // The highlight is garment, the rim is not.
+    assert_eq!(mask.get_pixel(340, 330)[0], 255, "the highlight");
+    assert_eq!(mask.get_pixel(300, 196)[0], 0, "the neckline's rim");
+    assert_eq!(mask.get_pixel(98, 260)[0], 0, "the sleeve's rim");
+}

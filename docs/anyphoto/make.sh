@@ -24,6 +24,7 @@ rows=(
   "$persons/07966_00.jpg $garments/02305_00.jpg c"
   "$out/astronaut_webcam.png $garments/049920_1.jpg d"
   "$persons/model_2.png $garments/10297_00.jpg e"
+  "$persons/051962_0.jpg $garments/07764_00.jpg f"
 )
 for row in "${rows[@]}"; do
   set -- $row
@@ -37,7 +38,7 @@ python3 - "$out" <<'PY'
 import sys
 from PIL import Image
 out, H, rows = sys.argv[1], 300, []
-for k in "abcde":
+for k in "abcdef":
     src = open(f"{out}/{k}_source.txt").read().strip()
     ims = [Image.open(f).convert("RGB") for f in [src, f"{out}/{k}_oldpasted.png", f"{out}/{k}_seen.png", f"{out}/{k}_pasted.png"]]
     ims = [im.resize((round(im.width * H / im.height), H)) for im in ims]
