@@ -450,8 +450,9 @@ def test_device_run_script_on_a_cpu(viton, tmp_path):
     subprocess.run(["bash", os.path.join(TRAINING, "device_run.sh"), str(carry), str(out)], env=env, check=True, capture_output=True)
     teacher, student = nets.load_checkpoint(str(out / "teacher")), nets.load_checkpoint(str(out / "student"))
     assert teacher["step"] == 2 and teacher["optimizer"] is None and teacher["data"]["pairs"] == 4
-    assert student["step"] == 1 and student["init"] == {"bundle": "bundle"} and student["teacher"]["step"] == 2
-    assert student["history"][-1]["amp"] == "bf16"
+    # the bundle's step 1, then one more on the "device"
+    assert student["step"] == 2 and student["init"] == {"bundle": "bundle"} and student["teacher"]["step"] == 2
+    assert student["history"][0]["end_step"] == 1 and student["history"][-1]["amp"] == "bf16"
     files = [out / run / f for run in ("teacher", "student") for f in os.listdir(out / run)]
     assert len(files) <= 8 and all(os.path.getsize(f) <= 15 * 2**20 for f in files)
 
