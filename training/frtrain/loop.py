@@ -137,6 +137,22 @@ def add_arguments(parser, kind: str) -> None:
         )
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX). Without it PyTorch
+    emulates bfloat16 autocast: the campaign's student at 256x192 made 0.06 images per
+    CPU-second that way on an AVX2-only EPYC (family 25 model 1), 1.2 in float32 on the same
+    machine minutes later. Read from /proc/cpuinfo; elsewhere, no."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def _bundle_training(bundle: str) -> Optional[Dict]:
     """The `training` record of a bundle's model.json (steps and segments), when it has one."""
     try:
@@ -255,9 +271,9 @@ def train(args, kind: str) -> Dict:
         torch.set_num_threads(args.threads)
     if device.type == "cpu":
         apply_cpu_recipe(mkldnn=args.mkldnn)
-    amp = args.amp if device.type == "cuda" or args.amp == "bf16" else "none"
+    amp = args.amp if device.type == "cuda" or (args.amp == "bf16" and cpu_has_bf16()) else "none"
     if args.amp != "none" and amp == "none":
-        print(f"--amp {args.amp} ignored on {device}")
+        print(f"--amp {args.amp} ignored on {device} (no native bfloat16 here: emulated, it is many times slower than float32)")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
