@@ -21,7 +21,7 @@ use super::worker::{
 };
 use crate::engine::DeviceChoice;
 use crate::person::Keypoint;
-use crate::pipeline::{Crop, CropSource, Subject as Framed, TryOnImages};
+use crate::pipeline::{self, Crop, CropSource, Subject as Framed, TryOnImages};
 use crate::wardrobe::GarmentRef;
 
 /// Results kept for instant switching back (a few MB each).
@@ -343,8 +343,10 @@ impl TryOnSession {
                     return None;
                 }
                 // The centred crop of a photo where nobody was found: the garment alone.
-                let garment_only = matches!(p.framing, Framing::Auto(CropSource::Fallback(_)))
-                    && p.matte.is_none();
+                let garment_only = match &p.framing {
+                    Framing::Auto(source) => pipeline::garment_only(source, p.matte.is_some()),
+                    _ => false,
+                };
                 let matte = p.matte.clone();
                 (p.id, p.photo.clone(), p.crop, matte, garment_only, false)
             }

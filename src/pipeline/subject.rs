@@ -69,11 +69,17 @@ pub struct Subject {
     pub analysis_time: Duration,
 }
 
+/// Whether only the new garment should replace the photo's pixels in the pasted result: no
+/// person is known in the crop (automatic framing fell back to the centred crop and no matte
+/// was made), so the network's repainting of the rest of it is not wanted.
+pub fn garment_only(source: &CropSource, has_matte: bool) -> bool {
+    matches!(source, CropSource::Fallback(_)) && !has_matte
+}
+
 impl Subject {
-    /// Whether only the new garment should replace the photo's pixels: no person is known in
-    /// the crop (automatic framing fell back to the centred crop and no matte was made).
+    /// Whether only the new garment should replace the photo's pixels (see [`garment_only`]).
     pub fn garment_only(&self) -> bool {
-        matches!(self.source, CropSource::Fallback(_)) && self.matte.is_none()
+        garment_only(&self.source, self.matte.is_some())
     }
 
     /// What to tell the user about the framing, when it is not what they asked for.
