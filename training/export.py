@@ -116,6 +116,7 @@ def export(checkpoint: str, out: str, name: str, description: str = "") -> Dict:
             "segments": [
                 {k: seg.get(k) for k in ("start_step", "end_step", "size", "batch_size", "stage", "device", "minutes", "loss_start", "loss_end", "date")}
                 for seg in history
+                if seg.get("end_step") != seg.get("start_step")  # a chunk that trained nothing
             ],
             "teacher_steps": teacher.get("step"),
             "teacher_widths": teacher.get("widths"),

@@ -27,7 +27,12 @@ def _read(path: str, key: str, x_key: str = "step") -> List[Tuple[float, float]]
         except json.JSONDecodeError:
             continue
         if key in record and record[key] is not None and x_key in record:
-            points.append((float(record[x_key]), float(record[key])))
+            x = float(record[x_key])
+            # A run restarted from an earlier step replaces what the log holds from there on:
+            # the curve follows the run that continued, not the one that was discarded.
+            while points and points[-1][0] >= x:
+                points.pop()
+            points.append((x, float(record[key])))
     return points
 
 

@@ -522,6 +522,11 @@ def test_curves_plot_draws_each_series(tmp_path):
     assert (200, 40, 40) in colours((0, 0, w // 2, h // 2))  # teacher loss drawn
     assert (40, 40, 200) not in colours((0, h // 2, w // 2, h))  # no student log: nothing drawn
     assert {(40, 40, 200), (150, 150, 150)} <= colours((w // 2, h // 2, w, h))  # held-out scores
+    # a run restarted from step 3 replaces the discarded one's steps 3-5
+    with open(tmp_path / "restarted.jsonl", "w") as f:
+        for step, loss in ((1, 9), (2, 8), (3, 7), (4, 6), (5, 5), (3, 17), (4, 16)):
+            f.write(json.dumps({"step": step, "loss": loss}) + "\n")
+    assert plot_curves._read(str(tmp_path / "restarted.jsonl"), "loss") == [(1, 9), (2, 8), (3, 17), (4, 16)]
 
 
 def test_channels_last_training_gives_the_same_losses(viton, tmp_path):
