@@ -23,23 +23,8 @@ pub(super) fn available() -> bool {
     crate::simd::avx512()
 }
 
-/// One image's convolution, all slices row-major.
-pub(super) struct DirectConv<'a> {
-    /// (C_out, C_in * k * k).
-    pub weight: &'a [f32],
-    pub bias: Option<&'a [f32]>,
-    /// (C_out, Ho, Wo), added before the activation.
-    pub residual: Option<&'a [f32]>,
-    pub pre: Option<(&'a [f32], &'a [f32])>,
-    pub activation: Activation,
-    pub cin: usize,
-    pub cout: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
+/// The convolution the kernel runs.
+pub(super) use super::ConvSlices as DirectConv;
 
 /// The phase-split padded input and how taps index it.
 struct Prepared {
@@ -284,25 +269,6 @@ mod tests {
     use super::super::test_values as values;
     use super::*;
 
-    /// A plain loop over the definition, in f64.
-    fn reference(conv: &DirectConv, x: &[f32]) -> Vec<f32> {
-        super::super::Definition {
-            weight: conv.weight,
-            bias: conv.bias,
-            residual: conv.residual,
-            pre: conv.pre,
-            activation: conv.activation,
-            cin: conv.cin,
-            cout: conv.cout,
-            h: conv.h,
-            w: conv.w,
-            k: conv.k,
-            stride: conv.stride,
-            padding: conv.padding,
-        }
-        .output(x)
-    }
-
     #[test]
     fn matches_the_definition() {
         if !available() {
@@ -347,7 +313,7 @@ mod tests {
             }
             let mut out = vec![f32::NAN; cout * ho * wo];
             conv.run(&x, &mut out);
-            let expected = reference(&conv, &x);
+            let expected = conv.definition(&x);
             for (j, (a, b)) in out.iter().zip(&expected).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),

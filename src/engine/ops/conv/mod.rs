@@ -9,11 +9,13 @@ mod cpu;
 mod direct;
 mod winograd;
 
-/// A convolution layer by its definition, summed in f64: what every CPU kernel's tests compare
-/// against. Input (C_in, H, W), weights (C_out, C_in, k, k), square stride and zero padding;
-/// the pre-activation `relu(x * scale + shift)` applies to the input's pixels, not the padding.
-#[cfg(test)]
-pub(super) struct Definition<'a> {
+/// One image's convolution, all slices row-major: input (C_in, H, W), weights
+/// (C_out, C_in, k, k), square stride and zero padding; the pre-activation
+/// `relu(x * scale + shift)` applies to the input's pixels, not the padding; the residual
+/// (C_out, Ho, Wo) is added before the activation. The direct kernel runs it; in tests,
+/// [`ConvSlices::definition`] is what every CPU kernel is compared against.
+#[cfg(any(test, target_arch = "x86_64"))]
+pub(super) struct ConvSlices<'a> {
     pub weight: &'a [f32],
     pub bias: Option<&'a [f32]>,
     pub residual: Option<&'a [f32]>,
@@ -43,9 +45,9 @@ pub(super) fn test_values(n: usize, seed: u32) -> Vec<f32> {
 }
 
 #[cfg(test)]
-impl Definition<'_> {
-    /// The output, (C_out, Ho, Wo).
-    pub fn output(&self, x: &[f32]) -> Vec<f32> {
+impl ConvSlices<'_> {
+    /// The output (C_out, Ho, Wo) by the definition, summed in f64.
+    pub fn definition(&self, x: &[f32]) -> Vec<f32> {
         let (k, s, p) = (self.k, self.stride, self.padding);
         let (ho, wo) = ((self.h + 2 * p - k) / s + 1, (self.w + 2 * p - k) / s + 1);
         let mut out = vec![0f32; self.cout * ho * wo];

@@ -550,7 +550,7 @@ mod tests {
 
     /// The definition in f64.
     fn reference(conv: &Winograd, x: &[f32]) -> Vec<f32> {
-        super::super::Definition {
+        super::super::ConvSlices {
             weight: conv.weight,
             bias: conv.bias,
             residual: conv.residual,
@@ -564,7 +564,7 @@ mod tests {
             stride: 1,
             padding: 1,
         }
-        .output(x)
+        .definition(x)
     }
 
     #[test]
