@@ -86,6 +86,7 @@ fn hires_result_downscales_to_the_low_resolution_result() {
             garment: &garment_big,
             garment_mask: &mask_big,
             inside: None,
+            seams: [false; 4],
         },
     )
     .unwrap();
@@ -202,6 +203,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
             garment: &garment,
             garment_mask: &garment_mask,
             inside: None,
+            seams: [false; 4],
         },
     )
     .unwrap();
@@ -277,6 +279,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             garment: &garment,
             garment_mask: &garment_mask,
             inside: None,
+            seams: [false; 4],
         },
     )
     .unwrap();
@@ -359,6 +362,7 @@ fn with_no_person_found_only_the_garment_replaces_the_photo() {
                 garment: &garment,
                 garment_mask: &garment_mask,
                 inside: None,
+                seams: [false; 4],
             },
         )
         .unwrap()
@@ -378,6 +382,74 @@ fn with_no_person_found_only_the_garment_replaces_the_photo() {
     assert_eq!(changed_far(&garment_only), 0);
     // The garment itself is there.
     assert_eq!(*garment_only.image.get_pixel(288, 400), Rgb([20, 30, 120]));
+}
+
+/// Where the photo goes on below the crop (a full-body photo framed at the thighs), the rendered
+/// person fades out towards the crop's bottom edge: its last rows are the photo's own pixels and
+/// no straight seam crosses the legs; the new garment is pasted whole, and with no side open the
+/// rendered person reaches the edge.
+#[test]
+fn the_rendered_person_fades_out_towards_a_crop_edge_inside_the_photo() {
+    use candle_core::Tensor;
+    use fitting_room::engine::TryOn;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    let photo = RgbImage::from_fn(576, 768, |x, y| Rgb([(x / 3) as u8, (y / 3) as u8, 90]));
+    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
+    let inverted = RgbImage::from_fn(192, 256, |x, y| {
+        let p = native.get_pixel(x, y);
+        Rgb([255 - p[0], 255 - p[1], 255 - p[2]])
+    });
+    let garment = RgbImage::from_pixel(576, 768, Rgb([20, 30, 120]));
+    // A long garment that reaches the crop's bottom edge.
+    let inside = |x: u32, y: u32| (150..420).contains(&x) && (210..768).contains(&y);
+    let garment_mask =
+        GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
+    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
+    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let rendered = rgb_to_tensor(&inverted, &device).unwrap();
+    let out = TryOn {
+        warped_cloth: rendered.clone(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
+        p_rendered: rendered.clone(),
+        m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
+        p_tryon: rendered,
+    };
+    let compose = |seams: [bool; 4]| {
+        compose_hires(
+            &out,
+            &HiresInputs {
+                person: &photo,
+                person_native: &native,
+                person_matte: None,
+                garment_only: false,
+                garment: &garment,
+                garment_mask: &garment_mask,
+                inside: None,
+                seams,
+            },
+        )
+        .unwrap()
+    };
+    let faded = compose([false, false, false, true]);
+    let alpha = |c: &fitting_room::pipeline::Hires, x: u32, y: u32| c.alpha.get_pixel(x, y)[0];
+    // The last row, away from the garment: the photo's pixels, bit for bit.
+    for x in (0..130).chain(440..576) {
+        assert_eq!(alpha(&faded, x, 767), 0, "x {x}");
+        assert_eq!(faded.image.get_pixel(x, 767), photo.get_pixel(x, 767));
+    }
+    // Further up the rendered person comes in gradually, and is whole well inside the crop.
+    let column: Vec<u8> = (0..40).map(|i| alpha(&faded, 60, 767 - 3 * i)).collect();
+    assert!(column.windows(2).all(|p| p[0] <= p[1]), "{column:?}");
+    assert!(column[10] > 0 && column[10] < 255, "{column:?}");
+    assert_eq!(alpha(&faded, 60, 400), 255);
+    // The garment is pasted down to the edge (less the rim its mask loses).
+    assert_eq!(*faded.image.get_pixel(288, 760), Rgb([20, 30, 120]));
+    // With the photo ending at the crop's edge nothing fades.
+    let whole = compose([false; 4]);
+    assert_eq!(alpha(&whole, 60, 767), 255);
+    assert_eq!(alpha(&whole, 60, 400), 255);
 }
 
 /// The sampling grid that leaves an h x w map as it is (x then y planes, align_corners=True).

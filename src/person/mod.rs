@@ -24,7 +24,10 @@ use image::RgbImage;
 
 use crate::resources::{NotFound, Resource};
 use graph::Graph;
-pub use pose::{BoxPx, Detection, Keypoint, Region, KEYPOINTS, KEYPOINT_NAMES};
+pub use pose::{
+    shoulders_visible, BoxPx, Detection, Keypoint, Region, KEYPOINTS, KEYPOINT_NAMES,
+    MIN_SHOULDER_VISIBILITY,
+};
 
 /// Environment variable naming the person-model folder.
 pub const PERSON_MODELS_ENV: &str = "FITTING_ROOM_PERSON_MODELS";
@@ -458,24 +461,16 @@ impl PersonModels {
         // The detector starts from the face: a person whose head is cut off by the photo's
         // edge (a close webcam frame, a torso shot) is missed. The selfie matte still shows
         // where the person is; the landmark model looks there, then where it says to look.
-        // Of the tries, the most present pose whose own segmentation agrees best with the
-        // selfie matte (their product: on the "in the wild" set it chose the better of the two
-        // tries 21 times in 26).
-        let mut best: Option<(f32, Landmarks)> = None;
+        let mut tries = Vec::new();
         if let Some((selfie, regions)) = self.matte_regions(&work)? {
             for region in regions {
                 let first = self.landmarks(&work, &region)?;
                 let marks = self.landmarks(&work, &first.next_region)?;
-                let agreement = selfie.iou(&marks.segmentation) * marks.presence;
-                if marks.presence >= MIN_PRESENCE
-                    && best.as_ref().is_none_or(|(a, _)| agreement > *a)
-                {
-                    best = Some((agreement, marks));
-                }
+                tries.push((selfie.iou(&marks.segmentation), marks));
             }
         }
-        Ok(match best {
-            Some((_, marks)) => {
+        Ok(match best_try(tries) {
+            Some(marks) => {
                 let presence = marks.presence;
                 found(marks, presence, 1)
             }
@@ -560,6 +555,26 @@ impl PersonModels {
 }
 
 /// True when the picture's luma spans less than [`BLANK_RANGE`].
+/// Of the landmark model's tries from the selfie matte (each with its segmentation's IoU with
+/// the matte), the one to keep: present enough, then a pose whose shoulders show (one that can
+/// be framed: the matte's first guess can turn a person cut off at the head upside down, with
+/// the hips read as shoulders), then the best agreement of presence and matte (their product:
+/// on the "in the wild" set it chose the better of the two tries 21 times in 26).
+fn best_try(tries: Vec<(f32, Landmarks)>) -> Option<Landmarks> {
+    tries
+        .into_iter()
+        .filter(|(_, marks)| marks.presence >= MIN_PRESENCE)
+        .map(|(iou, marks)| {
+            let rank = (
+                pose::shoulders_visible(&marks.keypoints),
+                iou * marks.presence,
+            );
+            (rank, marks)
+        })
+        .reduce(|best, next| if next.0 > best.0 { next } else { best })
+        .map(|(_, marks)| marks)
+}
+
 fn is_blank(img: &RgbImage) -> bool {
     let (mut lo, mut hi) = (u8::MAX, u8::MIN);
     for p in img.pixels() {
@@ -716,4 +731,67 @@ pub fn bench(models: &PersonModels, iters: usize) -> Result<serde_json::Value, P
         },
         "keypoints_and_matte_ms": detection + landmarks + paste,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Landmarks with both shoulders at `shoulders` visibility.
+    fn marks(presence: f32, shoulders: f32) -> Landmarks {
+        let region = Region {
+            cx: 0.0,
+            cy: 0.0,
+            width: 1.0,
+            height: 1.0,
+            angle: 0.0,
+        };
+        let mut keypoints = vec![
+            Keypoint {
+                x: 1.0,
+                y: 1.0,
+                z: 0.0,
+                visibility: 0.9,
+                presence: 0.9,
+            };
+            KEYPOINTS
+        ];
+        keypoints[11].visibility = shoulders;
+        keypoints[12].visibility = shoulders;
+        Landmarks {
+            keypoints,
+            presence,
+            segmentation: RegionMap {
+                region,
+                size: 1,
+                data: vec![0.0],
+            },
+            next_region: region,
+        }
+    }
+
+    /// A pose that can be framed wins over one that agrees better with the matte but whose
+    /// shoulders do not show; among alike, the agreement decides; too faint a pose never wins.
+    #[test]
+    fn tries_from_the_matte_prefer_a_pose_that_can_be_framed() {
+        let pick = |tries: Vec<(f32, Landmarks)>| best_try(tries).map(|m| m.presence);
+        assert_eq!(
+            pick(vec![(0.9, marks(0.99, 0.2)), (0.5, marks(0.95, 0.9))]),
+            Some(0.95)
+        );
+        assert_eq!(
+            pick(vec![(0.5, marks(0.95, 0.9)), (0.9, marks(0.99, 0.2))]),
+            Some(0.95)
+        );
+        assert_eq!(
+            pick(vec![(0.6, marks(0.95, 0.9)), (0.8, marks(0.97, 0.9))]),
+            Some(0.97)
+        );
+        assert_eq!(
+            pick(vec![(0.6, marks(0.95, 0.2)), (0.8, marks(0.97, 0.3))]),
+            Some(0.97)
+        );
+        assert_eq!(pick(vec![(0.9, marks(0.4, 0.9))]), None);
+        assert_eq!(pick(vec![]), None);
+    }
 }

@@ -19,6 +19,19 @@ const NMS_IOU: f32 = 0.3;
 /// The region is the body circle scaled by this.
 pub const ROI_SCALE: f32 = 1.25;
 
+/// The least visibility of each shoulder for a pose to say where the person's torso is: the
+/// framing fits the shoulders, and without them a pose is too unsure to frame.
+pub const MIN_SHOULDER_VISIBILITY: f32 = 0.5;
+
+/// Whether both shoulders (keypoints 11 and 12) are visible enough to frame the person.
+pub fn shoulders_visible(keypoints: &[Keypoint]) -> bool {
+    [11usize, 12].iter().all(|&i| {
+        keypoints
+            .get(i)
+            .is_some_and(|k| k.visibility >= MIN_SHOULDER_VISIBILITY && k.x.is_finite())
+    })
+}
+
 /// An axis-aligned box in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct BoxPx {

@@ -77,9 +77,6 @@ pub const VITON_POSE: [TargetPoint; 5] = [
 /// Keypoints less visible than this count only a little in the fit (a hip hidden by a desk,
 /// or below the photo's edge, is still guessed by the model).
 const WEIGHT_FLOOR: f32 = 0.1;
-/// A fit needs both shoulders at least this visible (a face cut off by the photo's edge is
-/// still placed by the model, and counts with its low weight).
-const MIN_UPPER_VISIBILITY: f32 = 0.5;
 
 /// The crop that best puts `keypoints` (33 BlazePose points, photo pixels) where [`VITON_POSE`]
 /// has them, for a `width` x `height` photo; `None` when the upper body is not visible enough
@@ -96,12 +93,7 @@ pub fn fit_crop_to(
     width: u32,
     height: u32,
 ) -> Option<Crop> {
-    let upper_visible = [11usize, 12].iter().all(|&i| {
-        keypoints
-            .get(i)
-            .is_some_and(|k| k.visibility >= MIN_UPPER_VISIBILITY && k.x.is_finite())
-    });
-    if !upper_visible {
+    if !crate::person::shoulders_visible(keypoints) {
         return None;
     }
     // The crop is (x, y, h) with width 0.75 h: a target point (u, v) lands on

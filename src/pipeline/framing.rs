@@ -157,6 +157,17 @@ impl Crop {
         (x1 > x0 && y1 > y0).then(|| (x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32))
     }
 
+    /// Which of the crop's sides (left, top, right, bottom) have more of a `width` x `height`
+    /// photo beyond them.
+    pub fn seams(&self, width: u32, height: u32) -> [bool; 4] {
+        [
+            self.x > 0,
+            self.y > 0,
+            i64::from(self.x) + i64::from(self.width) < i64::from(width),
+            i64::from(self.y) + i64::from(self.height) < i64::from(height),
+        ]
+    }
+
     /// Checks the crop is 3:4 to within a pixel, has its centre inside a `width` x `height`
     /// photo and is at most [`MAX_CROP_FACTOR`] times the photo's largest centred crop.
     pub fn validate(&self, width: u32, height: u32) -> Result<(), CropError> {

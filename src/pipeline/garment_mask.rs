@@ -1,7 +1,8 @@
 //! Automatic garment masks for product photos on a plain background.
 //!
 //! The background is modelled from the image border as a colour plane (flat or a linear
-//! gradient). A pixel is then garment in three ways:
+//! gradient), or, for a studio backdrop with a vignette, a quadric fitted to the whole backdrop.
+//! A pixel is then garment in three ways:
 //! - clearly off the background in brightness (`strong`): what the VITON reference masks draw;
 //! - faintly off it over a wide area (`body`): the cloth of a white garment, a few grey levels
 //!   below a white background; thin faint areas (shadows, compression halos) are dropped;
@@ -179,6 +180,13 @@ fn mask_at_scale(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, Pipeline
         on(&base, x, y) || on(&kept, x, y) || (on(&edges, x, y) && on(&inner, x, y))
     });
     let fg = main_components(&fg, p.keep_share);
+    // What a graded backdrop's model misses is where it departs most from a quadric, at the
+    // photo's edges: separate parts that touch them are backdrop.
+    let fg = if bg.graded {
+        without_parts_at_the_border(&fg)
+    } else {
+        fg
+    };
     if fg.pixels().all(|px| px[0] == 0) {
         return Err(PipelineError::NoGarment);
     }
@@ -303,14 +311,33 @@ fn luma(c: [u8; 3]) -> u8 {
 }
 
 /// The background as a colour plane `a + b x + c y` per channel, fitted to the border pixels
-/// that agree with it (a garment cut off by the frame is left out of the fit).
+/// that agree with it (a garment cut off by the frame is left out of the fit). A backdrop
+/// graded unevenly (a studio's vignette: darker corners, a bright middle the border never
+/// shows) is a quadric instead, fitted to every pixel that agrees with it.
 struct Background {
-    coef: [[f32; 3]; 3],
+    /// Per channel: 1, x, y, x², xy, y² (coordinates in units of [`Background::UNIT`] pixels).
+    coef: [[f32; 6]; 3],
+    /// Whether the backdrop is graded (a quadric).
+    graded: bool,
 }
 
 impl Background {
     /// Border pixels further than this from the model are not background.
     const OUTLIER: f32 = 12.0;
+    /// A backdrop is graded where its border departs from a plane by more than this (the
+    /// median distance of its inliers, in levels)...
+    const GRADED: f32 = 2.0;
+    /// ... while being nearly all backdrop (this share of the border agrees with the plane: a
+    /// garment filling the frame makes its own border)...
+    const GRADED_SHARE: f32 = 0.9;
+    /// ... and smooth: neighbouring border pixels differ by at most this (90th percentile, in
+    /// levels, after the blur), which a fabric's weave or print does not.
+    const GRADED_STEP: u8 = 1;
+    /// Pixels within this many levels of the quadric (in every channel) are backdrop for its
+    /// next fit: tight enough to leave out a white garment a dozen levels brighter.
+    const QUADRIC_TOLERANCE: f32 = 6.0;
+    /// Coordinates are scaled by this for well-conditioned normal equations.
+    const UNIT: f32 = 256.0;
 
     fn fit(image: &RgbImage) -> Self {
         let (w, h) = image.dimensions();
@@ -324,22 +351,42 @@ impl Background {
             coef: [0, 1, 2].map(|c| {
                 let mut v: Vec<u8> = border.iter().map(|b| b.2[c]).collect();
                 v.sort_unstable();
-                [
-                    f32::from(v.get(v.len() / 2).copied().unwrap_or(255)),
-                    0.0,
-                    0.0,
-                ]
+                let mut k = [0.0; 6];
+                k[0] = f32::from(v.get(v.len() / 2).copied().unwrap_or(255));
+                k
             }),
+            graded: false,
         };
+        let mut inliers: Vec<&(f32, f32, [u8; 3])> = Vec::new();
         for _ in 0..3 {
-            let inliers: Vec<&(f32, f32, [u8; 3])> = border
+            inliers = border
                 .iter()
-                .filter(|(x, y, px)| {
-                    let m = model.eval(*x, *y);
-                    (0..3).all(|c| (f32::from(px[c]) - m[c]).abs() <= Self::OUTLIER)
-                })
+                .filter(|p| model.distance(p) <= Self::OUTLIER)
                 .collect();
-            match Self::least_squares(&inliers) {
+            match least_squares(&inliers, 3) {
+                Some(coef) => model.coef = coef,
+                None => break,
+            }
+        }
+        if !Self::is_graded(image, &model, &inliers, border.len()) {
+            return model;
+        }
+        // A quadric through the border's inliers, then through every pixel it explains.
+        let Some(coef) = least_squares(&inliers, 6) else {
+            return model;
+        };
+        model.coef = coef;
+        model.graded = true;
+        let pixels: Vec<(f32, f32, [u8; 3])> = image
+            .enumerate_pixels()
+            .map(|(x, y, px)| (x as f32, y as f32, px.0))
+            .collect();
+        for _ in 0..4 {
+            let backdrop: Vec<&(f32, f32, [u8; 3])> = pixels
+                .iter()
+                .filter(|p| model.distance(p) <= Self::QUADRIC_TOLERANCE)
+                .collect();
+            match least_squares(&backdrop, 6) {
                 Some(coef) => model.coef = coef,
                 None => break,
             }
@@ -347,49 +394,114 @@ impl Background {
         model
     }
 
-    /// Plane through `points` per channel, or `None` where they do not span a plane (a
-    /// one-pixel-wide image, or too few inliers).
-    fn least_squares(points: &[&(f32, f32, [u8; 3])]) -> Option<[[f32; 3]; 3]> {
-        if points.len() < 3 {
-            return None;
+    /// Whether a backdrop whose border this plane fits is graded (see [`Self::GRADED`]).
+    fn is_graded(
+        image: &RgbImage,
+        plane: &Self,
+        inliers: &[&(f32, f32, [u8; 3])],
+        border: usize,
+    ) -> bool {
+        if (inliers.len() as f32) < Self::GRADED_SHARE * border as f32 {
+            return false;
         }
-        // Centred coordinates keep the normal equations well conditioned.
-        let n = points.len() as f64;
-        let mx = points.iter().map(|p| f64::from(p.0)).sum::<f64>() / n;
-        let my = points.iter().map(|p| f64::from(p.1)).sum::<f64>() / n;
-        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-        for p in points {
-            let (dx, dy) = (f64::from(p.0) - mx, f64::from(p.1) - my);
-            sxx += dx * dx;
-            sxy += dx * dy;
-            syy += dy * dy;
+        let mut distances: Vec<f32> = inliers.iter().map(|p| plane.distance(p)).collect();
+        distances.sort_unstable_by(f32::total_cmp);
+        if distances[distances.len() / 2] <= Self::GRADED {
+            return false;
         }
-        let det = sxx * syy - sxy * sxy;
-        if det.abs() < 1e-6 * (sxx * syy).max(1.0) {
-            return None;
-        }
-        Some([0, 1, 2].map(|c| {
-            let mean = points.iter().map(|p| f64::from(p.2[c])).sum::<f64>() / n;
-            let (mut sxv, mut syv) = (0.0, 0.0);
-            for p in points {
-                let dv = f64::from(p.2[c]) - mean;
-                sxv += (f64::from(p.0) - mx) * dv;
-                syv += (f64::from(p.1) - my) * dv;
-            }
-            let b = (sxv * syy - syv * sxy) / det;
-            let cy = (syv * sxx - sxv * sxy) / det;
-            [(mean - b * mx - cy * my) as f32, b as f32, cy as f32]
-        }))
+        let (w, h) = image.dimensions();
+        let step = |a: (u32, u32), b: (u32, u32)| {
+            let (p, q) = (image.get_pixel(a.0, a.1).0, image.get_pixel(b.0, b.1).0);
+            (0..3).map(|c| p[c].abs_diff(q[c])).max().unwrap_or(0)
+        };
+        let mut steps: Vec<u8> = (1..w)
+            .flat_map(|x| [step((x - 1, 0), (x, 0)), step((x - 1, h - 1), (x, h - 1))])
+            .chain(
+                (1..h).flat_map(|y| [step((0, y - 1), (0, y)), step((w - 1, y - 1), (w - 1, y))]),
+            )
+            .collect();
+        steps.sort_unstable();
+        steps
+            .get(steps.len() * 9 / 10)
+            .is_some_and(|&s| s <= Self::GRADED_STEP)
+    }
+
+    /// The largest difference of a pixel's channels from the model.
+    fn distance(&self, &(x, y, px): &(f32, f32, [u8; 3])) -> f32 {
+        let m = self.eval(x, y);
+        (0..3)
+            .map(|c| (f32::from(px[c]) - m[c]).abs())
+            .fold(0.0, f32::max)
     }
 
     fn eval(&self, x: f32, y: f32) -> [f32; 3] {
-        self.coef.map(|k| k[0] + k[1] * x + k[2] * y)
+        let t = terms(x, y);
+        self.coef
+            .map(|k| k.iter().zip(&t).map(|(a, b)| a * b).sum::<f32>())
     }
 
     fn at(&self, x: u32, y: u32) -> [u8; 3] {
         self.eval(x as f32, y as f32)
             .map(|v| v.round().clamp(0.0, 255.0) as u8)
     }
+}
+
+/// The terms of the background model at a pixel: 1, x, y, x², xy, y² (scaled).
+fn terms(x: f32, y: f32) -> [f32; 6] {
+    let (u, v) = (x / Background::UNIT, y / Background::UNIT);
+    [1.0, u, v, u * u, u * v, v * v]
+}
+
+/// Least-squares coefficients of the first `n` [`terms`] (3: a plane, 6: a quadric) through
+/// `points`, per channel; `None` where they do not determine them (too few points, or all on
+/// a line).
+fn least_squares(points: &[&(f32, f32, [u8; 3])], n: usize) -> Option<[[f32; 6]; 3]> {
+    if points.len() < 2 * n {
+        return None;
+    }
+    // Normal equations in f64, with the three channels as three right-hand sides.
+    let mut a = [[0f64; 6]; 6];
+    let mut rhs = [[0f64; 3]; 6];
+    for &&(x, y, px) in points {
+        let t = terms(x, y).map(f64::from);
+        for i in 0..n {
+            for j in 0..n {
+                a[i][j] += t[i] * t[j];
+            }
+            for c in 0..3 {
+                rhs[i][c] += t[i] * f64::from(px[c]);
+            }
+        }
+    }
+    // Gaussian elimination with partial pivoting.
+    let scale = (0..n).map(|i| a[i][i]).fold(0.0, f64::max).max(1e-12);
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-9 * scale {
+            return None;
+        }
+        a.swap(col, pivot);
+        rhs.swap(col, pivot);
+        let (pivot_row, pivot_rhs) = (a[col], rhs[col]);
+        for (row, (a_row, rhs_row)) in a.iter_mut().zip(rhs.iter_mut()).enumerate().take(n) {
+            if row != col {
+                let f = a_row[col] / pivot_row[col];
+                for (v, p) in a_row[col..n].iter_mut().zip(&pivot_row[col..n]) {
+                    *v -= f * p;
+                }
+                for (v, p) in rhs_row.iter_mut().zip(&pivot_rhs) {
+                    *v -= f * p;
+                }
+            }
+        }
+    }
+    let mut coef = [[0f32; 6]; 3];
+    for (c, k) in coef.iter_mut().enumerate() {
+        for i in 0..n {
+            k[i] = (rhs[i][c] / a[i][i]) as f32;
+        }
+    }
+    Some(coef)
 }
 
 /// The 0-pixels of `mask` that the border cannot reach through corridors wider than
@@ -465,6 +577,25 @@ fn touching_border(mask: &GrayImage) -> GrayImage {
     binary(w, h, |x, y| {
         let l = labels.get_pixel(x, y)[0] as usize;
         l != 0 && at_border[l]
+    })
+}
+
+/// Keeps the largest 8-connected 255-region and the others that do not touch the border.
+fn without_parts_at_the_border(mask: &GrayImage) -> GrayImage {
+    let (w, h) = mask.dimensions();
+    let labels = connected_components(mask, Connectivity::Eight, Luma([0u8]));
+    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
+    let mut sizes = vec![0usize; n + 1];
+    let mut at_border = vec![false; n + 1];
+    for (x, y, l) in labels.enumerate_pixels() {
+        let l = l[0] as usize;
+        sizes[l] += 1;
+        at_border[l] |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+    }
+    let largest = (1..=n).max_by_key(|&l| sizes[l]).unwrap_or(0);
+    binary(w, h, |x, y| {
+        let l = labels.get_pixel(x, y)[0] as usize;
+        l != 0 && (l == largest || !at_border[l])
     })
 }
 

@@ -250,6 +250,36 @@ pub struct HiresInputs<'a> {
     /// inside the photo, which alone is pasted back); `None`: all of it. Elsewhere the result
     /// is `person`'s pixel, with alpha 0.
     pub inside: Option<(u32, u32, u32, u32)>,
+    /// The sides of the crop (left, top, right, bottom) beyond which the photo goes on: there
+    /// the pasted result meets the photo's own pixels, so the rendered person fades out towards
+    /// them (over [`SEAM_FADE`]) and its repainting leaves no straight seam across a leg or a
+    /// skirt. The new garment does not fade.
+    pub seams: [bool; 4],
+}
+
+/// How far (in 192x256 pixels) the rendered person fades out towards a seam.
+const SEAM_FADE: f32 = 20.0;
+
+/// `change` faded out towards the crop's sides listed in `seams` (left, top, right, bottom).
+fn fade_towards_seams(change: &mut Plane, seams: [bool; 4]) {
+    if !seams.contains(&true) {
+        return;
+    }
+    let (w, h) = (change.width, change.height);
+    // Zero on the side's own row or column, so the edge itself is the photo's.
+    let ramp = |d: usize| (d as f32 / SEAM_FADE).min(1.0);
+    for (y, row) in change.data.chunks_exact_mut(w).enumerate() {
+        for (x, v) in row.iter_mut().enumerate() {
+            let sides = [x, y, w - 1 - x, h - 1 - y];
+            let f = sides
+                .iter()
+                .zip(seams)
+                .filter(|&(_, open)| open)
+                .map(|(&d, _)| ramp(d))
+                .fold(1.0f32, f32::min);
+            *v *= f;
+        }
+    }
 }
 
 /// A high-resolution try-on: the picture, and how much of each pixel is new.
@@ -566,6 +596,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             *c *= r;
         }
     }
+    fade_towards_seams(&mut change, inputs.seams);
 
     // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
     // resolution and multiply by the sharp full-resolution warped mask.

@@ -153,6 +153,9 @@ pub fn compose_pasted(
                         h,
                     )
                 }),
+            seams: photos
+                .crop
+                .seams(photos.photo.width(), photos.photo.height()),
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
