@@ -152,6 +152,18 @@ fn mask_at_scale(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, Pipeline
     let faint = binary(w, h, |x, y| {
         dev.get_pixel(x, y)[0] > p.tol && !on(&strong, x, y)
     });
+    // A graded backdrop also has shade its quadric does not follow (the sweep's curve, light
+    // falling off faster at one side): faintly darker than the model and reaching the photo's
+    // edge, where a garment's own shade (a sleeve's underside) does not.
+    let faint = if bg.graded {
+        let darker = binary(w, h, |x, y| {
+            on(&faint, x, y) && luma(blurred.get_pixel(x, y).0) < luma(bg.at(x, y))
+        });
+        let shade = touching_border(&darker);
+        binary(w, h, |x, y| on(&faint, x, y) && !on(&shade, x, y))
+    } else {
+        faint
+    };
     let body = if p.body_open > 0 {
         open(&faint, Norm::L1, p.body_open)
     } else {
