@@ -554,7 +554,6 @@ impl PersonModels {
     }
 }
 
-/// True when the picture's luma spans less than [`BLANK_RANGE`].
 /// Of the landmark model's tries from the selfie matte (each with its segmentation's IoU with
 /// the matte), the one to keep: present enough, then a pose whose shoulders show (one that can
 /// be framed: the matte's first guess can turn a person cut off at the head upside down, with
@@ -575,6 +574,7 @@ fn best_try(tries: Vec<(f32, Landmarks)>) -> Option<Landmarks> {
         .map(|(_, marks)| marks)
 }
 
+/// True when the picture's luma spans less than [`BLANK_RANGE`].
 fn is_blank(img: &RgbImage) -> bool {
     let (mut lo, mut hi) = (u8::MAX, u8::MIN);
     for p in img.pixels() {
