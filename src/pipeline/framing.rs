@@ -314,6 +314,32 @@ mod tests {
     use super::*;
     use image::Rgb;
 
+    /// A side is a seam where the photo goes on beyond it: not where the crop reaches past the
+    /// photo's edge or ends exactly on it.
+    #[test]
+    fn seams_are_the_sides_with_photo_beyond_them() {
+        let crop = |x, y, width, height| Crop {
+            x,
+            y,
+            width,
+            height,
+        };
+        assert_eq!(crop(10, 20, 30, 40).seams(100, 100), [true; 4]);
+        assert_eq!(
+            crop(-5, 20, 30, 40).seams(100, 100),
+            [false, true, true, true]
+        );
+        assert_eq!(
+            crop(70, 0, 30, 40).seams(100, 100),
+            [true, false, false, true]
+        );
+        assert_eq!(
+            crop(10, 70, 30, 40).seams(100, 100),
+            [true, true, true, false]
+        );
+        assert_eq!(crop(0, 0, 100, 100).seams(100, 100), [false; 4]);
+    }
+
     #[test]
     fn centred_crops_are_three_by_four_and_inside() {
         for (w, h) in [
