@@ -13,11 +13,13 @@
 //! Defaults were tuned on VITON `train` garments (`examples/mask_eval.rs`).
 //!
 //! Shops often publish a garment cut out and set on one flat colour (not white: a white
-//! backdrop is where highlights clip too). There the backdrop is exact to within a level, and
-//! a white garment a few levels off it is still told apart ([`flat_backdrop`],
-//! [`cut_out_mask`]); that mask joins the general one.
+//! backdrop is where highlights clip too). There the backdrop is that colour in every pixel
+//! (within a level at worst), while even a white garment's highlights reach it only speckled
+//! among pixels a level or two off; so the backdrop is the colour over solid patches, and a
+//! white garment a few levels off it is still told apart ([`flat_backdrop`], [`cut_out_mask`]);
+//! that mask joins the general one.
 
-use image::{GrayImage, Luma, RgbImage};
+use image::{GrayImage, ImageBuffer, Luma, RgbImage};
 use imageproc::distance_transform::Norm;
 use imageproc::morphology::{dilate, erode, open};
 use imageproc::region_labelling::{connected_components, Connectivity};
@@ -83,7 +85,7 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
         return Err(PipelineError::EmptyImage);
     }
     let general = general_mask(image, p);
-    let Some(colour) = flat_backdrop(image) else {
+    let Some(flat) = flat_backdrop(image) else {
         return general;
     };
     // On a flat backdrop the cut-out mask finds the white cloth that matches the backdrop
@@ -91,7 +93,7 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     // tightly where it is visible. The union, with the cut-out mask drawn in by about half a
     // percent of the photo's size (its rim is at most that wide): the cloth from the one, the
     // outline from the other.
-    let Ok(cut) = cut_out_mask_capped(image, colour, p.keep_share) else {
+    let Ok(cut) = cut_out_mask_capped(image, flat, p.keep_share) else {
         return general;
     };
     let r = ((w.max(h) as f32 * 0.005).round() as u8).max(1);
@@ -206,13 +208,39 @@ fn mask_at_scale(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, Pipeline
 }
 
 /// How far (in each channel) a pixel may be from a flat backdrop's colour and still be it:
-/// JPEG keeps a flat area within a level of its colour.
+/// JPEG keeps a flat area within a level of its colour, and most shops' backdrops exactly on it.
 const FLAT_TOL: u8 = 1;
 
-/// The colour of a flat backdrop: a garment cut out and set on one uniform colour, as shops
-/// publish them. Its border is that colour to within [`FLAT_TOL`] almost everywhere, and the
-/// colour is not white: in a photo on white the garment's highlights clip to the same 255.
-fn flat_backdrop(image: &RgbImage) -> Option<[u8; 3]> {
+/// A flat backdrop: a garment cut out and set on one uniform colour, as shops publish them.
+#[derive(Debug, Clone, Copy)]
+struct Flat {
+    colour: [u8; 3],
+    /// How far a backdrop pixel strays from `colour`: 0 where the border is the colour exactly
+    /// (nearly always), else [`FLAT_TOL`]. The tighter, the better a white garment's highlights,
+    /// a level or two off the shop's white point, are told apart.
+    tol: u8,
+}
+
+impl Flat {
+    /// Whether `px` is the backdrop's colour, to within its own tolerance.
+    fn holds(&self, px: [u8; 3]) -> bool {
+        self.within(px, self.tol)
+    }
+
+    /// Whether `px` is within [`FLAT_TOL`] of the backdrop's colour.
+    fn near(&self, px: [u8; 3]) -> bool {
+        self.within(px, FLAT_TOL)
+    }
+
+    fn within(&self, px: [u8; 3], tol: u8) -> bool {
+        (0..3).all(|c| px[c].abs_diff(self.colour[c]) <= tol)
+    }
+}
+
+/// The photo's flat backdrop, if it has one: its border is one colour to within [`FLAT_TOL`]
+/// almost everywhere, and the colour is not white (in a photo on white the garment's highlights
+/// clip to the same 255).
+fn flat_backdrop(image: &RgbImage) -> Option<Flat> {
     let (w, h) = image.dimensions();
     if w < 3 || h < 3 {
         return None;
@@ -227,33 +255,36 @@ fn flat_backdrop(image: &RgbImage) -> Option<[u8; 3]> {
         v.sort_unstable();
         v[v.len() / 2]
     });
-    let flat = border.iter().filter(|b| near(**b, colour)).count();
-    (colour.iter().all(|&v| v < 250) && flat as f32 >= 0.97 * border.len() as f32).then_some(colour)
-}
-
-fn near(px: [u8; 3], colour: [u8; 3]) -> bool {
-    (0..3).all(|c| px[c].abs_diff(colour[c]) <= FLAT_TOL)
+    let flat = Flat { colour, tol: 0 };
+    let share =
+        |tol| border.iter().filter(|b| flat.within(**b, tol)).count() as f32 / border.len() as f32;
+    const MOSTLY: f32 = 0.97;
+    if colour.iter().any(|&v| v >= 250) || share(FLAT_TOL) < MOSTLY {
+        return None;
+    }
+    let tol = if share(0) >= MOSTLY { 0 } else { FLAT_TOL };
+    Some(Flat { tol, ..flat })
 }
 
 /// [`cut_out_mask`] on at most `CUT_OUT_LONG` pixels along the longer side: a larger photo is
 /// sampled (nearest pixels, which keep the backdrop's exact colour) and the mask scaled back.
 fn cut_out_mask_capped(
     image: &RgbImage,
-    colour: [u8; 3],
+    flat: Flat,
     keep_share: f32,
 ) -> Result<GrayImage, PipelineError> {
     use image::imageops::{resize, FilterType};
     const CUT_OUT_LONG: u32 = 1024;
     let (w, h) = image.dimensions();
     if w.max(h) <= CUT_OUT_LONG {
-        return cut_out_mask(image, colour, keep_share);
+        return cut_out_mask(image, flat, keep_share);
     }
     let scale = f64::from(CUT_OUT_LONG) / f64::from(w.max(h));
     let sw = ((f64::from(w) * scale).round() as u32).max(1);
     let sh = ((f64::from(h) * scale).round() as u32).max(1);
     let small = cut_out_mask(
         &resize(image, sw, sh, FilterType::Nearest),
-        colour,
+        flat,
         keep_share,
     )?;
     let back = resize(&small, w, h, FilterType::Triangle);
@@ -261,34 +292,48 @@ fn cut_out_mask_capped(
 }
 
 /// The mask of a garment on a flat backdrop, at the photo's own resolution (resampling would
-/// blur the exactness that tells the two apart): what is not the backdrop's colour, closed
-/// over its outline's breaks, with what that encloses, except pockets of backdrop (between a
-/// sleeve and the body). The cloth itself varies by a level or more, except where a white
-/// garment's highlights clip to the shop's white point, the backdrop's very colour: those open
-/// notches from the outline inwards, which the closing (over about 1.5% of the photo's size)
-/// bridges; the wider gap between a sleeve and the body stays.
-fn cut_out_mask(
-    image: &RgbImage,
-    colour: [u8; 3],
-    keep_share: f32,
-) -> Result<GrayImage, PipelineError> {
+/// blur the exactness that tells the two apart): what is not the backdrop, closed over its
+/// outline's breaks, with what that encloses, except pockets of backdrop (between a sleeve and
+/// the body). The backdrop is its colour in every pixel; a white garment's highlights near the
+/// shop's white point hit the colour only pixel by pixel, speckled among pixels a level or two
+/// off, so the backdrop is the colour over whole patches (`SOLID` pixels wide). Highlights that
+/// still hold such patches open notches from the outline inwards, which the closing (over about
+/// 1.5% of the photo's size) bridges; the wider gap between a sleeve and the body stays.
+fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayImage, PipelineError> {
+    /// The backdrop's patches are at least this many pixels wide (an odd number).
+    const SOLID: u8 = 5;
     let (w, h) = image.dimensions();
-    let cloth = binary(w, h, |x, y| !near(image.get_pixel(x, y).0, colour));
+    let colour = flat.colour;
+    let exact = binary(w, h, |x, y| flat.holds(image.get_pixel(x, y).0));
+    // JPEG leaves single pixels a level off in the backdrop, most often near the garment;
+    // one whose neighbours are nearly all exact is backdrop too (a highlight's speckle is not).
+    let exact = binary(w, h, |x, y| {
+        let px = image.get_pixel(x, y).0;
+        on(&exact, x, y) || (flat.near(px) && neighbours(&exact, x, y) >= 6)
+    });
+    let backdrop = open(&exact, Norm::LInf, SOLID / 2);
+    let cloth = binary(w, h, |x, y| !on(&backdrop, x, y));
     // JPEG specks in the backdrop are thin: an opening removes them before the components.
     let cloth = main_components(&open(&cloth, Norm::LInf, 1), keep_share);
     let r = ((w.max(h) as f32 * 0.006).round() as u8).max(1);
     let closed = imageproc::morphology::close(&cloth, Norm::L2, r);
     let enclosed = holes(&closed, 0);
     let labels = connected_components(&enclosed, Connectivity::Four, Luma([0u8]));
+    // An enclosed region holding a good deal of backdrop is a pocket of it (between a sleeve and
+    // the body), unless it is a highlight; one with little (what the closing enclosed) is garment.
     let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let mut area = vec![0usize; n + 1];
-    for l in labels.pixels() {
-        area[l[0] as usize] += 1;
+    let mut solid = vec![0usize; n + 1];
+    for (x, y, l) in labels.enumerate_pixels() {
+        solid[l[0] as usize] += usize::from(on(&backdrop, x, y));
     }
-    let pocket = (w as usize * h as usize) / 100;
+    let pocket = (w as usize * h as usize) / 400;
+    let ring = ((w.max(h) as f32 * 0.01).round() as u8).max(1);
+    let pockets: Vec<bool> = (0..=n)
+        .map(|l| l != 0 && solid[l] >= pocket && !is_highlight(image, flat, &labels, l, ring))
+        .collect();
     let fg = binary(w, h, |x, y| {
         let l = labels.get_pixel(x, y)[0] as usize;
-        on(&closed, x, y) || (l != 0 && area[l] < pocket)
+        on(&closed, x, y) || (l != 0 && !pockets[l])
     });
     // The rim: JPEG ringing and the cut-out's soft edge leave a band of near-backdrop pixels,
     // a few levels off, around the garment. Pixels within `RIM_TOL` of the backdrop and within
@@ -308,6 +353,44 @@ fn cut_out_mask(
         return Err(PipelineError::NoGarment);
     }
     Ok(fg)
+}
+
+/// Whether the enclosed region `label` is a white garment's highlight clipped to the backdrop's
+/// colour rather than a pocket of backdrop: a highlight fades into cloth within a level of the
+/// colour all around it, while a pocket ends at the garment's outline, past which the cloth
+/// departs from the colour at once. Decided on the ring `ring` pixels wide around the region.
+fn is_highlight(
+    image: &RgbImage,
+    flat: Flat,
+    labels: &ImageBuffer<Luma<u32>, Vec<u32>>,
+    label: usize,
+    ring: u8,
+) -> bool {
+    let (w, h) = image.dimensions();
+    let region = binary(w, h, |x, y| labels.get_pixel(x, y)[0] as usize == label);
+    let around = dilate(&region, Norm::LInf, ring);
+    let (mut all, mut close) = (0usize, 0usize);
+    for (x, y, px) in image.enumerate_pixels() {
+        if on(&around, x, y) && !on(&region, x, y) {
+            all += 1;
+            close += usize::from(flat.near(px.0));
+        }
+    }
+    2 * close > all
+}
+
+/// How many of the 8 neighbours of (x, y) are on (outside the image counts as on).
+fn neighbours(mask: &GrayImage, x: u32, y: u32) -> usize {
+    let (w, h) = mask.dimensions();
+    let (x, y) = (i64::from(x), i64::from(y));
+    let mut n = 0;
+    for v in y - 1..=y + 1 {
+        for u in x - 1..=x + 1 {
+            let outside = u < 0 || v < 0 || u >= i64::from(w) || v >= i64::from(h);
+            n += usize::from((u, v) != (x, y) && (outside || on(mask, u as u32, v as u32)));
+        }
+    }
+    n
 }
 
 fn binary(w: u32, h: u32, f: impl Fn(u32, u32) -> bool) -> GrayImage {
