@@ -320,68 +320,94 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
     }
 }
 
+/// A try-on staged by hand for the composition tests: a 576x768 photo (a colour ramp), the
+/// garment a flat blue rectangle over the photo's columns 150-420 and rows `garment_rows`, an
+/// identity flow, and a rendered person that is the photo's colours inverted, nothing like what
+/// the network saw.
+struct Staged {
+    photo: RgbImage,
+    native: RgbImage,
+    garment: RgbImage,
+    garment_mask: GrayImage,
+    out: fitting_room::engine::TryOn,
+}
+
+const GARMENT_BLUE: Rgb<u8> = Rgb([20, 30, 120]);
+
+impl Staged {
+    fn new(garment_rows: std::ops::Range<u32>) -> Self {
+        use candle_core::Tensor;
+        let (h, w) = (256usize, 192usize);
+        let device = Device::Cpu;
+        let photo = RgbImage::from_fn(576, 768, |x, y| Rgb([(x / 3) as u8, (y / 3) as u8, 90]));
+        let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
+        let inverted = RgbImage::from_fn(192, 256, |x, y| {
+            let p = native.get_pixel(x, y);
+            Rgb([255 - p[0], 255 - p[1], 255 - p[2]])
+        });
+        let garment = RgbImage::from_pixel(576, 768, GARMENT_BLUE);
+        let inside = |x: u32, y: u32| (150..420).contains(&x) && garment_rows.contains(&y);
+        let garment_mask =
+            GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
+        let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
+        let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+        let rendered = rgb_to_tensor(&inverted, &device).unwrap();
+        let out = fitting_room::engine::TryOn {
+            warped_cloth: rendered.clone(),
+            last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+            warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
+            p_rendered: rendered.clone(),
+            m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
+            p_tryon: rendered,
+        };
+        Staged {
+            photo,
+            native,
+            garment,
+            garment_mask,
+            out,
+        }
+    }
+
+    fn compose(&self, garment_only: bool, seams: [bool; 4]) -> fitting_room::pipeline::Hires {
+        compose_hires(
+            &self.out,
+            &HiresInputs {
+                person: &self.photo,
+                person_native: &self.native,
+                person_matte: None,
+                garment_only,
+                garment: &self.garment,
+                garment_mask: &self.garment_mask,
+                inside: None,
+                seams,
+            },
+        )
+        .unwrap()
+    }
+}
+
 /// Where no person was found (`garment_only`), the network's repainting of the crop changes
 /// nothing: only the new garment replaces the photo's pixels. The same composition without it
 /// lets the rendered crop, here unlike the photo everywhere, replace the photo around it.
 #[test]
 fn with_no_person_found_only_the_garment_replaces_the_photo() {
-    use candle_core::Tensor;
-    use fitting_room::engine::TryOn;
-    let (h, w) = (256usize, 192usize);
-    let device = Device::Cpu;
-    let photo = RgbImage::from_fn(576, 768, |x, y| Rgb([(x / 3) as u8, (y / 3) as u8, 90]));
-    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
-    // The rendered "person": the photo's colours inverted, nothing like what the network saw.
-    let inverted = RgbImage::from_fn(192, 256, |x, y| {
-        let p = native.get_pixel(x, y);
-        Rgb([255 - p[0], 255 - p[1], 255 - p[2]])
-    });
-    let garment = RgbImage::from_pixel(576, 768, Rgb([20, 30, 120]));
-    let inside = |x: u32, y: u32| (150..420).contains(&x) && (210..580).contains(&y);
-    let garment_mask =
-        GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
-    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
-    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
-    let rendered = rgb_to_tensor(&inverted, &device).unwrap();
-    let out = TryOn {
-        warped_cloth: rendered.clone(),
-        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
-        warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
-        p_rendered: rendered.clone(),
-        m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
-        p_tryon: rendered,
-    };
-    let compose = |garment_only: bool| {
-        compose_hires(
-            &out,
-            &HiresInputs {
-                person: &photo,
-                person_native: &native,
-                person_matte: None,
-                garment_only,
-                garment: &garment,
-                garment_mask: &garment_mask,
-                inside: None,
-                seams: [false; 4],
-            },
-        )
-        .unwrap()
-    };
+    let staged = Staged::new(210..580);
     // Pixels that changed, away from the garment (more than one network pixel from its edge).
     let far = |x: u32, y: u32| !((138..432).contains(&x) && (198..592).contains(&y));
     let changed_far = |composed: &fitting_room::pipeline::Hires| {
         composed
             .image
             .enumerate_pixels()
-            .filter(|&(x, y, p)| far(x, y) && p != photo.get_pixel(x, y))
+            .filter(|&(x, y, p)| far(x, y) && p != staged.photo.get_pixel(x, y))
             .count()
     };
-    let full = compose(false);
+    let full = staged.compose(false, [false; 4]);
     assert!(changed_far(&full) > 100_000, "{}", changed_far(&full));
-    let garment_only = compose(true);
+    let garment_only = staged.compose(true, [false; 4]);
     assert_eq!(changed_far(&garment_only), 0);
     // The garment itself is there.
-    assert_eq!(*garment_only.image.get_pixel(288, 400), Rgb([20, 30, 120]));
+    assert_eq!(*garment_only.image.get_pixel(288, 400), GARMENT_BLUE);
 }
 
 /// Where the photo goes on below the crop (a full-body photo framed at the thighs), the rendered
@@ -390,54 +416,17 @@ fn with_no_person_found_only_the_garment_replaces_the_photo() {
 /// rendered person reaches the edge.
 #[test]
 fn the_rendered_person_fades_out_towards_a_crop_edge_inside_the_photo() {
-    use candle_core::Tensor;
-    use fitting_room::engine::TryOn;
-    let (h, w) = (256usize, 192usize);
-    let device = Device::Cpu;
-    let photo = RgbImage::from_fn(576, 768, |x, y| Rgb([(x / 3) as u8, (y / 3) as u8, 90]));
-    let native = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
-    let inverted = RgbImage::from_fn(192, 256, |x, y| {
-        let p = native.get_pixel(x, y);
-        Rgb([255 - p[0], 255 - p[1], 255 - p[2]])
-    });
-    let garment = RgbImage::from_pixel(576, 768, Rgb([20, 30, 120]));
     // A long garment that reaches the crop's bottom edge.
-    let inside = |x: u32, y: u32| (150..420).contains(&x) && (210..768).contains(&y);
-    let garment_mask =
-        GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
-    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
-    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
-    let rendered = rgb_to_tensor(&inverted, &device).unwrap();
-    let out = TryOn {
-        warped_cloth: rendered.clone(),
-        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
-        warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
-        p_rendered: rendered.clone(),
-        m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
-        p_tryon: rendered,
-    };
-    let compose = |seams: [bool; 4]| {
-        compose_hires(
-            &out,
-            &HiresInputs {
-                person: &photo,
-                person_native: &native,
-                person_matte: None,
-                garment_only: false,
-                garment: &garment,
-                garment_mask: &garment_mask,
-                inside: None,
-                seams,
-            },
-        )
-        .unwrap()
-    };
-    let faded = compose([false, false, false, true]);
+    let staged = Staged::new(210..768);
+    let faded = staged.compose(false, [false, false, false, true]);
     let alpha = |c: &fitting_room::pipeline::Hires, x: u32, y: u32| c.alpha.get_pixel(x, y)[0];
     // The last row, away from the garment: the photo's pixels, bit for bit.
     for x in (0..130).chain(440..576) {
         assert_eq!(alpha(&faded, x, 767), 0, "x {x}");
-        assert_eq!(faded.image.get_pixel(x, 767), photo.get_pixel(x, 767));
+        assert_eq!(
+            faded.image.get_pixel(x, 767),
+            staged.photo.get_pixel(x, 767)
+        );
     }
     // Further up the rendered person comes in gradually, and is whole well inside the crop.
     let column: Vec<u8> = (0..40).map(|i| alpha(&faded, 60, 767 - 3 * i)).collect();
@@ -445,9 +434,9 @@ fn the_rendered_person_fades_out_towards_a_crop_edge_inside_the_photo() {
     assert!(column[10] > 0 && column[10] < 255, "{column:?}");
     assert_eq!(alpha(&faded, 60, 400), 255);
     // The garment is pasted down to the edge (less the rim its mask loses).
-    assert_eq!(*faded.image.get_pixel(288, 760), Rgb([20, 30, 120]));
+    assert_eq!(*faded.image.get_pixel(288, 760), GARMENT_BLUE);
     // With the photo ending at the crop's edge nothing fades.
-    let whole = compose([false; 4]);
+    let whole = staged.compose(false, [false; 4]);
     assert_eq!(alpha(&whole, 60, 767), 255);
     assert_eq!(alpha(&whole, 60, 400), 255);
 }

@@ -245,10 +245,9 @@ fn flat_backdrop(image: &RgbImage) -> Option<Flat> {
     if w < 3 || h < 3 {
         return None;
     }
-    let border: Vec<[u8; 3]> = image
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x == 0 || *y == 0 || x + 1 == w || y + 1 == h)
-        .map(|(_, _, px)| px.0)
+    let border: Vec<[u8; 3]> = border_ring(w, h)
+        .into_iter()
+        .map(|(x, y)| image.get_pixel(x, y).0)
         .collect();
     let colour = [0, 1, 2].map(|c| {
         let mut v: Vec<u8> = border.iter().map(|b| b[c]).collect();
@@ -318,22 +317,19 @@ fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayIma
     let r = ((w.max(h) as f32 * 0.006).round() as u8).max(1);
     let closed = imageproc::morphology::close(&cloth, Norm::L2, r);
     let enclosed = holes(&closed, 0);
-    let labels = connected_components(&enclosed, Connectivity::Four, Luma([0u8]));
     // An enclosed region holding a good deal of backdrop is a pocket of it (between a sleeve and
     // the body), unless it is a highlight; one with little (what the closing enclosed) is garment.
-    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let mut solid = vec![0usize; n + 1];
-    for (x, y, l) in labels.enumerate_pixels() {
+    let regions = Regions::of(&enclosed, Connectivity::Four);
+    let mut solid = vec![0usize; regions.size.len()];
+    for (x, y, l) in regions.labels.enumerate_pixels() {
         solid[l[0] as usize] += usize::from(on(&backdrop, x, y));
     }
     let pocket = (w as usize * h as usize) / 400;
     let ring = ((w.max(h) as f32 * 0.01).round() as u8).max(1);
-    let pockets: Vec<bool> = (0..=n)
-        .map(|l| l != 0 && solid[l] >= pocket && !is_highlight(image, flat, &labels, l, ring))
-        .collect();
+    let pockets =
+        regions.keep(|l| solid[l] >= pocket && !is_highlight(image, flat, &regions, l, ring));
     let fg = binary(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0] as usize;
-        on(&closed, x, y) || (l != 0 && !pockets[l])
+        on(&closed, x, y) || (on(&enclosed, x, y) && !on(&pockets, x, y))
     });
     // The rim: JPEG ringing and the cut-out's soft edge leave a band of near-backdrop pixels,
     // a few levels off, around the garment. Pixels within `RIM_TOL` of the backdrop and within
@@ -359,15 +355,9 @@ fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayIma
 /// colour rather than a pocket of backdrop: a highlight fades into cloth within a level of the
 /// colour all around it, while a pocket ends at the garment's outline, past which the cloth
 /// departs from the colour at once. Decided on the ring `ring` pixels wide around the region.
-fn is_highlight(
-    image: &RgbImage,
-    flat: Flat,
-    labels: &ImageBuffer<Luma<u32>, Vec<u32>>,
-    label: usize,
-    ring: u8,
-) -> bool {
+fn is_highlight(image: &RgbImage, flat: Flat, regions: &Regions, label: usize, ring: u8) -> bool {
     let (w, h) = image.dimensions();
-    let region = binary(w, h, |x, y| labels.get_pixel(x, y)[0] as usize == label);
+    let region = binary(w, h, |x, y| regions.label(x, y) == label);
     let around = dilate(&region, Norm::LInf, ring);
     let (mut all, mut close) = (0usize, 0usize);
     for (x, y, px) in image.enumerate_pixels() {
@@ -436,10 +426,9 @@ impl Background {
 
     fn fit(image: &RgbImage) -> Self {
         let (w, h) = image.dimensions();
-        let border: Vec<(f32, f32, [u8; 3])> = image
-            .enumerate_pixels()
-            .filter(|(x, y, _)| *x == 0 || *y == 0 || x + 1 == w || y + 1 == h)
-            .map(|(x, y, px)| (x as f32, y as f32, px.0))
+        let border: Vec<(f32, f32, [u8; 3])> = border_ring(w, h)
+            .into_iter()
+            .map(|(x, y)| (x as f32, y as f32, image.get_pixel(x, y).0))
             .collect();
         // Start flat at the median, robust to a garment covering part of the border.
         let mut model = Background {
@@ -463,7 +452,7 @@ impl Background {
                 None => break,
             }
         }
-        if !Self::is_graded(image, &model, &inliers, border.len()) {
+        if !Self::is_graded(&model, &inliers, &border) {
             return model;
         }
         // A quadric through the border's inliers, then through every pixel it explains.
@@ -489,14 +478,14 @@ impl Background {
         model
     }
 
-    /// Whether a backdrop whose border this plane fits is graded (see [`Self::GRADED`]).
+    /// Whether a backdrop whose border (in order around the image) this plane fits is graded
+    /// (see [`Self::GRADED`]).
     fn is_graded(
-        image: &RgbImage,
         plane: &Self,
         inliers: &[&(f32, f32, [u8; 3])],
-        border: usize,
+        border: &[(f32, f32, [u8; 3])],
     ) -> bool {
-        if (inliers.len() as f32) < Self::GRADED_SHARE * border as f32 {
+        if (inliers.len() as f32) < Self::GRADED_SHARE * border.len() as f32 {
             return false;
         }
         let mut distances: Vec<f32> = inliers.iter().map(|p| plane.distance(p)).collect();
@@ -504,16 +493,10 @@ impl Background {
         if distances[distances.len() / 2] <= Self::GRADED {
             return false;
         }
-        let (w, h) = image.dimensions();
-        let step = |a: (u32, u32), b: (u32, u32)| {
-            let (p, q) = (image.get_pixel(a.0, a.1).0, image.get_pixel(b.0, b.1).0);
-            (0..3).map(|c| p[c].abs_diff(q[c])).max().unwrap_or(0)
-        };
-        let mut steps: Vec<u8> = (1..w)
-            .flat_map(|x| [step((x - 1, 0), (x, 0)), step((x - 1, h - 1), (x, h - 1))])
-            .chain(
-                (1..h).flat_map(|y| [step((0, y - 1), (0, y)), step((w - 1, y - 1), (w - 1, y))]),
-            )
+        let mut steps: Vec<u8> = border
+            .iter()
+            .zip(border.iter().cycle().skip(1))
+            .map(|(a, b)| (0..3).map(|c| a.2[c].abs_diff(b.2[c])).max().unwrap_or(0))
             .collect();
         steps.sort_unstable();
         steps
@@ -539,6 +522,18 @@ impl Background {
         self.eval(x as f32, y as f32)
             .map(|v| v.round().clamp(0.0, 255.0) as u8)
     }
+}
+
+/// The image border's pixels in order around it, each once.
+fn border_ring(w: u32, h: u32) -> Vec<(u32, u32)> {
+    if w < 2 || h < 2 {
+        return (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).collect();
+    }
+    let top = (0..w).map(|x| (x, 0));
+    let right = (1..h).map(|y| (w - 1, y));
+    let bottom = (0..w - 1).rev().map(|x| (x, h - 1));
+    let left = (1..h - 1).rev().map(|y| (0, y));
+    top.chain(right).chain(bottom).chain(left).collect()
 }
 
 /// The terms of the background model at a pixel: 1, x, y, x², xy, y² (scaled).
@@ -630,83 +625,91 @@ fn keep_holes(
     /// A region with fewer core pixels than this is thin.
     const MIN_CORE: usize = 20;
     let (w, h) = tight.dimensions();
-    let labels = connected_components(bridged, Connectivity::Four, Luma([0u8]));
+    let regions = Regions::of(bridged, Connectivity::Four);
     let core = erode(bridged, Norm::LInf, 3);
-    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let (mut area, mut core_n, mut pure) = (vec![0usize; n + 1], vec![0; n + 1], vec![0; n + 1]);
-    for (x, y, l) in labels.enumerate_pixels() {
-        let l = l[0] as usize;
-        area[l] += 1;
+    let n = regions.size.len();
+    let (mut core_n, mut pure) = (vec![0usize; n], vec![0usize; n]);
+    for (x, y, l) in regions.labels.enumerate_pixels() {
         if on(&core, x, y) {
+            let l = l[0] as usize;
             core_n[l] += 1;
-            if dev.get_pixel(x, y)[0] <= 1 {
-                pure[l] += 1;
-            }
+            pure[l] += usize::from(dev.get_pixel(x, y)[0] <= 1);
         }
     }
+    let area = &regions.size;
     let extent = outline.pixels().filter(|px| px[0] != 0).count() + area[1..].iter().sum::<usize>();
-    let keep: Vec<bool> = (0..=n)
-        .map(|l| {
-            let pocket = pure[l] as f32 >= p.pocket_pure * core_n[l] as f32
-                && (area[l] as f32) < p.pocket_share * extent as f32;
-            l != 0 && core_n[l] >= MIN_CORE && !pocket
-        })
-        .collect();
+    let kept = regions.keep(|l| {
+        let pocket = pure[l] as f32 >= p.pocket_pure * core_n[l] as f32
+            && (area[l] as f32) < p.pocket_share * extent as f32;
+        core_n[l] >= MIN_CORE && !pocket
+    });
+    let thin = regions.keep(|l| core_n[l] < MIN_CORE);
     binary(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0] as usize;
-        l != 0 && (keep[l] || (core_n[l] < MIN_CORE && on(tight, x, y)))
+        on(&kept, x, y) || (on(&thin, x, y) && on(tight, x, y))
     })
+}
+
+/// The 255-regions of a mask: their labels (0: not in the mask), and per label its size and
+/// whether it touches the image border.
+struct Regions {
+    labels: ImageBuffer<Luma<u32>, Vec<u32>>,
+    size: Vec<usize>,
+    at_border: Vec<bool>,
+}
+
+impl Regions {
+    fn of(mask: &GrayImage, connectivity: Connectivity) -> Self {
+        let (w, h) = mask.dimensions();
+        let labels = connected_components(mask, connectivity, Luma([0u8]));
+        let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
+        let (mut size, mut at_border) = (vec![0usize; n + 1], vec![false; n + 1]);
+        for (x, y, l) in labels.enumerate_pixels() {
+            let l = l[0] as usize;
+            size[l] += 1;
+            at_border[l] |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+        }
+        Regions {
+            labels,
+            size,
+            at_border,
+        }
+    }
+
+    fn label(&self, x: u32, y: u32) -> usize {
+        self.labels.get_pixel(x, y)[0] as usize
+    }
+
+    /// The label of the largest region (0 where there is none).
+    fn largest(&self) -> usize {
+        (1..self.size.len())
+            .max_by_key(|&l| self.size[l])
+            .unwrap_or(0)
+    }
+
+    /// The mask of the regions `keep` accepts.
+    fn keep(&self, keep: impl Fn(usize) -> bool) -> GrayImage {
+        let (w, h) = self.labels.dimensions();
+        let kept: Vec<bool> = (0..self.size.len()).map(|l| l != 0 && keep(l)).collect();
+        binary(w, h, |x, y| kept[self.label(x, y)])
+    }
 }
 
 /// The 255-pixels of `mask` 4-connected to the image border.
 fn touching_border(mask: &GrayImage) -> GrayImage {
-    let (w, h) = mask.dimensions();
-    let labels = connected_components(mask, Connectivity::Four, Luma([0u8]));
-    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let mut at_border = vec![false; n + 1];
-    for (x, y, l) in labels.enumerate_pixels() {
-        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
-            at_border[l[0] as usize] = true;
-        }
-    }
-    binary(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0] as usize;
-        l != 0 && at_border[l]
-    })
+    let r = Regions::of(mask, Connectivity::Four);
+    r.keep(|l| r.at_border[l])
 }
 
 /// Keeps the largest 8-connected 255-region and the others that do not touch the border.
 fn without_parts_at_the_border(mask: &GrayImage) -> GrayImage {
-    let (w, h) = mask.dimensions();
-    let labels = connected_components(mask, Connectivity::Eight, Luma([0u8]));
-    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let mut sizes = vec![0usize; n + 1];
-    let mut at_border = vec![false; n + 1];
-    for (x, y, l) in labels.enumerate_pixels() {
-        let l = l[0] as usize;
-        sizes[l] += 1;
-        at_border[l] |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
-    }
-    let largest = (1..=n).max_by_key(|&l| sizes[l]).unwrap_or(0);
-    binary(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0] as usize;
-        l != 0 && (l == largest || !at_border[l])
-    })
+    let r = Regions::of(mask, Connectivity::Eight);
+    let largest = r.largest();
+    r.keep(|l| l == largest || !r.at_border[l])
 }
 
 /// Keeps the largest 8-connected 255-region and those at least `share` of its size.
 fn main_components(mask: &GrayImage, share: f32) -> GrayImage {
-    let labels = connected_components(mask, Connectivity::Eight, Luma([0u8]));
-    let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
-    let mut sizes = vec![0usize; n + 1];
-    for l in labels.pixels() {
-        sizes[l[0] as usize] += 1;
-    }
-    let largest = sizes.iter().skip(1).copied().max().unwrap_or(0);
-    let min = ((largest as f32 * share).ceil() as usize).max(1);
-    let (w, h) = mask.dimensions();
-    binary(w, h, |x, y| {
-        let l = labels.get_pixel(x, y)[0] as usize;
-        l != 0 && sizes[l] >= min
-    })
+    let r = Regions::of(mask, Connectivity::Eight);
+    let min = ((r.size[r.largest()] as f32 * share).ceil() as usize).max(1);
+    r.keep(|l| r.size[l] >= min)
 }
