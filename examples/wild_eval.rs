@@ -207,7 +207,7 @@ fn main() -> Result<()> {
                 garment: &garment,
                 garment_mask: &garment_mask,
                 hires: true,
-                garment_only: !known_frame && subject.garment_only(),
+                keep_photo: !known_frame && subject.keep_photo(),
             },
         ) {
             Ok(wild) => wild,
@@ -230,7 +230,7 @@ fn main() -> Result<()> {
                 garment: &garment,
                 garment_mask: &garment_mask,
                 hires: true,
-                garment_only: false,
+                keep_photo: false,
             },
         )?;
         let (reference_rendered, reference) = (

@@ -418,7 +418,7 @@ fn photos<'a>(
         garment,
         garment_mask: mask,
         hires,
-        garment_only: subject.garment_only(),
+        keep_photo: subject.keep_photo(),
     }
 }
 
@@ -716,7 +716,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             garment: &garment,
             garment_mask: &garment_mask,
             hires: true,
-            garment_only: false,
+            keep_photo: false,
         };
         let inputs = prepare_inputs(&photos, engine.device())?;
         let t3 = Instant::now();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use fitting_room::person::{
-    graph::Graph, Analysis, NoPerson, Person, PersonError, PersonModels, Region, DETECTOR,
+    graph::Graph, pose, Analysis, NoPerson, Person, PersonError, PersonModels, Region, DETECTOR,
     LANDMARKS, SELFIE,
 };
 use image::RgbImage;
@@ -219,6 +219,49 @@ fn a_person_whose_head_is_cut_off_is_found_from_the_matte() {
     assert!(ls.x - rs.x > 60.0, "{ls:?} {rs:?}");
     assert!(lh.y.min(rh.y) > ls.y.max(rs.y) + 80.0, "{lh:?} {rh:?}");
     assert!(p.matte.get(96, 100) > 0.5 && p.matte.get(3, 100) < 0.5);
+}
+
+/// A VITON person cut off at the chin, in the top right of a larger grey photo: the detector
+/// finds the person but the landmark model, looking where it points, reads the body upside
+/// down (hips above the shoulders), a pose no crop can frame. The selfie matte's tries are
+/// asked too, and their upright pose wins.
+#[test]
+fn a_person_read_upside_down_is_found_upright_from_the_matte() {
+    let m = models();
+    let photo = image::open(root().join("assets/persons/009595_0.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let cut = image::imageops::crop_imm(&photo, 0, 60, 192, 196).to_image();
+    let mut canvas = RgbImage::from_pixel(292, 296, image::Rgb([120, 125, 118]));
+    image::imageops::replace(&mut canvas, &cut, 100, 0);
+    // The premise: the detector's person, read upside down.
+    let detected = m.detect(&canvas).unwrap();
+    let first = detected.first().expect("the detector finds the person");
+    let marks = m
+        .landmarks(&canvas, &pose::landmark_region(&first.keypoints))
+        .unwrap();
+    assert!(pose::shoulders_visible(&marks.keypoints));
+    assert!(
+        !pose::upright(&marks.keypoints),
+        "{:?}",
+        &marks.keypoints[..25]
+    );
+
+    let Analysis::Found(p) = m.analyze(&canvas).unwrap() else {
+        panic!("no person found")
+    };
+    let k = &p.keypoints;
+    assert!(pose::framable(k), "{:?}", &k[..25]);
+    let (ls, rs, lh, rh) = (k[11], k[12], k[23], k[24]);
+    for s in [ls, rs] {
+        assert!(
+            (100.0..292.0).contains(&s.x) && (0.0..70.0).contains(&s.y),
+            "{s:?}"
+        );
+    }
+    assert!(ls.x - rs.x > 60.0, "{ls:?} {rs:?}");
+    assert!(lh.y.min(rh.y) > ls.y.max(rs.y) + 80.0, "{lh:?} {rh:?}");
+    assert!(fitting_room::pipeline::fit_crop(k, 292, 296).is_some());
 }
 
 /// Video frames: the landmark model looks where the last frame's person was and the detector is

@@ -336,19 +336,19 @@ impl TryOnSession {
         let ModelStatus::Ready(model) = &self.model else {
             return None;
         };
-        let (person, photo, crop, matte, garment_only, live) = match subject {
+        let (person, photo, crop, matte, keep_photo, live) = match subject {
             Subject::Photo => {
                 let p = self.person.as_ref()?;
                 if p.framing == Framing::Pending {
                     return None;
                 }
-                // The centred crop of a photo where nobody was found: the garment alone.
-                let garment_only = match &p.framing {
-                    Framing::Auto(source) => pipeline::garment_only(source, p.matte.is_some()),
+                // The centred crop of a photo where nobody could be framed: the photo as it is.
+                let keep_photo = match &p.framing {
+                    Framing::Auto(source) => pipeline::keep_photo(source),
                     _ => false,
                 };
                 let matte = p.matte.clone();
-                (p.id, p.photo.clone(), p.crop, matte, garment_only, false)
+                (p.id, p.photo.clone(), p.crop, matte, keep_photo, false)
             }
             Subject::LiveFrame { photo, seq } => {
                 // Two ids taking turns: consecutive frames never share a key. The worker frames
@@ -378,7 +378,7 @@ impl TryOnSession {
             photo,
             crop,
             matte,
-            garment_only,
+            keep_photo,
             frame_here: live,
             garment: garment.image.clone(),
             garment_mask: garment.mask.clone(),

@@ -73,9 +73,9 @@ pub struct TryOnJob {
     /// The person's matte over the photo (the network then sees the person on VITON's
     /// background).
     pub matte: Option<Arc<GrayImage>>,
-    /// Only the new garment replaces the photo's pixels: no person was found (unless
+    /// The pasted result keeps the photo as it is: nobody could be framed (unless
     /// `frame_here`, which decides it on the worker).
-    pub garment_only: bool,
+    pub keep_photo: bool,
     /// Find the person in this photo first and frame it automatically, replacing the
     /// background (live frames: the whole chain runs on the worker).
     pub frame_here: bool,
@@ -320,19 +320,19 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     let analysed = analyse(&mut person_models, &job.photo, live_track.as_ref());
                     live_track = analysed.as_ref().ok().and_then(|s| s.next_region);
                     analysed.map(|mut s| {
-                        let garment_only = s.garment_only();
+                        let keep_photo = s.keep_photo();
                         let matte = s.matte.take().map(Arc::new);
                         let crop = s.crop;
                         subject = Some((Arc::new(s), job.photo.dimensions()));
-                        (crop, matte, garment_only)
+                        (crop, matte, keep_photo)
                     })
                 } else {
-                    Ok((job.crop, job.matte.clone(), job.garment_only))
+                    Ok((job.crop, job.matte.clone(), job.keep_photo))
                 };
                 let result = match (&engine, framed) {
                     (None, _) => Err("no model is loaded".to_string()),
                     (_, Err(e)) => Err(e),
-                    (Some((engine, _)), Ok((crop, matte, garment_only))) => {
+                    (Some((engine, _)), Ok((crop, matte, keep_photo))) => {
                         catch_unwind(AssertUnwindSafe(|| {
                             run_tryon(
                                 engine,
@@ -343,7 +343,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                     garment: &job.garment,
                                     garment_mask: &job.garment_mask,
                                     hires: job.key.hires,
-                                    garment_only,
+                                    keep_photo,
                                 },
                             )
                             .map(Arc::new)

@@ -25,8 +25,8 @@ use image::RgbImage;
 use crate::resources::{NotFound, Resource};
 use graph::Graph;
 pub use pose::{
-    shoulders_visible, BoxPx, Detection, Keypoint, Region, KEYPOINTS, KEYPOINT_NAMES,
-    MIN_SHOULDER_VISIBILITY,
+    framable, shoulders_visible, upright, BoxPx, Detection, Keypoint, Region, KEYPOINTS,
+    KEYPOINT_NAMES, MIN_SHOULDER_VISIBILITY,
 };
 
 /// Environment variable naming the person-model folder.
@@ -452,15 +452,20 @@ impl PersonModels {
             }
         }
         let detections = self.detect(&work)?;
+        let mut detected = None;
         if let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) {
             let marks = self.landmarks(&work, &pose::landmark_region(&chosen.keypoints))?;
             if marks.presence >= MIN_PRESENCE {
-                return Ok(found(marks, chosen.score, detections.len()));
+                if pose::framable(&marks.keypoints) {
+                    return Ok(found(marks, chosen.score, detections.len()));
+                }
+                detected = Some((marks, chosen.score, detections.len()));
             }
         }
         // The detector starts from the face: a person whose head is cut off by the photo's
-        // edge (a close webcam frame, a torso shot) is missed. The selfie matte still shows
-        // where the person is; the landmark model looks there, then where it says to look.
+        // edge (a close webcam frame, a torso shot) is missed, or read upside down. The selfie
+        // matte still shows where the person is; the landmark model looks there, then where it
+        // says to look.
         let mut tries = Vec::new();
         if let Some((selfie, regions)) = self.matte_regions(&work)? {
             for region in regions {
@@ -469,12 +474,19 @@ impl PersonModels {
                 tries.push((selfie.iou(&marks.segmentation), marks));
             }
         }
-        Ok(match best_try(tries) {
-            Some(marks) => {
+        // The detector's pose, though it cannot be framed, still says where a person is
+        // unless a try can be framed.
+        Ok(match (best_try(tries), detected) {
+            (Some(marks), _) if pose::framable(&marks.keypoints) => {
                 let presence = marks.presence;
                 found(marks, presence, 1)
             }
-            None => Analysis::NoPerson(NoPerson::NotDetected),
+            (_, Some((marks, score, people))) => found(marks, score, people),
+            (Some(marks), None) => {
+                let presence = marks.presence;
+                found(marks, presence, 1)
+            }
+            (None, None) => Analysis::NoPerson(NoPerson::NotDetected),
         })
     }
 
@@ -555,19 +567,16 @@ impl PersonModels {
 }
 
 /// Of the landmark model's tries from the selfie matte (each with its segmentation's IoU with
-/// the matte), the one to keep: present enough, then a pose whose shoulders show (one that can
-/// be framed: the matte's first guess can turn a person cut off at the head upside down, with
-/// the hips read as shoulders), then the best agreement of presence and matte (their product:
+/// the matte), the one to keep: present enough, then a pose that can be framed (shoulders
+/// visible and upright: the matte's first guess can turn a person cut off at the head upside
+/// down, with the hips read as shoulders), then the best agreement of presence and matte (their product:
 /// on the "in the wild" set it chose the better of the two tries 21 times in 26).
 fn best_try(tries: Vec<(f32, Landmarks)>) -> Option<Landmarks> {
     tries
         .into_iter()
         .filter(|(_, marks)| marks.presence >= MIN_PRESENCE)
         .map(|(iou, marks)| {
-            let rank = (
-                pose::shoulders_visible(&marks.keypoints),
-                iou * marks.presence,
-            );
+            let rank = (pose::framable(&marks.keypoints), iou * marks.presence);
             (rank, marks)
         })
         .reduce(|best, next| if next.0 > best.0 { next } else { best })
@@ -758,6 +767,10 @@ mod tests {
         ];
         keypoints[11].visibility = shoulders;
         keypoints[12].visibility = shoulders;
+        // Upright: the nose above the shoulders, the shoulders above the hips.
+        for (i, y) in [(0, 10.0), (11, 20.0), (12, 20.0), (23, 60.0), (24, 60.0)] {
+            keypoints[i].y = y;
+        }
         Landmarks {
             keypoints,
             presence,
@@ -770,8 +783,17 @@ mod tests {
         }
     }
 
+    /// The same pose read upside down (a person cut off at the chin: hips above the shoulders).
+    fn upside_down(mut marks: Landmarks) -> Landmarks {
+        for k in &mut marks.keypoints {
+            k.y = 100.0 - k.y;
+        }
+        marks
+    }
+
     /// A pose that can be framed wins over one that agrees better with the matte but whose
-    /// shoulders do not show; among alike, the agreement decides; too faint a pose never wins.
+    /// shoulders do not show, or that is upside down; among alike, the agreement decides; too
+    /// faint a pose never wins.
     #[test]
     fn tries_from_the_matte_prefer_a_pose_that_can_be_framed() {
         let pick = |tries: Vec<(f32, Landmarks)>| best_try(tries).map(|m| m.presence);
@@ -791,7 +813,17 @@ mod tests {
             pick(vec![(0.6, marks(0.95, 0.2)), (0.8, marks(0.97, 0.3))]),
             Some(0.97)
         );
+        assert_eq!(
+            pick(vec![
+                (0.9, upside_down(marks(0.99, 0.9))),
+                (0.5, marks(0.95, 0.9))
+            ]),
+            Some(0.95)
+        );
         assert_eq!(pick(vec![(0.9, marks(0.4, 0.9))]), None);
         assert_eq!(pick(vec![]), None);
+        assert!(pose::framable(&marks(0.9, 0.9).keypoints));
+        assert!(!pose::upright(&upside_down(marks(0.9, 0.9)).keypoints));
+        assert!(!pose::framable(&upside_down(marks(0.9, 0.9)).keypoints));
     }
 }

@@ -32,6 +32,20 @@ pub fn shoulders_visible(keypoints: &[Keypoint]) -> bool {
     })
 }
 
+/// Whether the pose stands upright in the picture: the nose above the shoulders' midpoint, and
+/// that above the hips' (in a person cut off at the chin the model can read the body upside
+/// down, hips above the shoulders).
+pub fn upright(keypoints: &[Keypoint]) -> bool {
+    let y = |i: usize| keypoints.get(i).map_or(f32::NAN, |k| k.y);
+    let (nose, shoulders, hips) = (y(0), (y(11) + y(12)) / 2.0, (y(23) + y(24)) / 2.0);
+    nose < shoulders && shoulders < hips
+}
+
+/// Whether a pose can be framed as VITON frames its persons: shoulders visible, upright.
+pub fn framable(keypoints: &[Keypoint]) -> bool {
+    shoulders_visible(keypoints) && upright(keypoints)
+}
+
 /// An axis-aligned box in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct BoxPx {

@@ -242,10 +242,10 @@ pub struct HiresInputs<'a> {
     pub garment: &'a RgbImage,
     /// Its mask, same size (white = garment).
     pub garment_mask: &'a GrayImage,
-    /// Only the new garment replaces the photo's pixels, none of the rendered person: where no
-    /// person was found, the crop is not known to hold one, and the network's repainting of it
-    /// would smear whatever is there.
-    pub garment_only: bool,
+    /// Nothing replaces the photo's pixels (alpha 0 everywhere): where no person could be
+    /// framed, the crop is not known to frame one, and the garment and the network's repainting
+    /// would float over whatever it holds.
+    pub keep_photo: bool,
     /// The part of the crop to compose, as (x, y, width, height) in the crop's pixels (the part
     /// inside the photo, which alone is pasted back); `None`: all of it. Elsewhere the result
     /// is `person`'s pixel, with alpha 0.
@@ -532,6 +532,12 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         ]));
     }
     let (w, h) = (person.width() as usize, person.height() as usize);
+    if inputs.keep_photo {
+        return Ok(Hires {
+            image: person.into_owned(),
+            alpha: GrayImage::new(w as u32, h as u32),
+        });
+    }
 
     let grid = planes(&out.last_flow)?;
     let rendered = planes(&out.p_rendered)?;
@@ -588,9 +594,6 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         change.data[i] = 1.0 - keep;
     }
     let mut change = change.blurred(1);
-    if inputs.garment_only {
-        change.data.fill(0.0);
-    }
     if let Some(region) = &region {
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;

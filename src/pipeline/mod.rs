@@ -35,7 +35,7 @@ pub use image_io::{
 };
 pub use sheet::composition_sheet;
 pub use subject::{
-    garment_only, is_native_photo, prepare_subject, track_subject, Background, BackgroundSyntax,
+    is_native_photo, keep_photo, prepare_subject, track_subject, Background, BackgroundSyntax,
     Subject,
 };
 pub use tryon::{

@@ -69,23 +69,28 @@ pub struct Subject {
     pub analysis_time: Duration,
 }
 
-/// Whether only the new garment should replace the photo's pixels in the pasted result: no
-/// person is known in the crop (automatic framing fell back to the centred crop and no matte
-/// was made), so the network's repainting of the rest of it is not wanted.
-pub fn garment_only(source: &CropSource, has_matte: bool) -> bool {
-    matches!(source, CropSource::Fallback(_)) && !has_matte
+/// Whether the pasted result keeps the photo as it is: automatic framing found no person it
+/// can frame (nobody, a pose upside down or without shoulders, or no person models), so the
+/// centred crop the network dressed is not known to frame anyone as VITON frames its persons,
+/// and pasting the result would float the garment over whatever the crop holds. The network's
+/// own view still shows the try-on of the crop; a crop chosen by hand dresses the photo.
+pub fn keep_photo(source: &CropSource) -> bool {
+    matches!(source, CropSource::Fallback(_))
 }
 
 impl Subject {
-    /// Whether only the new garment should replace the photo's pixels (see [`garment_only`]).
-    pub fn garment_only(&self) -> bool {
-        garment_only(&self.source, self.matte.is_some())
+    /// Whether the pasted result keeps the photo as it is (see [`keep_photo`]).
+    pub fn keep_photo(&self) -> bool {
+        keep_photo(&self.source)
     }
 
     /// What to tell the user about the framing, when it is not what they asked for.
     pub fn note(&self) -> Option<String> {
         match &self.source {
-            CropSource::Fallback(why) => Some(format!("{why}: using the centred crop")),
+            CropSource::Fallback(why) => Some(format!(
+                "{why}: using the centred crop, and the photo is left as it is (set the crop by \
+                 hand to dress it)"
+            )),
             _ => None,
         }
     }

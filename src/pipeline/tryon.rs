@@ -29,9 +29,9 @@ pub struct TryOnPhotos<'a> {
     pub garment_mask: &'a GrayImage,
     /// Also compose the result at the crop's own resolution.
     pub hires: bool,
-    /// In that result, only the new garment replaces the photo's pixels (see
-    /// [`HiresInputs::garment_only`]): for a crop where no person was found.
-    pub garment_only: bool,
+    /// That result keeps the photo as it is (see [`HiresInputs::keep_photo`]): for a crop
+    /// where no person could be framed.
+    pub keep_photo: bool,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -139,7 +139,7 @@ pub fn compose_pasted(
             person: &full,
             person_native: &inputs.person_native,
             person_matte: inputs.matte_native.as_ref(),
-            garment_only: photos.garment_only,
+            keep_photo: photos.keep_photo,
             garment: &inputs.garment_padded,
             garment_mask: &inputs.mask_padded,
             inside: photos
