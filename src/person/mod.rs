@@ -569,8 +569,9 @@ impl PersonModels {
 /// Of the landmark model's tries from the selfie matte (each with its segmentation's IoU with
 /// the matte), the one to keep: present enough, then a pose that can be framed (shoulders
 /// visible and upright: the matte's first guess can turn a person cut off at the head upside
-/// down, with the hips read as shoulders), then the best agreement of presence and matte (their product:
-/// on the "in the wild" set it chose the better of the two tries 21 times in 26).
+/// down, with the hips read as shoulders), then the best agreement of presence and matte
+/// (their product: on the "in the wild" set it chose the better of the two tries 21 times in
+/// 26).
 fn best_try(tries: Vec<(f32, Landmarks)>) -> Option<Landmarks> {
     tries
         .into_iter()

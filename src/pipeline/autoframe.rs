@@ -80,8 +80,8 @@ const WEIGHT_FLOOR: f32 = 0.1;
 
 /// The crop that best puts `keypoints` (33 BlazePose points, photo pixels) where [`VITON_POSE`]
 /// has them, for a `width` x `height` photo; `None` when the pose cannot be framed (shoulders
-/// not visible enough, or not upright). The crop may reach past the photo's edges; its size is kept within
-/// [`Crop::validate`]'s limits.
+/// not visible enough, or not upright). The crop may reach past the photo's edges; its size is
+/// kept within [`Crop::validate`]'s limits.
 pub fn fit_crop(keypoints: &[Keypoint], width: u32, height: u32) -> Option<Crop> {
     fit_crop_to(&VITON_POSE, keypoints, width, height)
 }
