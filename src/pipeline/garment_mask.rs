@@ -357,13 +357,20 @@ fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayIma
 /// departs from the colour at once. Decided on the ring `ring` pixels wide around the region.
 fn is_highlight(image: &RgbImage, flat: Flat, regions: &Regions, label: usize, ring: u8) -> bool {
     let (w, h) = image.dimensions();
-    let region = binary(w, h, |x, y| regions.label(x, y) == label);
+    // Only the region's box, grown by the ring, is looked at.
+    let [x0, y0, x1, y1] = regions.bounds[label];
+    let r = u32::from(ring);
+    let (x0, y0) = (x0.saturating_sub(r), y0.saturating_sub(r));
+    let (x1, y1) = ((x1 + r).min(w - 1), (y1 + r).min(h - 1));
+    let region = binary(x1 - x0 + 1, y1 - y0 + 1, |x, y| {
+        regions.label(x0 + x, y0 + y) == label
+    });
     let around = dilate(&region, Norm::LInf, ring);
     let (mut all, mut close) = (0usize, 0usize);
-    for (x, y, px) in image.enumerate_pixels() {
-        if on(&around, x, y) && !on(&region, x, y) {
+    for (x, y, _) in around.enumerate_pixels().filter(|p| p.2[0] != 0) {
+        if !on(&region, x, y) {
             all += 1;
-            close += usize::from(flat.near(px.0));
+            close += usize::from(flat.near(image.get_pixel(x0 + x, y0 + y).0));
         }
     }
     2 * close > all
@@ -649,11 +656,13 @@ fn keep_holes(
     })
 }
 
-/// The 255-regions of a mask: their labels (0: not in the mask), and per label its size and
-/// whether it touches the image border.
+/// The 255-regions of a mask: their labels (0: not in the mask), and per label its size, its
+/// bounding box and whether it touches the image border.
 struct Regions {
     labels: ImageBuffer<Luma<u32>, Vec<u32>>,
     size: Vec<usize>,
+    /// x0, y0, x1, y1 (inclusive).
+    bounds: Vec<[u32; 4]>,
     at_border: Vec<bool>,
 }
 
@@ -663,14 +672,18 @@ impl Regions {
         let labels = connected_components(mask, connectivity, Luma([0u8]));
         let n = labels.pixels().map(|l| l[0]).max().unwrap_or(0) as usize;
         let (mut size, mut at_border) = (vec![0usize; n + 1], vec![false; n + 1]);
+        let mut bounds = vec![[u32::MAX, u32::MAX, 0, 0]; n + 1];
         for (x, y, l) in labels.enumerate_pixels() {
             let l = l[0] as usize;
             size[l] += 1;
             at_border[l] |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            let b = &mut bounds[l];
+            *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
         }
         Regions {
             labels,
             size,
+            bounds,
             at_border,
         }
     }
