@@ -663,7 +663,8 @@ fn a_full_body_photo_is_framed_automatically_and_shown_pasted_on_its_own_backgro
 }
 
 /// A photo with nobody in it: the app says so and dresses the centred crop in the network's
-/// view, but the pasted photo is left as it is: no garment floats over the wall.
+/// view, but the pasted photo is left as it is: no garment floats over the wall. A crop set by
+/// hand is dressed and pasted.
 #[test]
 fn a_photo_with_nobody_in_it_is_left_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
@@ -678,7 +679,7 @@ fn a_photo_with_nobody_in_it_is_left_as_it_is() {
     });
     wall.save(&path).unwrap();
 
-    let (_setup, harness) = tried_on(path);
+    let (_setup, mut harness) = tried_on(path);
     let app = harness.state();
     let subject = app.session().person().unwrap();
     assert!(
@@ -704,4 +705,30 @@ fn a_photo_with_nobody_in_it_is_left_as_it_is() {
         notices.iter().any(|t| t.contains("left as it is")),
         "{notices:?}"
     );
+
+    let manual = Crop {
+        x: 250,
+        y: 100,
+        width: 300,
+        height: 400,
+    };
+    harness.state_mut().session_mut().set_crop(manual);
+    run_until(&mut harness, "the try-on of the crop set by hand", |app| {
+        app.session()
+            .shown_images()
+            .is_some_and(|i| i.crop == manual)
+    });
+    let images = harness.state().session().shown_images().unwrap();
+    let pasted = images.pasted.as_ref().expect("the pasted photo");
+    let changed = |inside: bool| {
+        pasted
+            .enumerate_pixels()
+            .filter(|&(x, y, p)| {
+                let within = (250..550).contains(&x) && (100..500).contains(&y);
+                within == inside && p != wall.get_pixel(x, y)
+            })
+            .count()
+    };
+    assert!(changed(true) > 300 * 400 / 20, "{}", changed(true));
+    assert_eq!(changed(false), 0);
 }

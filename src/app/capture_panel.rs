@@ -49,7 +49,10 @@ fn framing_note(person: &Person) -> String {
              network and kept in the result."
                 .into()
         }
-        Framing::Auto(CropSource::Fallback(why)) => format!("{why}: using the centred crop."),
+        Framing::Auto(CropSource::Fallback(why)) => format!(
+            "{why}: using the centred crop. The result keeps your photo as it is; drag the \
+             frame onto yourself to try the garment on."
+        ),
         Framing::Auto(_) => "The centred crop.".into(),
         Framing::Manual => "Framed by hand.".into(),
     }

@@ -282,7 +282,8 @@ impl TryOnSession {
                     person.framing = Framing::Auto(CropSource::Fallback(e.clone()));
                 }
                 Some(SessionNote::Error(format!(
-                    "Finding the person failed ({e}); using the centred crop"
+                    "Finding the person failed ({e}); using the centred crop, and the photo \
+                     is left as it is (drag the frame to dress it)"
                 )))
             }
         };
