@@ -185,6 +185,36 @@ fn blank_and_degenerate_images_give_clear_errors() {
     }
 }
 
+/// A garment cut out onto a flat 246-grey backdrop, as shops publish them, and its true mask:
+/// inside the garment `cloth` gives a pixel's level where it is not plain cloth (a highlight),
+/// plain cloth is 2 to 6 levels below the backdrop (a weave of period 5), and the backdrop
+/// within 3 pixels of the garment rings 2 levels either side of its colour (JPEG).
+fn cut_out_shot(
+    (w, h): (u32, u32),
+    inside: impl Fn(u32, u32) -> bool,
+    cloth: impl Fn(u32, u32) -> Option<u8>,
+) -> (RgbImage, GrayImage) {
+    const BACKDROP: u8 = 246;
+    let truth = GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if inside(x, y) { 255 } else { 0 }])
+    });
+    let near_outline = |x: u32, y: u32| {
+        (x.saturating_sub(3)..=x + 3)
+            .any(|u| (y.saturating_sub(3)..=y + 3).any(|v| u < w && v < h && inside(u, v)))
+    };
+    let photo = RgbImage::from_fn(w, h, |x, y| {
+        let v = if inside(x, y) {
+            cloth(x, y).unwrap_or(BACKDROP - 2 - ((x * 7 + y * 13) % 5) as u8)
+        } else if near_outline(x, y) {
+            BACKDROP - 2 + ((x + y) % 2) as u8 * 4
+        } else {
+            BACKDROP
+        };
+        Rgb([v, v, v])
+    });
+    (photo, truth)
+}
+
 /// A white T-shirt cut out onto a flat light-grey backdrop, as shops publish them: the cloth
 /// only a few levels darker than the backdrop, a highlight clipped to exactly the backdrop's
 /// colour on the chest (fading into the cloth through pixels a level off it), and a rim of
@@ -202,30 +232,12 @@ fn white_garment_cut_out_onto_a_flat_backdrop() {
         let neck = (x - 300).pow(2) + (y - 200).pow(2) < 50 * 50;
         (body || sleeves) && !neck
     };
-    let truth = GrayImage::from_fn(w, h, |x, y| {
-        image::Luma([if inside(x, y) { 255 } else { 0 }])
-    });
-    let near_outline = |x: u32, y: u32| {
-        (x.saturating_sub(3)..=x + 3)
-            .any(|u| (y.saturating_sub(3)..=y + 3).any(|v| u < w && v < h && inside(u, v)))
-    };
-    let photo = RgbImage::from_fn(w, h, |x, y| {
+    let (photo, truth) = cut_out_shot((w, h), inside, |x, y| {
+        // a highlight clipped to the backdrop's colour, fading through a level below it
         let r2 = (x as i32 - 340).pow(2) + (y as i32 - 330).pow(2);
-        let v = if inside(x, y) {
-            if r2 < 30 * 30 {
-                backdrop
-            } else if r2 < 45 * 45 {
-                backdrop - ((x + y) % 2) as u8
-            } else {
-                // cloth: 2 to 6 levels below the backdrop, a weave of period 5
-                backdrop - 2 - ((x * 7 + y * 13) % 5) as u8
-            }
-        } else if near_outline(x, y) {
-            backdrop - 2 + ((x + y) % 2) as u8 * 4 // ringing: 2 levels either side
-        } else {
-            backdrop
-        };
-        Rgb([v, v, v])
+        (r2 < 30 * 30)
+            .then_some(backdrop)
+            .or((r2 < 45 * 45).then(|| backdrop - ((x + y) % 2) as u8))
     });
     let mask = garment_mask(&photo).unwrap();
     assert_binary(&mask);
@@ -318,13 +330,6 @@ fn cut_out_highlight_at_the_neckline_and_a_pocket_beside_the_sleeve() {
         let neck = (x - 300).pow(2) + (y - 200).pow(2) < 50 * 50;
         (body || sleeve) && !neck
     };
-    let truth = GrayImage::from_fn(w, h, |x, y| {
-        image::Luma([if inside(x, y) { 255 } else { 0 }])
-    });
-    let near_outline = |x: u32, y: u32| {
-        (x.saturating_sub(3)..=x + 3)
-            .any(|u| (y.saturating_sub(3)..=y + 3).any(|v| u < w && v < h && inside(u, v)))
-    };
     // A fixed pseudo-random bit per pixel.
     let speckle = |x: u32, y: u32| {
         let mut k = x.wrapping_mul(0x9E37_79B9) ^ y.wrapping_mul(0x85EB_CA6B);
@@ -337,20 +342,9 @@ fn cut_out_highlight_at_the_neckline_and_a_pocket_beside_the_sleeve() {
         let (u, v) = ((x as f32 - 300.0) / 80.0, (y as f32 - 262.0) / 40.0);
         u * u + v * v < 1.0
     };
-    let photo = RgbImage::from_fn(w, h, |x, y| {
-        let v = if inside(x, y) {
-            if highlight(x, y) {
-                // the backdrop's colour, one level below or above it, at random
-                backdrop - 1 + speckle(x, y) as u8
-            } else {
-                backdrop - 2 - ((x * 7 + y * 13) % 5) as u8
-            }
-        } else if near_outline(x, y) {
-            backdrop - 2 + ((x + y) % 2) as u8 * 4
-        } else {
-            backdrop
-        };
-        Rgb([v, v, v])
+    // the highlight: the backdrop's colour, one level below or above it, at random
+    let (photo, truth) = cut_out_shot((w, h), inside, |x, y| {
+        highlight(x, y).then(|| backdrop - 1 + speckle(x, y) as u8)
     });
     let mask = garment_mask(&photo).unwrap();
     assert_binary(&mask);
