@@ -13,6 +13,7 @@ use fitting_room::person::{
     graph::Graph, pose, Analysis, NoPerson, Person, PersonError, PersonModels, Region, DETECTOR,
     LANDMARKS, SELFIE,
 };
+use fitting_room::pipeline::{prepare_subject, Background, Framing};
 use image::RgbImage;
 
 fn root() -> PathBuf {
@@ -221,6 +222,31 @@ fn a_person_whose_head_is_cut_off_is_found_from_the_matte() {
     assert!(p.matte.get(96, 100) > 0.5 && p.matte.get(3, 100) < 0.5);
 }
 
+/// The pose models read an upright person with visible shoulders into the stars of the Hubble
+/// Deep Field (`training/make_image_fixtures.py`), with a face that the landmark model itself
+/// says is not in the picture: no crop frames it, so the photo is kept as it is.
+#[test]
+fn a_pose_read_into_the_stars_has_no_face_and_is_not_framed() {
+    let m = models();
+    let photo = image::open(root().join("tests/fixtures/images/stars.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    let Analysis::Found(p) = m.analyze(&photo).unwrap() else {
+        panic!("the premise: a pose is found in the stars")
+    };
+    let k = &p.keypoints;
+    assert!(
+        pose::shoulders_visible(k) && pose::upright(k),
+        "{:?}",
+        &k[..25]
+    );
+    assert!(!pose::face_present(k, w as f32, h as f32), "{:?}", &k[..11]);
+    assert!(fitting_room::pipeline::fit_crop(k, w, h).is_none());
+    let subject = prepare_subject(Some(m), &photo, Framing::Auto, Background::Replace).unwrap();
+    assert!(subject.keep_photo(), "{:?}", subject.source);
+}
+
 /// A VITON person cut off at the chin, in the top right of a larger grey photo: the detector
 /// finds the person but the landmark model, looking where it points, reads the body upside
 /// down (hips above the shoulders), a pose no crop can frame. The selfie matte's tries are
@@ -251,7 +277,7 @@ fn a_person_read_upside_down_is_found_upright_from_the_matte() {
         panic!("no person found")
     };
     let k = &p.keypoints;
-    assert!(pose::framable(k), "{:?}", &k[..25]);
+    assert!(pose::framable(k, 292.0, 296.0), "{:?}", &k[..25]);
     let (ls, rs, lh, rh) = (k[11], k[12], k[23], k[24]);
     for s in [ls, rs] {
         assert!(

@@ -9,6 +9,9 @@ Usage (from the repository root): python training/make_image_fixtures.py
 - huge_header.png: a PNG declaring 50000x50000 (a decompression bomb's header) whose pixel
   data is only the first few rows.
 - truncated.jpg: the first half of a valid JPEG.
+- stars.jpg: scikit-image's `hubble_deep_field` (NASA, public domain) at 800 px wide, in which
+  the pose models read an upright person with visible shoulders but a face they say is not
+  there (needs scikit-image).
 """
 
 import io
@@ -47,6 +50,12 @@ def main() -> None:
     data = buf.getvalue()
     with open(os.path.join(OUT, "truncated.jpg"), "wb") as f:
         f.write(data[: len(data) // 2])
+
+    from skimage import data as samples
+
+    stars = Image.fromarray(samples.hubble_deep_field())
+    stars = stars.resize((800, round(stars.height * 800 / stars.width)), Image.LANCZOS)
+    stars.save(os.path.join(OUT, "stars.jpg"), quality=85)
 
 
 if __name__ == "__main__":

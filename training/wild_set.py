@@ -1,4 +1,5 @@
-"""Builds the "in the wild" set: VITON val persons on real backgrounds, at known placements.
+"""Builds the "in the wild" set: VITON val persons on real backgrounds, at known placements
+(or train persons, `--viton .../train`, for a set to choose thresholds on).
 
     python training/wild_set.py --viton ../shared/viton/val --backgrounds BG_DIR --out OUT [--n 100]
 
@@ -51,7 +52,10 @@ def main():
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
-    pairs_file = os.path.join(os.path.dirname(os.path.abspath(args.viton)), "val_pairs.txt")
+    # The pairs list beside the folder: val_pairs.txt for val/, train_pairs.txt for train/ (a
+    # set from train is for choosing the pipeline's thresholds without looking at val).
+    folder = os.path.abspath(args.viton)
+    pairs_file = os.path.join(os.path.dirname(folder), os.path.basename(folder) + "_pairs.txt")
     pairs = [l.split() for l in open(pairs_file) if l.strip()][: args.n]
     bgs = sorted(
         os.path.join(args.backgrounds, f)

@@ -451,12 +451,13 @@ impl PersonModels {
                 return Ok(found(marks, presence, 1));
             }
         }
+        let (work_w, work_h) = (work.width() as f32, work.height() as f32);
         let detections = self.detect(&work)?;
         let mut detected = None;
         if let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) {
             let marks = self.landmarks(&work, &pose::landmark_region(&chosen.keypoints))?;
             if marks.presence >= MIN_PRESENCE {
-                if pose::framable(&marks.keypoints) {
+                if pose::framable(&marks.keypoints, work_w, work_h) {
                     return Ok(found(marks, chosen.score, detections.len()));
                 }
                 detected = Some((marks, chosen.score, detections.len()));
@@ -476,8 +477,8 @@ impl PersonModels {
         }
         // The detector's pose, though it cannot be framed, still says where a person is
         // unless a try can be framed.
-        Ok(match (best_try(tries), detected) {
-            (Some(marks), _) if pose::framable(&marks.keypoints) => {
+        Ok(match (best_try(tries, work_w, work_h), detected) {
+            (Some(marks), _) if pose::framable(&marks.keypoints, work_w, work_h) => {
                 let presence = marks.presence;
                 found(marks, presence, 1)
             }
@@ -572,12 +573,15 @@ impl PersonModels {
 /// down, with the hips read as shoulders), then the best agreement of presence and matte
 /// (their product: on the "in the wild" set it chose the better of the two tries 21 times in
 /// 26).
-fn best_try(tries: Vec<(f32, Landmarks)>) -> Option<Landmarks> {
+fn best_try(tries: Vec<(f32, Landmarks)>, width: f32, height: f32) -> Option<Landmarks> {
     tries
         .into_iter()
         .filter(|(_, marks)| marks.presence >= MIN_PRESENCE)
         .map(|(iou, marks)| {
-            let rank = (pose::framable(&marks.keypoints), iou * marks.presence);
+            let rank = (
+                pose::framable(&marks.keypoints, width, height),
+                iou * marks.presence,
+            );
             (rank, marks)
         })
         .reduce(|best, next| if next.0 > best.0 { next } else { best })
@@ -797,7 +801,7 @@ mod tests {
     /// faint a pose never wins.
     #[test]
     fn tries_from_the_matte_prefer_a_pose_that_can_be_framed() {
-        let pick = |tries: Vec<(f32, Landmarks)>| best_try(tries).map(|m| m.presence);
+        let pick = |tries: Vec<(f32, Landmarks)>| best_try(tries, 100.0, 100.0).map(|m| m.presence);
         assert_eq!(
             pick(vec![(0.9, marks(0.99, 0.2)), (0.5, marks(0.95, 0.9))]),
             Some(0.95)
@@ -823,8 +827,12 @@ mod tests {
         );
         assert_eq!(pick(vec![(0.9, marks(0.4, 0.9))]), None);
         assert_eq!(pick(vec![]), None);
-        assert!(pose::framable(&marks(0.9, 0.9).keypoints));
+        assert!(pose::framable(&marks(0.9, 0.9).keypoints, 100.0, 100.0));
         assert!(!pose::upright(&upside_down(marks(0.9, 0.9)).keypoints));
-        assert!(!pose::framable(&upside_down(marks(0.9, 0.9)).keypoints));
+        assert!(!pose::framable(
+            &upside_down(marks(0.9, 0.9)).keypoints,
+            100.0,
+            100.0
+        ));
     }
 }

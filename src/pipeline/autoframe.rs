@@ -79,8 +79,8 @@ pub const VITON_POSE: [TargetPoint; 5] = [
 const WEIGHT_FLOOR: f32 = 0.1;
 
 /// The crop that best puts `keypoints` (33 BlazePose points, photo pixels) where [`VITON_POSE`]
-/// has them, for a `width` x `height` photo; `None` when the pose cannot be framed (shoulders
-/// not visible enough, or not upright). The crop may reach past the photo's edges; its size is
+/// has them, for a `width` x `height` photo; `None` when the pose cannot be framed
+/// ([`crate::person::framable`]). The crop may reach past the photo's edges; its size is
 /// kept within [`Crop::validate`]'s limits.
 pub fn fit_crop(keypoints: &[Keypoint], width: u32, height: u32) -> Option<Crop> {
     fit_crop_to(&VITON_POSE, keypoints, width, height)
@@ -93,7 +93,7 @@ pub fn fit_crop_to(
     width: u32,
     height: u32,
 ) -> Option<Crop> {
-    if !crate::person::framable(keypoints) {
+    if !crate::person::framable(keypoints, width as f32, height as f32) {
         return None;
     }
     // The crop is (x, y, h) with width 0.75 h: a target point (u, v) lands on
@@ -202,7 +202,8 @@ pub fn choose_crop(
                 None => (
                     Crop::centered(width, height),
                     CropSource::Fallback(
-                        "the person's pose cannot be framed (shoulders hidden, or not upright)"
+                        "no person can be framed (shoulders hidden, not upright, or no face \
+                         where the pose puts one)"
                             .into(),
                     ),
                 ),
