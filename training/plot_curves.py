@@ -70,7 +70,9 @@ def _panel(draw: ImageDraw.ImageDraw, x0: int, y0: int, title: str, series) -> N
             cx, cy = at(s[0])
             draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colour)
         if s:
-            draw.text((left + 150, y0 + 4 + 12 * j), f"{s[0][1]:.3f} -> {s[-1][1]:.3f}", fill=colour)
+            # Beside the title, one line per series.
+            at_x = x0 + 20 + draw.textlength(title)
+            draw.text((at_x, y0 + 4 + 12 * j), f"{s[0][1]:.3f} -> {s[-1][1]:.3f}", fill=colour)
 
 
 def plot(work: str, out: str) -> None:
