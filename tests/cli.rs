@@ -554,3 +554,29 @@ fn tryon_without_a_person_falls_back_to_the_centred_crop_and_says_so() {
     assert!(stderr.contains("left as it is"), "{stderr}");
     assert_eq!(pasted.as_raw(), photo.as_raw());
 }
+
+/// A photo in which the pose models read a person with no face (the Hubble Deep Field's stars):
+/// the user is told no person can be framed, and the photo is written back as it is.
+#[test]
+fn tryon_on_a_pose_without_a_face_keeps_the_photo_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/stars.jpg");
+    let mut cmd = tryon_photo(&photo_path);
+    cmd.arg("--out")
+        .arg(tmp.path().join("out.png"))
+        .arg("--pasted")
+        .arg(tmp.path().join("pasted.png"));
+    let out = ok(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no person can be framed") && stderr.contains("no face"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("left as it is"), "{stderr}");
+    let photo = fitting_room::pipeline::load_rgb(&photo_path).unwrap();
+    let pasted = image::open(tmp.path().join("pasted.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(pasted.as_raw(), photo.as_raw());
+}
