@@ -247,6 +247,45 @@ fn a_pose_read_into_the_stars_has_no_face_and_is_not_framed() {
     assert!(subject.keep_photo(), "{:?}", subject.source);
 }
 
+/// A bundled VITON person with a phone held over the face, as in a mirror selfie: the landmark
+/// model reads the body with its sides swapped (the left shoulder on the picture's left) and
+/// narrower. The automatic crop still frames the person about as without the phone.
+#[test]
+fn a_face_hidden_by_a_phone_is_framed_as_without_it() {
+    let m = models();
+    let photo = image::open(root().join("assets/persons/000523_0.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    let Analysis::Found(clean) = m.analyze(&photo).unwrap() else {
+        panic!("no person found")
+    };
+    let k = &clean.keypoints;
+    let (nx, ny) = (k[0].x, k[0].y);
+    let eyes = 1.8 * (k[2].x - k[5].x).abs();
+    let (pw, ph) = (2.2 * eyes, 3.6 * eyes);
+    let (x0, y0, x1, y1) = (nx - 0.3 * pw, ny - 0.45 * ph, nx + 0.7 * pw, ny + 0.55 * ph);
+    let mut phone = photo.clone();
+    for (x, y, p) in phone.enumerate_pixels_mut() {
+        if (x0..x1).contains(&(x as f32)) && (y0..y1).contains(&(y as f32)) {
+            *p = image::Rgb([25, 25, 30]);
+        }
+    }
+    let Analysis::Found(hidden) = m.analyze(&phone).unwrap() else {
+        panic!("no person found behind the phone")
+    };
+    let (l, r) = (hidden.keypoints[11], hidden.keypoints[12]);
+    assert!(l.x < r.x, "the premise: sides swapped ({l:?} {r:?})");
+    let fit = |k: &[fitting_room::person::Keypoint]| fitting_room::pipeline::fit_crop(k, w, h);
+    let (a, b) = (
+        fit(&clean.keypoints).unwrap(),
+        fit(&hidden.keypoints).unwrap(),
+    );
+    // Fitted by the labels, the swapped sides pull against each other: IoU 0.08.
+    let iou = fitting_room::pipeline::crop_iou(a, b);
+    assert!(iou > 0.8, "{a} {b} {iou}");
+}
+
 /// A VITON person cut off at the chin, in the top right of a larger grey photo: the detector
 /// finds the person but the landmark model, looking where it points, reads the body upside
 /// down (hips above the shoulders), a pose no crop can frame. The selfie matte's tries are

@@ -99,9 +99,23 @@ pub fn fit_crop_to(
     // The crop is (x, y, h) with width 0.75 h: a target point (u, v) lands on
     // (x + 0.75 u h, y + v h). Linear in (x, y, h): weighted least squares, closed form.
     let aspect = 0.75f32;
+    // The target's persons face the camera, their left shoulder on the picture's right. A pose
+    // with the left shoulder on the left is read from behind, or with its sides swapped (a face
+    // hidden by a phone in a mirror selfie does that): fitted as labelled, the target's left
+    // pulls against the body's real left and the crop shrinks to a fraction of the person.
+    // Framing is about where the body is, so the sides are matched by place.
+    let mirrored = matches!(
+        (keypoints.get(11), keypoints.get(12)),
+        (Some(l), Some(r)) if l.x < r.x
+    );
     let mut points = Vec::with_capacity(target.len());
     for t in target {
-        let k = keypoints.get(t.index)?;
+        let index = if mirrored {
+            mirror_side(t.index)
+        } else {
+            t.index
+        };
+        let k = keypoints.get(index)?;
         if !(k.x.is_finite() && k.y.is_finite()) {
             continue;
         }
@@ -136,6 +150,21 @@ pub fn fit_crop_to(
         width,
         height,
     ))
+}
+
+/// The BlazePose keypoint of the other side: the eyes' three points each (1-3, 4-6), the ears
+/// (7, 8), the mouth's corners (9, 10), and the body's pairs from the shoulders down (odd left,
+/// even right); the nose is its own.
+fn mirror_side(index: usize) -> usize {
+    match index {
+        0 => 0,
+        1..=3 => index + 3,
+        4..=6 => index - 3,
+        7..=10 if index % 2 == 1 => index + 1,
+        7..=10 => index - 1,
+        i if i % 2 == 1 => i + 1,
+        i => i - 1,
+    }
 }
 
 /// How the person photo is framed for the network.
@@ -256,6 +285,37 @@ mod tests {
             };
         }
         points
+    }
+
+    /// The same person read with its sides swapped (from behind, or a face hidden by a phone):
+    /// the same crop, not one shrunk by the target's left pulling against the body's left.
+    #[test]
+    fn a_pose_read_with_its_sides_swapped_gets_the_same_frame() {
+        let crop = Crop {
+            x: 300,
+            y: 100,
+            width: 450,
+            height: 600,
+        };
+        let mut points = person_in(crop, 0.9);
+        // Distinct visibilities, so that the weights must follow the points too.
+        points[11].visibility = 0.6;
+        points[23].visibility = 0.3;
+        let mut swapped = points.clone();
+        for (l, r) in [(11, 12), (23, 24)] {
+            swapped.swap(l, r);
+        }
+        let a = fit_crop(&points, 1200, 900).unwrap();
+        let b = fit_crop(&swapped, 1200, 900).unwrap();
+        assert_eq!(a, b);
+        assert!(crop_iou(a, crop) > 0.95, "{a} {crop}");
+        for i in 0..33 {
+            assert_eq!(mirror_side(mirror_side(i)), i);
+        }
+        assert_eq!(
+            [1, 4, 7, 8, 9, 10, 11, 12, 23, 24, 31, 32].map(mirror_side),
+            [4, 1, 8, 7, 10, 9, 12, 11, 24, 23, 32, 31]
+        );
     }
 
     #[test]
