@@ -87,6 +87,17 @@ fn tryon_photo(photo: &Path) -> Command {
     cmd
 }
 
+/// Runs [`tryon_photo`] with `--out` and `--pasted` in `dir`; its log and the pasted photo.
+fn tryon_pasted(photo: &Path, dir: &Path) -> (String, image::RgbImage) {
+    let out = ok(tryon_photo(photo)
+        .arg("--out")
+        .arg(dir.join("out.png"))
+        .arg("--pasted")
+        .arg(dir.join("pasted.png")));
+    let pasted = image::open(dir.join("pasted.png")).unwrap().to_rgb8();
+    (String::from_utf8_lossy(&out.stderr).into_owned(), pasted)
+}
+
 fn check_dump(out_dir: &Path) {
     let reference = load(model_fixtures().join("reference.safetensors"));
     let dump = load(out_dir.join("dump.safetensors"));
@@ -536,20 +547,11 @@ fn tryon_without_a_person_falls_back_to_the_centred_crop_and_says_so() {
     });
     let photo_path = tmp.path().join("wall.png");
     photo.save(&photo_path).unwrap();
-    let mut cmd = tryon_photo(&photo_path);
-    cmd.arg("--out")
-        .arg(tmp.path().join("out.png"))
-        .arg("--pasted")
-        .arg(tmp.path().join("pasted.png"));
-    let out = ok(&mut cmd);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, pasted) = tryon_pasted(&photo_path, tmp.path());
     assert!(
         stderr.contains("no person found") && stderr.contains("centred crop"),
         "{stderr}"
     );
-    let pasted = image::open(tmp.path().join("pasted.png"))
-        .unwrap()
-        .to_rgb8();
     assert_eq!(pasted.dimensions(), (640, 480));
     assert!(stderr.contains("left as it is"), "{stderr}");
     assert_eq!(pasted.as_raw(), photo.as_raw());
@@ -562,21 +564,12 @@ fn tryon_on_a_pose_without_a_face_keeps_the_photo_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let photo_path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/stars.jpg");
-    let mut cmd = tryon_photo(&photo_path);
-    cmd.arg("--out")
-        .arg(tmp.path().join("out.png"))
-        .arg("--pasted")
-        .arg(tmp.path().join("pasted.png"));
-    let out = ok(&mut cmd);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, pasted) = tryon_pasted(&photo_path, tmp.path());
     assert!(
         stderr.contains("no person can be framed") && stderr.contains("no face"),
         "{stderr}"
     );
     assert!(stderr.contains("left as it is"), "{stderr}");
     let photo = fitting_room::pipeline::load_rgb(&photo_path).unwrap();
-    let pasted = image::open(tmp.path().join("pasted.png"))
-        .unwrap()
-        .to_rgb8();
     assert_eq!(pasted.as_raw(), photo.as_raw());
 }

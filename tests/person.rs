@@ -13,7 +13,7 @@ use fitting_room::person::{
     graph::Graph, pose, Analysis, NoPerson, Person, PersonError, PersonModels, Region, DETECTOR,
     LANDMARKS, SELFIE,
 };
-use fitting_room::pipeline::{prepare_subject, Background, Framing};
+use fitting_room::pipeline::{crop_iou, fit_crop, prepare_subject, Background, Framing};
 use image::RgbImage;
 
 fn root() -> PathBuf {
@@ -26,6 +26,11 @@ fn models_dir() -> PathBuf {
 
 fn fixtures() -> PathBuf {
     root().join("tests/fixtures/person")
+}
+
+/// A picture of the repository as RGB.
+fn photo(path: &str) -> RgbImage {
+    image::open(root().join(path)).unwrap().to_rgb8()
 }
 
 fn models() -> &'static PersonModels {
@@ -198,9 +203,7 @@ fn finds_the_astronaut_with_a_matte_and_keypoints() {
 #[test]
 fn a_person_whose_head_is_cut_off_is_found_from_the_matte() {
     let m = models();
-    let photo = image::open(root().join("assets/persons/009595_0.jpg"))
-        .unwrap()
-        .to_rgb8();
+    let photo = photo("assets/persons/009595_0.jpg");
     let cut = image::imageops::crop_imm(&photo, 0, 60, 192, 196).to_image();
     let detected = m.detect(&cut).unwrap();
     assert!(detected.is_empty(), "the detector found {detected:?}");
@@ -228,9 +231,7 @@ fn a_person_whose_head_is_cut_off_is_found_from_the_matte() {
 #[test]
 fn a_pose_read_into_the_stars_has_no_face_and_is_not_framed() {
     let m = models();
-    let photo = image::open(root().join("tests/fixtures/images/stars.jpg"))
-        .unwrap()
-        .to_rgb8();
+    let photo = photo("tests/fixtures/images/stars.jpg");
     let (w, h) = photo.dimensions();
     let Analysis::Found(p) = m.analyze(&photo).unwrap() else {
         panic!("the premise: a pose is found in the stars")
@@ -242,7 +243,7 @@ fn a_pose_read_into_the_stars_has_no_face_and_is_not_framed() {
         &k[..25]
     );
     assert!(!pose::face_present(k, w as f32, h as f32), "{:?}", &k[..11]);
-    assert!(fitting_room::pipeline::fit_crop(k, w, h).is_none());
+    assert!(fit_crop(k, w, h).is_none());
     let subject = prepare_subject(Some(m), &photo, Framing::Auto, Background::Replace).unwrap();
     assert!(subject.keep_photo(), "{:?}", subject.source);
 }
@@ -253,9 +254,7 @@ fn a_pose_read_into_the_stars_has_no_face_and_is_not_framed() {
 #[test]
 fn a_face_hidden_by_a_phone_is_framed_as_without_it() {
     let m = models();
-    let photo = image::open(root().join("assets/persons/000523_0.jpg"))
-        .unwrap()
-        .to_rgb8();
+    let photo = photo("assets/persons/000523_0.jpg");
     let (w, h) = photo.dimensions();
     let Analysis::Found(clean) = m.analyze(&photo).unwrap() else {
         panic!("no person found")
@@ -276,13 +275,13 @@ fn a_face_hidden_by_a_phone_is_framed_as_without_it() {
     };
     let (l, r) = (hidden.keypoints[11], hidden.keypoints[12]);
     assert!(l.x < r.x, "the premise: sides swapped ({l:?} {r:?})");
-    let fit = |k: &[fitting_room::person::Keypoint]| fitting_room::pipeline::fit_crop(k, w, h);
+    let fit = |k: &[fitting_room::person::Keypoint]| fit_crop(k, w, h);
     let (a, b) = (
         fit(&clean.keypoints).unwrap(),
         fit(&hidden.keypoints).unwrap(),
     );
     // Fitted by the labels, the swapped sides pull against each other: IoU 0.08.
-    let iou = fitting_room::pipeline::crop_iou(a, b);
+    let iou = crop_iou(a, b);
     assert!(iou > 0.8, "{a} {b} {iou}");
 }
 
@@ -293,9 +292,7 @@ fn a_face_hidden_by_a_phone_is_framed_as_without_it() {
 #[test]
 fn a_person_read_upside_down_is_found_upright_from_the_matte() {
     let m = models();
-    let photo = image::open(root().join("assets/persons/009595_0.jpg"))
-        .unwrap()
-        .to_rgb8();
+    let photo = photo("assets/persons/009595_0.jpg");
     let cut = image::imageops::crop_imm(&photo, 0, 60, 192, 196).to_image();
     let mut canvas = RgbImage::from_pixel(292, 296, image::Rgb([120, 125, 118]));
     image::imageops::replace(&mut canvas, &cut, 100, 0);

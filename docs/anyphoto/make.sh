@@ -34,24 +34,8 @@ for row in "${rows[@]}"; do
     --background keep --out "$out/$3_old.png" --pasted "$out/$3_oldpasted.png"
   echo "$1" >"$out/$3_source.txt"
 done
-python3 - "$out" <<'PY'
-import sys
-from PIL import Image
-out, H, rows = sys.argv[1], 300, []
-for k in "abcdef":
-    src = open(f"{out}/{k}_source.txt").read().strip()
-    ims = [Image.open(f).convert("RGB") for f in [src, f"{out}/{k}_oldpasted.png", f"{out}/{k}_seen.png", f"{out}/{k}_pasted.png"]]
-    ims = [im.resize((round(im.width * H / im.height), H)) for im in ims]
-    row = Image.new("RGB", (sum(i.width for i in ims) + 30, H), "white")
-    x = 0
-    for im in ims:
-        row.paste(im, (x, 0))
-        x += im.width + 10
-    rows.append(row)
-sheet = Image.new("RGB", (max(r.width for r in rows), (H + 10) * len(rows)), "white")
-for i, row in enumerate(rows):
-    sheet.paste(row, (0, i * (H + 10)))
-sheet = sheet.resize((1000, round(sheet.height * 1000 / sheet.width)), Image.LANCZOS)
-sheet.save("docs/anyphoto/real-photos.jpg", quality=82)
-print("docs/anyphoto/real-photos.jpg")
-PY
+rows=()
+for k in a b c d e f; do
+  rows+=("$(cat "$out/${k}_source.txt"),$out/${k}_oldpasted.png,$out/${k}_seen.png,$out/${k}_pasted.png")
+done
+python3 docs/anyphoto/sheet.py docs/anyphoto/real-photos.jpg 1000 10 "${rows[@]}"

@@ -23,23 +23,8 @@ for row in "${rows[@]}"; do
     --pasted "$out/$3_pasted.png" --seen "$out/$3_seen.png"
   cp "$1" "$out/$3_photo.${1##*.}"
 done
-python3 - "$out" <<'PY'
-import glob, sys
-from PIL import Image
-out, H, rows = sys.argv[1], 300, []
-for k in "abc":
-    photo = Image.open(glob.glob(f"{out}/{k}_photo.*")[0]).convert("RGB")
-    tiles = [photo, Image.open(f"{out}/{k}_seen.png"), Image.open(f"{out}/{k}_pasted.png")]
-    tiles = [t.convert("RGB").resize((round(t.width * H / t.height), H)) for t in tiles]
-    row = Image.new("RGB", (sum(t.width for t in tiles) + 8 * 2, H), "white")
-    x = 0
-    for t in tiles:
-        row.paste(t, (x, 0))
-        x += t.width + 8
-    rows.append(row)
-sheet = Image.new("RGB", (max(r.width for r in rows), (H + 8) * len(rows) - 8), "white")
-for i, r in enumerate(rows):
-    sheet.paste(r, (0, i * (H + 8)))
-sheet.save("docs/anyphoto/public-photos.jpg", quality=85)
-print("docs/anyphoto/public-photos.jpg")
-PY
+rows=()
+for k in a b c; do
+  rows+=("$(ls "$out/${k}"_photo.*),$out/${k}_seen.png,$out/${k}_pasted.png")
+done
+python3 docs/anyphoto/sheet.py docs/anyphoto/public-photos.jpg 0 8 "${rows[@]}"

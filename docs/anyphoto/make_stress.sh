@@ -52,23 +52,8 @@ for k in a b c d; do
   target/release/fitting-room tryon --person "$out/$k.png" --garment "$garment" \
     --out "$out/${k}_low.png" --pasted "$out/${k}_pasted.png" --seen "$out/${k}_seen.png"
 done
-python3 - "$out" <<'PY'
-import sys
-from PIL import Image
-out, H, rows = sys.argv[1], 300, []
-for k in "abcd":
-    ims = [Image.open(f"{out}/{k}{s}.png").convert("RGB") for s in ("", "_seen", "_pasted")]
-    ims = [im.resize((round(im.width * H / im.height), H)) for im in ims]
-    row = Image.new("RGB", (sum(i.width for i in ims) + 20, H), "white")
-    x = 0
-    for im in ims:
-        row.paste(im, (x, 0))
-        x += im.width + 10
-    rows.append(row)
-sheet = Image.new("RGB", (max(r.width for r in rows), (H + 10) * len(rows)), "white")
-for i, row in enumerate(rows):
-    sheet.paste(row, (0, i * (H + 10)))
-sheet = sheet.resize((900, round(sheet.height * 900 / sheet.width)), Image.LANCZOS)
-sheet.save("docs/anyphoto/stress.jpg", quality=82)
-print("docs/anyphoto/stress.jpg")
-PY
+rows=()
+for k in a b c d; do
+  rows+=("$out/$k.png,$out/${k}_seen.png,$out/${k}_pasted.png")
+done
+python3 docs/anyphoto/sheet.py docs/anyphoto/stress.jpg 900 10 "${rows[@]}"

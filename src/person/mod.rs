@@ -454,7 +454,7 @@ impl PersonModels {
         let (work_w, work_h) = (work.width() as f32, work.height() as f32);
         let detections = self.detect(&work)?;
         let mut detected = None;
-        if let Some(chosen) = choose(&detections, work.width() as f32, work.height() as f32) {
+        if let Some(chosen) = choose(&detections, work_w, work_h) {
             let marks = self.landmarks(&work, &pose::landmark_region(&chosen.keypoints))?;
             if marks.presence >= MIN_PRESENCE {
                 if pose::framable(&marks.keypoints, work_w, work_h) {

@@ -73,8 +73,8 @@ pub struct Subject {
 /// can frame (nobody, a pose upside down, without shoulders or without its face, or no person
 /// models), so the centred crop the network dressed is not known to frame anyone as VITON
 /// frames its persons, and pasting the result would float the garment over whatever the crop
-/// holds. The network's
-/// own view still shows the try-on of the crop; a crop chosen by hand dresses the photo.
+/// holds. The network's own view still shows the try-on of the crop; a crop chosen by hand
+/// dresses the photo.
 pub fn keep_photo(source: &CropSource) -> bool {
     matches!(source, CropSource::Fallback(_))
 }
