@@ -18,7 +18,7 @@ use fitting_room::app::session::Framing;
 use fitting_room::app::worker::ModelStatus;
 use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::{CameraBackend, SyntheticBackend};
-use fitting_room::pipeline::{crop_iou, Crop, CropSource};
+use fitting_room::pipeline::{crop_iou, Crop, CropSource, VITON_BACKGROUND};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -731,4 +731,53 @@ fn a_photo_with_nobody_in_it_is_left_as_it_is() {
     };
     assert!(changed(true) > 300 * 400 / 20, "{}", changed(true));
     assert_eq!(changed(false), 0);
+}
+
+/// A group photo (NASA's Apollo 11 crew portrait, public domain): the crop set by hand on
+/// another man than the one found dresses the man it holds. The network sees him (before, the
+/// matte of the man found first left the crop as VITON's empty background).
+#[test]
+fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/apollo11-crew.jpg");
+    let (_setup, mut harness) = tried_on(path);
+    let found = harness.state().session().person().unwrap();
+    let shoulders = {
+        let k = found.keypoints.as_ref().expect("a person found");
+        ((k[11].x + k[12].x) / 2.0, (k[11].y + k[12].y) / 2.0)
+    };
+    // The man on the right, seated.
+    let manual = Crop {
+        x: 330,
+        y: 120,
+        width: 260,
+        height: 347,
+    };
+    assert!(
+        !(330.0..590.0).contains(&shoulders.0),
+        "the premise: the man found is another ({shoulders:?})"
+    );
+    harness.state_mut().session_mut().set_crop(manual);
+    run_until(&mut harness, "the try-on of the crop set by hand", |app| {
+        app.session()
+            .shown_images()
+            .is_some_and(|i| i.crop == manual)
+    });
+    let images = harness.state().session().shown_images().unwrap();
+    // The network's input: the man in the middle of the frame, not VITON's plain background.
+    let seen = &images.person;
+    let mut person = 0;
+    for y in 60..200 {
+        for x in 48..144 {
+            let p = seen.get_pixel(x, y);
+            person += usize::from(
+                p.0.iter()
+                    .zip(VITON_BACKGROUND.0)
+                    .any(|(&a, b)| a.abs_diff(b) > 30),
+            );
+        }
+    }
+    assert!(person > 96 * 140 / 2, "{person} of {} pixels", 96 * 140);
+    let errors = errors(harness.state());
+    assert!(errors.is_empty(), "{errors:?}");
 }

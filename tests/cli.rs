@@ -573,3 +573,67 @@ fn tryon_on_a_pose_without_a_face_keeps_the_photo_and_says_why() {
     let photo = fitting_room::pipeline::load_rgb(&photo_path).unwrap();
     assert_eq!(pasted.as_raw(), photo.as_raw());
 }
+
+/// A seated man in front of a standing one (the left part of NASA's Apollo 11 crew portrait,
+/// public domain): the seated man is dressed, and the standing man beside him and the rest of
+/// the photo are written back bit for bit.
+#[test]
+fn tryon_dresses_the_seated_person_in_front_and_leaves_the_one_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crew_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/apollo11-crew.jpg");
+    let crew = fitting_room::pipeline::load_rgb(&crew_path).unwrap();
+    let left = image::imageops::crop_imm(&crew, 0, 100, 330, 371).to_image();
+    let photo_path = tmp.path().join("seated.png");
+    left.save(&photo_path).unwrap();
+    let (stderr, pasted) = tryon_pasted(&photo_path, tmp.path());
+    assert!(!stderr.contains("left as it is"), "{stderr}");
+    assert_eq!(pasted.dimensions(), left.dimensions());
+    let changed = |x0: u32, x1: u32, y0: u32, y1: u32| {
+        let mut n = 0;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                n += usize::from(pasted.get_pixel(x, y) != left.get_pixel(x, y));
+            }
+        }
+        n
+    };
+    // The seated man's chest and the standing man's face and shoulders.
+    assert!(
+        changed(90, 200, 180, 280) > 5_000,
+        "the seated man is not dressed"
+    );
+    assert_eq!(changed(250, 330, 0, 60), 0, "the man behind was changed");
+}
+
+/// `--crop` on another man of a group photo than the one automatic framing finds (NASA's Apollo
+/// 11 crew portrait, public domain): the network sees the man the crop holds, cut out on VITON's
+/// background, not an empty background.
+#[test]
+fn a_crop_given_on_another_person_dresses_that_person() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crew =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/apollo11-crew.jpg");
+    let seen_path = tmp.path().join("seen.png");
+    ok(tryon_photo(&crew)
+        .args(["--crop", "330,120,260,347", "--out"])
+        .arg(tmp.path().join("out.png"))
+        .arg("--seen")
+        .arg(&seen_path));
+    let seen = image::open(&seen_path).unwrap().to_rgb8();
+    let background = fitting_room::pipeline::VITON_BACKGROUND;
+    let person = (60..200)
+        .flat_map(|y| (48..144).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = seen.get_pixel(x, y);
+            p.0.iter()
+                .zip(background.0)
+                .any(|(&a, b)| a.abs_diff(b) > 30)
+        })
+        .count();
+    assert!(person > 96 * 140 / 2, "{person} of {} pixels", 96 * 140);
+    // Far from him, at the frame's top corners, VITON's background.
+    for (x, y) in [(2, 2), (189, 2)] {
+        assert_eq!(*seen.get_pixel(x, y), background, "({x},{y})");
+    }
+}

@@ -337,7 +337,7 @@ impl TryOnSession {
         let ModelStatus::Ready(model) = &self.model else {
             return None;
         };
-        let (person, photo, crop, matte, keep_photo, live) = match subject {
+        let (person, photo, crop, matte, keep_photo, live, find_in_crop) = match subject {
             Subject::Photo => {
                 let p = self.person.as_ref()?;
                 if p.framing == Framing::Pending {
@@ -348,8 +348,22 @@ impl TryOnSession {
                     Framing::Auto(source) => pipeline::keep_photo(source),
                     _ => false,
                 };
-                let matte = p.matte.clone();
-                (p.id, p.photo.clone(), p.crop, matte, keep_photo, false)
+                // A crop moved by hand off the person found dresses the person it holds.
+                let find_in_crop = p.framing == Framing::Manual
+                    && !p
+                        .keypoints
+                        .as_ref()
+                        .is_some_and(|k| pipeline::crop_holds(p.crop, k));
+                let matte = if find_in_crop { None } else { p.matte.clone() };
+                (
+                    p.id,
+                    p.photo.clone(),
+                    p.crop,
+                    matte,
+                    keep_photo,
+                    false,
+                    find_in_crop,
+                )
             }
             Subject::LiveFrame { photo, seq } => {
                 // Two ids taking turns: consecutive frames never share a key. The worker frames
@@ -362,6 +376,7 @@ impl TryOnSession {
                     None,
                     false,
                     true,
+                    false,
                 )
             }
         };
@@ -381,6 +396,7 @@ impl TryOnSession {
             matte,
             keep_photo,
             frame_here: live,
+            find_in_crop,
             garment: garment.image.clone(),
             garment_mask: garment.mask.clone(),
             live,

@@ -15,9 +15,10 @@ use image::{GrayImage, RgbImage};
 
 use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
-use crate::person::{PersonModels, Region};
+use crate::person::{Analysis, PersonModels, Region};
 use crate::pipeline::{
-    run_tryon, track_subject, Background, Crop, Framing, Subject, TryOnImages, TryOnPhotos,
+    analyse_crop, run_tryon, track_subject, Background, Crop, Framing, Subject, TryOnImages,
+    TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -79,6 +80,9 @@ pub struct TryOnJob {
     /// Find the person in this photo first and frame it automatically, replacing the
     /// background (live frames: the whole chain runs on the worker).
     pub frame_here: bool,
+    /// The crop was set by hand away from the person found in the photo: the worker finds the
+    /// person the crop holds, whose matte replaces `matte`.
+    pub find_in_crop: bool,
     pub garment: Arc<RgbImage>,
     pub garment_mask: Arc<GrayImage>,
     /// From live mode: shown when done, not cached.
@@ -242,6 +246,46 @@ impl PersonSlot {
     }
 }
 
+/// The matte of the person a hand-set crop holds, kept for the last photo and crop (trying
+/// other garments in the same crop finds the person once).
+struct CropMatte(Option<(CropMatteKey, Option<Arc<GrayImage>>)>);
+
+/// A photo (by its shared buffer) and a crop of it.
+type CropMatteKey = (usize, Crop);
+
+impl CropMatte {
+    fn get(
+        &mut self,
+        models: &mut PersonSlot,
+        photo: &Arc<RgbImage>,
+        crop: Crop,
+    ) -> Option<Arc<GrayImage>> {
+        let key = (Arc::as_ptr(photo) as usize, crop);
+        if let Some((k, matte)) = &self.0 {
+            if *k == key {
+                return matte.clone();
+            }
+        }
+        let found = models.get().and_then(|models| {
+            catch_unwind(AssertUnwindSafe(|| analyse_crop(models, photo, crop)))
+                .map_err(|_| log::warn!("finding the person in the crop crashed"))
+                .ok()?
+                .map_err(|e| log::warn!("finding the person in the crop failed: {e}"))
+                .ok()
+        });
+        let matte = match found {
+            Some(Analysis::Found(person)) => Some(Arc::new(person.matte.to_luma8())),
+            Some(Analysis::NoPerson(why)) => {
+                log::info!("no person in the hand-set crop ({why}): the network sees it as it is");
+                None
+            }
+            None => None,
+        };
+        self.0 = Some((key, matte.clone()));
+        matte
+    }
+}
+
 /// Automatic framing and background replacement of one photo; `prior`: where the previous
 /// live frame's person is expected.
 fn analyse(
@@ -266,6 +310,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
     let mut engine: Option<(Engine, Arc<LoadedModel>)> = None;
     let mut person_models = PersonSlot(None);
     let mut live_track: Option<Region> = None;
+    let mut crop_matte = CropMatte(None);
     let mut generation = 0u64;
     let send = |event: WorkerEvent| {
         let _ = events.send(event);
@@ -326,6 +371,9 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                         subject = Some((Arc::new(s), job.photo.dimensions()));
                         (crop, matte, keep_photo)
                     })
+                } else if job.find_in_crop {
+                    let matte = crop_matte.get(&mut person_models, &job.photo, job.crop);
+                    Ok((job.crop, matte, job.keep_photo))
                 } else {
                     Ok((job.crop, job.matte.clone(), job.keep_photo))
                 };

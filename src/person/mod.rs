@@ -143,6 +143,50 @@ pub struct Person {
     pub people: usize,
 }
 
+impl Person {
+    /// This person, found in a part of a larger photo whose top left corner is at `x0, y0`,
+    /// in the larger photo's pixels (`width` x `height`; the matte zero outside the part).
+    fn moved_into(self, x0: u32, y0: u32, width: u32, height: u32) -> Person {
+        let (dx, dy) = (x0 as f32, y0 as f32);
+        let mut data = vec![0f32; width as usize * height as usize];
+        let part_w = self.matte.width as usize;
+        for (row, src) in self.matte.data.chunks_exact(part_w.max(1)).enumerate() {
+            let start = (y0 as usize + row) * width as usize + x0 as usize;
+            data[start..start + part_w].copy_from_slice(src);
+        }
+        let moved = |r: Region| Region {
+            cx: r.cx + dx,
+            cy: r.cy + dy,
+            ..r
+        };
+        Person {
+            matte: Matte {
+                width,
+                height,
+                data,
+            },
+            keypoints: self
+                .keypoints
+                .iter()
+                .map(|k| Keypoint {
+                    x: k.x + dx,
+                    y: k.y + dy,
+                    ..*k
+                })
+                .collect(),
+            bbox: BoxPx {
+                x0: self.bbox.x0 + dx,
+                y0: self.bbox.y0 + dy,
+                x1: self.bbox.x1 + dx,
+                y1: self.bbox.y1 + dy,
+            },
+            region: moved(self.region),
+            next_region: moved(self.next_region),
+            ..self
+        }
+    }
+}
+
 /// The result of analysing a photo.
 #[derive(Debug, Clone)]
 pub enum Analysis {
@@ -416,6 +460,38 @@ impl PersonModels {
         self.track(photo, None)
     }
 
+    /// [`Self::analyze`] of the part of `photo` inside `x0, y0, width, height` (clipped to the
+    /// photo): the person that part shows largest, with every result in the whole photo's
+    /// pixels and the matte zero outside the part. A frame set by hand on someone is dressed
+    /// as that person, not as whoever the whole photo shows largest; and a person too small
+    /// in a large photo for the detector can be found in a frame around them.
+    pub fn analyze_within(
+        &self,
+        photo: &RgbImage,
+        x0: i64,
+        y0: i64,
+        width: u32,
+        height: u32,
+    ) -> Result<Analysis, PersonError> {
+        let (pw, ph) = photo.dimensions();
+        let (cx0, cy0) = (x0.clamp(0, pw as i64), y0.clamp(0, ph as i64));
+        let cx1 = (x0 + width as i64).clamp(cx0, pw as i64);
+        let cy1 = (y0 + height as i64).clamp(cy0, ph as i64);
+        let (cx0, cy0, cw, ch) = (
+            cx0 as u32,
+            cy0 as u32,
+            (cx1 - cx0) as u32,
+            (cy1 - cy0) as u32,
+        );
+        let part = image::imageops::crop_imm(photo, cx0, cy0, cw, ch).to_image();
+        Ok(match self.analyze(&part)? {
+            Analysis::Found(person) => {
+                Analysis::Found(Box::new(person.moved_into(cx0, cy0, pw, ph)))
+            }
+            none => none,
+        })
+    }
+
     /// [`Self::analyze`] for a frame of a video: `prior` is where the previous frame's person
     /// is expected ([`Person::next_region`]). The landmark model looks there first and the
     /// detector (about half of the cost) runs only when the person is no longer there, as
@@ -603,14 +679,22 @@ fn is_blank(img: &RgbImage) -> bool {
     true
 }
 
-/// The detection to follow: the largest body circle, discounted by its distance from the centre.
+/// The detection to follow: the person who takes up most of the picture, near its centre. Size
+/// is the detector's upper-body circle (mid-shoulders to its scale point: as large seated as
+/// standing, where the whole-body circle reaches the feet and made a standing person behind a
+/// seated one win) as a square clipped to the picture, so a person cut off by the edge counts
+/// by what shows; the centre is that visible part's.
 fn choose(detections: &[Detection], width: f32, height: f32) -> Option<&Detection> {
     let half_diagonal = (width * width + height * height).sqrt() / 2.0;
     let priority = |d: &Detection| {
-        let r = pose::landmark_region(&d.keypoints);
-        let (cx, cy) = (r.cx.clamp(0.0, width), r.cy.clamp(0.0, height));
+        let ((sx, sy), (px, py)) = (d.keypoints[2], d.keypoints[3]);
+        let r = (px - sx).hypot(py - sy);
+        let (x0, x1) = ((sx - r).max(0.0), (sx + r).min(width));
+        let (y0, y1) = ((sy - r).max(0.0), (sy + r).min(height));
+        let area = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
         let off = ((cx - width / 2.0).powi(2) + (cy - height / 2.0).powi(2)).sqrt() / half_diagonal;
-        r.width * r.width * (1.0 - 0.5 * off.min(1.0))
+        area * (1.0 - 0.5 * off.min(1.0))
     };
     detections
         .iter()
@@ -794,6 +878,45 @@ mod tests {
             k.y = 100.0 - k.y;
         }
         marks
+    }
+
+    /// A detection as the detector gives it: the face box (unused here), the hips' centre and
+    /// the body circle's scale point, the shoulders' centre and the upper body's.
+    fn detection(hips: (f32, f32), body: f32, shoulders: (f32, f32), upper: f32) -> Detection {
+        Detection {
+            score: 0.8,
+            face: pose::BoxPx {
+                x0: 0.0,
+                y0: 0.0,
+                x1: 1.0,
+                y1: 1.0,
+            },
+            keypoints: [
+                hips,
+                (hips.0, hips.1 - body),
+                shoulders,
+                (shoulders.0, shoulders.1 - upper),
+            ],
+        }
+    }
+
+    /// In a 330x371 crop of a group photo: a seated man in front, left of centre, and a
+    /// standing man behind him cut off by the right edge (the detector's figures for the Apollo
+    /// 11 crew portrait). The standing man's body circle is the larger (it reaches his feet);
+    /// the seated man shows more of himself and is nearer the centre, and is the one followed.
+    /// Two people alike, one cut off by the left edge: the whole one, nearer the centre.
+    #[test]
+    fn the_person_followed_is_the_one_shown_largest_not_the_tallest() {
+        let seated = detection((129.0, 316.0), 258.0, (133.0, 160.0), 203.0);
+        let standing_behind = detection((289.0, 252.0), 319.0, (293.0, 71.0), 235.0);
+        let both = [standing_behind, seated];
+        let chosen = choose(&both, 330.0, 371.0).unwrap();
+        assert_eq!(chosen.keypoints[2], (133.0, 160.0));
+        let left = detection((60.0, 300.0), 250.0, (60.0, 150.0), 100.0);
+        let middle = detection((150.0, 300.0), 250.0, (150.0, 150.0), 100.0);
+        let pair = [left, middle];
+        assert_eq!(choose(&pair, 300.0, 400.0).unwrap().keypoints[2].0, 150.0);
+        assert!(choose(&[], 300.0, 400.0).is_none());
     }
 
     /// A pose that can be framed wins over one that agrees better with the matte but whose

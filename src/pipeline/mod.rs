@@ -35,8 +35,8 @@ pub use image_io::{
 };
 pub use sheet::composition_sheet;
 pub use subject::{
-    is_native_photo, keep_photo, prepare_subject, track_subject, Background, BackgroundSyntax,
-    Subject,
+    analyse_crop, crop_holds, is_native_photo, keep_photo, prepare_subject, track_subject,
+    Background, BackgroundSyntax, Subject,
 };
 pub use tryon::{
     compose_pasted, prepare_inputs, run_tryon, run_tryon_with_outputs, PreparedInputs, TryOnImages,

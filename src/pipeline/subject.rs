@@ -147,7 +147,19 @@ pub fn track_subject(
         return Ok(plain(crop, source));
     };
     let start = Instant::now();
-    let analysis = models.track(photo, prior)?;
+    let mut analysis = models.track(photo, prior)?;
+    // A crop given rather than fitted (by hand, or the centred one) dresses whoever it holds.
+    let given = match framing {
+        Framing::Manual(crop) => Some(crop),
+        Framing::Centre => Some(Crop::centered(width, height)),
+        Framing::Auto => None,
+    };
+    if let Some(crop) = given {
+        let held = matches!(&analysis, Analysis::Found(p) if crop_holds(crop, &p.keypoints));
+        if !held {
+            analysis = analyse_crop(models, photo, crop)?;
+        }
+    }
     let analysis_time = start.elapsed();
     Ok(match analysis {
         Analysis::Found(person) => {
@@ -172,9 +184,56 @@ pub fn track_subject(
     })
 }
 
+/// Whether a crop holds the person of these keypoints: the midpoint of their shoulders lies
+/// inside it. A crop moved by hand to another person of the photo does not.
+pub fn crop_holds(crop: Crop, keypoints: &[Keypoint]) -> bool {
+    let (Some(l), Some(r)) = (keypoints.get(11), keypoints.get(12)) else {
+        return false;
+    };
+    let (x, y) = ((l.x + r.x) / 2.0, (l.y + r.y) / 2.0);
+    let (x0, y0) = (crop.x as f32, crop.y as f32);
+    (x0..x0 + crop.width as f32).contains(&x) && (y0..y0 + crop.height as f32).contains(&y)
+}
+
+/// The person the crop holds, found in the crop's part of the photo
+/// ([`PersonModels::analyze_within`]), in the photo's pixels.
+pub fn analyse_crop(
+    models: &PersonModels,
+    photo: &RgbImage,
+    crop: Crop,
+) -> Result<Analysis, PersonError> {
+    models.analyze_within(photo, crop.x.into(), crop.y.into(), crop.width, crop.height)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crop_holds_the_person_whose_shoulders_are_inside() {
+        let mut k = vec![
+            Keypoint {
+                x: 0.0,
+                y: 0.0,
+                z: 0.0,
+                visibility: 1.0,
+                presence: 1.0,
+            };
+            33
+        ];
+        (k[11].x, k[11].y, k[12].x, k[12].y) = (140.0, 100.0, 60.0, 104.0);
+        let crop = |x, y| Crop {
+            x,
+            y,
+            width: 120,
+            height: 160,
+        };
+        assert!(crop_holds(crop(0, 0), &k));
+        assert!(crop_holds(crop(-20, 90), &k));
+        assert!(!crop_holds(crop(101, 0), &k));
+        assert!(!crop_holds(crop(0, 103), &k));
+        assert!(!crop_holds(crop(0, 0), &k[..12]));
+    }
 
     #[test]
     fn backgrounds_parse() {
