@@ -780,4 +780,9 @@ fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
     assert!(person > 96 * 140 / 2, "{person} of {} pixels", 96 * 140);
     let errors = errors(harness.state());
     assert!(errors.is_empty(), "{errors:?}");
+    if let Some(dir) = std::env::var_os("FITTING_ROOM_TEST_OUT") {
+        let shot = harness.render().expect("render");
+        shot.save(PathBuf::from(dir).join("crop_on_another_person.png"))
+            .unwrap();
+    }
 }
