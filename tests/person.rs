@@ -340,6 +340,54 @@ fn a_seated_person_in_front_is_followed_and_framed_like_a_standing_one() {
     assert!(pose::framable(&p.keypoints, 600.0, 471.0));
 }
 
+/// The person a part of the photo holds, in the whole photo's pixels: the seated man on the
+/// right of the crew portrait (not the man the whole photo gives), his matte zero outside the
+/// part; a part reaching past the photo is clipped to it, and one wholly outside it holds
+/// nobody.
+#[test]
+fn a_part_of_the_photo_gives_the_person_it_holds_in_the_photos_pixels() {
+    let m = models();
+    let crew = photo("tests/fixtures/images/apollo11-crew.jpg");
+    let Analysis::Found(whole) = m.analyze(&crew).unwrap() else {
+        panic!("no person found")
+    };
+    let Analysis::Found(right) = m.analyze_within(&crew, 330, 60, 400, 600).unwrap() else {
+        panic!("no person found on the right")
+    };
+    let Analysis::Found(alone) = m
+        .analyze(&image::imageops::crop_imm(&crew, 330, 60, 270, 411).to_image())
+        .unwrap()
+    else {
+        panic!("no person found in the cut-out")
+    };
+    assert_eq!((right.matte.width, right.matte.height), (600, 471));
+    // The same person as in the cut-out, moved by its corner.
+    for (a, b) in right.keypoints.iter().zip(&alone.keypoints) {
+        assert!((a.x - (b.x + 330.0)).abs() < 1e-3 && (a.y - (b.y + 60.0)).abs() < 1e-3);
+    }
+    let nose = right.keypoints[0];
+    assert!(nose.x > 330.0 && whole.keypoints[0].x < 330.0, "{nose:?}");
+    assert!(
+        right.bbox.x0 >= 330.0 && right.bbox.y0 >= 60.0,
+        "{:?}",
+        right.bbox
+    );
+    for y in 0..471 {
+        for x in 0..600 {
+            let v = right.matte.get(x, y);
+            if x < 330 || y < 60 {
+                assert_eq!(v, 0.0, "({x},{y})");
+            } else {
+                assert_eq!(v, alone.matte.get(x - 330, y - 60), "({x},{y})");
+            }
+        }
+    }
+    assert!(matches!(
+        m.analyze_within(&crew, 700, -50, 100, 100).unwrap(),
+        Analysis::NoPerson(NoPerson::TooSmall { .. })
+    ));
+}
+
 /// A VITON person cut off at the chin, in the top right of a larger grey photo: the detector
 /// finds the person but the landmark model, looking where it points, reads the body upside
 /// down (hips above the shoulders), a pose no crop can frame. The selfie matte's tries are
