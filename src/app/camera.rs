@@ -51,8 +51,8 @@ pub struct CaptureState {
     pub(super) crop_drag: Option<(egui::Pos2, Crop, bool)>,
     /// Debug view: the person's matte over the photo in the crop editor.
     pub show_matte: bool,
-    /// The matte's texture: (person id, texture).
-    pub(super) matte_preview: Option<(u64, egui::TextureHandle)>,
+    /// The matte shown (the person's id and the matte's buffer) as a texture.
+    pub(super) matte_preview: Option<((u64, usize), egui::TextureHandle)>,
 }
 
 impl CaptureState {

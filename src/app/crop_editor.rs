@@ -1,6 +1,8 @@
 //! The crop editor (the person photo with its 3:4 crop frame) and the framing guide over the
 //! camera preview.
 
+use std::sync::Arc;
+
 use super::camera::CaptureState;
 use super::command::Command;
 use super::result_panel::fit_rect;
@@ -47,9 +49,12 @@ pub fn crop_editor_ui(
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
         egui::Color32::WHITE,
     );
+    // The person the crop dresses: for a crop set by hand on someone else, the one it holds.
+    let (keypoints, matte) = person.dressed();
     if state.show_matte {
-        if let Some(matte) = &person.matte {
-            if state.matte_preview.as_ref().map(|(id, _)| *id) != Some(person.id) {
+        if let Some(matte) = matte {
+            let which = (person.id, Arc::as_ptr(matte) as usize);
+            if state.matte_preview.as_ref().map(|(id, _)| *id) != Some(which) {
                 let (mw, mh) = matte.dimensions();
                 // A red tint where the person is, transparent elsewhere.
                 let pixels = matte
@@ -60,7 +65,7 @@ pub fn crop_editor_ui(
                 let texture = ui
                     .ctx()
                     .load_texture("matte", image, egui::TextureOptions::LINEAR);
-                state.matte_preview = Some((person.id, texture));
+                state.matte_preview = Some((which, texture));
             }
             if let Some((_, texture)) = &state.matte_preview {
                 painter.image(
@@ -72,7 +77,7 @@ pub fn crop_editor_ui(
             }
         }
     }
-    if let Some(points) = &person.keypoints {
+    if let Some(points) = keypoints {
         draw_skeleton(&painter, origin, scale, points);
     }
     let mut crop = state.dragging_crop.unwrap_or(person.crop);

@@ -76,6 +76,30 @@ pub struct Person {
     pub matte: Option<Arc<GrayImage>>,
     /// The person's keypoints, photo pixels.
     pub keypoints: Option<Vec<Keypoint>>,
+    /// The person a crop set by hand holds, when it is not the person found in the photo
+    /// (the crop dresses them), once the worker has found them.
+    pub in_crop: Option<InCrop>,
+}
+
+/// The person found inside a crop set by hand ([`crate::pipeline::analyse_crop`]).
+#[derive(Debug, Clone)]
+pub struct InCrop {
+    pub crop: Crop,
+    pub keypoints: Option<Vec<Keypoint>>,
+    pub matte: Option<Arc<GrayImage>>,
+}
+
+impl Person {
+    /// The keypoints and matte of the person the current crop dresses, to show: the person
+    /// found in the photo, or the one a crop set by hand on someone else holds.
+    pub fn dressed(&self) -> (Option<&Vec<Keypoint>>, Option<&Arc<GrayImage>>) {
+        match &self.in_crop {
+            Some(c) if self.framing == Framing::Manual && c.crop == self.crop => {
+                (c.keypoints.as_ref(), c.matte.as_ref())
+            }
+            _ => (self.keypoints.as_ref(), self.matte.as_ref()),
+        }
+    }
 }
 
 /// A garment ready for the network: the photo and the mask at full resolution.
@@ -225,6 +249,7 @@ impl TryOnSession {
             auto_crop: None,
             matte: None,
             keypoints: None,
+            in_crop: None,
         });
         self.shown = None;
         id
@@ -581,6 +606,15 @@ impl TryOnSession {
                 } => {
                     if live {
                         self.live_framing = framed;
+                    } else if let (Some((found, _)), Some(person)) = (framed, self.person.as_mut())
+                    {
+                        if person.id == key.person && found.source == CropSource::Manual {
+                            person.in_crop = Some(InCrop {
+                                crop: found.crop,
+                                keypoints: found.keypoints.clone(),
+                                matte: found.matte.clone().map(Arc::new),
+                            });
+                        }
                     }
                     if self.running.as_ref().map(|(k, _)| k) == Some(&key) {
                         self.running = None;

@@ -17,8 +17,8 @@ use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPat
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, PersonModels, Region};
 use crate::pipeline::{
-    analyse_crop, run_tryon, track_subject, Background, Crop, Framing, Subject, TryOnImages,
-    TryOnPhotos,
+    analyse_crop, run_tryon, track_subject, Background, Crop, CropSource, Framing, Subject,
+    TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -246,43 +246,49 @@ impl PersonSlot {
     }
 }
 
-/// The matte of the person a hand-set crop holds, kept for the last photo and crop (trying
-/// other garments in the same crop finds the person once).
-struct CropMatte(Option<(CropMatteKey, Option<Arc<GrayImage>>)>);
+/// The person a hand-set crop holds (their matte and keypoints), kept for the last photo and
+/// crop: trying other garments in the same crop finds the person once.
+struct CropMatte(Option<(CropMatteKey, Arc<Subject>)>);
 
 /// A photo (by its shared buffer) and a crop of it.
 type CropMatteKey = (usize, Crop);
 
 impl CropMatte {
-    fn get(
-        &mut self,
-        models: &mut PersonSlot,
-        photo: &Arc<RgbImage>,
-        crop: Crop,
-    ) -> Option<Arc<GrayImage>> {
+    fn get(&mut self, models: &mut PersonSlot, photo: &Arc<RgbImage>, crop: Crop) -> Arc<Subject> {
         let key = (Arc::as_ptr(photo) as usize, crop);
-        if let Some((k, matte)) = &self.0 {
+        if let Some((k, found)) = &self.0 {
             if *k == key {
-                return matte.clone();
+                return found.clone();
             }
         }
-        let found = models.get().and_then(|models| {
+        let start = std::time::Instant::now();
+        let analysis = models.get().and_then(|models| {
             catch_unwind(AssertUnwindSafe(|| analyse_crop(models, photo, crop)))
                 .map_err(|_| log::warn!("finding the person in the crop crashed"))
                 .ok()?
                 .map_err(|e| log::warn!("finding the person in the crop failed: {e}"))
                 .ok()
         });
-        let matte = match found {
-            Some(Analysis::Found(person)) => Some(Arc::new(person.matte.to_luma8())),
+        let (matte, keypoints) = match analysis {
+            Some(Analysis::Found(person)) => {
+                (Some(person.matte.to_luma8()), Some(person.keypoints))
+            }
             Some(Analysis::NoPerson(why)) => {
                 log::info!("no person in the hand-set crop ({why}): the network sees it as it is");
-                None
+                (None, None)
             }
-            None => None,
+            None => (None, None),
         };
-        self.0 = Some((key, matte.clone()));
-        matte
+        let found = Arc::new(Subject {
+            crop,
+            source: CropSource::Manual,
+            matte,
+            keypoints,
+            next_region: None,
+            analysis_time: start.elapsed(),
+        });
+        self.0 = Some((key, found.clone()));
+        found
     }
 }
 
@@ -372,7 +378,9 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                         (crop, matte, keep_photo)
                     })
                 } else if job.find_in_crop {
-                    let matte = crop_matte.get(&mut person_models, &job.photo, job.crop);
+                    let found = crop_matte.get(&mut person_models, &job.photo, job.crop);
+                    let matte = found.matte.clone().map(Arc::new);
+                    subject = Some((found, job.photo.dimensions()));
                     Ok((job.crop, matte, job.keep_photo))
                 } else {
                     Ok((job.crop, job.matte.clone(), job.keep_photo))
