@@ -148,7 +148,9 @@ struct SubjectArgs {
     /// The 3:4 part of the person photo the network sees: `auto` (placed from the person's
     /// keypoints as VITON frames its persons; the centred crop when nobody is found), `centre`
     /// (the largest centred 3:4 rectangle), or `x,y,width,height` in photo pixels (x and y may
-    /// be negative: the photo is extended with background). A 192x256 photo is used as it is.
+    /// be negative: the photo is extended with background). Of several people, `auto` dresses
+    /// the one shown largest near the centre; a given crop, the one it holds. A 192x256 photo
+    /// is used as it is.
     #[arg(long, default_value = "auto", value_name = "auto|centre|X,Y,W,H")]
     framing: Framing,
     /// Same as `--framing X,Y,W,H`.

@@ -229,7 +229,7 @@ mod tests {
             height: 160,
         };
         assert!(crop_holds(crop(0, 0), &k));
-        assert!(crop_holds(crop(-20, 90), &k));
+        assert!(crop_holds(crop(-10, 90), &k));
         assert!(!crop_holds(crop(101, 0), &k));
         assert!(!crop_holds(crop(0, 103), &k));
         assert!(!crop_holds(crop(0, 0), &k[..12]));
