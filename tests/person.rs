@@ -388,6 +388,37 @@ fn a_part_of_the_photo_gives_the_person_it_holds_in_the_photos_pixels() {
     ));
 }
 
+/// A person small in a large photo (a VITON photo 256 pixels high in a 3000x2250 one): too
+/// small for the detector, found from the selfie matte, one compact region though a small
+/// share of the picture, and framed where they stand.
+#[test]
+fn a_person_small_in_a_large_photo_is_found_from_the_matte() {
+    let person = photo("assets/persons/000523_0.jpg");
+    let mut big = RgbImage::from_pixel(3000, 2250, image::Rgb([90, 120, 100]));
+    image::imageops::overlay(&mut big, &person, 1900, 1200);
+    // The premise: on the copy the models look at (1024 pixels wide) the detector finds nobody.
+    let work = image::imageops::resize(&big, 1024, 768, image::imageops::FilterType::Triangle);
+    assert!(models().detect(&work).unwrap().is_empty());
+    let Analysis::Found(p) = models().analyze(&big).unwrap() else {
+        panic!("no person found")
+    };
+    for i in [0, 11, 12] {
+        let k = p.keypoints[i];
+        assert!(
+            (1900.0..2092.0).contains(&k.x) && (1200.0..1456.0).contains(&k.y),
+            "keypoint {i} at {k:?}"
+        );
+    }
+    let crop = fit_crop(&p.keypoints, 3000, 2250).expect("a frame");
+    let known = fitting_room::pipeline::Crop {
+        x: 1900,
+        y: 1200,
+        width: 192,
+        height: 256,
+    };
+    assert!(crop_iou(crop, known) > 0.6, "{crop}");
+}
+
 /// A VITON person cut off at the chin, in the top right of a larger grey photo: the detector
 /// finds the person but the landmark model, looking where it points, reads the body upside
 /// down (hips above the shoulders), a pose no crop can frame. The selfie matte's tries are

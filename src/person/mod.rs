@@ -55,7 +55,14 @@ const BLANK_RANGE: u8 = 8;
 const MIN_PRESENCE: f32 = 0.5;
 /// The least share of the picture the selfie matte must call person for the landmark model to
 /// look there when the detector found nobody.
-const MIN_MATTE_SHARE: f32 = 0.02;
+const MIN_MATTE_SHARE: f32 = 0.003;
+/// Below this share the matte is trusted only as one compact region (a person small in a large
+/// photo, whom the detector misses) and not as scattered fragments of things: its pixels must
+/// fill [`MIN_SMALL_MATTE_FILL`] of their bounding box. On the "in the wild" sets, small mattes
+/// of a person alone filled 0.36-0.66 of their box; mattes that also took in parts of other
+/// things, or only fragments of a torso, 0.01-0.08.
+const SMALL_MATTE_SHARE: f32 = 0.02;
+const MIN_SMALL_MATTE_FILL: f32 = 0.3;
 
 /// Loading or running the person models failed.
 #[derive(Debug, thiserror::Error)]
@@ -568,7 +575,8 @@ impl PersonModels {
     }
 
     /// Where the landmark model may find a person the detector missed, from what the selfie
-    /// matte calls person (nothing when that is too little of the picture): upright squares
+    /// matte calls person (nothing when that is too little of the picture, or a small part
+    /// scattered in fragments): upright squares
     /// around it, as if the visible part were the whole person, and as if it were a torso cut at
     /// the head and the thighs (hips low in it, the body reaching far above).
     fn matte_regions(
@@ -585,7 +593,9 @@ impl PersonModels {
                 count += 1;
             }
         }
-        if (count as f32) < MIN_MATTE_SHARE * (n * n) as f32 {
+        let share = count as f32 / (n * n) as f32;
+        let fill = count as f32 / (u1.saturating_sub(u0) * v1.saturating_sub(v0)).max(1) as f32;
+        if share < MIN_MATTE_SHARE || (share < SMALL_MATTE_SHARE && fill < MIN_SMALL_MATTE_FILL) {
             return Ok(None);
         }
         let nf = n as f32;
