@@ -782,11 +782,14 @@ fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
     assert!(errors.is_empty(), "{errors:?}");
     // The capture panel shows the man dressed: his skeleton, not the one found first.
     let person = harness.state().session().person().unwrap();
-    let (points, matte) = person.dressed();
-    let k = points.expect("the keypoints of the man in the crop");
+    let dressed = person.dressed();
+    assert_eq!(dressed.in_crop, Some(manual));
+    let k = dressed
+        .keypoints
+        .expect("the keypoints of the man in the crop");
     let shoulders = ((k[11].x + k[12].x) / 2.0, (k[11].y + k[12].y) / 2.0);
     assert!((330.0..590.0).contains(&shoulders.0), "{shoulders:?}");
-    assert!(matte.is_some());
+    assert!(dressed.matte.is_some());
     if let Some(dir) = std::env::var_os("FITTING_ROOM_TEST_OUT") {
         let shot = harness.render().expect("render");
         shot.save(PathBuf::from(dir).join("crop_on_another_person.png"))

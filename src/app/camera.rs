@@ -51,8 +51,9 @@ pub struct CaptureState {
     pub(super) crop_drag: Option<(egui::Pos2, Crop, bool)>,
     /// Debug view: the person's matte over the photo in the crop editor.
     pub show_matte: bool,
-    /// The matte shown (the person's id and the matte's buffer) as a texture.
-    pub(super) matte_preview: Option<((u64, usize), egui::TextureHandle)>,
+    /// The matte shown as a texture, for a person (their id, and the hand-set crop whose
+    /// person it is, if any).
+    pub(super) matte_preview: Option<((u64, Option<Crop>), egui::TextureHandle)>,
 }
 
 impl CaptureState {

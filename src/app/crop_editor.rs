@@ -1,8 +1,6 @@
 //! The crop editor (the person photo with its 3:4 crop frame) and the framing guide over the
 //! camera preview.
 
-use std::sync::Arc;
-
 use super::camera::CaptureState;
 use super::command::Command;
 use super::result_panel::fit_rect;
@@ -50,10 +48,10 @@ pub fn crop_editor_ui(
         egui::Color32::WHITE,
     );
     // The person the crop dresses: for a crop set by hand on someone else, the one it holds.
-    let (keypoints, matte) = person.dressed();
+    let dressed = person.dressed();
     if state.show_matte {
-        if let Some(matte) = matte {
-            let which = (person.id, Arc::as_ptr(matte) as usize);
+        if let Some(matte) = dressed.matte {
+            let which = (person.id, dressed.in_crop);
             if state.matte_preview.as_ref().map(|(id, _)| *id) != Some(which) {
                 let (mw, mh) = matte.dimensions();
                 // A red tint where the person is, transparent elsewhere.
@@ -77,7 +75,7 @@ pub fn crop_editor_ui(
             }
         }
     }
-    if let Some(points) = keypoints {
+    if let Some(points) = dressed.keypoints {
         draw_skeleton(&painter, origin, scale, points);
     }
     let mut crop = state.dragging_crop.unwrap_or(person.crop);

@@ -90,16 +90,30 @@ pub struct InCrop {
 }
 
 impl Person {
-    /// The keypoints and matte of the person the current crop dresses, to show: the person
-    /// found in the photo, or the one a crop set by hand on someone else holds.
-    pub fn dressed(&self) -> (Option<&Vec<Keypoint>>, Option<&Arc<GrayImage>>) {
+    /// The person the current crop dresses, to show: the person found in the photo, or the one
+    /// a crop set by hand on someone else holds (then `in_crop` is that crop).
+    pub fn dressed(&self) -> Dressed<'_> {
         match &self.in_crop {
-            Some(c) if self.framing == Framing::Manual && c.crop == self.crop => {
-                (c.keypoints.as_ref(), c.matte.as_ref())
-            }
-            _ => (self.keypoints.as_ref(), self.matte.as_ref()),
+            Some(c) if self.framing == Framing::Manual && c.crop == self.crop => Dressed {
+                keypoints: c.keypoints.as_ref(),
+                matte: c.matte.as_ref(),
+                in_crop: Some(c.crop),
+            },
+            _ => Dressed {
+                keypoints: self.keypoints.as_ref(),
+                matte: self.matte.as_ref(),
+                in_crop: None,
+            },
         }
     }
+}
+
+/// See [`Person::dressed`].
+pub struct Dressed<'a> {
+    pub keypoints: Option<&'a Vec<Keypoint>>,
+    pub matte: Option<&'a Arc<GrayImage>>,
+    /// The hand-set crop whose person this is; `None` for the person found in the photo.
+    pub in_crop: Option<Crop>,
 }
 
 /// A garment ready for the network: the photo and the mask at full resolution.

@@ -247,17 +247,14 @@ impl PersonSlot {
 }
 
 /// The person a hand-set crop holds (their matte and keypoints), kept for the last photo and
-/// crop: trying other garments in the same crop finds the person once.
-struct CropMatte(Option<(CropMatteKey, Arc<Subject>)>);
-
-/// A photo (by its shared buffer) and a crop of it.
-type CropMatteKey = (usize, Crop);
+/// crop: trying other garments in the same crop finds the person once. The photo is held, so
+/// a later photo cannot take its place in memory and pass for it.
+struct CropMatte(Option<(Arc<RgbImage>, Crop, Arc<Subject>)>);
 
 impl CropMatte {
     fn get(&mut self, models: &mut PersonSlot, photo: &Arc<RgbImage>, crop: Crop) -> Arc<Subject> {
-        let key = (Arc::as_ptr(photo) as usize, crop);
-        if let Some((k, found)) = &self.0 {
-            if *k == key {
+        if let Some((p, c, found)) = &self.0 {
+            if Arc::ptr_eq(p, photo) && *c == crop {
                 return found.clone();
             }
         }
@@ -287,7 +284,7 @@ impl CropMatte {
             next_region: None,
             analysis_time: start.elapsed(),
         });
-        self.0 = Some((key, found.clone()));
+        self.0 = Some((photo.clone(), crop, found.clone()));
         found
     }
 }
