@@ -4,10 +4,13 @@
 //! Snapshots live in tests/snapshots; `UPDATE_SNAPSHOTS=1 cargo test --release --test app`
 //! rewrites them (look at them before committing).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::person_pixels_in_middle;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use fitting_room::app::crop_editor::CROP_EDITOR;
@@ -18,7 +21,7 @@ use fitting_room::app::session::Framing;
 use fitting_room::app::worker::ModelStatus;
 use fitting_room::app::{Command, FittingRoomApp, StartOptions};
 use fitting_room::capture::{CameraBackend, SyntheticBackend};
-use fitting_room::pipeline::{crop_iou, Crop, CropSource, VITON_BACKGROUND};
+use fitting_room::pipeline::{crop_iou, Crop, CropSource};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -85,6 +88,14 @@ fn run_until(
         std::thread::sleep(Duration::from_millis(20));
     }
     harness.step();
+}
+
+/// Sets the crop by hand, as a drag of the frame does, and waits for its try-on on screen.
+fn set_crop_and_wait(harness: &mut Harness<'static, FittingRoomApp>, crop: Crop) {
+    harness.state_mut().session_mut().set_crop(crop);
+    run_until(harness, "the try-on of the crop set by hand", |app| {
+        app.session().shown_images().is_some_and(|i| i.crop == crop)
+    });
 }
 
 fn model_ready(app: &FittingRoomApp) -> bool {
@@ -712,12 +723,7 @@ fn a_photo_with_nobody_in_it_is_left_as_it_is() {
         width: 300,
         height: 400,
     };
-    harness.state_mut().session_mut().set_crop(manual);
-    run_until(&mut harness, "the try-on of the crop set by hand", |app| {
-        app.session()
-            .shown_images()
-            .is_some_and(|i| i.crop == manual)
-    });
+    set_crop_and_wait(&mut harness, manual);
     let images = harness.state().session().shown_images().unwrap();
     let pasted = images.pasted.as_ref().expect("the pasted photo");
     let changed = |inside: bool| {
@@ -757,26 +763,10 @@ fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
         !(330.0..590.0).contains(&shoulders.0),
         "the premise: the man found is another ({shoulders:?})"
     );
-    harness.state_mut().session_mut().set_crop(manual);
-    run_until(&mut harness, "the try-on of the crop set by hand", |app| {
-        app.session()
-            .shown_images()
-            .is_some_and(|i| i.crop == manual)
-    });
+    set_crop_and_wait(&mut harness, manual);
     let images = harness.state().session().shown_images().unwrap();
     // The network's input: the man in the middle of the frame, not VITON's plain background.
-    let seen = &images.person;
-    let mut person = 0;
-    for y in 60..200 {
-        for x in 48..144 {
-            let p = seen.get_pixel(x, y);
-            person += usize::from(
-                p.0.iter()
-                    .zip(VITON_BACKGROUND.0)
-                    .any(|(&a, b)| a.abs_diff(b) > 30),
-            );
-        }
-    }
+    let person = person_pixels_in_middle(&images.person);
     assert!(person > 96 * 140 / 2, "{person} of {} pixels", 96 * 140);
     let errors = errors(harness.state());
     assert!(errors.is_empty(), "{errors:?}");

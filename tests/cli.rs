@@ -622,15 +622,7 @@ fn a_crop_given_on_another_person_dresses_that_person() {
         .arg(&seen_path));
     let seen = image::open(&seen_path).unwrap().to_rgb8();
     let background = fitting_room::pipeline::VITON_BACKGROUND;
-    let person = (60..200)
-        .flat_map(|y| (48..144).map(move |x| (x, y)))
-        .filter(|&(x, y)| {
-            let p = seen.get_pixel(x, y);
-            p.0.iter()
-                .zip(background.0)
-                .any(|(&a, b)| a.abs_diff(b) > 30)
-        })
-        .count();
+    let person = person_pixels_in_middle(&seen);
     assert!(person > 96 * 140 / 2, "{person} of {} pixels", 96 * 140);
     // Far from him, at the frame's top corners, VITON's background.
     for (x, y) in [(2, 2), (189, 2)] {

@@ -57,3 +57,20 @@ pub const IMAGE_MAX: f32 = 1e-3;
 pub const IMAGE_MEAN: f32 = 1e-5;
 /// Flow (sampling grid) tolerance.
 pub const FLOW_MAX: f32 = 1e-4;
+
+/// The middle of a 192x256 network input (x 48-143, y 60-199, where VITON's persons have their
+/// torso): how many of its 96x140 pixels differ from VITON's background by more than 30 levels
+/// in some channel, that is, show a person.
+pub fn person_pixels_in_middle(seen: &image::RgbImage) -> usize {
+    let background = fitting_room::pipeline::VITON_BACKGROUND;
+    (60..200)
+        .flat_map(|y| (48..144).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            seen.get_pixel(x, y)
+                .0
+                .iter()
+                .zip(background.0)
+                .any(|(&a, b)| a.abs_diff(b) > 30)
+        })
+        .count()
+}
