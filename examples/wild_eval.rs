@@ -37,7 +37,7 @@ use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
     crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
-    Crop, Framing, TryOnPhotos, VITON_BACKGROUND,
+    Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
 };
 
 /// Luma of an RGB image as floats.
@@ -108,7 +108,10 @@ fn ssim(a: &RgbImage, b: &RgbImage, mask: &[bool]) -> Option<f32> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(set), Some(val)) = (args.first(), args.get(1)) else {
-        bail!("usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]");
+        bail!(
+            "usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png] [--framing-only] \
+             [--known-frame] [--exposure match|keep] [--dump DIR]"
+        );
     };
     let (set, val) = (PathBuf::from(set), PathBuf::from(val));
     let flag = |name: &str| {
@@ -124,6 +127,11 @@ fn main() -> Result<()> {
     let sheet_path = flag("--sheet").map(PathBuf::from);
     let framing_only = args.iter().any(|a| a == "--framing-only");
     let known_frame = args.iter().any(|a| a == "--known-frame");
+    // `--exposure keep`: the photos as they are, for a comparison with exposure matching.
+    let exposure: ExposureMode = flag("--exposure")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or_default();
     let dump = flag("--dump").map(PathBuf::from);
     if let Some(dir) = &dump {
         std::fs::create_dir_all(dir)?;
@@ -208,6 +216,7 @@ fn main() -> Result<()> {
                 garment_mask: &garment_mask,
                 hires: true,
                 keep_photo: !known_frame && subject.keep_photo(),
+                exposure,
             },
         ) {
             Ok(wild) => wild,
@@ -217,6 +226,7 @@ fn main() -> Result<()> {
                 continue;
             }
         };
+        let gain = wild.exposure.gain();
         let pasted = wild.pasted.context("no pasted result")?;
         // The original's try-on as the app shows it (the high-resolution result pasted into the
         // photo: at 192x256 the photo's own pixels where the rendered person matches them), and
@@ -231,6 +241,7 @@ fn main() -> Result<()> {
                 garment_mask: &garment_mask,
                 hires: true,
                 keep_photo: false,
+                exposure,
             },
         )?;
         let (reference_rendered, reference) = (
@@ -278,7 +289,7 @@ fn main() -> Result<()> {
         }
         let change = changed as f32 / bg.max(1) as f32;
         println!(
-            "{name} {}x{} known {known} auto {} iou {iou:.3} iou' {} ssim {} (vs rendered {}) bg>30 {:.4}%",
+            "{name} {}x{} known {known} auto {} iou {iou:.3} iou' {} ssim {} (vs rendered {}) bg>30 {:.4}% gain {gain:.2}",
             photo.width(),
             photo.height(),
             subject.crop,

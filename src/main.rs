@@ -16,7 +16,8 @@ use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
     compose_pasted, flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor,
     prepare_inputs, prepare_subject, rgb_to_tensor, run_tryon_with_outputs, save_image,
-    tensor_to_gray, tensor_to_rgb, Background, Crop, CropSource, Framing, Subject, TryOnPhotos,
+    tensor_to_gray, tensor_to_rgb, Background, Crop, CropSource, ExposureMode, Framing, Subject,
+    TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -161,6 +162,12 @@ struct SubjectArgs {
     /// is kept in the pasted result either way.
     #[arg(long, default_value = "replace", value_name = "replace|keep")]
     background: Background,
+    /// A photo clearly darker than VITON's studio shots (a dim room): `match` shows the network
+    /// the person in VITON's light and darkens what it paints, the garment included, to the
+    /// photo's light; `keep` leaves the photo as it is and the garment at its product shot's
+    /// brightness. Photos as bright as VITON's are the same either way.
+    #[arg(long, default_value = "match", value_name = "match|keep")]
+    exposure: ExposureMode,
     /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
     #[arg(long, value_name = "DIR")]
     person_models: Option<PathBuf>,
@@ -412,6 +419,7 @@ fn photos<'a>(
     garment: &'a RgbImage,
     mask: &'a GrayImage,
     hires: bool,
+    exposure: ExposureMode,
 ) -> TryOnPhotos<'a> {
     TryOnPhotos {
         photo,
@@ -421,6 +429,7 @@ fn photos<'a>(
         garment_mask: mask,
         hires,
         keep_photo: subject.keep_photo(),
+        exposure,
     }
 }
 
@@ -430,9 +439,18 @@ fn tryon(args: TryonArgs) -> Result<()> {
     let (photo, garment, mask) = read_photos(&args.person, &args.garment, args.mask.as_deref())?;
     let subject = args.subject.prepare(models.as_ref(), &photo)?;
     let hires = args.hires || args.pasted.is_some();
-    let (images, out) =
-        run_tryon_with_outputs(&engine, &photos(&photo, &subject, &garment, &mask, hires))
-            .with_context(|| format!("trying on {}", args.person.display()))?;
+    let (images, out) = run_tryon_with_outputs(
+        &engine,
+        &photos(
+            &photo,
+            &subject,
+            &garment,
+            &mask,
+            hires,
+            args.subject.exposure,
+        ),
+    )
+    .with_context(|| format!("trying on {}", args.person.display()))?;
     log::info!(
         "try-on took {:.0} ms",
         images.network_time.as_secs_f64() * 1e3
@@ -529,7 +547,14 @@ fn batch(args: BatchArgs) -> Result<()> {
         if let Some(note) = subject.note() {
             bar.println(format!("{}: {note}", pair.person));
         }
-        let photos = photos(&photo, &subject, &garment, &mask, args.pasted);
+        let photos = photos(
+            &photo,
+            &subject,
+            &garment,
+            &mask,
+            args.pasted,
+            args.subject.exposure,
+        );
         let inputs = prepare_inputs(&photos, engine.device())
             .with_context(|| format!("preparing {}", person.display()))?;
         let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
@@ -719,6 +744,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             garment_mask: &garment_mask,
             hires: true,
             keep_photo: false,
+            exposure: ExposureMode::Match,
         };
         let inputs = prepare_inputs(&photos, engine.device())?;
         let t3 = Instant::now();

@@ -16,7 +16,7 @@ use egui_kittest::Harness;
 use fitting_room::app::crop_editor::CROP_EDITOR;
 use fitting_room::app::export::ExportKind;
 use fitting_room::app::flow_view::{self, FlowRenderPath};
-use fitting_room::app::result_panel::{ResultView, RESULT_PICTURE};
+use fitting_room::app::result_panel::{ResultView, DIM_PHOTO, RESULT_PICTURE};
 use fitting_room::app::session::Framing;
 use fitting_room::app::worker::ModelStatus;
 use fitting_room::app::{Command, FittingRoomApp, StartOptions};
@@ -784,5 +784,50 @@ fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
         let shot = harness.render().expect("render");
         shot.save(PathBuf::from(dir).join("crop_on_another_person.png"))
             .unwrap();
+    }
+}
+
+/// A photo taken in a dim room (a bundled person at a quarter of the light): the try-on is
+/// matched to its light, and the result panel says so; a photo in full light says nothing.
+#[test]
+fn a_dim_photo_is_matched_to_its_light_and_the_app_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let person = image::open(person_photo()).unwrap().to_rgb8();
+    let big = image::imageops::resize(&person, 384, 512, image::imageops::FilterType::Triangle);
+    let mut lit = image::RgbImage::from_pixel(480, 600, image::Rgb([236, 233, 232]));
+    image::imageops::replace(&mut lit, &big, 48, 60);
+    let mut dim = lit.clone();
+    for v in dim.as_mut() {
+        // A quarter of the light in linear terms, through sRGB's curve.
+        let s = f64::from(*v) / 255.0;
+        let l = if s <= 0.04045 {
+            s / 12.92
+        } else {
+            ((s + 0.055) / 1.055).powf(2.4)
+        } * 0.25;
+        let s = if l <= 0.003_130_8 {
+            l * 12.92
+        } else {
+            1.055 * l.powf(1.0 / 2.4) - 0.055
+        };
+        *v = (s * 255.0).round() as u8;
+    }
+    for (name, photo, dim_expected) in [("lit.png", &lit, false), ("dim.png", &dim, true)] {
+        let path = dir.path().join(name);
+        photo.save(&path).unwrap();
+        let (_setup, mut harness) = tried_on(path);
+        let images = harness.state().session().shown_images().expect("a result");
+        assert_eq!(
+            !images.exposure.is_neutral(),
+            dim_expected,
+            "{name}: {:?}",
+            images.exposure
+        );
+        harness.render().expect("render");
+        assert_eq!(
+            harness.query_by_label(DIM_PHOTO).is_some(),
+            dim_expected,
+            "{name}"
+        );
     }
 }

@@ -629,3 +629,120 @@ fn a_crop_given_on_another_person_dresses_that_person() {
         assert_eq!(*seen.get_pixel(x, y), background, "({x},{y})");
     }
 }
+
+/// sRGB byte to linear light.
+fn linear(v: u8) -> f64 {
+    let v = f64::from(v) / 255.0;
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// A photo taken in a dim room (a bundled person with a quarter of the light, in linear terms,
+/// the default model and a light garment): by default the network sees the person brightened
+/// and the new garment is pasted in the photo's light; with `--exposure keep` it glows at its
+/// product shot's brightness. A photo in VITON's light is not touched.
+#[test]
+fn in_a_dim_photo_the_garment_takes_the_photos_light() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let person =
+        fitting_room::pipeline::load_rgb(&root.join("assets/persons/000523_0.jpg")).unwrap();
+    let big = image::imageops::resize(&person, 384, 512, image::imageops::FilterType::CatmullRom);
+    let mut lit = image::RgbImage::from_pixel(480, 600, image::Rgb([236, 233, 232]));
+    image::imageops::replace(&mut lit, &big, 48, 60);
+    let mut dim = lit.clone();
+    for v in dim.as_mut() {
+        let l = linear(*v) * 0.25;
+        let s = if l <= 0.003_130_8 {
+            l * 12.92
+        } else {
+            1.055 * l.powf(1.0 / 2.4) - 0.055
+        };
+        *v = (s * 255.0).round() as u8;
+    }
+    let run = |name: &str, photo: &image::RgbImage, exposure: &str| {
+        let path = tmp.path().join(format!("{name}.png"));
+        photo.save(&path).unwrap();
+        let out = ok(bin()
+            .env("RUST_LOG", "info")
+            .arg("tryon")
+            .arg("--person")
+            .arg(&path)
+            .arg("--garment")
+            .arg(root.join("assets/wardrobe/pastel-striped-tee.jpg"))
+            .arg("--model")
+            .arg(root.join("models/default"))
+            .args(["--device", "cpu", "--exposure", exposure, "--out"])
+            .arg(tmp.path().join(format!("{name}_out.png")))
+            .arg("--seen")
+            .arg(tmp.path().join(format!("{name}_seen.png")))
+            .arg("--pasted")
+            .arg(tmp.path().join(format!("{name}_pasted.png"))));
+        let read = |what: &str| {
+            image::open(tmp.path().join(format!("{name}_{what}.png")))
+                .unwrap()
+                .to_rgb8()
+        };
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            read("seen"),
+            read("pasted"),
+        )
+    };
+    let (log_lit, _, _) = run("lit", &lit, "match");
+    assert!(!log_lit.contains("dim"), "{log_lit}");
+    let (log_keep, seen_keep, pasted_keep) = run("keep", &dim, "keep");
+    assert!(!log_keep.contains("dim"), "{log_keep}");
+    let (log, seen, pasted) = run("match", &dim, "match");
+    let gain: f64 = log
+        .split("the photo is dim: the network sees the person ")
+        .nth(1)
+        .and_then(|rest| rest.split('x').next())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("no gain in the log: {log}"));
+    assert!((1.2..=4.0).contains(&gain), "{gain}");
+
+    // The network saw the person brighter: the mean of the person's pixels (where the view with
+    // the photo's light is not VITON's background) by about the gain, in linear light.
+    let background = fitting_room::pipeline::VITON_BACKGROUND;
+    let (mut kept, mut matched, mut n) = (0.0, 0.0, 0);
+    for (k, m) in seen_keep.pixels().zip(seen.pixels()) {
+        if k.0
+            .iter()
+            .zip(background.0)
+            .all(|(a, b)| a.abs_diff(b) > 20)
+        {
+            kept += (0..3).map(|c| linear(k[c])).sum::<f64>();
+            matched += (0..3).map(|c| linear(m[c])).sum::<f64>();
+            n += 1;
+        }
+    }
+    assert!(n > 5_000, "{n} person pixels");
+    let seen_ratio = matched / kept;
+    assert!(
+        seen_ratio > 0.8 * gain && seen_ratio < 1.1 * gain,
+        "{seen_ratio} vs {gain}"
+    );
+
+    // The new garment, where `keep` pasted it (far from the dim photo's own pixels): darker by
+    // about the gain, in linear light.
+    let (mut glowing, mut shaded, mut n) = (0.0, 0.0, 0);
+    for ((d, k), m) in dim.pixels().zip(pasted_keep.pixels()).zip(pasted.pixels()) {
+        if (0..3).map(|c| d[c].abs_diff(k[c]) as u32).sum::<u32>() > 150 {
+            glowing += (0..3).map(|c| linear(k[c])).sum::<f64>();
+            shaded += (0..3).map(|c| linear(m[c])).sum::<f64>();
+            n += 1;
+        }
+    }
+    assert!(n > 10_000, "{n} garment pixels");
+    let ratio = shaded / glowing;
+    assert!(
+        ratio < 1.2 / gain && ratio > 0.7 / gain,
+        "{ratio} vs 1/{gain}"
+    );
+    // Outside the person the dim photo is kept as it was.
+    assert_eq!(pasted.get_pixel(5, 5), dim.get_pixel(5, 5));
+}

@@ -8,7 +8,7 @@ use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
     compose_hires, fit_to_native, frame, mask_to_tensor, paste_back, rgb_to_tensor, tensor_to_rgb,
-    Crop, HiresInputs, VITON_BACKGROUND,
+    Crop, Exposure, HiresInputs, VITON_BACKGROUND,
 };
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
@@ -81,6 +81,7 @@ fn hires_result_downscales_to_the_low_resolution_result() {
         &HiresInputs {
             person: &person_crop,
             person_native: &person_native,
+            exposure: Exposure::NEUTRAL,
             person_matte: None,
             keep_photo: false,
             garment: &garment_big,
@@ -198,6 +199,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
         &HiresInputs {
             person: &photo,
             person_native: &native,
+            exposure: Exposure::NEUTRAL,
             person_matte: None,
             keep_photo: false,
             garment: &garment,
@@ -274,6 +276,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
         &HiresInputs {
             person: &photo,
             person_native: &native,
+            exposure: Exposure::NEUTRAL,
             person_matte: Some(&matte),
             keep_photo: false,
             garment: &garment,
@@ -375,6 +378,7 @@ impl Staged {
             &HiresInputs {
                 person: &self.photo,
                 person_native: &self.native,
+                exposure: Exposure::NEUTRAL,
                 person_matte: None,
                 keep_photo,
                 garment: &self.garment,
@@ -450,4 +454,90 @@ fn identity_grid(h: usize, w: usize) -> Vec<f32> {
         }
     }
     grid
+}
+
+/// A person before a dark wall, cut out onto VITON's light background for the network, which
+/// repaints them (a new top, in a dark red) with a soft outline, blended with that light grey.
+/// Pasted back, the outline must not glow: no pixel comes out lighter than the person's own
+/// colour, and the wall a few network pixels away is the photo's, bit for bit.
+#[test]
+fn a_dark_background_gets_no_light_halo_around_the_person() {
+    use candle_core::Tensor;
+    use fitting_room::pipeline::frame_person;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    let (wall, skin, red) = (
+        Rgb([40u8, 45, 60]),
+        Rgb([150u8, 110, 90]),
+        Rgb([120u8, 60, 40]),
+    );
+    // Edges off the 3-pixel grid, so the network's matte is soft there.
+    let person_at = |x: u32, y: u32| (181..397).contains(&x) && y >= 100;
+    let photo = RgbImage::from_fn(576, 768, |x, y| if person_at(x, y) { skin } else { wall });
+    let matte_full = GrayImage::from_fn(576, 768, |x, y| {
+        Luma([if person_at(x, y) { 255 } else { 0 }])
+    });
+    let crop = Crop {
+        x: 0,
+        y: 0,
+        width: 576,
+        height: 768,
+    };
+    let seen = frame_person(&photo, Some(&matte_full), crop).unwrap();
+    let matte = imageops::resize(&matte_full, 192, 256, imageops::FilterType::Triangle);
+    assert!(matte.pixels().any(|p| (1..255).contains(&p[0])));
+    // The network's rendering: the person in red, the outline softened into VITON's grey as
+    // much as the default model softens it (its outlines of hair against the background,
+    // measured, are a little softer than its input's).
+    let background = VITON_BACKGROUND;
+    let repainted = RgbImage::from_fn(192, 256, |x, y| {
+        let share = f32::from(matte.get_pixel(x, y)[0]) / 255.0;
+        Rgb([0, 1, 2].map(|c| {
+            (share * f32::from(red[c]) + (1.0 - share) * f32::from(background[c])).round() as u8
+        }))
+    });
+    let rendered = imageops::blur(&repainted, 1.0);
+    let rendered = rgb_to_tensor(&rendered, &device).unwrap();
+    let nothing = Tensor::zeros((1, 1, h, w), candle_core::DType::F32, &device).unwrap();
+    let out = fitting_room::engine::TryOn {
+        warped_cloth: rendered.clone(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: nothing.clone(),
+        p_rendered: rendered.clone(),
+        m_composite: nothing,
+        p_tryon: rendered,
+    };
+    let garment = RgbImage::from_pixel(576, 768, Rgb([255, 255, 255]));
+    let garment_mask = GrayImage::new(576, 768);
+    let composed = compose_hires(
+        &out,
+        &HiresInputs {
+            person: &photo,
+            person_native: &seen,
+            exposure: Exposure::NEUTRAL,
+            person_matte: Some(&matte),
+            keep_photo: false,
+            garment: &garment,
+            garment_mask: &garment_mask,
+            inside: None,
+            seams: [false; 4],
+        },
+    )
+    .unwrap();
+    let luma = |p: &Rgb<u8>| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]);
+    let mut lightest = 0;
+    for (x, y, p) in composed.image.enumerate_pixels() {
+        lightest = lightest.max(luma(p));
+        let far = !(160..418).contains(&x) || y < 80;
+        if far {
+            assert_eq!(p, photo.get_pixel(x, y), "({x},{y})");
+        }
+    }
+    // The person is repainted.
+    assert!(composed.image.get_pixel(288, 400)[1] < 80);
+    assert!(
+        lightest <= luma(&skin) + 12,
+        "a light outline: {lightest} against the person's {}",
+        luma(&skin)
+    );
 }

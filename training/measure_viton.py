@@ -5,6 +5,10 @@
 - Background: the median colour of the pixels each person photo's parse marks as background
   (`image-parse/*.png`, label 0), then the median and the 10th/90th percentiles over photos
   (`framing::VITON_BACKGROUND`).
+- Exposure: in linear light (Rec. 709 luminance), the brightest 2% of each person's pixels
+  (the parse's labels but background, eroded by 2 pixels so no backdrop blends in) and the
+  brightest 1% of the whole photo; their 0.5% quantiles over photos are what the darkest
+  photos VITON holds reach (`exposure::PERSON_WHITE`, `exposure::SCENE_WHITE`).
 - Garments: the box of each `cloth-mask/*.jpg` (above 127) as fractions of the 192x256 frame:
   its width, height and centre (`garment_frame::VITON_GARMENT_*`).
 
@@ -15,7 +19,13 @@ import argparse
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
+
+
+def luminance(rgb):
+    v = rgb.astype(np.float32) / 255
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    return lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def main():
@@ -24,21 +34,28 @@ def main():
     ap.add_argument("--every", type=int, default=20)
     args = ap.parse_args()
     names = sorted(os.listdir(os.path.join(args.train, "image")))[:: args.every]
-    bgs, boxes = [], []
+    bgs, boxes, whites = [], [], []
     for n in names:
         stem = n[:-4]
         im = np.asarray(Image.open(os.path.join(args.train, "image", n)).convert("RGB"))
         parse = np.asarray(Image.open(os.path.join(args.train, "image-parse", stem + ".png")))
         bgs.append(np.median(im[parse == 0].astype(float), axis=0))
+        person = Image.fromarray(((parse != 0) * 255).astype(np.uint8))
+        inner = np.asarray(person.filter(ImageFilter.MinFilter(5))) > 0
+        y = luminance(im)
+        whites.append([np.percentile(y[inner], 98), np.percentile(y, 99)])
         cloth = stem[:-1] + "1.jpg"
         m = np.asarray(Image.open(os.path.join(args.train, "cloth-mask", cloth)).convert("L")) > 127
         ys, xs = np.nonzero(m)
         h, w = m.shape
         boxes.append([xs.min() / w, (xs.max() + 1) / w, ys.min() / h, (ys.max() + 1) / h])
-    bgs, boxes = np.array(bgs), np.array(boxes)
+    bgs, boxes, whites = np.array(bgs), np.array(boxes), np.array(whites)
     pct = lambda v: f"{np.median(v, axis=0)} (p10 {np.percentile(v, 10, axis=0)}, p90 {np.percentile(v, 90, axis=0)})"
     print(f"{len(names)} photos")
     print("background colour", pct(bgs))
+    for i, what in enumerate(["person's brightest 2%", "photo's brightest 1%"]):
+        q = np.percentile(whites[:, i], [0.5, 1, 5, 50])
+        print(f"{what} (linear): quantiles 0.5% {q[0]:.3f}, 1% {q[1]:.3f}, 5% {q[2]:.3f}, 50% {q[3]:.3f}")
     print("garment width ", pct(boxes[:, 1] - boxes[:, 0]))
     print("garment height", pct(boxes[:, 3] - boxes[:, 2]))
     print("garment centre x", pct((boxes[:, 0] + boxes[:, 1]) / 2))

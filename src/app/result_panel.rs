@@ -169,6 +169,9 @@ pub struct ResultPanelView<'a> {
     pub live_fps: Option<f32>,
 }
 
+/// Said beside the result of a dim photo (see `pipeline::Exposure`).
+pub const DIM_PHOTO: &str = "Dim photo: garment shaded to its light";
+
 /// The label of the result picture (for accessibility, and for tests to find it).
 pub const RESULT_PICTURE: &str = "Try-on picture";
 
@@ -217,6 +220,17 @@ pub fn result_ui(ui: &mut egui::Ui, state: &mut ResultState, v: &ResultPanelView
             .changed()
         {
             commands.push(Command::SetHires(hires));
+        }
+        if let Some(exposure) = v
+            .shown
+            .map(|shown| shown.images.exposure)
+            .filter(|e| !e.is_neutral())
+        {
+            ui.label(DIM_PHOTO).on_hover_text(format!(
+                "The photo is darker than the studio photos the network learned from: it saw \
+                 the person {:.1}x brighter, and the garment is shaded to the photo's light",
+                exposure.gain()
+            ));
         }
         if let Some(started) = v.running_since {
             ui.spinner();

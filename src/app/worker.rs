@@ -17,8 +17,8 @@ use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPat
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, PersonModels, Region};
 use crate::pipeline::{
-    analyse_crop, run_tryon, track_subject, Background, Crop, CropSource, Framing, Subject,
-    TryOnImages, TryOnPhotos,
+    analyse_crop, run_tryon, track_subject, Background, Crop, CropSource, ExposureMode, Framing,
+    Subject, TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -397,6 +397,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                     garment_mask: &job.garment_mask,
                                     hires: job.key.hires,
                                     keep_photo,
+                                    exposure: ExposureMode::Match,
                                 },
                             )
                             .map(Arc::new)

@@ -7,6 +7,7 @@
 use image::{imageops, GrayImage, RgbImage};
 use rayon::prelude::*;
 
+use super::exposure::Exposure;
 use super::framing::Crop;
 use super::image_io::PipelineError;
 use crate::engine::{TryOn, NATIVE_SIZE};
@@ -235,6 +236,9 @@ pub struct HiresInputs<'a> {
     pub person: &'a RgbImage,
     /// The 192x256 person image the network saw.
     pub person_native: &'a RgbImage,
+    /// How much brighter the network saw the person than the photo shows them: what it painted
+    /// (garment and rendered person) is darkened by as much before it joins the photo.
+    pub exposure: Exposure,
     /// The person's matte over the crop at 192x256 (255 = person), when the background was
     /// replaced: the rendered person may then change pixels only on and near the person.
     pub person_matte: Option<&'a GrayImage>,
@@ -331,47 +335,18 @@ const BACKGROUND_TOLERANCE: f32 = 0.1;
 /// for the network to have turned person into background there (fully at twice this).
 const TURNED_FROM: f32 = 0.3;
 
-/// The network saw the person on VITON's plain background; where the new garment is smaller
-/// than the old one, it paints that background over what was person (a jacket's shoulders, a
-/// long top's hem). There the photo's own background belongs, not VITON's: `rendered` takes a
-/// plate of the photo's background (`photo`, the crop at 192x256 with its real background),
-/// filled in from around the person, in proportion to how much a pixel inside the matte looks
-/// like VITON's background where what the network saw (`seen`) was clearly something else.
-fn restore_background(
-    rendered: &mut [Plane],
-    seen: &[Plane; 3],
-    matte: &GrayImage,
-    photo: impl FnOnce() -> [Plane; 3],
-) {
-    let (w, h) = (seen[0].width, seen[0].height);
-    let bg = super::framing::VITON_BACKGROUND
+/// VITON's background colour in the network's [-1, 1] units.
+fn viton_background() -> [f32; 3] {
+    super::framing::VITON_BACKGROUND
         .0
-        .map(|v| f32::from(v) / 127.5 - 1.0);
-    // How much of each pixel turns to the photo's background; most frames have few such
-    // pixels, and the plate is only made when there are.
-    let weights: Vec<f32> = (0..w * h)
-        .map(|i| {
-            let inside = f32::from(matte.as_raw()[i]) / 255.0;
-            if inside == 0.0 {
-                return 0.0;
-            }
-            let distance = |planes: &[Plane]| {
-                (0..3)
-                    .map(|c| (planes[c].data[i] - bg[c]).abs())
-                    .sum::<f32>()
-                    / 3.0
-            };
-            let (d_rendered, d_seen) = (distance(rendered), distance(seen));
-            // Background now, and clearly not before: a light cap the network kept a little
-            // greyer stays the cap.
-            let now = (1.0 - d_rendered / BACKGROUND_TOLERANCE).clamp(0.0, 1.0);
-            let turned = ((d_seen - d_rendered - TURNED_FROM) / TURNED_FROM).clamp(0.0, 1.0);
-            now * turned * inside
-        })
-        .collect();
-    if weights.iter().all(|&b| b == 0.0) {
-        return;
-    }
+        .map(|v| f32::from(v) / 127.5 - 1.0)
+}
+
+/// The photo's own background behind the person, at the network's size: `photo` (the crop at
+/// 192x256 with its real background) where the matte says background, filled in from around
+/// the person elsewhere. `None` when the crop shows no background at all.
+fn background_plate(photo: &[Plane; 3], matte: &GrayImage) -> Option<[Plane; 3]> {
+    let (w, h) = (photo[0].width, photo[0].height);
     // Clearly background: what the plate is filled from.
     let known = Plane {
         width: w,
@@ -381,11 +356,44 @@ fn restore_background(
             .map(|p| if p[0] < 64 { 1.0 } else { 0.0 })
             .collect(),
     };
-    if known.data.iter().all(|&k| k == 0.0) {
-        return;
-    }
-    let plate = fill_from(&photo(), &known);
-    for (i, &b) in weights.iter().enumerate() {
+    known
+        .data
+        .iter()
+        .any(|&k| k > 0.0)
+        .then(|| fill_from(photo, &known))
+}
+
+/// The network saw the person on VITON's plain background; where the new garment is smaller
+/// than the old one, it paints that background over what was person (a jacket's shoulders, a
+/// long top's hem). There the photo's own background belongs, not VITON's: `rendered` takes the
+/// photo's background (`plate`, [`background_plate`]) in proportion to how much a pixel inside
+/// the matte looks like VITON's background where what the network saw (`seen`) was clearly
+/// something else.
+fn restore_background(
+    rendered: &mut [Plane],
+    seen: &[Plane; 3],
+    matte: &GrayImage,
+    plate: &[Plane; 3],
+) {
+    let (w, h) = (seen[0].width, seen[0].height);
+    let bg = viton_background();
+    for i in 0..w * h {
+        let inside = f32::from(matte.as_raw()[i]) / 255.0;
+        if inside == 0.0 {
+            continue;
+        }
+        let distance = |planes: &[Plane]| {
+            (0..3)
+                .map(|c| (planes[c].data[i] - bg[c]).abs())
+                .sum::<f32>()
+                / 3.0
+        };
+        let (d_rendered, d_seen) = (distance(rendered), distance(seen));
+        // Background now, and clearly not before: a light cap the network kept a little
+        // greyer stays the cap.
+        let now = (1.0 - d_rendered / BACKGROUND_TOLERANCE).clamp(0.0, 1.0);
+        let turned = ((d_seen - d_rendered - TURNED_FROM) / TURNED_FROM).clamp(0.0, 1.0);
+        let b = now * turned * inside;
         if b > 0.0 {
             for c in 0..3 {
                 let r = &mut rendered[c].data[i];
@@ -394,6 +402,30 @@ fn restore_background(
         }
     }
 }
+
+/// The network saw VITON's light background around the person, and its rendering carries that
+/// colour into the person's soft edge (hair, the garment's outline): pasted into a darker or
+/// coloured photo, the edge would glow as a light halo. Where the rendering is used, it takes
+/// the photo's background instead of VITON's in the share of each pixel that was background
+/// (1 - `person`, the matte softened by [`RENDERED_BLEND`]). Which pixels are used is decided
+/// before, against the network's view as it was: where the network kept the person, the photo's
+/// own pixels stay.
+fn onto_photo_background(planes: &mut [Plane], person: &Plane, plate: &[Plane; 3]) {
+    let bg = viton_background();
+    for (i, &m) in person.data.iter().enumerate() {
+        if m >= 1.0 {
+            continue;
+        }
+        for c in 0..3 {
+            planes[c].data[i] += (1.0 - m) * (plate[c].data[i] - bg[c]);
+        }
+    }
+}
+
+/// How far (in 192x256 pixels) the network's rendering blends the background it saw into the
+/// person's outline: the matte softened by as much says how much of VITON's grey each rendered
+/// pixel holds.
+const RENDERED_BLEND: usize = 1;
 
 /// `values` where `known` is 1, and elsewhere filled in from the known values around (pull-push
 /// over a pyramid of halvings: coarser levels fill what finer ones lack, smoothly). The three
@@ -554,20 +586,24 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         return Err(PipelineError::Shape(vec![seen[0].height, seen[0].width]));
     }
     let mut rendered = rendered;
+    let mut plate = None;
     if let Some(matte) = inputs
         .person_matte
         .filter(|m| m.dimensions() == (lw as u32, lh as u32))
     {
-        // A plate to fill a smooth background from: a linear filter is enough.
-        let photo = || {
-            rgb_planes(&crate::resample::resize(
-                inputs.person,
-                lw as u32,
-                lh as u32,
-                crate::resample::Filter::Triangle,
-            ))
-        };
-        restore_background(&mut rendered, &seen, matte, photo);
+        // The photo's background, to fill a smooth plate from (a linear filter is enough), in
+        // the network's light, as what it replaces.
+        let mut photo = crate::resample::resize(
+            inputs.person,
+            lw as u32,
+            lh as u32,
+            crate::resample::Filter::Triangle,
+        );
+        inputs.exposure.to_network(&mut photo, None);
+        plate = background_plate(&rgb_planes(&photo), matte).map(|plate| (plate, matte));
+        if let Some((plate, matte)) = &plate {
+            restore_background(&mut rendered, &seen, matte, plate);
+        }
     }
     // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
     // while fine texture (hair, fabric) differs even where nothing changed.
@@ -600,6 +636,21 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         }
     }
     fade_towards_seams(&mut change, inputs.seams);
+    // Where the rendered person is used, the photo's background in place of VITON's.
+    if let Some((plate, matte)) = &plate {
+        let person = Plane {
+            width: lw,
+            height: lh,
+            data: matte.pixels().map(|p| f32::from(p[0]) / 255.0).collect(),
+        };
+        onto_photo_background(&mut rendered, &person.blurred(RENDERED_BLEND), plate);
+    }
+    // From here on, what the network painted is in the photo's light.
+    if !inputs.exposure.is_neutral() {
+        for v in rendered.iter_mut().flat_map(|p| p.data.iter_mut()) {
+            *v = inputs.exposure.value_to_photo(*v);
+        }
+    }
 
     // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
     // resolution and multiply by the sharp full-resolution warped mask.
@@ -625,11 +676,17 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         let r = ((gh as f32 / NATIVE_SIZE.0 as f32) / 2.0).round().max(1.0) as usize;
         binary.eroded(r)
     };
+    let garment_pixels = if inputs.exposure.is_neutral() {
+        std::borrow::Cow::Borrowed(inputs.garment)
+    } else {
+        let mut shaded = inputs.garment.clone();
+        inputs.exposure.to_photo(&mut shaded);
+        std::borrow::Cow::Owned(shaded)
+    };
     let garment = Premultiplied {
         width: mask_plane.width,
         height: mask_plane.height,
-        data: inputs
-            .garment
+        data: garment_pixels
             .pixels()
             .zip(&mask_plane.data)
             .map(|(p, &m)| {
@@ -893,7 +950,8 @@ mod tests {
                 })
             })
             .collect();
-        restore_background(&mut rendered, &seen, &matte, || photo.clone());
+        let plate = background_plate(&photo, &matte).unwrap();
+        restore_background(&mut rendered, &seen, &matte, &plate);
         let at = |x: usize, y: usize| [0, 1, 2].map(|c| rendered[c].data[y * w + x]);
         // The sleeve's place shows the wall.
         for (c, v) in at(7, 20).iter().enumerate() {
@@ -903,6 +961,53 @@ mod tests {
         assert_eq!(at(12, 5), bg);
         assert_eq!(at(12, 20), [0.3; 3]);
         assert_eq!(at(2, 20), bg);
+    }
+
+    /// Around the person the network saw VITON's light background; its rendering there, and
+    /// in the soft edge where person and background blend, takes the photo's background instead
+    /// in the share the matte leaves to background, so no light halo is pasted into a dark
+    /// photo. Inside the person nothing changes.
+    #[test]
+    fn the_background_the_network_saw_gives_way_to_the_photos() {
+        let (w, h) = (16usize, 8usize);
+        let share = |x: usize| match x {
+            0..=5 => 0u8,
+            6 => 128,
+            _ => 255,
+        };
+        let matte = GrayImage::from_fn(w as u32, h as u32, |x, _| image::Luma([share(x as usize)]));
+        let (dark, person) = ([-0.8f32, -0.7, -0.4], [0.2f32, -0.1, -0.3]);
+        let bg = viton_background();
+        let planes = |f: &dyn Fn(usize, usize) -> f32| Plane {
+            width: w,
+            height: h,
+            data: (0..w * h).map(|i| f(i % w, i)).collect(),
+        };
+        let photo: [Plane; 3] =
+            [0, 1, 2].map(|c| planes(&|x, _| if x < 7 { dark[c] } else { person[c] }));
+        let plate = background_plate(&photo, &matte).unwrap();
+        let mut rendered: Vec<Plane> = (0..3)
+            .map(|c| {
+                planes(&|x, _| match x {
+                    0..=5 => bg[c],
+                    6 => (bg[c] + person[c]) / 2.0,
+                    _ => person[c],
+                })
+            })
+            .collect();
+        let matte_share = Plane {
+            width: w,
+            height: h,
+            data: matte.pixels().map(|p| f32::from(p[0]) / 255.0).collect(),
+        };
+        onto_photo_background(&mut rendered, &matte_share, &plate);
+        let at = |x: usize| [0, 1, 2].map(|c| rendered[c].data[3 * w + x]);
+        for c in 0..3 {
+            assert!((at(2)[c] - dark[c]).abs() < 1e-5, "{:?}", at(2));
+            let edge = (dark[c] + person[c]) / 2.0;
+            assert!((at(6)[c] - edge).abs() < 0.01, "{:?}", at(6));
+            assert_eq!(at(10)[c], person[c]);
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! of the outputs (result images, masks, the flow as a colour wheel).
 
 mod autoframe;
+mod exposure;
 mod flow_color;
 mod framing;
 mod garment_frame;
@@ -15,6 +16,7 @@ mod tryon;
 pub use autoframe::{
     choose_crop, crop_iou, fit_crop, fit_crop_to, CropSource, Framing, TargetPoint, VITON_POSE,
 };
+pub use exposure::{Exposure, ExposureMode, ExposureSyntax, MAX_GAIN, PERSON_WHITE, SCENE_WHITE};
 pub use flow_color::{
     flow_to_color, flow_to_motion, grid_to_motion, hue_rgb, motion_scale, wheel_color, wheel_rgb,
     MIN_AUTO_MOTION_SCALE, MIN_MOTION_SCALE,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
+use super::exposure::{Exposure, ExposureMode};
 use super::framing::{crop_pixels, crop_plane, frame_person, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
 use super::hires::{compose_hires, paste_back, Hires, HiresInputs};
@@ -13,6 +14,7 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
+use super::subject::is_native_photo;
 use crate::engine::{Engine, TryOn, NATIVE_SIZE};
 use crate::resample::{resize, Filter};
 
@@ -32,6 +34,9 @@ pub struct TryOnPhotos<'a> {
     /// That result keeps the photo as it is (see [`HiresInputs::keep_photo`]): for a crop
     /// where no person could be framed.
     pub keep_photo: bool,
+    /// Whether a dim photo's person is brought into VITON's light for the network, and the
+    /// garment into the photo's light for the result ([`Exposure`]).
+    pub exposure: ExposureMode,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -47,6 +52,8 @@ pub struct TryOnImages {
     pub pasted: Option<RgbImage>,
     /// The crop the network saw, in the photo's pixels.
     pub crop: Crop,
+    /// How much brighter the network saw the person than the photo shows them.
+    pub exposure: Exposure,
     pub warped_garment: RgbImage,
     pub warped_mask: GrayImage,
     pub composite_mask: GrayImage,
@@ -67,8 +74,10 @@ pub struct PreparedInputs {
     pub garment: Tensor,
     /// The garment mask, the same way.
     pub mask: Tensor,
-    /// The person crop scaled to 192x256, as a picture.
+    /// The person crop scaled to 192x256, as a picture: what the network sees, in its light.
     pub person_native: RgbImage,
+    /// How much brighter the network sees the person than the photo shows them.
+    pub exposure: Exposure,
     /// The person's matte over the crop at 192x256, when one was given.
     pub matte_native: Option<GrayImage>,
     /// The garment and its mask padded to 3:4, at their own resolution.
@@ -97,11 +106,26 @@ pub fn prepare_inputs(
             ]));
         }
     }
-    let person_native = frame_person(photos.photo, photos.matte, photos.crop)?;
+    let mut person_native = frame_person(photos.photo, photos.matte, photos.crop)?;
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
     let matte_native = photos
         .matte
         .map(|matte| resize(&crop_plane(matte, photos.crop), tw, th, Filter::Triangle));
+    // A 192x256 photo is a VITON input, taken as it is; any other is brought into VITON's light
+    // when it is clearly darker.
+    let exposure = if is_native_photo(photos.photo) || photos.exposure == ExposureMode::Keep {
+        Exposure::NEUTRAL
+    } else {
+        Exposure::measure(photos.photo, &person_native, matte_native.as_ref())
+    };
+    if !exposure.is_neutral() {
+        log::info!(
+            "the photo is dim: the network sees the person {:.2}x brighter, and the garment takes \
+             the photo's light",
+            exposure.gain()
+        );
+    }
+    exposure.to_network(&mut person_native, matte_native.as_ref());
     // A 192x256 garment is VITON's own framing, used as it is; any other is placed like it.
     let (garment_padded, mask_padded) = if photos.garment.dimensions() == (tw, th) {
         (
@@ -119,6 +143,7 @@ pub fn prepare_inputs(
         )?,
         mask: mask_to_tensor(&fit_to_native(&mask_padded, Luma([0])), device)?,
         person_native,
+        exposure,
         matte_native,
         garment_padded,
         mask_padded,
@@ -138,6 +163,7 @@ pub fn compose_pasted(
         &HiresInputs {
             person: &full,
             person_native: &inputs.person_native,
+            exposure: inputs.exposure,
             person_matte: inputs.matte_native.as_ref(),
             keep_photo: photos.keep_photo,
             garment: &inputs.garment_padded,
@@ -186,6 +212,7 @@ pub fn run_tryon_with_outputs(
     };
     let images = TryOnImages {
         person: inputs.person_native,
+        exposure: inputs.exposure,
         result,
         hires,
         pasted,
