@@ -88,8 +88,16 @@ where
         .for_each(|(out, (first, weights))| {
             for (k, &wt) in weights.iter().enumerate() {
                 let line = &src[(first + k) * row_len..][..row_len];
-                for (o, &v) in out.iter_mut().zip(line) {
-                    *o += wt * f32::from(v);
+                // The first tap writes before anything reads: a fresh zeroed page read first
+                // and written then costs a copy-on-write fault and a TLB flush on every core.
+                if k == 0 {
+                    for (o, &v) in out.iter_mut().zip(line) {
+                        *o = wt * f32::from(v);
+                    }
+                } else {
+                    for (o, &v) in out.iter_mut().zip(line) {
+                        *o += wt * f32::from(v);
+                    }
                 }
             }
         });

@@ -4,7 +4,7 @@
 //! changed, and the original photo's own pixels are kept wherever the rendered person matches the
 //! input (face, hair, arms, background), with soft transitions so no seam shows.
 
-use image::{imageops, GrayImage, RgbImage};
+use image::{GrayImage, RgbImage};
 use rayon::prelude::*;
 
 use super::exposure::Exposure;
@@ -548,11 +548,11 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
         let w = (u64::from(inputs.person.width()) * u64::from(MAX_HIRES_HEIGHT)
             / u64::from(inputs.person.height())) as u32;
-        std::borrow::Cow::Owned(imageops::resize(
+        std::borrow::Cow::Owned(crate::resample::resize(
             inputs.person,
             w.max(1),
             MAX_HIRES_HEIGHT,
-            imageops::FilterType::Lanczos3,
+            crate::resample::Filter::Lanczos3,
         ))
     } else {
         std::borrow::Cow::Borrowed(inputs.person)
@@ -802,65 +802,81 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
 
 /// The uncropped photo with a try-on pasted over its crop: each pixel of the crop that lies in
 /// the photo takes the try-on's pixel where it is new (`alpha` > 0) and keeps the photo's own
-/// otherwise, bit for bit. A try-on computed at another size is resized to the crop first and
-/// blended by its resized alpha; the part of the crop past the photo's edges is dropped.
+/// otherwise, bit for bit. A try-on computed at another size (capped at [`MAX_HIRES_HEIGHT`]) is
+/// read bilinearly at each pixel where its alpha is not zero and blended by that alpha, rows in
+/// parallel: a phone photo's crop is never resized whole. The part of the crop past the photo's
+/// edges is dropped.
 pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
     let mut out = photo.clone();
     let Some((ox, oy, ow, oh)) = crop.overlap(photo.width(), photo.height()) else {
         return out;
     };
-    let same = hires.image.dimensions() == (crop.width, crop.height)
-        && hires.alpha.dimensions() == (crop.width, crop.height);
-    let (image, alpha) = if same {
-        (
-            std::borrow::Cow::Borrowed(&hires.image),
-            std::borrow::Cow::Borrowed(&hires.alpha),
-        )
-    } else {
-        let filter = imageops::FilterType::Triangle;
-        (
-            std::borrow::Cow::Owned(imageops::resize(
-                &hires.image,
-                crop.width,
-                crop.height,
-                filter,
-            )),
-            std::borrow::Cow::Owned(imageops::resize(
-                &hires.alpha,
-                crop.width,
-                crop.height,
-                filter,
-            )),
-        )
-    };
-    let (width, cw) = (photo.width() as usize, crop.width as usize);
+    let (hw, hh) = hires.image.dimensions();
+    if hires.alpha.dimensions() != (hw, hh) || hw == 0 || hh == 0 {
+        return out;
+    }
+    let same = (hw, hh) == (crop.width, crop.height);
+    let width = photo.width() as usize;
     let x_in_crop = (i64::from(ox) - i64::from(crop.x)) as usize;
-    let (ox, ow) = (ox as usize, ow as usize);
-    for y in oy..oy + oh {
-        let cy = (i64::from(y) - i64::from(crop.y)) as usize;
-        let new_row = &image.as_raw()[3 * (cy * cw + x_in_crop)..][..3 * ow];
-        let alpha_row = &alpha.as_raw()[cy * cw + x_in_crop..][..ow];
-        let start = 3 * (y as usize * width + ox);
-        let out_row = &mut (*out)[start..start + 3 * ow];
-        for ((p, new), &a) in out_row
-            .chunks_exact_mut(3)
-            .zip(new_row.chunks_exact(3))
-            .zip(alpha_row)
-        {
-            if a == 0 {
-                continue;
+    let (ox, ow, hw) = (ox as usize, ow as usize, hw as usize);
+    // Pixel-centre aligned bilinear taps (as a linear resize to the crop's size reads them).
+    let taps = |out: usize, scale: f32, len: u32| -> (usize, usize, f32) {
+        let s = (((out as f32 + 0.5) * scale - 0.5).max(0.0)).min((len - 1) as f32);
+        let i = s.floor() as usize;
+        (i, (i + 1).min(len as usize - 1), s - i as f32)
+    };
+    let (sx, sy) = (
+        hw as f32 / crop.width as f32,
+        hh as f32 / crop.height as f32,
+    );
+    let columns: Vec<(usize, usize, f32)> = (0..ow)
+        .map(|x| taps(x_in_crop + x, sx, hw as u32))
+        .collect();
+    let (image, alpha) = (hires.image.as_raw(), hires.alpha.as_raw());
+    out.par_chunks_mut(3 * width)
+        .enumerate()
+        .skip(oy as usize)
+        .take(oh as usize)
+        .for_each(|(y, row)| {
+            let cy = (y as i64 - i64::from(crop.y)) as usize;
+            let out_row = &mut row[3 * ox..3 * (ox + ow)];
+            if same {
+                let new_row = &image[3 * (cy * hw + x_in_crop)..][..3 * ow];
+                let alpha_row = &alpha[cy * hw + x_in_crop..][..ow];
+                for ((p, new), &a) in out_row
+                    .chunks_exact_mut(3)
+                    .zip(new_row.chunks_exact(3))
+                    .zip(alpha_row)
+                {
+                    // The composition already blended the photo's pixel where alpha < 255.
+                    if a != 0 {
+                        p.copy_from_slice(new);
+                    }
+                }
+                return;
             }
-            if same || a == 255 {
-                p.copy_from_slice(new);
-            } else {
-                let a = u32::from(a);
-                for c in 0..3 {
-                    p[c] =
-                        ((u32::from(new[c]) * a + u32::from(p[c]) * (255 - a) + 127) / 255) as u8;
+            let (y0, y1, fy) = taps(cy, sy, hh);
+            let (a0, a1) = (&alpha[y0 * hw..][..hw], &alpha[y1 * hw..][..hw]);
+            for (p, &(x0, x1, fx)) in out_row.chunks_exact_mut(3).zip(&columns) {
+                let corners = [a0[x0], a0[x1], a1[x0], a1[x1]];
+                if corners == [0; 4] {
+                    continue;
+                }
+                let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+                let at = |values: [u8; 4]| {
+                    let [tl, tr, bl, br] = values.map(f32::from);
+                    lerp(lerp(tl, tr, fx), lerp(bl, br, fx), fy)
+                };
+                let a = at(corners) / 255.0;
+                for (c, v) in p.iter_mut().enumerate() {
+                    let px = |yy: usize, xx: usize| image[3 * (yy * hw + xx) + c];
+                    let new = at([px(y0, x0), px(y0, x1), px(y1, x0), px(y1, x1)]);
+                    *v = (new * a + f32::from(*v) * (1.0 - a))
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
                 }
             }
-        }
-    }
+        });
     out
 }
 
@@ -1027,6 +1043,61 @@ mod tests {
         assert_eq!(out.get_pixel(35, 30).0, [200, 0, 0]);
         assert_eq!(out.get_pixel(5, 5).0, [10, 10, 10]);
         assert_eq!(out.get_pixel(60, 30).0, [10, 10, 10]);
+    }
+
+    /// A try-on composed at half the crop's size (as a phone photo's is, capped at
+    /// [`MAX_HIRES_HEIGHT`]) is read where its alpha is not zero, bilinearly, and blended by it:
+    /// within a level of resizing it whole to the crop (a linear filter) and blending; where all
+    /// its alpha around is zero the photo's pixel stays, bit for bit, also for a crop reaching
+    /// past the photo's edges.
+    #[test]
+    fn a_smaller_try_on_is_read_where_it_is_new() {
+        let noise = |x: u32, y: u32, k: u32| ((x * 7919 + y * 104_729 + k * 31) % 251) as u8;
+        let photo = RgbImage::from_fn(150, 170, |x, y| Rgb([noise(x, y, 0), noise(x, y, 1), 90]));
+        let crop = Crop {
+            x: -10,
+            y: 20,
+            width: 120,
+            height: 160,
+        };
+        let inside = |x: u32, y: u32| (x as i32 - 30).pow(2) + (y as i32 - 40).pow(2) < 400;
+        let hires = Hires {
+            image: RgbImage::from_fn(60, 80, |x, y| Rgb([noise(x, y, 2), 40, noise(y, x, 3)])),
+            alpha: GrayImage::from_fn(60, 80, |x, y| {
+                image::Luma([if inside(x, y) { (100 + x + y) as u8 } else { 0 }])
+            }),
+        };
+        let out = paste_back(&photo, crop, &hires);
+        let filter = image::imageops::FilterType::Triangle;
+        let image = image::imageops::resize(&hires.image, 120, 160, filter);
+        let alpha = image::imageops::resize(&hires.alpha, 120, 160, filter);
+        let mut blended = 0;
+        for (x, y, p) in out.enumerate_pixels() {
+            let (cx, cy) = (x as i32 - crop.x, y as i32 - crop.y);
+            let in_crop = (0..120).contains(&cx) && (0..160).contains(&cy);
+            let a = if in_crop {
+                alpha.get_pixel(cx as u32, cy as u32)[0]
+            } else {
+                0
+            };
+            let own = photo.get_pixel(x, y);
+            if a == 0 {
+                assert_eq!(p, own, "({x}, {y})");
+                continue;
+            }
+            blended += 1;
+            let new = image.get_pixel(cx as u32, cy as u32);
+            for c in 0..3 {
+                let a = f32::from(a) / 255.0;
+                let expected = f32::from(new[c]) * a + f32::from(own[c]) * (1.0 - a);
+                assert!(
+                    (f32::from(p[c]) - expected).abs() <= 2.0,
+                    "({x}, {y}) {c}: {} vs {expected}",
+                    p[c]
+                );
+            }
+        }
+        assert!(blended > 1000, "{blended}");
     }
 
     /// A photo of noise, a try-on whose alpha is zero outside a disc: every pixel outside the
