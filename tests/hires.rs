@@ -541,3 +541,73 @@ fn a_dark_background_gets_no_light_halo_around_the_person() {
         luma(&skin)
     );
 }
+
+/// The person's side of a try-on made once ([`prepare_person`]: the network's view, the crop at
+/// the composition's size) and used for another garment gives exactly what a try-on from
+/// scratch gives, also for a crop over the composition's cap (a phone photo's).
+#[test]
+fn a_person_side_made_once_serves_another_garment_exactly() {
+    use fitting_room::pipeline::{
+        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, TryOnPhotos,
+    };
+    let dir = model_fixtures();
+    let engine = ModelFiles::from_dir(&dir.join("PFAFN"))
+        .unwrap()
+        .load(&Device::Cpu, OpPath::Auto)
+        .unwrap();
+    let person = image::open(dir.join("person.png")).unwrap().to_rgb8();
+    let garment = image::open(dir.join("garment.png")).unwrap().to_rgb8();
+    let mask = image::open(dir.join("garment_mask.png"))
+        .unwrap()
+        .to_luma8();
+    let (flipped, flipped_mask) = (
+        imageops::flip_horizontal(&garment),
+        imageops::flip_horizontal(&mask),
+    );
+    // 2304 pixels high with a margin: the crop is over the 2048-pixel cap.
+    let big = upscale(&person, 9);
+    let mut photo = RgbImage::from_pixel(big.width() + 100, big.height() + 60, Rgb([90, 120, 60]));
+    imageops::replace(&mut photo, &big, 50, 30);
+    let matte = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        Luma([if (400..1400).contains(&x) && (300..2300).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    });
+    let crop = Crop {
+        x: 50,
+        y: 30,
+        width: big.width(),
+        height: big.height(),
+    };
+    assert!(crop.height > fitting_room::pipeline::MAX_HIRES_HEIGHT);
+    let first = TryOnPhotos {
+        photo: &photo,
+        crop,
+        matte: Some(&matte),
+        garment: &garment,
+        garment_mask: &mask,
+        hires: true,
+        keep_photo: false,
+        exposure: ExposureMode::Match,
+    };
+    let side = std::sync::Arc::new(prepare_person(&first).unwrap());
+    assert!(
+        side.composition.as_ref().unwrap().height() == fitting_room::pipeline::MAX_HIRES_HEIGHT
+    );
+    let second = TryOnPhotos {
+        garment: &flipped,
+        garment_mask: &flipped_mask,
+        ..first
+    };
+    let reused = run_tryon_prepared(&engine, &second, side).unwrap();
+    let fresh = run_tryon(&engine, &second).unwrap();
+    assert_eq!(reused.result, fresh.result);
+    assert_eq!(reused.hires, fresh.hires);
+    assert_eq!(reused.pasted, fresh.pasted);
+    assert_eq!(reused.person, fresh.person);
+    // And the other garment did change the result.
+    let other = run_tryon(&engine, &first).unwrap();
+    assert_ne!(other.pasted, fresh.pasted);
+}

@@ -17,8 +17,8 @@ use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPat
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, PersonModels, Region};
 use crate::pipeline::{
-    analyse_crop, run_tryon, track_subject, Background, Crop, CropSource, ExposureMode, Framing,
-    Subject, TryOnImages, TryOnPhotos,
+    analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
+    CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -289,6 +289,68 @@ impl CropMatte {
     }
 }
 
+/// The person's side of the last try-on (what the network sees of the person, the crop at the
+/// composition's size), kept for its photo, crop and matte: trying another garment on them skips
+/// that work (on a phone photo, most of it). The photo and matte are held, so later ones cannot
+/// take their place in memory and pass for them.
+#[derive(Default)]
+struct PersonSide(Option<KeptSide>);
+
+/// What [`PersonSide`] keeps: the person's side and what it was made from.
+struct KeptSide {
+    photo: Arc<RgbImage>,
+    crop: Crop,
+    matte: Option<Arc<GrayImage>>,
+    hires: bool,
+    side: Arc<PreparedPerson>,
+}
+
+impl KeptSide {
+    fn made_from(
+        &self,
+        photos: &TryOnPhotos,
+        photo: &Arc<RgbImage>,
+        matte: &Option<Arc<GrayImage>>,
+    ) -> bool {
+        // A hand-set crop's matte comes as a new copy each time: compared by content.
+        let same_matte = match (&self.matte, matte) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a.as_raw() == b.as_raw(),
+            _ => false,
+        };
+        Arc::ptr_eq(&self.photo, photo)
+            && self.crop == photos.crop
+            && self.hires == photos.hires
+            && same_matte
+    }
+}
+
+impl PersonSide {
+    fn get(
+        &mut self,
+        photos: &TryOnPhotos,
+        photo: &Arc<RgbImage>,
+        matte: &Option<Arc<GrayImage>>,
+    ) -> Result<Arc<PreparedPerson>, String> {
+        if let Some(kept) = self
+            .0
+            .as_ref()
+            .filter(|k| k.made_from(photos, photo, matte))
+        {
+            return Ok(kept.side.clone());
+        }
+        let side = Arc::new(prepare_person(photos).map_err(|e| e.to_string())?);
+        self.0 = Some(KeptSide {
+            photo: photo.clone(),
+            crop: photos.crop,
+            matte: matte.clone(),
+            hires: photos.hires,
+            side: side.clone(),
+        });
+        Ok(side)
+    }
+}
+
 /// Automatic framing and background replacement of one photo; `prior`: where the previous
 /// live frame's person is expected.
 fn analyse(
@@ -314,6 +376,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
     let mut person_models = PersonSlot(None);
     let mut live_track: Option<Region> = None;
     let mut crop_matte = CropMatte(None);
+    let mut person_side = PersonSide::default();
     let mut generation = 0u64;
     let send = |event: WorkerEvent| {
         let _ = events.send(event);
@@ -387,21 +450,26 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     (_, Err(e)) => Err(e),
                     (Some((engine, _)), Ok((crop, matte, keep_photo))) => {
                         catch_unwind(AssertUnwindSafe(|| {
-                            run_tryon(
-                                engine,
-                                &TryOnPhotos {
-                                    photo: &job.photo,
-                                    crop,
-                                    matte: matte.as_deref(),
-                                    garment: &job.garment,
-                                    garment_mask: &job.garment_mask,
-                                    hires: job.key.hires,
-                                    keep_photo,
-                                    exposure: ExposureMode::Match,
-                                },
-                            )
-                            .map(Arc::new)
-                            .map_err(|e| e.to_string())
+                            let photos = TryOnPhotos {
+                                photo: &job.photo,
+                                crop,
+                                matte: matte.as_deref(),
+                                garment: &job.garment,
+                                garment_mask: &job.garment_mask,
+                                hires: job.key.hires,
+                                keep_photo,
+                                exposure: ExposureMode::Match,
+                            };
+                            // Live frames are new photos each time: nothing to keep.
+                            if job.live {
+                                return run_tryon(engine, &photos)
+                                    .map(Arc::new)
+                                    .map_err(|e| e.to_string());
+                            }
+                            let side = person_side.get(&photos, &job.photo, &matte)?;
+                            run_tryon_prepared(engine, &photos, side)
+                                .map(Arc::new)
+                                .map_err(|e| e.to_string())
                         }))
                         .unwrap_or_else(|_| Err("the try-on crashed".to_string()))
                     }
@@ -467,4 +535,56 @@ fn load_model(
             device: device_name,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The person's side is made again when the photo, the crop, the matte or the resolution
+    /// changes, and kept otherwise (also for a copy of the same matte).
+    #[test]
+    fn the_person_side_is_kept_only_for_what_it_was_made_from() {
+        let photo = Arc::new(RgbImage::from_pixel(300, 400, image::Rgb([120, 90, 80])));
+        let matte = Some(Arc::new(GrayImage::from_pixel(
+            300,
+            400,
+            image::Luma([255]),
+        )));
+        let garment = RgbImage::from_pixel(192, 256, image::Rgb([200, 0, 0]));
+        let mask = GrayImage::from_pixel(192, 256, image::Luma([255]));
+        let photos = |crop: Crop, matte: &Option<Arc<GrayImage>>, hires: bool| {
+            let photos = TryOnPhotos {
+                photo: &photo,
+                crop,
+                matte: None,
+                garment: &garment,
+                garment_mask: &mask,
+                hires,
+                keep_photo: false,
+                exposure: ExposureMode::Match,
+            };
+            (photos, matte.clone())
+        };
+        let crop = Crop::centered(300, 400);
+        let mut kept = PersonSide::default();
+        let mut get = |(mut p, m): (TryOnPhotos, Option<Arc<GrayImage>>)| {
+            let matte = m.clone();
+            p.matte = matte.as_deref().map(|m| m as &GrayImage);
+            kept.get(&p, &photo, &m).unwrap()
+        };
+        // Every side made stays alive here, so no new one can take an old one's address.
+        let first = get(photos(crop, &matte, true));
+        assert!(Arc::ptr_eq(&get(photos(crop, &matte, true)), &first));
+        let copy = matte.as_deref().cloned().map(Arc::new);
+        assert!(Arc::ptr_eq(&get(photos(crop, &copy, true)), &first));
+        let moved = Crop { x: 10, ..crop };
+        let second = get(photos(moved, &matte, true));
+        assert!(!Arc::ptr_eq(&second, &first));
+        let third = get(photos(moved, &None, true));
+        assert!(!Arc::ptr_eq(&third, &second));
+        let fourth = get(photos(moved, &None, false));
+        assert!(!Arc::ptr_eq(&fourth, &third));
+        assert!(third.composition.is_some() && fourth.composition.is_none());
+    }
 }

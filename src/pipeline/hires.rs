@@ -543,17 +543,26 @@ fn composite_sigmoid(composite: &Plane, edge: &Plane) -> Plane {
     value
 }
 
+/// A crop at the composition's size: as it is up to [`MAX_HIRES_HEIGHT`] pixels high, downscaled
+/// to that height (on every core) above it.
+pub fn composition_size(crop: RgbImage) -> RgbImage {
+    if crop.height() <= MAX_HIRES_HEIGHT {
+        return crop;
+    }
+    let w =
+        (u64::from(crop.width()) * u64::from(MAX_HIRES_HEIGHT) / u64::from(crop.height())) as u32;
+    crate::resample::resize(
+        &crop,
+        w.max(1),
+        MAX_HIRES_HEIGHT,
+        crate::resample::Filter::Lanczos3,
+    )
+}
+
 /// Composes the try-on at the person crop's resolution (capped at [`MAX_HIRES_HEIGHT`]).
 pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, PipelineError> {
     let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
-        let w = (u64::from(inputs.person.width()) * u64::from(MAX_HIRES_HEIGHT)
-            / u64::from(inputs.person.height())) as u32;
-        std::borrow::Cow::Owned(crate::resample::resize(
-            inputs.person,
-            w.max(1),
-            MAX_HIRES_HEIGHT,
-            crate::resample::Filter::Lanczos3,
-        ))
+        std::borrow::Cow::Owned(composition_size(inputs.person.clone()))
     } else {
         std::borrow::Cow::Borrowed(inputs.person)
     };

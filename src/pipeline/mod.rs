@@ -29,7 +29,9 @@ pub use garment_frame::{
     frame_garment, garment_placement, VITON_GARMENT_MAX_HEIGHT, VITON_GARMENT_WIDTH,
 };
 pub use garment_mask::{garment_mask, garment_mask_with, MaskParams};
-pub use hires::{compose_hires, paste_back, Hires, HiresInputs, MAX_HIRES_HEIGHT};
+pub use hires::{
+    compose_hires, composition_size, paste_back, Hires, HiresInputs, MAX_HIRES_HEIGHT,
+};
 pub use image_io::{
     fit_to_native, image_size, is_image_path, load_gray, load_rgb, mask_to_tensor,
     pad_to_native_aspect, rgb_to_tensor, save_image, tensor_to_gray, tensor_to_rgb, PipelineError,
@@ -41,6 +43,7 @@ pub use subject::{
     Background, BackgroundSyntax, Subject,
 };
 pub use tryon::{
-    compose_pasted, prepare_inputs, run_tryon, run_tryon_with_outputs, PreparedInputs, TryOnImages,
+    compose_pasted, prepare_inputs, prepare_inputs_with, prepare_person, run_tryon,
+    run_tryon_prepared, run_tryon_with_outputs, PreparedInputs, PreparedPerson, TryOnImages,
     TryOnPhotos,
 };

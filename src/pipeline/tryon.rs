@@ -1,6 +1,7 @@
 //! One try-on from photos to pictures: framing, the network, and everything a viewer shows.
 //! Shared by the app's inference worker and usable by any front end.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -9,7 +10,7 @@ use image::{GrayImage, Luma, Rgb, RgbImage};
 use super::exposure::{Exposure, ExposureMode};
 use super::framing::{crop_pixels, crop_plane, frame_person, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
-use super::hires::{compose_hires, paste_back, Hires, HiresInputs};
+use super::hires::{compose_hires, composition_size, paste_back, Hires, HiresInputs};
 use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
@@ -74,30 +75,32 @@ pub struct PreparedInputs {
     pub garment: Tensor,
     /// The garment mask, the same way.
     pub mask: Tensor,
+    /// The person's side, whatever the garment.
+    pub person_side: Arc<PreparedPerson>,
+    /// The garment and its mask padded to 3:4, at their own resolution.
+    pub garment_padded: RgbImage,
+    pub mask_padded: GrayImage,
+}
+
+/// The person's side of a try-on: everything made from the photo, its crop and its matte,
+/// whatever the garment. Made once, it serves every garment tried on the same photo and crop (the
+/// app keeps the last one): for a phone photo that is most of the work.
+#[derive(Debug, Clone)]
+pub struct PreparedPerson {
     /// The person crop scaled to 192x256, as a picture: what the network sees, in its light.
     pub person_native: RgbImage,
     /// How much brighter the network sees the person than the photo shows them.
     pub exposure: Exposure,
     /// The person's matte over the crop at 192x256, when one was given.
     pub matte_native: Option<GrayImage>,
-    /// The garment and its mask padded to 3:4, at their own resolution.
-    pub garment_padded: RgbImage,
-    pub mask_padded: GrayImage,
+    /// The crop at the high-resolution composition's size (its own, capped at
+    /// [`super::MAX_HIRES_HEIGHT`]), when that result was asked for.
+    pub composition: Option<RgbImage>,
 }
 
-/// Checks the photos, frames the person and encodes everything for the network on `device`.
-pub fn prepare_inputs(
-    photos: &TryOnPhotos,
-    device: &Device,
-) -> Result<PreparedInputs, PipelineError> {
-    let (garment_w, garment_h) = photos.garment.dimensions();
-    if photos.garment_mask.dimensions() != (garment_w, garment_h) {
-        let (mask_w, mask_h) = photos.garment_mask.dimensions();
-        return Err(PipelineError::MaskSize {
-            garment: (garment_w, garment_h),
-            mask: (mask_w, mask_h),
-        });
-    }
+/// Checks the photo and its matte, frames the person for the network and, with `hires`, cuts
+/// the crop at the composition's size ([`PreparedPerson`]).
+pub fn prepare_person(photos: &TryOnPhotos) -> Result<PreparedPerson, PipelineError> {
     if let Some(matte) = photos.matte {
         if matte.dimensions() != photos.photo.dimensions() {
             return Err(PipelineError::Shape(vec![
@@ -126,6 +129,41 @@ pub fn prepare_inputs(
         );
     }
     exposure.to_network(&mut person_native, matte_native.as_ref());
+    let composition = photos
+        .hires
+        .then(|| composition_size(crop_pixels(photos.photo, photos.crop, VITON_BACKGROUND)));
+    Ok(PreparedPerson {
+        person_native,
+        exposure,
+        matte_native,
+        composition,
+    })
+}
+
+/// Checks the photos, frames the person and encodes everything for the network on `device`.
+pub fn prepare_inputs(
+    photos: &TryOnPhotos,
+    device: &Device,
+) -> Result<PreparedInputs, PipelineError> {
+    prepare_inputs_with(photos, Arc::new(prepare_person(photos)?), device)
+}
+
+/// [`prepare_inputs`] with the person's side already made for these photos (the same photo,
+/// crop, matte, exposure mode and resolution).
+pub fn prepare_inputs_with(
+    photos: &TryOnPhotos,
+    person_side: Arc<PreparedPerson>,
+    device: &Device,
+) -> Result<PreparedInputs, PipelineError> {
+    let (garment_w, garment_h) = photos.garment.dimensions();
+    if photos.garment_mask.dimensions() != (garment_w, garment_h) {
+        let (mask_w, mask_h) = photos.garment_mask.dimensions();
+        return Err(PipelineError::MaskSize {
+            garment: (garment_w, garment_h),
+            mask: (mask_w, mask_h),
+        });
+    }
+    let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
     // A 192x256 garment is VITON's own framing, used as it is; any other is placed like it.
     let (garment_padded, mask_padded) = if photos.garment.dimensions() == (tw, th) {
         (
@@ -136,15 +174,13 @@ pub fn prepare_inputs(
         frame_garment(photos.garment, photos.garment_mask)
     };
     Ok(PreparedInputs {
-        person: rgb_to_tensor(&person_native, device)?,
+        person: rgb_to_tensor(&person_side.person_native, device)?,
         garment: rgb_to_tensor(
             &fit_to_native(&garment_padded, Rgb([255, 255, 255])),
             device,
         )?,
         mask: mask_to_tensor(&fit_to_native(&mask_padded, Luma([0])), device)?,
-        person_native,
-        exposure,
-        matte_native,
+        person_side,
         garment_padded,
         mask_padded,
     })
@@ -157,14 +193,25 @@ pub fn compose_pasted(
     photos: &TryOnPhotos,
     inputs: &PreparedInputs,
 ) -> Result<(Hires, RgbImage), PipelineError> {
-    let full = crop_pixels(photos.photo, photos.crop, VITON_BACKGROUND);
+    let person = &inputs.person_side;
+    let full = match &person.composition {
+        Some(composition) => std::borrow::Cow::Borrowed(composition),
+        None => std::borrow::Cow::Owned(composition_size(crop_pixels(
+            photos.photo,
+            photos.crop,
+            VITON_BACKGROUND,
+        ))),
+    };
+    // The part inside the photo, in the composition's pixels.
+    let scale = f64::from(full.width()) / f64::from(photos.crop.width.max(1));
+    let at = |v: u32| (f64::from(v) * scale).round() as u32;
     let hires = compose_hires(
         out,
         &HiresInputs {
             person: &full,
-            person_native: &inputs.person_native,
-            exposure: inputs.exposure,
-            person_matte: inputs.matte_native.as_ref(),
+            person_native: &person.person_native,
+            exposure: person.exposure,
+            person_matte: person.matte_native.as_ref(),
             keep_photo: photos.keep_photo,
             garment: &inputs.garment_padded,
             garment_mask: &inputs.mask_padded,
@@ -172,12 +219,9 @@ pub fn compose_pasted(
                 .crop
                 .overlap(photos.photo.width(), photos.photo.height())
                 .map(|(x, y, w, h)| {
-                    (
-                        (i64::from(x) - i64::from(photos.crop.x)) as u32,
-                        (i64::from(y) - i64::from(photos.crop.y)) as u32,
-                        w,
-                        h,
-                    )
+                    let x = (i64::from(x) - i64::from(photos.crop.x)) as u32;
+                    let y = (i64::from(y) - i64::from(photos.crop.y)) as u32;
+                    (at(x), at(y), at(x + w) - at(x), at(y + h) - at(y))
                 }),
             seams: photos
                 .crop
@@ -199,7 +243,27 @@ pub fn run_tryon_with_outputs(
     photos: &TryOnPhotos,
 ) -> Result<(TryOnImages, TryOn), PipelineError> {
     let start = Instant::now();
-    let inputs = prepare_inputs(photos, engine.device())?;
+    let person_side = Arc::new(prepare_person(photos)?);
+    run_prepared(engine, photos, person_side, start)
+}
+
+/// [`run_tryon`] with the person's side already made for these photos ([`prepare_person`]):
+/// another garment on the same photo and crop.
+pub fn run_tryon_prepared(
+    engine: &Engine,
+    photos: &TryOnPhotos,
+    person_side: Arc<PreparedPerson>,
+) -> Result<TryOnImages, PipelineError> {
+    run_prepared(engine, photos, person_side, Instant::now()).map(|(images, _)| images)
+}
+
+fn run_prepared(
+    engine: &Engine,
+    photos: &TryOnPhotos,
+    person_side: Arc<PreparedPerson>,
+    start: Instant,
+) -> Result<(TryOnImages, TryOn), PipelineError> {
+    let inputs = prepare_inputs_with(photos, person_side, engine.device())?;
     let network_start = Instant::now();
     let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
     let result = tensor_to_rgb(&out.p_tryon)?;
@@ -211,8 +275,8 @@ pub fn run_tryon_with_outputs(
         (None, None)
     };
     let images = TryOnImages {
-        person: inputs.person_native,
-        exposure: inputs.exposure,
+        person: inputs.person_side.person_native.clone(),
+        exposure: inputs.person_side.exposure,
         result,
         hires,
         pasted,
