@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::person_pixels_in_middle;
+use common::{lit_and_dim_photos, person_pixels_in_middle};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use fitting_room::app::crop_editor::CROP_EDITOR;
@@ -793,25 +793,7 @@ fn a_crop_set_by_hand_on_another_person_dresses_that_person() {
 fn a_dim_photo_is_matched_to_its_light_and_the_app_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let person = image::open(person_photo()).unwrap().to_rgb8();
-    let big = image::imageops::resize(&person, 384, 512, image::imageops::FilterType::Triangle);
-    let mut lit = image::RgbImage::from_pixel(480, 600, image::Rgb([236, 233, 232]));
-    image::imageops::replace(&mut lit, &big, 48, 60);
-    let mut dim = lit.clone();
-    for v in dim.as_mut() {
-        // A quarter of the light in linear terms, through sRGB's curve.
-        let s = f64::from(*v) / 255.0;
-        let l = if s <= 0.04045 {
-            s / 12.92
-        } else {
-            ((s + 0.055) / 1.055).powf(2.4)
-        } * 0.25;
-        let s = if l <= 0.003_130_8 {
-            l * 12.92
-        } else {
-            1.055 * l.powf(1.0 / 2.4) - 0.055
-        };
-        *v = (s * 255.0).round() as u8;
-    }
+    let (lit, dim) = lit_and_dim_photos(&person);
     for (name, photo, dim_expected) in [("lit.png", &lit, false), ("dim.png", &dim, true)] {
         let path = dir.path().join(name);
         photo.save(&path).unwrap();

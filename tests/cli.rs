@@ -630,16 +630,6 @@ fn a_crop_given_on_another_person_dresses_that_person() {
     }
 }
 
-/// sRGB byte to linear light.
-fn linear(v: u8) -> f64 {
-    let v = f64::from(v) / 255.0;
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
-}
-
 /// A photo taken in a dim room (a bundled person with a quarter of the light, in linear terms,
 /// the default model and a light garment): by default the network sees the person brightened
 /// and the new garment is pasted in the photo's light; with `--exposure keep` it glows at its
@@ -650,19 +640,7 @@ fn in_a_dim_photo_the_garment_takes_the_photos_light() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let person =
         fitting_room::pipeline::load_rgb(&root.join("assets/persons/000523_0.jpg")).unwrap();
-    let big = image::imageops::resize(&person, 384, 512, image::imageops::FilterType::CatmullRom);
-    let mut lit = image::RgbImage::from_pixel(480, 600, image::Rgb([236, 233, 232]));
-    image::imageops::replace(&mut lit, &big, 48, 60);
-    let mut dim = lit.clone();
-    for v in dim.as_mut() {
-        let l = linear(*v) * 0.25;
-        let s = if l <= 0.003_130_8 {
-            l * 12.92
-        } else {
-            1.055 * l.powf(1.0 / 2.4) - 0.055
-        };
-        *v = (s * 255.0).round() as u8;
-    }
+    let (lit, dim) = lit_and_dim_photos(&person);
     let run = |name: &str, photo: &image::RgbImage, exposure: &str| {
         let path = tmp.path().join(format!("{name}.png"));
         photo.save(&path).unwrap();

@@ -74,14 +74,18 @@ impl Default for Exposure {
     }
 }
 
-/// sRGB byte to linear light.
-fn linear(v: u8) -> f32 {
-    let v = f32::from(v) / 255.0;
+/// sRGB in [0, 1] to linear light.
+fn decode(v: f32) -> f32 {
     if v <= 0.04045 {
         v / 12.92
     } else {
         ((v + 0.055) / 1.055).powf(2.4)
     }
+}
+
+/// sRGB byte to linear light.
+fn linear(v: u8) -> f32 {
+    decode(f32::from(v) / 255.0)
 }
 
 /// Linear light in [0, 1] to sRGB in [0, 1].
@@ -248,13 +252,7 @@ impl Exposure {
         if self.is_neutral() {
             return v;
         }
-        let s = ((v + 1.0) / 2.0).clamp(0.0, 1.0);
-        let l = if s <= 0.04045 {
-            s / 12.92
-        } else {
-            ((s + 0.055) / 1.055).powf(2.4)
-        };
-        srgb(l / self.gain) * 2.0 - 1.0
+        srgb(decode(((v + 1.0) / 2.0).clamp(0.0, 1.0)) / self.gain) * 2.0 - 1.0
     }
 }
 

@@ -543,28 +543,41 @@ fn composite_sigmoid(composite: &Plane, edge: &Plane) -> Plane {
     value
 }
 
+/// The two source indices and the weight of the second that a bilinear read, pixel-centre
+/// aligned (align_corners=False, as a linear resize), takes for output index `out` when `scale`
+/// source pixels make one output pixel along an axis of `len` source pixels.
+fn taps(out: usize, scale: f32, len: usize) -> (usize, usize, f32) {
+    let s = (((out as f32 + 0.5) * scale - 0.5).max(0.0)).min((len - 1) as f32);
+    let i = s.floor() as usize;
+    (i, (i + 1).min(len - 1), s - i as f32)
+}
+
 /// A crop at the composition's size: as it is up to [`MAX_HIRES_HEIGHT`] pixels high, downscaled
 /// to that height (on every core) above it.
 pub fn composition_size(crop: RgbImage) -> RgbImage {
+    downscaled_to_cap(&crop).unwrap_or(crop)
+}
+
+/// `crop` downscaled to [`MAX_HIRES_HEIGHT`] pixels high, when it is higher.
+fn downscaled_to_cap(crop: &RgbImage) -> Option<RgbImage> {
     if crop.height() <= MAX_HIRES_HEIGHT {
-        return crop;
+        return None;
     }
     let w =
         (u64::from(crop.width()) * u64::from(MAX_HIRES_HEIGHT) / u64::from(crop.height())) as u32;
-    crate::resample::resize(
-        &crop,
+    Some(crate::resample::resize(
+        crop,
         w.max(1),
         MAX_HIRES_HEIGHT,
         crate::resample::Filter::Lanczos3,
-    )
+    ))
 }
 
 /// Composes the try-on at the person crop's resolution (capped at [`MAX_HIRES_HEIGHT`]).
 pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, PipelineError> {
-    let person = if inputs.person.height() > MAX_HIRES_HEIGHT {
-        std::borrow::Cow::Owned(composition_size(inputs.person.clone()))
-    } else {
-        std::borrow::Cow::Borrowed(inputs.person)
+    let person = match downscaled_to_cap(inputs.person) {
+        Some(capped) => std::borrow::Cow::Owned(capped),
+        None => std::borrow::Cow::Borrowed(inputs.person),
     };
     if inputs.garment.dimensions() != inputs.garment_mask.dimensions() {
         return Err(PipelineError::Shape(vec![
@@ -721,11 +734,6 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     // Bilinear reads of the low-resolution planes are separable: each output column's two
     // source columns and weight are found once, and each output row first blends its two source
     // rows of every plane (what `Plane::sample` computes, without its per-pixel clamping).
-    let taps = |out: usize, scale: f32, len: usize| -> (usize, usize, f32) {
-        let s = (((out as f32 + 0.5) * scale - 0.5).max(0.0)).min((len - 1) as f32);
-        let i = s.floor() as usize;
-        (i, (i + 1).min(len - 1), s - i as f32)
-    };
     let columns: Vec<(usize, usize, f32)> = (0..w).map(|x| taps(x, sx, lw)).collect();
     // Planes read per row, in this order: the composition's sigmoid part, the person's change,
     // the flow's x and y, the rendered person's three channels.
@@ -828,19 +836,11 @@ pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
     let width = photo.width() as usize;
     let x_in_crop = (i64::from(ox) - i64::from(crop.x)) as usize;
     let (ox, ow, hw) = (ox as usize, ow as usize, hw as usize);
-    // Pixel-centre aligned bilinear taps (as a linear resize to the crop's size reads them).
-    let taps = |out: usize, scale: f32, len: u32| -> (usize, usize, f32) {
-        let s = (((out as f32 + 0.5) * scale - 0.5).max(0.0)).min((len - 1) as f32);
-        let i = s.floor() as usize;
-        (i, (i + 1).min(len as usize - 1), s - i as f32)
-    };
     let (sx, sy) = (
         hw as f32 / crop.width as f32,
         hh as f32 / crop.height as f32,
     );
-    let columns: Vec<(usize, usize, f32)> = (0..ow)
-        .map(|x| taps(x_in_crop + x, sx, hw as u32))
-        .collect();
+    let columns: Vec<(usize, usize, f32)> = (0..ow).map(|x| taps(x_in_crop + x, sx, hw)).collect();
     let (image, alpha) = (hires.image.as_raw(), hires.alpha.as_raw());
     out.par_chunks_mut(3 * width)
         .enumerate()
@@ -864,7 +864,7 @@ pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
                 }
                 return;
             }
-            let (y0, y1, fy) = taps(cy, sy, hh);
+            let (y0, y1, fy) = taps(cy, sy, hh as usize);
             let (a0, a1) = (&alpha[y0 * hw..][..hw], &alpha[y1 * hw..][..hw]);
             for (p, &(x0, x1, fx)) in out_row.chunks_exact_mut(3).zip(&columns) {
                 let corners = [a0[x0], a0[x1], a1[x0], a1[x1]];

@@ -74,3 +74,33 @@ pub fn person_pixels_in_middle(seen: &image::RgbImage) -> usize {
         })
         .count()
 }
+
+/// sRGB byte to linear light.
+pub fn linear(v: u8) -> f64 {
+    let v = f64::from(v) / 255.0;
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// A bundled VITON person at twice its size on a 480x600 light backdrop (not a 192x256 VITON
+/// input, so the whole chain runs), and the same photo with a quarter of the light in linear
+/// terms, as a dim room gives it.
+pub fn lit_and_dim_photos(person: &image::RgbImage) -> (image::RgbImage, image::RgbImage) {
+    let big = image::imageops::resize(person, 384, 512, image::imageops::FilterType::CatmullRom);
+    let mut lit = image::RgbImage::from_pixel(480, 600, image::Rgb([236, 233, 232]));
+    image::imageops::replace(&mut lit, &big, 48, 60);
+    let mut dim = lit.clone();
+    for v in dim.as_mut() {
+        let l = linear(*v) * 0.25;
+        let s = if l <= 0.003_130_8 {
+            l * 12.92
+        } else {
+            1.055 * l.powf(1.0 / 2.4) - 0.055
+        };
+        *v = (s * 255.0).round() as u8;
+    }
+    (lit, dim)
+}
