@@ -611,3 +611,123 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
     let other = run_tryon(&engine, &first).unwrap();
     assert_ne!(other.pasted, fresh.pasted);
 }
+
+/// The generator smears the new garment's colour a few pixels past the garment's edge (a red
+/// haze over the background beside a sleeve). That smear is not pasted: a few network pixels
+/// out the photo's pixels stay, bit for bit. What the network really changed right at the edge
+/// (an old long sleeve become a bare arm below the new short one) is pasted as rendered.
+#[test]
+fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
+    use candle_core::Tensor;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    let (wall, navy, skin, red) = (
+        Rgb([214u8, 212, 210]),
+        Rgb([30u8, 35, 70]),
+        Rgb([205u8, 150, 125]),
+        Rgb([200u8, 30, 40]),
+    );
+    // In network pixels: a torso (x 50..142) with arms beside it (30..50, 142..162), in a navy
+    // top with long sleeves (rows 70..200); the new red top has short sleeves (rows 70..110).
+    let arm = |x: u32| (30..50).contains(&x) || (142..162).contains(&x);
+    let person = |x: u32, y: u32| (30..162).contains(&x) && y >= 60;
+    let old_top = |x: u32, y: u32| person(x, y) && (70..200).contains(&y);
+    let new_top = |x: u32, y: u32| person(x, y) && (70..170).contains(&y) && !(arm(x) && y >= 110);
+    let photo = RgbImage::from_fn(576, 768, |x, y| {
+        let (x, y) = (x / 3, y / 3);
+        match (person(x, y), old_top(x, y)) {
+            (true, true) => navy,
+            (true, false) => skin,
+            _ => wall,
+        }
+    });
+    let seen = imageops::resize(&photo, 192, 256, imageops::FilterType::Triangle);
+    // The rendering: the new top, the arms bare below its sleeves, and the top's red smeared
+    // into the wall beside the sleeves, fading over 5 pixels.
+    let sleeve_gap = |x: u32| match x {
+        x if x < 30 => 30 - x,
+        x if x >= 162 => x + 1 - 162,
+        _ => 0,
+    };
+    let rendered = RgbImage::from_fn(192, 256, |x, y| {
+        if new_top(x, y) {
+            return red;
+        }
+        if arm(x) && (110..200).contains(&y) {
+            return skin;
+        }
+        let own = *seen.get_pixel(x, y);
+        let d = sleeve_gap(x);
+        if (75..105).contains(&y) && (1..=6).contains(&d) {
+            let smear = 0.8 * (-(d as f32 - 1.0) / 1.5).exp();
+            return Rgb([0, 1, 2].map(|c| {
+                (f32::from(own[c]) + smear * (f32::from(red[c]) - f32::from(own[c]))) as u8
+            }));
+        }
+        own
+    });
+    let garment_mask_low =
+        GrayImage::from_fn(192, 256, |x, y| Luma([if new_top(x, y) { 255 } else { 0 }]));
+    let edge: Vec<f32> = garment_mask_low
+        .pixels()
+        .map(|p| f32::from(p[0]) / 255.0)
+        .collect();
+    // The warped garment: red on the garment, its photo's white backdrop around.
+    let cloth = RgbImage::from_fn(
+        192,
+        256,
+        |x, y| {
+            if new_top(x, y) {
+                red
+            } else {
+                Rgb([255; 3])
+            }
+        },
+    );
+    let rendered_t = rgb_to_tensor(&rendered, &device).unwrap();
+    let out = fitting_room::engine::TryOn {
+        warped_cloth: rgb_to_tensor(&cloth, &device).unwrap(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap(),
+        p_rendered: rendered_t.clone(),
+        m_composite: Tensor::from_vec(edge, (1, 1, h, w), &device).unwrap(),
+        p_tryon: rendered_t,
+    };
+    let garment = imageops::resize(&cloth, 576, 768, imageops::FilterType::Nearest);
+    let garment_mask = imageops::resize(&garment_mask_low, 576, 768, imageops::FilterType::Nearest);
+    let composed = compose_hires(
+        &out,
+        &HiresInputs {
+            person: &photo,
+            person_native: &seen,
+            exposure: Exposure::NEUTRAL,
+            person_matte: None,
+            keep_photo: false,
+            garment: &garment,
+            garment_mask: &garment_mask,
+            inside: None,
+            seams: [false; 4],
+        },
+    )
+    .unwrap();
+    // Beside the sleeves, from 3 network pixels out, the wall is the photo's.
+    for y in 3 * 78..3 * 102 {
+        for x in (3 * 22..3 * 27).chain(3 * 165..3 * 170) {
+            assert_eq!(
+                composed.image.get_pixel(x, y),
+                photo.get_pixel(x, y),
+                "({x}, {y}): the garment's smear pasted"
+            );
+        }
+    }
+    // Right below the short sleeves the arms are bare, as rendered, not the old navy sleeve.
+    for (x, y) in [(3 * 40, 3 * 111), (3 * 40, 3 * 113), (3 * 152, 3 * 112)] {
+        let p = composed.image.get_pixel(x, y);
+        assert!(
+            (0..3).all(|c| p[c].abs_diff(skin[c]) <= 12),
+            "({x}, {y}): {p:?} is not the bare arm"
+        );
+    }
+    // And the new top is pasted.
+    assert_eq!(*composed.image.get_pixel(3 * 96, 3 * 120), red);
+}

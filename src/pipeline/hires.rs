@@ -422,6 +422,132 @@ fn onto_photo_background(planes: &mut [Plane], person: &Plane, plate: &[Plane; 3
     }
 }
 
+/// How far (in 192x256 pixels) past the warped garment's edge the generator smears the
+/// garment's colour into the person it renders (measured on the default model: strongest over
+/// the first 2-3 pixels, gone by 5).
+const BLEED_REACH: usize = 4;
+
+/// Below this squared distance ([-1, 1] units, summed over the channels) between the garment's
+/// colour and what the network saw, a mix towards the garment changes nothing to tell apart.
+const BLEED_MIN_CONTRAST: f32 = 0.01;
+
+/// The generator renders the person with the new garment's colour smeared a few pixels past the
+/// garment's edge: a red haze over the skin below a red top's hem, a glow under its sleeves.
+/// Pasted, it tints the photo around the garment. Outside the warped garment and within
+/// [`BLEED_REACH`] of it, the part of the rendered person's difference from what the network
+/// saw that a mix towards the garment's colour nearby explains is taken out of `rendered`, the
+/// planes the change is decided on (not those pasted): a pixel that differs only by such a mix
+/// keeps the photo's, one that turned into something else (a sleeve become an arm) still
+/// changes.
+fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane], edge: &Plane) {
+    let (w, h) = (edge.width, edge.height);
+    let garment: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
+    // The garment's colour is read a pixel inside its edge: the warped garment's outermost
+    // pixels hold the garment photo's backdrop too.
+    let inner: Vec<bool> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            garment[i]
+                && x > 0
+                && y > 0
+                && x + 1 < w
+                && y + 1 < h
+                && garment[i - 1]
+                && garment[i + 1]
+                && garment[i - w]
+                && garment[i + w]
+        })
+        .collect();
+    let seeds = if inner.contains(&true) {
+        inner
+    } else {
+        garment
+    };
+    let Some((distance, nearest)) = nearest_seed(&seeds, w, h, BLEED_REACH + 4) else {
+        return;
+    };
+    // Seeds lie a pixel inside the edge: full weight up to BLEED_REACH past it, none 2 further.
+    let reach = BLEED_REACH as f32 + 1.0;
+    for i in 0..w * h {
+        let weight = (1.0 - (distance[i] - reach) / 2.0).clamp(0.0, 1.0) * (1.0 - edge.data[i]);
+        if weight <= 0.0 {
+            continue;
+        }
+        let from = nearest[i] as usize;
+        let towards = [0, 1, 2].map(|c| cloth[c].data[from] - seen[c].data[i]);
+        let contrast: f32 = towards.iter().map(|v| v * v).sum();
+        if contrast < BLEED_MIN_CONTRAST {
+            continue;
+        }
+        let along: f32 = (0..3)
+            .map(|c| (rendered[c].data[i] - seen[c].data[i]) * towards[c])
+            .sum();
+        let mix = (along / contrast).clamp(0.0, 1.0) * weight;
+        for c in 0..3 {
+            rendered[c].data[i] -= mix * towards[c];
+        }
+    }
+}
+
+/// For each pixel of a `w` x `h` grid within `margin` of the seeds' bounding box, the distance
+/// to the nearest `seed` pixel and that pixel's index: a two-pass chamfer transform (steps of 1
+/// along the axes, 1.4 diagonally) over that box only, in linear time. Farther pixels get an
+/// infinite distance. `None` when there is no seed.
+fn nearest_seed(seed: &[bool], w: usize, h: usize, margin: usize) -> Option<(Vec<f32>, Vec<u32>)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, _) in seed.iter().enumerate().filter(|(_, &s)| s) {
+        let (x, y) = (i % w, i / w);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    if x0 == usize::MAX {
+        return None;
+    }
+    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (x1, y1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
+    // The box with a border of unreachable pixels, so no step needs a bounds check.
+    let (bw, bh) = (x1 - x0 + 3, y1 - y0 + 3);
+    let mut distance = vec![f32::INFINITY; bw * bh];
+    let mut nearest = vec![0u32; bw * bh];
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let (i, b) = (y * w + x, (y - y0 + 1) * bw + (x - x0 + 1));
+            nearest[b] = i as u32;
+            if seed[i] {
+                distance[b] = 0.0;
+            }
+        }
+    }
+    let steps = [(1, 1.0), (bw + 1, 1.4), (bw, 1.0), (bw - 1, 1.4)];
+    let mut relax = |b: usize, forward: bool| {
+        for (offset, step) in steps {
+            let n = if forward { b - offset } else { b + offset };
+            if distance[n] + step < distance[b] {
+                distance[b] = distance[n] + step;
+                nearest[b] = nearest[n];
+            }
+        }
+    };
+    for y in 1..bh - 1 {
+        for b in y * bw + 1..(y + 1) * bw - 1 {
+            relax(b, true);
+        }
+    }
+    for y in (1..bh - 1).rev() {
+        for b in (y * bw + 1..(y + 1) * bw - 1).rev() {
+            relax(b, false);
+        }
+    }
+    let mut full_distance = vec![f32::INFINITY; w * h];
+    let mut full_nearest = vec![0u32; w * h];
+    for y in y0..=y1 {
+        let b = (y - y0 + 1) * bw + 1;
+        let row = y * w + x0..=y * w + x1;
+        full_distance[row.clone()].copy_from_slice(&distance[b..b + x1 - x0 + 1]);
+        full_nearest[row].copy_from_slice(&nearest[b..b + x1 - x0 + 1]);
+    }
+    Some((full_distance, full_nearest))
+}
+
 /// How far (in 192x256 pixels) the network's rendering blends the background it saw into the
 /// person's outline: the matte softened by as much says how much of VITON's grey each rendered
 /// pixel holds.
@@ -597,10 +723,21 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     let rendered = planes(&out.p_rendered)?;
     let composite = planes(&out.m_composite)?.remove(0);
     let warped_edge = planes(&out.warped_edge)?.remove(0);
+    let cloth = planes(&out.warped_cloth)?;
     if grid.len() != 2 || rendered.len() != 3 {
         return Err(PipelineError::Shape(out.last_flow.dims().to_vec()));
     }
     let (lw, lh) = (composite.width, composite.height);
+    let same_size = |p: &Plane| (p.width, p.height) == (lw, lh);
+    if cloth.len() != 3
+        || !cloth
+            .iter()
+            .chain(&rendered)
+            .chain([&warped_edge])
+            .all(same_size)
+    {
+        return Err(PipelineError::Shape(out.warped_cloth.dims().to_vec()));
+    }
 
     // Where the rendered person matches what the network saw, the photo's own pixels are kept.
     let seen = rgb_planes(inputs.person_native);
@@ -629,8 +766,9 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     }
     // Compared after a slight blur: the generator reproduces what it keeps at low frequencies,
     // while fine texture (hair, fabric) differs even where nothing changed.
-    let rendered_soft: Vec<Plane> = rendered.par_iter().map(|p| p.blurred(1)).collect();
+    let mut rendered_soft: Vec<Plane> = rendered.par_iter().map(|p| p.blurred(1)).collect();
     let seen_soft: Vec<Plane> = seen.par_iter().map(|p| p.blurred(1)).collect();
+    discount_garment_bleed(&mut rendered_soft, &seen_soft, &cloth, &warped_edge);
     let region = match inputs.person_matte {
         Some(matte) if matte.dimensions() == (lw as u32, lh as u32) => Some(person_region(matte)),
         Some(matte) => {
@@ -1033,6 +1171,28 @@ mod tests {
             assert!((at(6)[c] - edge).abs() < 0.01, "{:?}", at(6));
             assert_eq!(at(10)[c], person[c]);
         }
+    }
+
+    /// The chamfer transform finds each pixel's nearest seed and its distance (1 per step along
+    /// an axis, 1.4 diagonally), and nothing where there is no seed.
+    #[test]
+    fn each_pixel_finds_its_nearest_seed() {
+        let (w, h) = (9usize, 7usize);
+        let mut seed = vec![false; w * h];
+        seed[w + 1] = true;
+        seed[5 * w + 7] = true;
+        let (distance, nearest) = nearest_seed(&seed, w, h, 9).unwrap();
+        let at = |x: usize, y: usize| (distance[y * w + x], nearest[y * w + x] as usize);
+        assert_eq!(at(1, 1), (0.0, w + 1));
+        assert_eq!(at(4, 1), (3.0, w + 1));
+        assert!((at(3, 3).0 - 2.8).abs() < 1e-5 && at(3, 3).1 == w + 1);
+        assert_eq!(at(7, 2), (3.0, 5 * w + 7));
+        assert!((at(8, 6).0 - 1.4).abs() < 1e-5 && at(8, 6).1 == 5 * w + 7);
+        assert!(nearest_seed(&vec![false; w * h], w, h, 9).is_none());
+        // Only so far around the seeds' box.
+        let (distance, _) = nearest_seed(&seed, w, h, 0).unwrap();
+        assert!((distance[3 * w + 4] - 3.8).abs() < 1e-5);
+        assert_eq!(distance[5 * w + 8], f32::INFINITY);
     }
 
     #[test]
