@@ -1,6 +1,7 @@
 //! Resizing 8-bit pictures on every core: the same separable filters and pixel-centre
 //! conventions as `image::imageops::resize` (a vertical pass into floats, then a horizontal one,
-//! rounded), with weights computed once per output row and column and rows spread over threads.
+//! rounded), with weights computed once per output row and column, and each output row made
+//! whole (both passes) on one thread.
 //! The network's inputs are cut from photos of any size each frame; this keeps that cheap.
 
 use image::{ImageBuffer, Pixel};
@@ -75,49 +76,54 @@ where
 {
     let (w, h) = img.dimensions();
     let c = P::CHANNEL_COUNT as usize;
+    // 8-bit pixels have at most four channels (RGBA): the horizontal pass sums in an array of
+    // four.
+    assert!(c <= 4, "{c} channels");
     if w == 0 || h == 0 || width == 0 || height == 0 {
         return ImageBuffer::new(width, height);
     }
     let src = img.as_raw();
     let row_len = w as usize * c;
-    // Vertical pass: every output row as floats, input width.
     let rows = taps(h, height, filter);
-    let mut tall = vec![0f32; height as usize * row_len];
-    tall.par_chunks_mut(row_len)
-        .zip(rows.par_iter())
-        .for_each(|(out, (first, weights))| {
-            for (k, &wt) in weights.iter().enumerate() {
-                let line = &src[(first + k) * row_len..][..row_len];
-                // The first tap writes before anything reads: a fresh zeroed page read first
-                // and written then costs a copy-on-write fault and a TLB flush on every core.
-                if k == 0 {
-                    for (o, &v) in out.iter_mut().zip(line) {
-                        *o = wt * f32::from(v);
-                    }
-                } else {
-                    for (o, &v) in out.iter_mut().zip(line) {
-                        *o += wt * f32::from(v);
-                    }
-                }
-            }
-        });
-    // Horizontal pass, rounded to the nearest level.
     let columns = taps(w, width, filter);
     let out_len = width as usize * c;
     let mut data = vec![0u8; height as usize * out_len];
+    // Each output row on its own: its vertical pass into a row of floats at the input's width
+    // (one per thread, reused), then its horizontal pass, rounded to the nearest level. No
+    // picture-sized buffer of floats: a phone photo's would be tens of megabytes of fresh pages.
     data.par_chunks_mut(out_len)
-        .zip(tall.par_chunks(row_len))
-        .for_each(|(out, line)| {
-            for (px, (first, weights)) in out.chunks_exact_mut(c).zip(&columns) {
-                for (ch, o) in px.iter_mut().enumerate() {
-                    let mut acc = 0f32;
-                    for (k, &wt) in weights.iter().enumerate() {
-                        acc += wt * line[(first + k) * c + ch];
+        .zip(rows.par_iter())
+        .for_each_init(
+            || vec![0f32; row_len],
+            |line, (out, (first, weights))| {
+                for (k, &wt) in weights.iter().enumerate() {
+                    let input = &src[(first + k) * row_len..][..row_len];
+                    if k == 0 {
+                        for (o, &v) in line.iter_mut().zip(input) {
+                            *o = wt * f32::from(v);
+                        }
+                    } else {
+                        for (o, &v) in line.iter_mut().zip(input) {
+                            *o += wt * f32::from(v);
+                        }
                     }
-                    *o = acc.round().clamp(0.0, 255.0) as u8;
                 }
-            }
-        });
+                for (px, (first, weights)) in out.chunks_exact_mut(c).zip(&columns) {
+                    // All channels of a pixel at once: one pass over its taps, with as many
+                    // independent sums (each in the same order as one channel alone).
+                    let mut acc = [0f32; 4];
+                    let taps = &line[first * c..(first + weights.len()) * c];
+                    for (tap, &wt) in taps.chunks_exact(c).zip(weights) {
+                        for (a, &v) in acc.iter_mut().zip(tap) {
+                            *a += wt * v;
+                        }
+                    }
+                    for (o, a) in px.iter_mut().zip(acc) {
+                        *o = a.round().clamp(0.0, 255.0) as u8;
+                    }
+                }
+            },
+        );
     ImageBuffer::from_raw(width, height, data).expect("buffer of the output's size")
 }
 

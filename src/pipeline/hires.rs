@@ -685,7 +685,7 @@ pub fn composition_size(crop: RgbImage) -> RgbImage {
 }
 
 /// `crop` downscaled to [`MAX_HIRES_HEIGHT`] pixels high, when it is higher.
-fn downscaled_to_cap(crop: &RgbImage) -> Option<RgbImage> {
+pub(crate) fn downscaled_to_cap(crop: &RgbImage) -> Option<RgbImage> {
     if crop.height() <= MAX_HIRES_HEIGHT {
         return None;
     }
