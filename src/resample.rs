@@ -42,6 +42,21 @@ impl Filter {
     }
 }
 
+/// `v` rounded to the nearest level (halves away from zero) and clamped to 0-255: the same as
+/// `v.round().clamp(0.0, 255.0) as u8`, without `round`, a library call per pixel on
+/// baseline x86-64. Where adding a half rounds the sum up onto the next integer, comparing with
+/// that integer less a half (exact in floats) tells, and the level is one less.
+#[inline]
+pub fn level(v: f32) -> u8 {
+    let v = v.clamp(0.0, 255.0);
+    let t = (v + 0.5) as u8;
+    if v < f32::from(t) - 0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
 /// For each output index along one axis: the first input index and the normalised weights.
 fn taps(input: u32, output: u32, filter: Filter) -> Vec<(usize, Vec<f32>)> {
     let ratio = input as f32 / output as f32;
@@ -119,7 +134,7 @@ where
                         }
                     }
                     for (o, a) in px.iter_mut().zip(acc) {
-                        *o = a.round().clamp(0.0, 255.0) as u8;
+                        *o = level(a);
                     }
                 }
             },
@@ -131,6 +146,37 @@ where
 mod tests {
     use super::*;
     use image::{imageops, GrayImage, RgbImage};
+
+    /// `level` is `round`, clamped, for every value that matters: a fine sweep, each integer's
+    /// half and its neighbouring floats, the ends and beyond, NaN.
+    #[test]
+    fn level_rounds_as_round_does() {
+        let reference = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        let mut values: Vec<f32> = (0..3_000_000)
+            .map(|i| -2.0 + i as f32 * 0.0000867)
+            .collect();
+        for n in 0..=256 {
+            let half = n as f32 - 0.5;
+            let (mut below, mut above) = (half, half);
+            for _ in 0..4 {
+                below = f32::from_bits(below.to_bits() - 1);
+                above = f32::from_bits(above.to_bits() + 1);
+                values.extend([below, above]);
+            }
+            values.extend([half, n as f32]);
+        }
+        values.extend([
+            0.49999997,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            1e9,
+        ]);
+        for v in values {
+            assert_eq!(level(v), reference(v), "{v:e}");
+        }
+    }
 
     /// Within one level of `image`'s own resize, shrinking and enlarging, for both filters.
     #[test]

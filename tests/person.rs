@@ -563,7 +563,11 @@ fn huge_photos_are_analysed_downscaled_with_results_in_their_pixels() {
     assert!(compared >= 10, "{compared} points compared");
     // The matte agrees too: the same share of the picture is person.
     let share = |m: &fitting_room::person::Matte| {
-        m.data.iter().filter(|&&v| v > 0.5).count() as f32 / m.data.len() as f32
+        m.data
+            .iter()
+            .filter(|&&v| v >= fitting_room::person::MATTE_HALF)
+            .count() as f32
+            / m.data.len() as f32
     };
     assert!((share(&big.matte) - share(&small.matte)).abs() < 0.02);
 }

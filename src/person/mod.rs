@@ -108,28 +108,27 @@ impl std::fmt::Display for NoPerson {
     }
 }
 
-/// A soft matte: one value in [0, 1] per pixel, row-major.
+/// A soft matte: one level per pixel, row-major, 255 = person. Eight bits, as everything that
+/// uses it takes it: a phone photo's matte is twelve million pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matte {
     pub width: u32,
     pub height: u32,
-    pub data: Vec<f32>,
+    pub data: Vec<u8>,
 }
+
+/// The matte's level from which a pixel counts as person (a probability of one half).
+pub const MATTE_HALF: u8 = 128;
 
 impl Matte {
     /// The matte as an 8-bit grey picture.
     pub fn to_luma8(&self) -> image::GrayImage {
-        use rayon::prelude::*;
-        let bytes = self
-            .data
-            .par_iter()
-            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect();
-        image::GrayImage::from_raw(self.width, self.height, bytes).expect("matte size")
+        image::GrayImage::from_raw(self.width, self.height, self.data.clone()).expect("matte size")
     }
 
+    /// The person's probability at a pixel, in [0, 1].
     pub fn get(&self, x: u32, y: u32) -> f32 {
-        self.data[(y * self.width + x) as usize]
+        f32::from(self.data[(y * self.width + x) as usize]) / 255.0
     }
 }
 
@@ -161,7 +160,7 @@ impl Person {
     /// in the larger photo's pixels (`width` x `height`; the matte zero outside the part).
     fn moved_into(self, x0: u32, y0: u32, width: u32, height: u32) -> Person {
         let (dx, dy) = (x0 as f32, y0 as f32);
-        let mut data = vec![0f32; width as usize * height as usize];
+        let mut data = vec![0u8; width as usize * height as usize];
         let part_w = self.matte.width as usize;
         for (row, src) in self.matte.data.chunks_exact(part_w.max(1)).enumerate() {
             let start = (y0 as usize + row) * width as usize + x0 as usize;
@@ -753,14 +752,15 @@ fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
     let r = &map.region;
     let (s, c) = r.angle.sin_cos();
     let (du_dx, dv_dx) = (c * scale / r.width, -s * scale / r.height);
-    let mut data = vec![0f32; (width * height) as usize];
+    let mut data = vec![0u8; (width * height) as usize];
     data.par_chunks_mut(width as usize)
         .enumerate()
         .for_each(|(y, row)| {
             let (u0, v0) = r.from_image(0.0, y as f32 * scale);
             for (x, v) in row.iter_mut().enumerate() {
                 let x = x as f32;
-                *v = map.sample_uv(u0 + du_dx * x, v0 + dv_dx * x);
+                let p = map.sample_uv(u0 + du_dx * x, v0 + dv_dx * x);
+                *v = crate::resample::level(p * 255.0);
             }
         });
     Matte {
@@ -770,7 +770,7 @@ fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
     }
 }
 
-/// The matte's extent above one half, grown to hold the keypoints that are visible and inside
+/// The matte's extent from one half, grown to hold the keypoints that are visible and inside
 /// the photo; clamped to the photo.
 fn person_box(matte: &Matte, keypoints: &[Keypoint]) -> BoxPx {
     let (w, h) = (matte.width as f32, matte.height as f32);
@@ -780,7 +780,7 @@ fn person_box(matte: &Matte, keypoints: &[Keypoint]) -> BoxPx {
         x1: f32::MIN,
         y1: f32::MIN,
     };
-    // Each row's first and last pixel over one half, rows in parallel (a phone photo's matte
+    // Each row's first and last pixel from one half, rows in parallel (a phone photo's matte
     // has twelve million pixels).
     let extent = {
         use rayon::prelude::*;
@@ -789,8 +789,8 @@ fn person_box(matte: &Matte, keypoints: &[Keypoint]) -> BoxPx {
             .par_chunks(matte.width.max(1) as usize)
             .enumerate()
             .filter_map(|(y, row)| {
-                let first = row.iter().position(|&v| v > 0.5)?;
-                let last = row.iter().rposition(|&v| v > 0.5)?;
+                let first = row.iter().position(|&v| v >= MATTE_HALF)?;
+                let last = row.iter().rposition(|&v| v >= MATTE_HALF)?;
                 Some((y, y, first, last))
             })
             .reduce_with(|a, b| (a.0.min(b.0), a.1.max(b.1), a.2.min(b.2), a.3.max(b.3)))
