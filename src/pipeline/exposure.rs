@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use image::{GrayImage, RgbImage};
 
+use super::image_io::to_byte;
+
 /// Whether a dim photo is matched (see the module's description).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum ExposureMode {
@@ -96,10 +98,6 @@ fn srgb(l: f32) -> f32 {
     } else {
         1.055 * l.powf(1.0 / 2.4) - 0.055
     }
-}
-
-fn to_byte(v: f32) -> u8 {
-    (v * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
 /// The value below which `share` of the luminances lie (a histogram of 1024 levels).

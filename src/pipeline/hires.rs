@@ -11,6 +11,7 @@ use super::exposure::Exposure;
 use super::framing::Crop;
 use super::image_io::PipelineError;
 use crate::engine::{TryOn, NATIVE_SIZE};
+use crate::resample::level;
 
 /// Largest output height; bigger crops are downscaled to it first (width follows at 3:4).
 pub const MAX_HIRES_HEIGHT: u32 = 2048;
@@ -935,7 +936,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
                     };
                     // The photo's share of the pixel.
                     let own = (1.0 - m) * (1.0 - ch);
-                    let a = ((1.0 - own) * 255.0).round().clamp(0.0, 255.0) as u8;
+                    let a = level((1.0 - own) * 255.0);
                     alpha_row[x] = a;
                     if a == 0 {
                         // Where nothing is new: exactly the photo's pixel, no trip through floats.
@@ -944,7 +945,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
                     for c in 0..3 {
                         let photo = f32::from(own_row[3 * x + c]) / 127.5 - 1.0;
                         let v = m * cloth[c] + (1.0 - m) * ch * line(4 + c, x) + own * photo;
-                        row[3 * x + c] = ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                        row[3 * x + c] = level((v + 1.0) * 127.5);
                     }
                 }
             },
@@ -1018,9 +1019,7 @@ pub fn paste_back(photo: &RgbImage, crop: Crop, hires: &Hires) -> RgbImage {
                 for (c, v) in p.iter_mut().enumerate() {
                     let px = |yy: usize, xx: usize| image[3 * (yy * hw + xx) + c];
                     let new = at([px(y0, x0), px(y0, x1), px(y1, x0), px(y1, x1)]);
-                    *v = (new * a + f32::from(*v) * (1.0 - a))
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
+                    *v = level(new * a + f32::from(*v) * (1.0 - a));
                 }
             }
         });

@@ -234,8 +234,9 @@ fn plane_data(t: &Tensor, channels: usize) -> Result<(usize, usize, Vec<f32>), P
     Ok((h, w, data))
 }
 
-fn to_byte(v: f32) -> u8 {
-    (v * 255.0).round().clamp(0.0, 255.0) as u8
+/// A value in [0, 1] as the nearest 8-bit level.
+pub(crate) fn to_byte(v: f32) -> u8 {
+    crate::resample::level(v * 255.0)
 }
 
 /// (1, 3, H, W) tensor in [-1, 1] to an RGB image.
