@@ -615,7 +615,8 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
 /// The generator smears the new garment's colour a few pixels past the garment's edge (a red
 /// haze over the background beside a sleeve). That smear is not pasted: a few network pixels
 /// out the photo's pixels stay, bit for bit. What the network really changed right at the edge
-/// (an old long sleeve become a bare arm below the new short one) is pasted as rendered.
+/// (an old long sleeve become a bare arm below the new short one, a broad band repainted below
+/// the hem) is pasted as rendered.
 #[test]
 fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
     use candle_core::Tensor;
@@ -649,6 +650,11 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
         x if x >= 162 => x + 1 - 162,
         _ => 0,
     };
+    // Below the new top's hem, where the old top goes on, the network repaints a broad band
+    // (16 pixels) with some of the new top's colour: meant, not a smear.
+    let band = |own: Rgb<u8>| {
+        Rgb([0, 1, 2].map(|c| (0.4 * f32::from(own[c]) + 0.6 * f32::from(red[c])) as u8))
+    };
     let rendered = RgbImage::from_fn(192, 256, |x, y| {
         if new_top(x, y) {
             return red;
@@ -657,6 +663,9 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
             return skin;
         }
         let own = *seen.get_pixel(x, y);
+        if (50..142).contains(&x) && (170..186).contains(&y) {
+            return band(own);
+        }
         let d = sleeve_gap(x);
         if (75..105).contains(&y) && (1..=6).contains(&d) {
             let smear = 0.8 * (-(d as f32 - 1.0) / 1.5).exp();
@@ -726,6 +735,16 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
         assert!(
             (0..3).all(|c| p[c].abs_diff(skin[c]) <= 12),
             "({x}, {y}): {p:?} is not the bare arm"
+        );
+    }
+    // The band below the hem is pasted as rendered from its first row: no stripe of the old
+    // top between it and the hem.
+    for y in 3 * 171..3 * 175 {
+        let p = composed.image.get_pixel(3 * 96, y);
+        let expected = band(navy);
+        assert!(
+            (0..3).all(|c| p[c].abs_diff(expected[c]) <= 12),
+            "(288, {y}): {p:?} is not the band {expected:?}"
         );
     }
     // And the new top is pasted.

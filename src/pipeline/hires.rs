@@ -439,7 +439,8 @@ const BLEED_MIN_CONTRAST: f32 = 0.01;
 /// saw that a mix towards the garment's colour nearby explains is taken out of `rendered`, the
 /// planes the change is decided on (not those pasted): a pixel that differs only by such a mix
 /// keeps the photo's, one that turned into something else (a sleeve become an arm) still
-/// changes.
+/// changes, and so does one where the same mix goes on past the reach (a region the network
+/// repainted, not a smear).
 fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane], edge: &Plane) {
     let (w, h) = (edge.width, edge.height);
     let garment: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
@@ -467,23 +468,51 @@ fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane
     let Some((distance, nearest)) = nearest_seed(&seeds, w, h, BLEED_REACH + 4) else {
         return;
     };
+    // How much of a mix from `seen` towards `colour` explains `rendered` at pixel `i`.
+    let mix_at = |i: usize, colour: [f32; 3]| {
+        let towards = [0, 1, 2].map(|c| colour[c] - seen[c].data[i]);
+        let contrast: f32 = towards.iter().map(|v| v * v).sum();
+        if contrast < BLEED_MIN_CONTRAST {
+            return (0.0, towards);
+        }
+        let along: f32 = (0..3)
+            .map(|c| (rendered[c].data[i] - seen[c].data[i]) * towards[c])
+            .sum();
+        ((along / contrast).clamp(0.0, 1.0), towards)
+    };
     // Seeds lie a pixel inside the edge: full weight up to BLEED_REACH past it, none 2 further.
     let reach = BLEED_REACH as f32 + 1.0;
+    let mut discounts = Vec::new();
     for i in 0..w * h {
         let weight = (1.0 - (distance[i] - reach) / 2.0).clamp(0.0, 1.0) * (1.0 - edge.data[i]);
         if weight <= 0.0 {
             continue;
         }
         let from = nearest[i] as usize;
-        let towards = [0, 1, 2].map(|c| cloth[c].data[from] - seen[c].data[i]);
-        let contrast: f32 = towards.iter().map(|v| v * v).sum();
-        if contrast < BLEED_MIN_CONTRAST {
+        let colour = [0, 1, 2].map(|c| cloth[c].data[from]);
+        let (mix, towards) = mix_at(i, colour);
+        if mix <= 0.0 {
             continue;
         }
-        let along: f32 = (0..3)
-            .map(|c| (rendered[c].data[i] - seen[c].data[i]) * towards[c])
-            .sum();
-        let mix = (along / contrast).clamp(0.0, 1.0) * weight;
+        // A smear fades within a few pixels (the default model's to a third or less 10 pixels
+        // out); where the network repainted a broad region (a band below a new top's hem where
+        // the old top went on) the same mix goes on, and there it is meant: checked 10 pixels
+        // past the garment's edge, straight out from it.
+        let (sx, sy) = ((from % w) as f32, (from / w) as f32);
+        let (dx, dy) = ((i % w) as f32 - sx, (i / w) as f32 - sy);
+        let length = (dx * dx + dy * dy).sqrt().max(1.0);
+        let out = reach + 6.0;
+        let (px, py) = (sx + dx / length * out, sy + dy / length * out);
+        let beyond = if px >= 0.0 && py >= 0.0 && (px as usize) < w && (py as usize) < h {
+            mix_at(py as usize * w + px as usize, colour).0
+        } else {
+            0.0
+        };
+        // Meant where the mix out there is as strong as here, not where it fell to half.
+        let meant = (2.0 * beyond / mix - 1.0).clamp(0.0, 1.0);
+        discounts.push((i, mix * weight * (1.0 - meant), towards));
+    }
+    for (i, mix, towards) in discounts {
         for c in 0..3 {
             rendered[c].data[i] -= mix * towards[c];
         }
