@@ -12,6 +12,27 @@ use fitting_room::pipeline::{
 };
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
+/// The composition's inputs for a whole crop in the photo's own light: no matte, nothing kept,
+/// no seams. Tests change what they exercise with `..plain(...)`.
+fn plain<'a>(
+    person: &'a RgbImage,
+    person_native: &'a RgbImage,
+    garment: &'a RgbImage,
+    garment_mask: &'a GrayImage,
+) -> HiresInputs<'a> {
+    HiresInputs {
+        person,
+        person_native,
+        exposure: Exposure::NEUTRAL,
+        person_matte: None,
+        keep_photo: false,
+        garment,
+        garment_mask,
+        inside: None,
+        seams: [false; 4],
+    }
+}
+
 fn upscale(img: &RgbImage, factor: u32) -> RgbImage {
     imageops::resize(
         img,
@@ -78,17 +99,7 @@ fn hires_result_downscales_to_the_low_resolution_result() {
     let person_crop = fitting_room::pipeline::crop_pixels(&photo, crop, VITON_BACKGROUND);
     let composed = compose_hires(
         &out,
-        &HiresInputs {
-            person: &person_crop,
-            person_native: &person_native,
-            exposure: Exposure::NEUTRAL,
-            person_matte: None,
-            keep_photo: false,
-            garment: &garment_big,
-            garment_mask: &mask_big,
-            inside: None,
-            seams: [false; 4],
-        },
+        &plain(&person_crop, &person_native, &garment_big, &mask_big),
     )
     .unwrap();
     let hires = composed.image.clone();
@@ -194,21 +205,7 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
         }
     });
     let garment_mask = GrayImage::from_pixel(768, 1024, Luma([255]));
-    let composed = compose_hires(
-        &out,
-        &HiresInputs {
-            person: &photo,
-            person_native: &native,
-            exposure: Exposure::NEUTRAL,
-            person_matte: None,
-            keep_photo: false,
-            garment: &garment,
-            garment_mask: &garment_mask,
-            inside: None,
-            seams: [false; 4],
-        },
-    )
-    .unwrap();
+    let composed = compose_hires(&out, &plain(&photo, &native, &garment, &garment_mask)).unwrap();
     let hires = &composed.image;
     assert_eq!(hires.dimensions(), (768, 1024));
     // Far from the garment the photo's own pixels, fine checker included, are kept.
@@ -274,15 +271,8 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
     let composed = compose_hires(
         &out,
         &HiresInputs {
-            person: &photo,
-            person_native: &native,
-            exposure: Exposure::NEUTRAL,
             person_matte: Some(&matte),
-            keep_photo: false,
-            garment: &garment,
-            garment_mask: &garment_mask,
-            inside: None,
-            seams: [false; 4],
+            ..plain(&photo, &native, &garment, &garment_mask)
         },
     )
     .unwrap();
@@ -376,15 +366,9 @@ impl Staged {
         compose_hires(
             &self.out,
             &HiresInputs {
-                person: &self.photo,
-                person_native: &self.native,
-                exposure: Exposure::NEUTRAL,
-                person_matte: None,
                 keep_photo,
-                garment: &self.garment,
-                garment_mask: &self.garment_mask,
-                inside: None,
                 seams,
+                ..plain(&self.photo, &self.native, &self.garment, &self.garment_mask)
             },
         )
         .unwrap()
@@ -512,15 +496,8 @@ fn a_dark_background_gets_no_light_halo_around_the_person() {
     let composed = compose_hires(
         &out,
         &HiresInputs {
-            person: &photo,
-            person_native: &seen,
-            exposure: Exposure::NEUTRAL,
             person_matte: Some(&matte),
-            keep_photo: false,
-            garment: &garment,
-            garment_mask: &garment_mask,
-            inside: None,
-            seams: [false; 4],
+            ..plain(&photo, &seen, &garment, &garment_mask)
         },
     )
     .unwrap();
@@ -704,21 +681,7 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
     };
     let garment = imageops::resize(&cloth, 576, 768, imageops::FilterType::Nearest);
     let garment_mask = imageops::resize(&garment_mask_low, 576, 768, imageops::FilterType::Nearest);
-    let composed = compose_hires(
-        &out,
-        &HiresInputs {
-            person: &photo,
-            person_native: &seen,
-            exposure: Exposure::NEUTRAL,
-            person_matte: None,
-            keep_photo: false,
-            garment: &garment,
-            garment_mask: &garment_mask,
-            inside: None,
-            seams: [false; 4],
-        },
-    )
-    .unwrap();
+    let composed = compose_hires(&out, &plain(&photo, &seen, &garment, &garment_mask)).unwrap();
     // Beside the sleeves, from 3 network pixels out, the wall is the photo's.
     for y in 3 * 78..3 * 102 {
         for x in (3 * 22..3 * 27).chain(3 * 165..3 * 170) {
