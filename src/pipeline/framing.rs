@@ -287,6 +287,9 @@ pub fn crop_on_background(photo: &RgbImage, matte: Option<&GrayImage>, crop: Cro
 pub(crate) fn put_on_background(pixels: &mut RgbImage, alpha: &GrayImage) {
     let bg = VITON_BACKGROUND.0;
     let w = pixels.width() as usize;
+    if w == 0 {
+        return;
+    }
     pixels
         .par_chunks_mut(3 * w)
         .zip(alpha.par_chunks(w))
