@@ -425,7 +425,7 @@ fn onto_photo_background(planes: &mut [Plane], person: &Plane, plate: &[Plane; 3
 
 /// How far (in 192x256 pixels) past the warped garment's edge the generator smears the
 /// garment's colour into the person it renders (measured on the default model: strongest over
-/// the first 2-3 pixels, gone by 5).
+/// the first 2-3 pixels, faint beyond 4).
 const BLEED_REACH: usize = 4;
 
 /// Below this squared distance ([-1, 1] units, summed over the channels) between the garment's
