@@ -33,6 +33,21 @@ fn plain<'a>(
     }
 }
 
+/// The model fixture's engine (CPU) and its person, garment and garment mask (192x256).
+fn fixture_model_and_photos() -> (fitting_room::engine::Engine, RgbImage, RgbImage, GrayImage) {
+    let dir = model_fixtures();
+    let engine = ModelFiles::from_dir(&dir.join("PFAFN"))
+        .unwrap()
+        .load(&Device::Cpu, OpPath::Auto)
+        .unwrap();
+    let person = image::open(dir.join("person.png")).unwrap().to_rgb8();
+    let garment = image::open(dir.join("garment.png")).unwrap().to_rgb8();
+    let mask = image::open(dir.join("garment_mask.png"))
+        .unwrap()
+        .to_luma8();
+    (engine, person, garment, mask)
+}
+
 fn upscale(img: &RgbImage, factor: u32) -> RgbImage {
     imageops::resize(
         img,
@@ -55,16 +70,7 @@ fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
 
 #[test]
 fn hires_result_downscales_to_the_low_resolution_result() {
-    let dir = model_fixtures();
-    let engine = ModelFiles::from_dir(&dir.join("PFAFN"))
-        .unwrap()
-        .load(&Device::Cpu, OpPath::Auto)
-        .unwrap();
-    let person_small = image::open(dir.join("person.png")).unwrap().to_rgb8();
-    let garment_small = image::open(dir.join("garment.png")).unwrap().to_rgb8();
-    let mask_small = image::open(dir.join("garment_mask.png"))
-        .unwrap()
-        .to_luma8();
+    let (engine, person_small, garment_small, mask_small) = fixture_model_and_photos();
 
     // A "photo" four times the native size, with a margin so the crop is not the whole frame.
     let factor = 4;
@@ -527,16 +533,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
     use fitting_room::pipeline::{
         prepare_person, run_tryon, run_tryon_prepared, ExposureMode, TryOnPhotos,
     };
-    let dir = model_fixtures();
-    let engine = ModelFiles::from_dir(&dir.join("PFAFN"))
-        .unwrap()
-        .load(&Device::Cpu, OpPath::Auto)
-        .unwrap();
-    let person = image::open(dir.join("person.png")).unwrap().to_rgb8();
-    let garment = image::open(dir.join("garment.png")).unwrap().to_rgb8();
-    let mask = image::open(dir.join("garment_mask.png"))
-        .unwrap()
-        .to_luma8();
+    let (engine, person, garment, mask) = fixture_model_and_photos();
     let (flipped, flipped_mask) = (
         imageops::flip_horizontal(&garment),
         imageops::flip_horizontal(&mask),

@@ -282,9 +282,18 @@ pub fn crop_on_background(photo: &RgbImage, matte: Option<&GrayImage>, crop: Cro
     pixels
 }
 
+/// The network's view of a crop already cut from the photo (fill: [`VITON_BACKGROUND`]): with
+/// `alpha` (the crop's matte) the person on VITON's background, then at 192x256.
+pub(crate) fn native_view(mut cut: RgbImage, alpha: Option<&GrayImage>) -> RgbImage {
+    if let Some(alpha) = alpha {
+        put_on_background(&mut cut, alpha);
+    }
+    to_native(cut)
+}
+
 /// Blends a crop's pixels over [`VITON_BACKGROUND`] by `alpha` (the crop's matte, 255 =
 /// person), rows in parallel.
-pub(crate) fn put_on_background(pixels: &mut RgbImage, alpha: &GrayImage) {
+fn put_on_background(pixels: &mut RgbImage, alpha: &GrayImage) {
     let bg = VITON_BACKGROUND.0;
     let w = pixels.width() as usize;
     if w == 0 {
@@ -325,7 +334,11 @@ pub fn frame_person(
     crop: Crop,
 ) -> Result<RgbImage, CropError> {
     crop.validate(photo.width(), photo.height())?;
-    Ok(to_native(crop_on_background(photo, matte, crop)))
+    let alpha = matte.map(|matte| crop_plane(matte, crop));
+    Ok(native_view(
+        crop_pixels(photo, crop, VITON_BACKGROUND),
+        alpha.as_ref(),
+    ))
 }
 
 /// [`frame_person`] without a matte: the photo as it is.

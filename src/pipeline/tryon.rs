@@ -8,9 +8,7 @@ use candle_core::{Device, Tensor};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 use super::exposure::{Exposure, ExposureMode};
-use super::framing::{
-    crop_pixels, crop_plane, put_on_background, to_native, Crop, VITON_BACKGROUND,
-};
+use super::framing::{crop_pixels, crop_plane, native_view, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
 use super::hires::{
     compose_hires, composition_size, downscaled_to_cap, paste_back, Hires, HiresInputs,
@@ -117,17 +115,13 @@ pub fn prepare_person(photos: &TryOnPhotos) -> Result<PreparedPerson, PipelineEr
         .crop
         .validate(photos.photo.width(), photos.photo.height())?;
     // The crop is cut once (a phone photo's is tens of megabytes): the composition is made from
-    // it as it is, then the network's view from it with the person on VITON's background
-    // (what `frame_person` gives).
-    let mut cut = crop_pixels(photos.photo, photos.crop, VITON_BACKGROUND);
+    // it as it is, then the network's view from it (what `frame_person` gives).
+    let cut = crop_pixels(photos.photo, photos.crop, VITON_BACKGROUND);
     let composition = photos
         .hires
         .then(|| downscaled_to_cap(&cut).unwrap_or_else(|| cut.clone()));
     let alpha = photos.matte.map(|matte| crop_plane(matte, photos.crop));
-    if let Some(alpha) = &alpha {
-        put_on_background(&mut cut, alpha);
-    }
-    let mut person_native = to_native(cut);
+    let mut person_native = native_view(cut, alpha.as_ref());
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
     let matte_native = alpha.map(|alpha| resize(&alpha, tw, th, Filter::Triangle));
     // A 192x256 photo is a VITON input, taken as it is; any other is brought into VITON's light
