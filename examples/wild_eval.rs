@@ -24,7 +24,9 @@
 //! `--framing-only` measures (a) alone, without the try-ons; `--known-frame` dresses the person
 //! in the known VITON frame instead of the automatic crop (the matte as usual), which shows how
 //! much of (b) and (c) framing accounts for; `--dump` writes each photo's two compared try-ons
-//! (192x256) to look at.
+//! (192x256) to look at; `--perturb rescale|matte|both|parse` measures (b) for one step of the
+//! composition applied alone to each original VITON photo (no set photo used): the model's own
+//! sensitivity to it.
 
 use std::path::PathBuf;
 
@@ -39,6 +41,7 @@ use fitting_room::pipeline::{
     crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
     Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
 };
+use fitting_room::resample::Filter;
 
 /// Luma of an RGB image as floats.
 fn luma(img: &RgbImage) -> Vec<f32> {
@@ -105,12 +108,76 @@ fn ssim(a: &RgbImage, b: &RgbImage, mask: &[bool]) -> Option<f32> {
     (n > 0).then(|| (total / n as f64) as f32)
 }
 
+/// The original VITON photo's try-on as the app shows it (the high-resolution result pasted
+/// into the photo: at 192x256 the photo's own pixels where the rendered person matches them),
+/// and the network's own 192x256 rendering: `(rendered, pasted)`.
+fn reference_tryon(
+    engine: &fitting_room::engine::Engine,
+    original: &RgbImage,
+    garment: &RgbImage,
+    garment_mask: &GrayImage,
+    exposure: ExposureMode,
+) -> Result<(RgbImage, RgbImage)> {
+    let reference = run_tryon(
+        engine,
+        &TryOnPhotos {
+            photo: original,
+            crop: Crop::centered(192, 256),
+            matte: None,
+            garment,
+            garment_mask,
+            hires: true,
+            keep_photo: false,
+            exposure,
+        },
+    )?;
+    Ok((
+        reference.result,
+        reference.pasted.context("no pasted reference")?,
+    ))
+}
+
+/// A step of the composition applied alone to an original VITON photo (`--perturb`), to see
+/// how much each moves the try-on: the model's own sensitivity sets a floor under (b).
+#[derive(Clone, Copy, PartialEq)]
+enum Perturb {
+    /// Scaled up 2.5x (480x640) and dressed from there: the resampling a photo of another
+    /// size goes through.
+    Rescale,
+    /// The person models' matte over VITON's background: background replacement alone.
+    Matte,
+    /// Both.
+    Both,
+    /// Background replacement with the parse as the matte (its neck filled in, its edge
+    /// softened as `training/wild_set.py` cuts the set's persons out).
+    Parse,
+}
+
+/// The parse's person region as a matte, as `training/wild_set.py` cuts persons out: the
+/// unlabelled neck filled in (in each column, a gap of at most 24 pixels between person
+/// pixels), the edge softened by a Gaussian of sigma 0.7.
+fn parse_matte(parse: &GrayImage) -> GrayImage {
+    let (w, h) = parse.dimensions();
+    let mut m = GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if parse.get_pixel(x, y)[0] > 0 { 255 } else { 0 }])
+    });
+    for x in 0..w {
+        let ys: Vec<u32> = (0..h).filter(|&y| parse.get_pixel(x, y)[0] > 0).collect();
+        for run in ys.windows(2) {
+            if (2..=24).contains(&(run[1] - run[0])) {
+                (run[0]..run[1]).for_each(|y| m.put_pixel(x, y, image::Luma([255])));
+            }
+        }
+    }
+    imageops::blur(&m, 0.7)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(set), Some(val)) = (args.first(), args.get(1)) else {
         bail!(
             "usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png] [--framing-only] \
-             [--known-frame] [--exposure match|keep] [--dump DIR]"
+             [--known-frame] [--exposure match|keep] [--dump DIR] [--perturb rescale|matte|both|parse]"
         );
     };
     let (set, val) = (PathBuf::from(set), PathBuf::from(val));
@@ -133,6 +200,14 @@ fn main() -> Result<()> {
         .transpose()?
         .unwrap_or_default();
     let dump = flag("--dump").map(PathBuf::from);
+    let perturb = match flag("--perturb").as_deref() {
+        None => None,
+        Some("rescale") => Some(Perturb::Rescale),
+        Some("matte") => Some(Perturb::Matte),
+        Some("both") => Some(Perturb::Both),
+        Some("parse") => Some(Perturb::Parse),
+        Some(other) => bail!("--perturb {other}: rescale, matte, both or parse"),
+    };
     if let Some(dir) = &dump {
         std::fs::create_dir_all(dir)?;
     }
@@ -146,6 +221,7 @@ fn main() -> Result<()> {
     let mut ssims_rendered = Vec::new();
     let mut same_ious = Vec::new();
     let mut sheet_tiles: Vec<(RgbImage, RgbImage)> = Vec::new();
+    let shown = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or("-".into());
     for entry in manifest.iter().take(limit) {
         let name = entry["name"].as_str().context("name")?;
         let person = entry["person"].as_str().context("person")?;
@@ -169,6 +245,53 @@ fn main() -> Result<()> {
         let original = load_rgb(&val.join("image").join(person))?;
         let parse = load_gray(&val.join("image-parse").join(person.replace(".jpg", ".png")))?;
 
+        if let Some(kind) = perturb {
+            let (_, reference) =
+                reference_tryon(&engine, &original, &garment, &garment_mask, exposure)?;
+            let photo = if kind == Perturb::Matte || kind == Perturb::Parse {
+                original.clone()
+            } else {
+                fitting_room::resample::resize(&original, 480, 640, Filter::Lanczos3)
+            };
+            let full = Crop::centered(photo.width(), photo.height());
+            let background = if kind == Perturb::Rescale {
+                Background::Keep
+            } else {
+                Background::Replace
+            };
+            let mut subject =
+                prepare_subject(Some(&models), &photo, Framing::Manual(full), background)?;
+            if kind == Perturb::Parse {
+                subject.matte = Some(parse_matte(&parse));
+            }
+            let tried = run_tryon(
+                &engine,
+                &TryOnPhotos {
+                    photo: &photo,
+                    crop: full,
+                    matte: subject.matte.as_ref(),
+                    garment: &garment,
+                    garment_mask: &garment_mask,
+                    hires: true,
+                    keep_photo: false,
+                    exposure,
+                },
+            )?;
+            let pasted = tried.pasted.context("no pasted result")?;
+            let framed = imageops::resize(&pasted, 192, 256, imageops::FilterType::Triangle);
+            let mask: Vec<bool> = parse.pixels().map(|p| p[0] > 0).collect();
+            let s = ssim(&framed, &reference, &mask);
+            println!("{name} perturbed ssim {}", shown(s));
+            if let Some(s) = s {
+                ssims.push(s);
+            }
+            if let Some(dir) = &dump {
+                framed.save(dir.join(format!("{name}_perturbed.png")))?;
+                reference.save(dir.join(format!("{name}_original.png")))?;
+            }
+            continue;
+        }
+
         // (a)
         let subject = prepare_subject(Some(&models), &photo, Framing::Auto, Background::Replace)?;
         let iou = crop_iou(subject.crop, known);
@@ -190,7 +313,6 @@ fn main() -> Result<()> {
         if let Some(v) = consistency {
             same_ious.push(v);
         }
-        let shown = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or("-".into());
         if framing_only {
             println!(
                 "{name} {}x{} known {known} auto {} iou {iou:.3} iou' {} carried {:?} {:?}",
@@ -231,23 +353,8 @@ fn main() -> Result<()> {
         // The original's try-on as the app shows it (the high-resolution result pasted into the
         // photo: at 192x256 the photo's own pixels where the rendered person matches them), and
         // the network's own 192x256 rendering.
-        let reference = run_tryon(
-            &engine,
-            &TryOnPhotos {
-                photo: &original,
-                crop: Crop::centered(192, 256),
-                matte: None,
-                garment: &garment,
-                garment_mask: &garment_mask,
-                hires: true,
-                keep_photo: false,
-                exposure,
-            },
-        )?;
-        let (reference_rendered, reference) = (
-            reference.result,
-            reference.pasted.context("no pasted reference")?,
-        );
+        let (reference_rendered, reference) =
+            reference_tryon(&engine, &original, &garment, &garment_mask, exposure)?;
 
         // (b): the known frame of the pasted result at 192x256, inside the person and the photo.
         let framed = imageops::resize(
