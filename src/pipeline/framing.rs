@@ -334,11 +334,7 @@ pub fn frame_person(
     crop: Crop,
 ) -> Result<RgbImage, CropError> {
     crop.validate(photo.width(), photo.height())?;
-    let alpha = matte.map(|matte| crop_plane(matte, crop));
-    Ok(native_view(
-        crop_pixels(photo, crop, VITON_BACKGROUND),
-        alpha.as_ref(),
-    ))
+    Ok(to_native(crop_on_background(photo, matte, crop)))
 }
 
 /// [`frame_person`] without a matte: the photo as it is.
