@@ -1454,6 +1454,7 @@ fn plan(
             frees: Vec::new(),
         });
     }
+    fuse_pads(&mut steps, outputs);
     let mut sizes = vec![0; slots];
     for (&id, s) in shapes {
         if id < slots {
@@ -1469,6 +1470,61 @@ fn plan(
     };
     plan.finish();
     Ok(plan)
+}
+
+/// A zero padding of height and width read only by a depthwise or plain convolution becomes
+/// that convolution's border: the kernels skip taps outside the map, so the padded copy (a
+/// whole feature map written and read again, before each of MediaPipe's strided VALID
+/// convolutions) is never made. Skipped taps added zeros: the sums are the same.
+fn fuse_pads(steps: &mut Vec<Step>, outputs: &[usize]) {
+    let mut readers: HashMap<usize, usize> = HashMap::new();
+    for id in steps
+        .iter()
+        .flat_map(|s| s.inputs.iter().chain(&s.residual))
+        .chain(outputs)
+    {
+        *readers.entry(*id).or_default() += 1;
+    }
+    // Spatial-only pads: out slot -> (step, input slot, shape, before).
+    let pads: HashMap<usize, (usize, usize, [usize; 4], [usize; 4])> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s.kind {
+            native::Kind::Pad { shape, before, out }
+                if before[0] == 0
+                    && before[3] == 0
+                    && shape[0] == out[0]
+                    && shape[3] == out[3]
+                    && s.act == Epi::None
+                    && s.residual.is_none()
+                    && readers.get(&s.out) == Some(&1) =>
+            {
+                Some((s.out, (i, s.inputs[0], shape, before)))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut dead = vec![false; steps.len()];
+    for s in steps.iter_mut() {
+        let Some(&(pi, input, shape, before)) = s.inputs.first().and_then(|x| pads.get(x)) else {
+            continue;
+        };
+        let g = match &mut s.kind {
+            native::Kind::Depthwise { g, .. } | native::Kind::Conv { g, .. } => g,
+            _ => continue,
+        };
+        g.h = shape[1];
+        g.w = shape[2];
+        g.top += before[1];
+        g.left += before[2];
+        s.inputs[0] = input;
+        dead[pi] = true;
+    }
+    let mut i = 0;
+    steps.retain(|_| {
+        i += 1;
+        !dead[i - 1]
+    });
 }
 
 #[cfg(test)]
@@ -1524,6 +1580,104 @@ mod tests {
             .to_vec1()
             .unwrap();
         assert_eq!(centre, [9.0, 9.0]);
+    }
+
+    /// Pseudo-random values in [-1, 1) (a fixed sequence: the test is reproducible).
+    fn noise(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// MediaPipe's downsampling as published (a zero PAD, then a VALID stride-2 depthwise or
+    /// plain convolution) and a convolution to fewer outputs than a kernel's width: the CPU
+    /// executor plans no padded copy, uses the narrow kernel, and agrees with the candle
+    /// tensor path (explicit padding, im2col-free reference convolutions).
+    #[test]
+    fn fused_pads_and_narrow_convolutions_match_the_tensor_path() {
+        let cpu = Device::Cpu;
+        let t = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &cpu).unwrap();
+        let pads = |p: [i32; 8]| Tensor::new(&p, &cpu).unwrap().reshape((4, 2)).unwrap();
+        // x: 1x9x11x10 (10 channels: a chunk of eight and a rest of two).
+        let tensors = HashMap::from([
+            (1, pads([0, 0, 1, 1, 1, 1, 0, 0])),
+            (2, t(noise(3 * 3 * 10, 2), &[1, 3, 3, 10])),
+            (3, t(noise(10, 3), &[10])),
+            (5, pads([0, 0, 0, 2, 2, 1, 0, 0])),
+            (6, t(noise(3 * 3 * 3 * 10, 6), &[3, 3, 3, 10])),
+            (7, t(noise(3, 7), &[3])),
+            (9, t(noise(2 * 3 * 3 * 3, 9), &[2, 3, 3, 3])),
+            (10, t(noise(2, 10), &[2])),
+            (15, t(noise(3 * 3 * 24, 15), &[1, 3, 3, 24])),
+            (16, t(noise(24, 16), &[24])),
+        ]);
+        let constants = Constants {
+            path: PathBuf::from("w.safetensors"),
+            tensors,
+        };
+        // y: 1x9x13x24 (channels the 16-lane kernels leave to the 8-lane ones, fewer than
+        // their four-vector block: the four-pixel path, strided and not, and the edges).
+        let text = r#"{"format": "fitting-room-tflite-graph/1", "inputs": [0, 14],
+            "outputs": [4, 8, 11, 17, 18],
+            "tensors": {"0": {"name": "x", "shape": [1, 9, 11, 10]},
+                        "14": {"name": "y", "shape": [1, 9, 13, 24]},
+                        "19": {"name": "yp", "shape": [1, 11, 15, 24]},
+                        "17": {"name": "dw2", "shape": [1, 5, 7, 24]},
+                        "18": {"name": "dw1", "shape": [1, 9, 13, 24]},
+                        "12": {"name": "xp", "shape": [1, 11, 13, 10]},
+                        "4": {"name": "dw", "shape": [1, 5, 6, 10]},
+                        "13": {"name": "xq", "shape": [1, 11, 14, 10]},
+                        "8": {"name": "conv", "shape": [1, 5, 6, 3]},
+                        "11": {"name": "narrow", "shape": [1, 5, 6, 2]}},
+            "ops": [
+                {"op": "PAD", "inputs": [0, 1], "outputs": [12]},
+                {"op": "DEPTHWISE_CONV_2D", "inputs": [12, 2, 3], "outputs": [4],
+                 "stride": [2, 2], "padding": "valid"},
+                {"op": "PAD", "inputs": [0, 5], "outputs": [13]},
+                {"op": "CONV_2D", "inputs": [13, 6, 7], "outputs": [8],
+                 "stride": [2, 2], "padding": "valid"},
+                {"op": "CONV_2D", "inputs": [8, 9, 10], "outputs": [11], "padding": "same",
+                 "activation": "relu"},
+                {"op": "PAD", "inputs": [14, 1], "outputs": [19]},
+                {"op": "DEPTHWISE_CONV_2D", "inputs": [19, 15, 16], "outputs": [17],
+                 "stride": [2, 2], "padding": "valid"},
+                {"op": "DEPTHWISE_CONV_2D", "inputs": [14, 15, 16], "outputs": [18],
+                 "padding": "same"}
+            ]}"#;
+        let file = parse(text).unwrap();
+        let graph = Graph::build(file, &constants, "g", Path::new("g.json"), &cpu, true).unwrap();
+        let plan = graph.native.as_ref().unwrap();
+        let kinds: Vec<&str> = plan.steps.iter().map(|s| s.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            ["depthwise", "conv", "conv", "depthwise", "depthwise"]
+        );
+        let x = t(noise(9 * 11 * 10, 1), &[1, 9, 11, 10]);
+        let y = t(noise(9 * 13 * 24, 14), &[1, 9, 13, 24]);
+        let fast = graph.run(&[x.clone(), y.clone()]).unwrap();
+        let slow = graph.run_tensors(&[x, y]).unwrap();
+        assert_eq!(fast.len(), 5);
+        for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            assert_eq!(a.dims(), b.dims(), "output {i}");
+            let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+            let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+            let diff = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5, "output {i} differs by {diff}");
+            assert!(
+                b.iter().any(|&v| v.abs() > 0.1),
+                "output {i} is all but zero"
+            );
+        }
     }
 
     /// Descriptions that once panicked the loader (index out of bounds, division by zero,

@@ -314,6 +314,7 @@ fn sample_region_values(
     lo: f32,
     hi: f32,
 ) -> Vec<f32> {
+    use rayon::prelude::*;
     let (w, h) = (img.width() as isize, img.height() as isize);
     let raw = img.as_raw();
     let scale = (hi - lo) / 255.0;
@@ -322,19 +323,24 @@ fn sample_region_values(
         let (x, y) = (x.clamp(0, w - 1), y.clamp(0, h - 1));
         raw[((y * w + x) * 3) as usize + c] as f32
     };
-    for b in 0..size {
-        for a in 0..size {
-            let (x, y) = region.to_image(a as f32 / size as f32, b as f32 / size as f32);
-            let (x0, y0) = (x.floor(), y.floor());
-            let (tx, ty) = (x - x0, y - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            for c in 0..3 {
-                let top = px(x0, y0, c) * (1.0 - tx) + px(x0 + 1, y0, c) * tx;
-                let bottom = px(x0, y0 + 1, c) * (1.0 - tx) + px(x0 + 1, y0 + 1, c) * tx;
-                out[(b * size + a) * 3 + c] = (top * (1.0 - ty) + bottom * ty) * scale + lo;
+    // Rows in parallel, the rotation taken once (a sine and cosine per pixel were a third of
+    // this function's time).
+    let to_image = region.to_image_map();
+    out.par_chunks_mut(size * 3)
+        .enumerate()
+        .for_each(|(b, row)| {
+            for (a, dst) in row.chunks_exact_mut(3).enumerate() {
+                let (x, y) = to_image(a as f32 / size as f32, b as f32 / size as f32);
+                let (x0, y0) = (x.floor(), y.floor());
+                let (tx, ty) = (x - x0, y - y0);
+                let (x0, y0) = (x0 as isize, y0 as isize);
+                for (c, d) in dst.iter_mut().enumerate() {
+                    let top = px(x0, y0, c) * (1.0 - tx) + px(x0 + 1, y0, c) * tx;
+                    let bottom = px(x0, y0 + 1, c) * (1.0 - tx) + px(x0 + 1, y0 + 1, c) * tx;
+                    *d = (top * (1.0 - ty) + bottom * ty) * scale + lo;
+                }
             }
-        }
-    }
+        });
     out
 }
 

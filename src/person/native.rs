@@ -159,7 +159,7 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Kind::Pointwise { .. } => "pointwise",
             Kind::Conv { .. } => "conv",
@@ -340,6 +340,18 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
         Kind::Pointwise { w, tail, b, k, n } => {
             product(xs[0], (w, tail), b, residual, out, *k, *n, act)
         }
+        Kind::Conv { w, tail, b, g, n } if *n < 8 => {
+            // `tail` is the whole weight, transposed (fewer columns than a kernel's width).
+            let n = *n;
+            let rows = band(g.oh, g.ow * g.kh * g.kw * g.c * n, 1 << 15);
+            out.par_chunks_mut(rows * g.ow * n)
+                .enumerate()
+                .for_each(|(i, dst)| {
+                    let off = i * rows * g.ow * n;
+                    let res = residual.map(|res| &res[off..off + dst.len()]);
+                    conv_narrow(xs[0], tail, b, g, n, i * rows, dst, res, act);
+                });
+        }
         Kind::Conv { w, tail, b, g, n } => {
             let n = *n;
             let kk = g.kh * g.kw * g.c;
@@ -347,12 +359,16 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
             out.par_chunks_mut(rows * g.ow * n)
                 .enumerate()
                 .for_each(|(i, dst)| {
-                    let r = dst.len() / (g.ow * n);
-                    let mut cols = vec![0f32; r * g.ow * kk];
-                    im2col(xs[0], g, i * rows, r, &mut cols);
-                    let off = i * rows * g.ow * n;
-                    let res = residual.map(|res| &res[off..off + dst.len()]);
-                    product_serial(&cols, (w, tail), b, res, dst, kk, n, act);
+                    // One output row's patches at a time, so that they stay in cache: a band's
+                    // at once was megabytes written, then read back, for a few products each.
+                    let mut cols = vec![0f32; g.ow * kk];
+                    for (r, row) in dst.chunks_exact_mut(g.ow * n).enumerate() {
+                        let oy = i * rows + r;
+                        im2col(xs[0], g, oy, 1, &mut cols);
+                        let off = oy * g.ow * n;
+                        let res = residual.map(|res| &res[off..off + row.len()]);
+                        product_serial(&cols, (w, tail), b, res, row, kk, n, act);
+                    }
                 });
         }
         Kind::Depthwise { w, b, g } => {
@@ -451,8 +467,6 @@ fn product(
     act: Epi,
 ) {
     let m = dst.len() / n;
-    let threads = rayon::current_num_threads().max(1);
-    let rows = band(m, k * n, 1 << 16);
     #[cfg(target_arch = "x86_64")]
     if wide() {
         assert!(x.len() >= m * k && w.len() >= k * n && b.len() >= n);
@@ -469,14 +483,8 @@ fn product(
             n,
             act,
         };
-        let row_bands = m.div_ceil(rows);
-        let col_bands = if row_bands >= 2 * threads {
-            1
-        } else {
-            (2 * threads).div_ceil(row_bands).min(n / 16).max(1)
-        };
-        let cols = n.div_ceil(col_bands).div_ceil(16) * 16;
-        let tiles: Vec<_> = (0..row_bands)
+        let (rows, cols) = tiling(m, k, n, rayon::current_num_threads().max(1));
+        let tiles: Vec<_> = (0..m.div_ceil(rows))
             .flat_map(|a| {
                 (0..n.div_ceil(cols)).map(move |c| {
                     (
@@ -497,6 +505,7 @@ fn product(
         });
         return;
     }
+    let rows = band(m, k * n, 1 << 16);
     dst.par_chunks_mut(rows * n).enumerate().for_each(|(i, d)| {
         let r = d.len() / n;
         let off = i * rows * n;
@@ -512,6 +521,33 @@ fn product(
             act,
         );
     });
+}
+
+/// Rows and columns per task of an (m, k) by (k, n) product on `threads`: the split that reads
+/// least, the weights once per band of rows and the input once per band of columns, among those
+/// giving enough tasks (four per thread, none under 2^16 multiply-adds). Rows go in multiples of
+/// the kernels' 8-row tile: the detector's 7x7 maps had gone in bands of 7 rows, run as tiles of
+/// 4, 1, 1 and 1, each a pass over a megabyte of weights.
+fn tiling(m: usize, k: usize, n: usize, threads: usize) -> (usize, usize) {
+    let tasks = (4 * threads).min((m * k * n) >> 16).max(1);
+    let (max_rows, max_cols) = (m.div_ceil(8), (n / 16).max(1));
+    let mut best = (usize::MAX, 1, 1);
+    for r in 1..=max_rows {
+        let c = tasks.div_ceil(r).min(max_cols);
+        if r * c < tasks && r < max_rows {
+            continue;
+        }
+        let cost = r * n + c * m;
+        if cost < best.0 {
+            best = (cost, r, c);
+        }
+        if r * c >= tasks && c == 1 {
+            break;
+        }
+    }
+    let (_, r, c) = best;
+    let rows = m.div_ceil(r).div_ceil(8) * 8;
+    (rows.min(m).max(1), n.div_ceil(c).div_ceil(16) * 16)
 }
 
 /// [`product`] on the calling thread.
@@ -664,6 +700,91 @@ fn im2col(x: &[f32], g: &Window, y0: usize, r: usize, cols: &mut [f32]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Output rows from `y0` of a convolution with fewer than 8 outputs (the landmark model's
+/// segmentation head ends in a 3x3 convolution to one channel): per output pixel and channel,
+/// lane-wise partial sums over the taps, reduced once. As a product each pixel's patch fed a
+/// kernel built for 8 columns or more with one, a third of the landmark model's time.
+/// `wt` is the weight transposed, (n, kh * kw * c).
+#[allow(clippy::too_many_arguments)]
+fn conv_narrow(
+    x: &[f32],
+    wt: &[f32],
+    b: &[f32],
+    g: &Window,
+    n: usize,
+    y0: usize,
+    dst: &mut [f32],
+    res: Option<&[f32]>,
+    act: Epi,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: the CPU has AVX2 and FMA (checked); the body is safe code.
+        unsafe { conv_narrow_avx2(x, wt, g, n, y0, dst) };
+        return epilogue(dst, b, res, act);
+    }
+    conv_narrow_body(x, wt, g, n, y0, dst);
+    epilogue(dst, b, res, act)
+}
+
+/// [`conv_narrow_body`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_narrow_avx2(
+    x: &[f32],
+    wt: &[f32],
+    g: &Window,
+    n: usize,
+    y0: usize,
+    dst: &mut [f32],
+) {
+    conv_narrow_body(x, wt, g, n, y0, dst)
+}
+
+/// Per output row: for each tap, a run of output pixels against one weight vector (as the
+/// depthwise kernels go), eight channels' partial sums per pixel, reduced at the row's end.
+#[inline(always)]
+fn conv_narrow_body(x: &[f32], wt: &[f32], g: &Window, n: usize, y0: usize, dst: &mut [f32]) {
+    let c = g.c;
+    let kk = g.kh * g.kw * c;
+    let (full, rest) = (c / 8 * 8, c % 8);
+    let mut part = vec![[0f32; 8]; g.ow * n];
+    for (r, row) in dst.chunks_exact_mut(g.ow * n).enumerate() {
+        let oy = y0 + r;
+        part.fill([0.0; 8]);
+        for i in 0..g.kh {
+            let Some(iy) = g.row(oy, i) else { continue };
+            let src = &x[iy * g.w * c..(iy + 1) * g.w * c];
+            for j in 0..g.kw {
+                let (lo, hi, base) = g.cols(j);
+                for o in 0..n {
+                    let wk = &wt[o * kk + (i * g.kw + j) * c..][..c];
+                    for q in (0..full).step_by(8) {
+                        let k: &[f32; 8] = wk[q..q + 8].try_into().expect("eight");
+                        for (m, ox) in (lo..hi).enumerate() {
+                            let at = (base + m * g.sw) * c + q;
+                            let v: &[f32; 8] = src[at..at + 8].try_into().expect("eight");
+                            let p = &mut part[ox * n + o];
+                            for l in 0..8 {
+                                p[l] += v[l] * k[l];
+                            }
+                        }
+                    }
+                    for l in 0..rest {
+                        let k = wk[full + l];
+                        for (m, ox) in (lo..hi).enumerate() {
+                            part[ox * n + o][l] += src[(base + m * g.sw) * c + full + l] * k;
+                        }
+                    }
+                }
+            }
+        }
+        for (d, p) in row.iter_mut().zip(&part) {
+            *d = p.iter().sum();
         }
     }
 }
@@ -1001,8 +1122,47 @@ macro_rules! simd_kernels {
                         }
                         cb += 4 * $lanes;
                     }
-                    while cb < c {
-                        let mut a = $load(bp.add(cb));
+                }
+                // The channels left over, one vector at a time: four output pixels together
+                // where their taps all land inside the row, so that four sums are in flight
+                // (one pixel's 9 to 25 dependent multiply-adds had left the units waiting).
+                let mut cb = c / (4 * $lanes) * (4 * $lanes);
+                while cb < c {
+                    let bias = $load(bp.add(cb));
+                    let mut ox = 0;
+                    while ox < g.ow {
+                        let left = ox * g.sw;
+                        if ox + 4 <= g.ow
+                            && left >= g.left
+                            && left + 3 * g.sw + g.kw <= g.w + g.left
+                        {
+                            let mut acc = [bias; 4];
+                            for i in i0..i1 {
+                                let iy = top + i - g.top;
+                                for j in 0..g.kw {
+                                    let k = $load(wp.add((i * g.kw + j) * c + cb));
+                                    let ix = left + j - g.left;
+                                    for (q, a) in acc.iter_mut().enumerate() {
+                                        let s = xp.add((iy * g.w + ix + q * g.sw) * c + cb);
+                                        *a = $fmadd($load(s), k, *a);
+                                    }
+                                }
+                            }
+                            for (q, a) in acc.iter().enumerate() {
+                                let at = r * row_len + (ox + q) * c + cb;
+                                let mut v = *a;
+                                if let Some(rp) = rp {
+                                    v = $add(v, $load(rp.add(at)));
+                                }
+                                store(dp.add(at), v, act);
+                            }
+                            ox += 4;
+                            continue;
+                        }
+                        let j0 = g.left.saturating_sub(left);
+                        let j1 = (g.w + g.left).saturating_sub(left).min(g.kw);
+                        let at = r * row_len + ox * c;
+                        let mut a = bias;
                         for i in i0..i1 {
                             let iy = top + i - g.top;
                             for j in j0..j1 {
@@ -1018,8 +1178,9 @@ macro_rules! simd_kernels {
                             a = $add(a, $load(rp.add(at + cb)));
                         }
                         store(dp.add(at + cb), a, act);
-                        cb += $lanes;
+                        ox += 1;
                     }
+                    cb += $lanes;
                 }
             }
         }
@@ -1223,5 +1384,70 @@ mod x86_512 {
     pub unsafe fn pointwise(p: &Gemm, rows: (usize, usize), cols: (usize, usize)) {
         let j = full_columns(p, rows, cols);
         super::x86::pointwise(p, rows, (j, cols.1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in [-1, 1) from a fixed sequence.
+    fn noise(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5 - 1.0)
+            .collect()
+    }
+
+    /// Every tiling of the product (few rows and many columns as in the detector's 7x7 maps,
+    /// many rows and few columns, column tails) writes every output once, as a plain loop
+    /// computes it, on any thread count.
+    #[test]
+    fn products_of_any_shape_match_a_plain_loop() {
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (m, k, n) in [
+                (49, 192, 1152),
+                (49, 1152, 192),
+                (196, 112, 672),
+                (1000, 16, 64),
+                (7, 5, 3),
+                (1, 8, 40),
+                (33, 24, 17),
+            ] {
+                let (x, w, b, res) = (
+                    noise(m * k, 1),
+                    noise(k * n, 2),
+                    noise(n, 3),
+                    noise(m * n, 4),
+                );
+                let tail = tail_columns(&w, k, n);
+                let mut dst = vec![f32::NAN; m * n];
+                pool.install(|| {
+                    product(&x, (&w, &tail), &b, Some(&res), &mut dst, k, n, Epi::Relu6)
+                });
+                for i in 0..m {
+                    for j in 0..n {
+                        let s: f32 = (0..k).map(|l| x[i * k + l] * w[l * n + j]).sum();
+                        let want = (s + b[j] + res[i * n + j]).clamp(0.0, 6.0);
+                        let got = dst[i * n + j];
+                        assert!(
+                            (got - want).abs() <= 1e-4 * k as f32,
+                            "{m}x{k}x{n} on {threads} threads at ({i}, {j}): {got} != {want}"
+                        );
+                    }
+                }
+                let (rows, cols) = tiling(m, k, n, threads);
+                assert!(
+                    rows == m || rows.is_multiple_of(8),
+                    "{m}x{k}x{n}: {rows} rows"
+                );
+                assert!(cols.is_multiple_of(16), "{m}x{k}x{n}: {cols} columns");
+            }
+        }
+        // The detector's 7x7 maps: whole bands of rows, its megabyte of weights read once.
+        assert_eq!(tiling(49, 192, 1152, 2), (49, 144));
     }
 }
