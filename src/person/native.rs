@@ -204,7 +204,9 @@ pub(super) struct Plan {
     pub pool: Mutex<Vec<Vec<f32>>>,
 }
 
-/// Takes a buffer of `n` values (contents unspecified) from the pool.
+/// Takes a buffer of at least `n` values (contents unspecified) from the pool. Buffers keep
+/// their length, which only grows: cutting them to each value's size had every reuse fill the
+/// rest with zeros again. Readers take the value's size from the plan.
 fn take(pool: &mut Vec<Vec<f32>>, n: usize) -> Vec<f32> {
     let best = pool
         .iter()
@@ -219,7 +221,6 @@ fn take(pool: &mut Vec<Vec<f32>>, n: usize) -> Vec<f32> {
     if buf.len() < n {
         buf.resize(n, 0.0);
     }
-    buf.truncate(n);
     buf
 }
 
@@ -273,11 +274,13 @@ impl Plan {
                     .take()
                     .ok_or_else(|| format!("value {id} not computed"))?
             } else {
-                let mut out = take(&mut pool, self.sizes[step.out]);
+                let size = self.sizes[step.out];
+                let mut out = take(&mut pool, size);
                 {
                     let get = |id: usize| -> Result<&[f32], String> {
                         values[id]
                             .as_deref()
+                            .and_then(|v| v.get(..self.sizes[id]))
                             .ok_or_else(|| format!("value {id} not computed"))
                     };
                     let xs: Vec<&[f32]> = step
@@ -286,7 +289,7 @@ impl Plan {
                         .map(|&id| get(id))
                         .collect::<Result<_, _>>()?;
                     let residual = step.residual.map(get).transpose()?;
-                    execute(step, &xs, residual, &mut out);
+                    execute(step, &xs, residual, &mut out[..size]);
                 }
                 out
             };
@@ -313,9 +316,11 @@ impl Plan {
             .outputs
             .iter()
             .map(|&id| {
-                values[id]
+                let mut v = values[id]
                     .take()
-                    .ok_or_else(|| format!("output {id} not computed"))
+                    .ok_or_else(|| format!("output {id} not computed"))?;
+                v.truncate(self.sizes[id]);
+                Ok(v)
             })
             .collect();
         for buf in values.into_iter().flatten() {
@@ -382,8 +387,7 @@ fn execute<'a>(step: &'a Step, xs: &[&'a [f32]], residual: Option<&[f32]>, out: 
                 });
         }
         Kind::TransposeConv { w, b, g, n } => {
-            transpose_conv(xs[0], w, b, g, *n, out);
-            epilogue(out, &[], residual, act);
+            transpose_conv(xs[0], w, b, g, *n, residual, act, out);
         }
         Kind::Binary {
             a,
@@ -847,35 +851,64 @@ fn depthwise_body(x: &[f32], w: &[f32], b: &[f32], g: &Window, y0: usize, dst: &
 /// Transposed convolution as a gather: each output pixel sums the input pixels whose tap lands
 /// on it. `g` holds the input (h, w, c), the output (oh, ow), kernel, stride and the padding
 /// cropped from the full result's top left.
-fn transpose_conv(x: &[f32], w: &[f32], b: &[f32], g: &Window, n: usize, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn transpose_conv(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    g: &Window,
+    n: usize,
+    res: Option<&[f32]>,
+    act: Epi,
+    out: &mut [f32],
+) {
     let c = g.c;
+    // The taps (kernel index, input index) landing on output index `o` along one axis: found
+    // once per row and per column rather than tested for every pixel.
+    let taps = |o: usize, k: usize, s: usize, pad: usize, len: usize| -> Vec<(usize, usize)> {
+        let p = o + pad;
+        (0..k)
+            .filter(|&t| p >= t && (p - t).is_multiple_of(s) && (p - t) / s < len)
+            .map(|t| (t, (p - t) / s))
+            .collect()
+    };
+    let columns: Vec<_> = (0..g.ow)
+        .map(|ox| taps(ox, g.kw, g.sw, g.left, g.w))
+        .collect();
     out.par_chunks_mut(g.ow * n)
         .enumerate()
         .for_each(|(oy, row)| {
-            for ox in 0..g.ow {
-                let d = &mut row[ox * n..(ox + 1) * n];
+            let rows = taps(oy, g.kh, g.sh, g.top, g.h);
+            for (d, cols) in row.chunks_exact_mut(n).zip(&columns) {
                 d.copy_from_slice(b);
-                for i in 0..g.kh {
-                    let ty = oy + g.top;
-                    if ty < i || !(ty - i).is_multiple_of(g.sh) || (ty - i) / g.sh >= g.h {
-                        continue;
-                    }
-                    let iy = (ty - i) / g.sh;
-                    for j in 0..g.kw {
-                        let tx = ox + g.left;
-                        if tx < j || !(tx - j).is_multiple_of(g.sw) || (tx - j) / g.sw >= g.w {
-                            continue;
-                        }
-                        let ix = (tx - j) / g.sw;
+                for &(i, iy) in &rows {
+                    for &(j, ix) in cols {
                         let s = &x[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c];
                         for (o, v) in d.iter_mut().enumerate() {
-                            let k = &w[((o * g.kh + i) * g.kw + j) * c..][..c];
-                            *v += s.iter().zip(k).map(|(a, b)| a * b).sum::<f32>();
+                            *v += dot(s, &w[((o * g.kh + i) * g.kw + j) * c..][..c]);
                         }
                     }
                 }
             }
+            let res = res.map(|r| &r[oy * g.ow * n..(oy + 1) * g.ow * n]);
+            epilogue(row, &[], res, act);
         });
+}
+
+/// The dot product of two equally long slices, in eight partial sums (a single running sum
+/// is a chain of dependent additions the compiler may not reorder).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ac, ar) = a.as_chunks::<8>();
+    let (bc, br) = b.as_chunks::<8>();
+    let mut part = [0f32; 8];
+    for (x, y) in ac.iter().zip(bc) {
+        for l in 0..8 {
+            part[l] += x[l] * y[l];
+        }
+    }
+    let rest: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
+    part.iter().sum::<f32>() + rest
 }
 
 /// Row-major strides of a rank-4 shape, 0 along broadcast dimensions of size 1.
