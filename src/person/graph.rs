@@ -1582,25 +1582,13 @@ mod tests {
         assert_eq!(centre, [9.0, 9.0]);
     }
 
-    /// Pseudo-random values in [-1, 1) (a fixed sequence: the test is reproducible).
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).max(1);
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
     /// MediaPipe's downsampling as published (a zero PAD, then a VALID stride-2 depthwise or
     /// plain convolution) and a convolution to fewer outputs than a kernel's width: the CPU
     /// executor plans no padded copy, uses the narrow kernel, and agrees with the candle
     /// tensor path (explicit padding, im2col-free reference convolutions).
     #[test]
     fn fused_pads_and_narrow_convolutions_match_the_tensor_path() {
+        use crate::person::native::tests::noise;
         let cpu = Device::Cpu;
         let t = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &cpu).unwrap();
         let pads = |p: [i32; 8]| Tensor::new(&p, &cpu).unwrap().reshape((4, 2)).unwrap();

@@ -1421,11 +1421,11 @@ mod x86_512 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Values in [-1, 1) from a fixed sequence.
-    fn noise(n: usize, seed: usize) -> Vec<f32> {
+    pub(in crate::person) fn noise(n: usize, seed: usize) -> Vec<f32> {
         (0..n)
             .map(|i| ((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5 - 1.0)
             .collect()
