@@ -5,6 +5,8 @@
 //! reordering (im2col and gemm order versus XNNPACK's kernels) amplified through ~100 layers.
 //! Values are compared relative to each output's own range.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -793,4 +795,23 @@ fn descriptions_with_inconsistent_shapes_are_refused_at_load() {
         assert!(variants > 50, "{name}: {variants} variants");
         eprintln!("{name}: {variants} changed descriptions, {loaded} loaded and ran");
     }
+}
+
+/// The parity tests again with the kernels of CPUs with fewer vector instructions (AVX2
+/// without AVX-512, then none), which this CPU would not choose by itself.
+#[test]
+fn every_simd_level_matches_the_references() {
+    common::under_every_simd_cap(&[
+        "selfie_segmentation_matches_the_reference",
+        "pose_detector_matches_the_reference",
+        "pose_landmarks_match_the_reference",
+        "keypoints_match_mediapipe_end_to_end",
+        "cpu_executor_matches_the_tensor_path",
+    ]);
+}
+
+#[test]
+#[ignore = "run in child processes by every_simd_level_matches_the_references"]
+fn simd_cap_applies() {
+    common::check_simd_cap();
 }

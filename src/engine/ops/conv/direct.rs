@@ -277,7 +277,8 @@ mod tests {
     fn matches_the_definition() {
         assert!(
             available(),
-            "built on a CPU with AVX-512, run on one without: `cargo clean -p fitting-room`"
+            "built on a CPU with AVX-512, run on one without (`cargo clean -p fitting-room`), or \
+             with FITTING_ROOM_SIMD capping it"
         );
         // Every register tile (16, 8, 4, 2, 1 channels), partial vectors, strides 1 and 2,
         // 1x1 and 3x3, with and without pre-activation, bias, residual and activation.
