@@ -243,19 +243,39 @@ impl RegionMap {
     /// The map's value at a point in the region's normalized coordinates (0 outside).
     #[inline(always)]
     fn sample_uv(&self, u: f32, v: f32) -> f32 {
+        self.cell(u, v).map_or(0.0, |c| self.lerp(c))
+    }
+
+    /// The map cell a point in the region's normalized coordinates falls in, as its top left
+    /// index and the point's fractions across it; `None` outside the map.
+    #[inline(always)]
+    fn cell(&self, u: f32, v: f32) -> Option<(usize, usize, f32, f32)> {
         if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
-            return 0.0;
+            return None;
         }
         // Map pixel i covers u = i / size (see [`sample_region`]).
         let n = self.size;
         let fx = (u * n as f32).clamp(0.0, (n - 1) as f32);
         let fy = (v * n as f32).clamp(0.0, (n - 1) as f32);
         let (x0, y0) = (fx as usize, fy as usize);
+        Some((x0, y0, fx - x0 as f32, fy - y0 as f32))
+    }
+
+    /// The cell's corners (the last row and column repeated at the far edges).
+    #[inline(always)]
+    fn corners(&self, x0: usize, y0: usize) -> [f32; 4] {
+        let n = self.size;
         let (x1, y1) = ((x0 + 1).min(n - 1), (y0 + 1).min(n - 1));
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
         let at = |x: usize, y: usize| self.data[y * n + x];
-        let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
-        let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * tx;
+        [at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1)]
+    }
+
+    /// Bilinear interpolation inside a cell from [`Self::cell`].
+    #[inline(always)]
+    fn lerp(&self, (x0, y0, tx, ty): (usize, usize, f32, f32)) -> f32 {
+        let [a, b, c, d] = self.corners(x0, y0);
+        let top = a + (b - a) * tx;
+        let bottom = c + (d - c) * tx;
         top + (bottom - top) * ty
     }
 }
@@ -759,6 +779,24 @@ fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
     let r = &map.region;
     let (s, c) = r.angle.sin_cos();
     let (du_dx, dv_dx) = (c * scale / r.width, -s * scale / r.height);
+    // Cells whose corners all round to one level, 0 or 255, have it everywhere inside: an
+    // interpolated value lies between the corners' (within rounding, far under the margin of a
+    // tenth of a level). Most of a large photo is such cells, background or body.
+    let n = map.size;
+    let uniform: Vec<Option<u8>> = (0..n * n)
+        .map(|i| {
+            let corners = map.corners(i % n, i / n);
+            let lo = corners.iter().copied().fold(f32::INFINITY, f32::min) * 255.0;
+            let hi = corners.iter().copied().fold(f32::NEG_INFINITY, f32::max) * 255.0;
+            if hi < 0.4 {
+                Some(0)
+            } else if lo >= 254.6 {
+                Some(255)
+            } else {
+                None
+            }
+        })
+        .collect();
     let mut data = vec![0u8; (width * height) as usize];
     data.par_chunks_mut(width as usize)
         .enumerate()
@@ -772,8 +810,11 @@ fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
                 .map_or((0, 0), |((a0, a1), (b0, b1))| (a0.max(b0), a1.min(b1)));
             for (x, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
                 let x = x as f32;
-                let p = map.sample_uv(u0 + du_dx * x, v0 + dv_dx * x);
-                *v = crate::resample::level(p * 255.0);
+                *v = match map.cell(u0 + du_dx * x, v0 + dv_dx * x) {
+                    None => 0,
+                    Some(c) => uniform[c.1 * n + c.0]
+                        .unwrap_or_else(|| crate::resample::level(map.lerp(c) * 255.0)),
+                };
             }
         });
     Matte {
@@ -987,14 +1028,30 @@ mod tests {
         }
     }
 
-    /// The matte at the photo's pixels, computed only where a pixel can fall inside the map,
-    /// is the same to the level as every pixel sampled: regions rotated either way, scaled,
-    /// partly and wholly outside the photo, upright (an axis with no change along a row).
+    /// The matte at the photo's pixels, computed only where a pixel can fall inside the map
+    /// and filled where a cell is all one level, is the same to the level as every pixel
+    /// interpolated: regions rotated either way, scaled, partly and wholly outside the photo,
+    /// upright (an axis with no change along a row); a map of scattered values, and one like a
+    /// person's (a disc of 1 on 0 with a soft edge, values a hair either side of the uniform
+    /// margins, and a level off).
     #[test]
     fn the_photo_matte_skips_only_pixels_outside_the_map() {
         let n = 16;
-        let data: Vec<f32> = (0..n * n)
+        let scattered: Vec<f32> = (0..n * n)
             .map(|i| ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let disc: Vec<f32> = (0..n * n)
+            .map(|i| {
+                let (x, y) = ((i % n) as f32 - 7.5, (i / n) as f32 - 7.5);
+                let r = (x * x + y * y).sqrt();
+                if r < 4.0 {
+                    [1.0, 0.9984, 0.9985, 1.0, 0.996][i % 5]
+                } else if r > 6.0 {
+                    [0.0, 0.0016, 0.0015, 0.0, 0.004][i % 5]
+                } else {
+                    (6.0 - r) / 2.0
+                }
+            })
             .collect();
         let regions = [
             (60.0, 50.0, 80.0, 80.0, 0.0),
@@ -1005,7 +1062,10 @@ mod tests {
             (60.0, 50.0, 500.0, 500.0, 2.0),
             (60.0, 50.0, 80.0, 80.0, std::f32::consts::FRAC_PI_2),
         ];
-        for (cx, cy, width, height, angle) in regions {
+        for ((cx, cy, width, height, angle), data) in regions
+            .into_iter()
+            .flat_map(|r| [(r, &scattered), (r, &disc)])
+        {
             let map = RegionMap {
                 region: Region {
                     cx,
