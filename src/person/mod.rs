@@ -803,7 +803,7 @@ fn photo_matte(map: &RegionMap, width: u32, height: u32, scale: f32) -> Matte {
         .for_each(|(y, row)| {
             let (u0, v0) = r.from_image(0.0, y as f32 * scale);
             // Only the pixels whose (u, v) can lie inside the map (a pixel's margin each side;
-            // `sample_uv` still checks): the rest stays zero, untouched. A person in the middle
+            // `cell` still checks): the rest stays zero, untouched. A person in the middle
             // of a landscape phone photo leaves 5 of its 12 megapixels outside the region.
             let (lo, hi) = inside(u0, du_dx, row.len())
                 .and_then(|a| Some((a, inside(v0, dv_dx, row.len())?)))
