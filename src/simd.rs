@@ -58,18 +58,21 @@ pub fn level() -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Support for the tests that check every level's kernels on one machine (the library's unit
+/// tests and the integration tests share it); not for the program itself.
+#[doc(hidden)]
+pub mod testing {
+    use super::{level, CAP_VAR, LEVELS};
 
-    /// Runs this test binary's tests `names` (and [`the_cap_applies`]) in a child process under
-    /// each cap below this CPU's level: the kernels other CPUs run, checked here too.
-    pub(crate) fn under_every_cap(names: &[&str]) {
+    /// Runs this test binary's tests `names`, with `check` (a test calling [`check_cap`])
+    /// first, in a child process under each cap below this CPU's level: the kernels other CPUs
+    /// run, checked here too.
+    pub fn under_every_cap(check: &str, names: &[&str]) {
         let exe = std::env::current_exe().expect("the test binary");
         let mine = LEVELS.iter().position(|&l| l == level()).expect("a level");
         for cap in &LEVELS[..mine] {
             let out = std::process::Command::new(&exe)
-                .args(["--exact", "simd::tests::the_cap_applies"])
+                .args(["--exact", check])
                 .args(names)
                 .args(["--include-ignored", "--test-threads=1"])
                 .env(CAP_VAR, cap)
@@ -86,22 +89,35 @@ mod tests {
         }
     }
 
-    #[test]
-    #[ignore = "run in child processes by `under_every_cap`"]
-    fn the_cap_applies() {
+    /// In a child of [`under_every_cap`]: the kernels chosen are within its cap.
+    pub fn check_cap() {
         let cap = std::env::var(CAP_VAR).expect("started with a cap");
         let at = |l: &str| LEVELS.iter().position(|&x| x == l);
         assert!(at(level()) <= at(&cap), "{} under the cap {cap}", level());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{check_cap, under_every_cap};
+
+    #[test]
+    #[ignore = "run in child processes by `under_every_cap`"]
+    fn the_cap_applies() {
+        check_cap();
     }
 
     /// The unit tests of kernels chosen by instruction level (the person models' products,
     /// convolutions and depthwise convolutions; the Winograd transforms), under each cap.
     #[test]
     fn the_kernel_tests_pass_under_every_cap() {
-        under_every_cap(&[
-            "person::native::tests::products_of_any_shape_match_a_plain_loop",
-            "person::graph::tests::fused_pads_and_narrow_convolutions_match_the_tensor_path",
-            "engine::ops::conv::winograd::tests::matches_the_definition",
-        ]);
+        under_every_cap(
+            "simd::tests::the_cap_applies",
+            &[
+                "person::native::tests::products_of_any_shape_match_a_plain_loop",
+                "person::graph::tests::fused_pads_and_narrow_convolutions_match_the_tensor_path",
+                "engine::ops::conv::winograd::tests::matches_the_definition",
+            ],
+        );
     }
 }

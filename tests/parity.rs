@@ -433,17 +433,20 @@ fn full_width_tryon_matches_reference() {
 /// (AVX2 without AVX-512, then none), which this CPU would not choose by itself.
 #[test]
 fn every_simd_level_matches_the_references() {
-    common::under_every_simd_cap(&[
-        "tryon_matches_reference_for_every_format_and_op_path",
-        "default_model_matches_pytorch",
-        "convolutions_match_reference",
-        "fused_conv_paths_agree",
-        "fused_activation_and_composite_agree_with_tensor_ops",
-    ]);
+    fitting_room::simd::testing::under_every_cap(
+        "simd_cap_applies",
+        &[
+            "tryon_matches_reference_for_every_format_and_op_path",
+            "default_model_matches_pytorch",
+            "convolutions_match_reference",
+            "fused_conv_paths_agree",
+            "fused_activation_and_composite_agree_with_tensor_ops",
+        ],
+    );
 }
 
 #[test]
 #[ignore = "run in child processes by every_simd_level_matches_the_references"]
 fn simd_cap_applies() {
-    common::check_simd_cap();
+    fitting_room::simd::testing::check_cap();
 }

@@ -5,8 +5,6 @@
 //! reordering (im2col and gemm order versus XNNPACK's kernels) amplified through ~100 layers.
 //! Values are compared relative to each output's own range.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -801,17 +799,20 @@ fn descriptions_with_inconsistent_shapes_are_refused_at_load() {
 /// without AVX-512, then none), which this CPU would not choose by itself.
 #[test]
 fn every_simd_level_matches_the_references() {
-    common::under_every_simd_cap(&[
-        "selfie_segmentation_matches_the_reference",
-        "pose_detector_matches_the_reference",
-        "pose_landmarks_match_the_reference",
-        "keypoints_match_mediapipe_end_to_end",
-        "cpu_executor_matches_the_tensor_path",
-    ]);
+    fitting_room::simd::testing::under_every_cap(
+        "simd_cap_applies",
+        &[
+            "selfie_segmentation_matches_the_reference",
+            "pose_detector_matches_the_reference",
+            "pose_landmarks_match_the_reference",
+            "keypoints_match_mediapipe_end_to_end",
+            "cpu_executor_matches_the_tensor_path",
+        ],
+    );
 }
 
 #[test]
 #[ignore = "run in child processes by every_simd_level_matches_the_references"]
 fn simd_cap_applies() {
-    common::check_simd_cap();
+    fitting_room::simd::testing::check_cap();
 }

@@ -104,37 +104,3 @@ pub fn lit_and_dim_photos(person: &image::RgbImage) -> (image::RgbImage, image::
     }
     (lit, dim)
 }
-
-/// Runs this test binary's tests `names` and its `simd_cap_applies` (see
-/// [`check_simd_cap`]) in a child process under each `FITTING_ROOM_SIMD` cap below this CPU's
-/// level: the kernels other CPUs run, checked against the same references here.
-pub fn under_every_simd_cap(names: &[&str]) {
-    use fitting_room::simd::{level, CAP_VAR, LEVELS};
-    let exe = std::env::current_exe().expect("the test binary");
-    let mine = LEVELS.iter().position(|&l| l == level()).expect("a level");
-    for cap in &LEVELS[..mine] {
-        let out = std::process::Command::new(&exe)
-            .args(["--exact", "simd_cap_applies"])
-            .args(names)
-            .args(["--include-ignored", "--test-threads=1"])
-            .env(CAP_VAR, cap)
-            .env("RUST_LOG", "off")
-            .output()
-            .expect("the child runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let passed = format!("test result: ok. {} passed", names.len() + 1);
-        assert!(
-            out.status.success() && stdout.contains(&passed),
-            "under {CAP_VAR}={cap}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-/// In a child of [`under_every_simd_cap`]: the kernels chosen are within the cap.
-pub fn check_simd_cap() {
-    use fitting_room::simd::{level, CAP_VAR, LEVELS};
-    let cap = std::env::var(CAP_VAR).expect("started with a cap");
-    let at = |l: &str| LEVELS.iter().position(|&x| x == l);
-    assert!(at(level()) <= at(&cap), "{} under the cap {cap}", level());
-}
