@@ -14,7 +14,10 @@
 //! - `--rank-by-filled`: rank them by the IoU with the reference closed and filled instead;
 //! - `--list FILE`: only the names in FILE (one a line);
 //! - `--csv FILE`: write `name,iou,iou_solid,pale,solid` per garment;
-//! - `--set KEY=VALUE`: override a `MaskParams` knob (for tuning, on training data only).
+//! - `--set KEY=VALUE`: override a `MaskParams` knob (for tuning, on training data only);
+//! - `--upscale K`: mask each garment enlarged K times (Catmull-Rom), as product photos come,
+//!   and compare the mask reduced back to the garment's size (Triangle, >= 128), what the
+//!   network would see of it.
 //!
 //! The VITON reference masks were made by thresholding, and lose much of white, pale and some
 //! bright garments; `solid` (the reference area over what it encloses once closed by 4 px) flags
@@ -37,6 +40,7 @@ struct Opts {
     csv: Option<PathBuf>,
     rank_by_filled: bool,
     params: MaskParams,
+    upscale: u32,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -50,6 +54,7 @@ fn parse_args() -> Result<Opts> {
         csv: None,
         rank_by_filled: false,
         params: MaskParams::default(),
+        upscale: 1,
     };
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
@@ -59,6 +64,7 @@ fn parse_args() -> Result<Opts> {
             "--list" => opts.list = Some(value("--list")?.into()),
             "--csv" => opts.csv = Some(value("--csv")?.into()),
             "--rank-by-filled" => opts.rank_by_filled = true,
+            "--upscale" => opts.upscale = value("--upscale")?.parse().context("--upscale K")?,
             // Tuning only: override a knob, e.g. `--set tol=4`.
             "--set" => set_param(&mut opts.params, &value("--set")?)?,
             s if s.starts_with("--") => bail!("unknown option {s}"),
@@ -123,13 +129,36 @@ fn mask_path(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn score(dir: &Path, name: &str, params: &MaskParams) -> Result<Option<Scored>> {
+/// The mask of `cloth`, computed on it enlarged `upscale` times and reduced back.
+fn mask_of(cloth: &RgbImage, params: &MaskParams, upscale: u32) -> Result<GrayImage> {
+    use image::imageops::{resize, FilterType};
+    if upscale <= 1 {
+        return Ok(garment_mask_with(cloth, params)?);
+    }
+    let (w, h) = cloth.dimensions();
+    let big = resize(cloth, w * upscale, h * upscale, FilterType::CatmullRom);
+    let mask = resize(
+        &garment_mask_with(&big, params)?,
+        w,
+        h,
+        FilterType::Triangle,
+    );
+    Ok(GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if mask.get_pixel(x, y)[0] >= 128 {
+            255
+        } else {
+            0
+        }])
+    }))
+}
+
+fn score(dir: &Path, name: &str, params: &MaskParams, upscale: u32) -> Result<Option<Scored>> {
     let Some(gt_path) = mask_path(dir, name) else {
         return Ok(None);
     };
     let cloth = load_rgb(&dir.join("cloth").join(name))?;
     let gt = binary(&load_gray(&gt_path)?);
-    let ours = binary(&garment_mask_with(&cloth, params)?);
+    let ours = binary(&mask_of(&cloth, params, upscale)?);
     if gt.len() != ours.len() {
         bail!("{name}: mask and garment sizes differ");
     }
@@ -180,11 +209,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-fn side_by_side(dir: &Path, name: &str, params: &MaskParams) -> Result<RgbImage> {
+fn side_by_side(dir: &Path, name: &str, params: &MaskParams, upscale: u32) -> Result<RgbImage> {
     let cloth = load_rgb(&dir.join("cloth").join(name))?;
     let gt_path = mask_path(dir, name).context("no ground truth")?;
     let gt = load_gray(&gt_path)?;
-    let ours = garment_mask_with(&cloth, params)?;
+    let ours = mask_of(&cloth, params, upscale)?;
     let (w, h) = cloth.dimensions();
     let mut out = RgbImage::new(w * 4, h);
     for (x, y, px) in cloth.enumerate_pixels() {
@@ -230,7 +259,7 @@ fn main() -> Result<()> {
     names.sort();
     let results: Vec<Result<Option<Scored>>> = names
         .par_iter()
-        .map(|n| score(&opts.dir, n, &opts.params))
+        .map(|n| score(&opts.dir, n, &opts.params, opts.upscale))
         .collect();
     let mut scored = Vec::new();
     for r in results {
@@ -320,7 +349,7 @@ fn main() -> Result<()> {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("garment");
-            let picture = side_by_side(&opts.dir, &s.name, &opts.params)?;
+            let picture = side_by_side(&opts.dir, &s.name, &opts.params, opts.upscale)?;
             save_image(
                 &image::DynamicImage::ImageRgb8(picture),
                 &out.join(format!("{:02}_{stem}.png", rank + 1)),

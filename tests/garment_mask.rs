@@ -92,20 +92,49 @@ fn large_photos_are_masked_at_full_size() {
     assert!(v >= 0.95, "IoU {v:.4}");
 }
 
-/// A T-shirt silhouette: body, two sleeves and a neck opening.
+/// Whether a point of the unit square (x right, y down) lies on a T-shirt silhouette: body,
+/// two sleeves and a neck opening.
+fn in_tshirt(u: f32, v: f32) -> bool {
+    let body = (0.28..0.72).contains(&u) && (0.15..0.9).contains(&v);
+    // Sleeves slant down and out from the shoulders.
+    let sleeve = (0.15..0.4).contains(&v) && {
+        let reach = 0.28 - (v - 0.15) * 0.4;
+        (u >= reach && u < 0.28) || (u <= 1.0 - reach && u > 0.72)
+    };
+    let neck = ((u - 0.5) / 0.1).powi(2) + ((v - 0.15) / 0.06).powi(2) < 1.0;
+    (body || sleeve) && !neck
+}
+
+/// A T-shirt silhouette sampled at pixel centres.
 fn tshirt(w: u32, h: u32) -> GrayImage {
     let (fw, fh) = (w as f32, h as f32);
     GrayImage::from_fn(w, h, |x, y| {
-        let (u, v) = (x as f32 / fw, y as f32 / fh);
-        let body = (0.28..0.72).contains(&u) && (0.15..0.9).contains(&v);
-        // Sleeves slant down and out from the shoulders.
-        let sleeve = (0.15..0.4).contains(&v) && {
-            let reach = 0.28 - (v - 0.15) * 0.4;
-            (u >= reach && u < 0.28) || (u <= 1.0 - reach && u > 0.72)
-        };
-        let neck = ((u - 0.5) / 0.1).powi(2) + ((v - 0.15) / 0.06).powi(2) < 1.0;
-        image::Luma([if (body || sleeve) && !neck { 255 } else { 0 }])
+        image::Luma([if in_tshirt(x as f32 / fw, y as f32 / fh) {
+            255
+        } else {
+            0
+        }])
     })
+}
+
+/// The share of each pixel the T-shirt covers (8x8 samples): its anti-aliased edge.
+fn tshirt_coverage(w: u32, h: u32) -> Vec<f32> {
+    const N: u32 = 8;
+    let (fw, fh) = (w as f32, h as f32);
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let mut n = 0;
+            for sy in 0..N {
+                for sx in 0..N {
+                    let u = (x as f32 + (sx as f32 + 0.5) / N as f32) / fw;
+                    let v = (y as f32 + (sy as f32 + 0.5) / N as f32) / fh;
+                    n += u32::from(in_tshirt(u, v));
+                }
+            }
+            n as f32 / (N * N) as f32
+        })
+        .collect()
 }
 
 #[test]
@@ -127,6 +156,77 @@ fn synthetic_garment_on_a_graded_background() {
     let v = iou(&mask, &shape);
     eprintln!("IoU {v:.4}");
     assert!(v >= 0.99, "IoU {v:.4}");
+}
+
+/// A product photo larger than the masks' working scale is masked coarsely and its outline
+/// drawn again at its own pixels: the edge must lie where the garment covers half a pixel,
+/// not on a staircase of coarse pixels reaching onto the backdrop (at high resolution that rim
+/// shows as a light, dotted outline around the garment).
+#[test]
+fn large_photos_get_their_edge_at_their_own_pixels() {
+    let (w, h) = (768, 1024);
+    let cover = tshirt_coverage(w, h);
+    let edge_pixels = cover.iter().filter(|&&c| c > 0.0 && c < 1.0).count();
+    type Colour = fn(u32, u32) -> [f32; 3];
+    let cases: [(&str, Colour, Colour); 3] = [
+        (
+            "red on white",
+            |_, _| [200.0, 40.0, 50.0],
+            |_, _| [255.0; 3],
+        ),
+        (
+            "navy print on a graded grey",
+            |x, y| {
+                if (x / 9 + y / 13) % 2 == 0 {
+                    [30.0, 40.0, 90.0]
+                } else {
+                    [70.0, 60.0, 120.0]
+                }
+            },
+            |_, y| [235.0 - 20.0 * y as f32 / 1024.0; 3],
+        ),
+        (
+            "pale pink on white",
+            |_, _| [240.0, 190.0, 195.0],
+            |_, _| [252.0; 3],
+        ),
+    ];
+    for (what, garment, backdrop) in cases {
+        let photo = RgbImage::from_fn(w, h, |x, y| {
+            let c = cover[(y * w + x) as usize];
+            let (g, b) = (garment(x, y), backdrop(x, y));
+            Rgb(std::array::from_fn(|i| {
+                (c * g[i] + (1.0 - c) * b[i]).round() as u8
+            }))
+        });
+        let mask = garment_mask(&photo).unwrap();
+        assert_binary(&mask);
+        // Pixels on the wrong side of the half-covered line, and how far from the edge.
+        let (mut wrong, mut far) = (0usize, 0usize);
+        for (x, y, m) in mask.enumerate_pixels() {
+            let c = cover[(y * w + x) as usize];
+            if (m[0] != 0) != (c >= 0.5) {
+                wrong += 1;
+                let near_edge = (-1i32..=1).any(|dy| {
+                    (-1i32..=1).any(|dx| {
+                        let (u, v) = (x as i32 + dx, y as i32 + dy);
+                        u >= 0 && v >= 0 && (u as u32) < w && (v as u32) < h && {
+                            let c = cover[(v as u32 * w + u as u32) as usize];
+                            c > 0.0 && c < 1.0
+                        }
+                    })
+                });
+                far += usize::from(!near_edge);
+            }
+        }
+        let share = wrong as f32 / edge_pixels as f32;
+        eprintln!("{what}: {wrong} pixels on the wrong side ({share:.3} of the edge's), {far} more than a pixel from it");
+        assert!(share <= 0.05, "{what}: {share:.3} of the edge's pixels");
+        assert!(
+            far <= edge_pixels / 200,
+            "{what}: {far} pixels off the edge"
+        );
+    }
 }
 
 #[test]

@@ -121,6 +121,7 @@ fn general_mask(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineE
         let small = mask_at_scale(&resize(image, sw, sh, FilterType::Triangle), p)?;
         let back = resize(&small, w, h, FilterType::Triangle);
         let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
+        let mask = refine_edge(image, &mask, (1.0 / scale) as f32);
         // A speck at the working scale can vanish when scaled down to a tiny image.
         if mask.pixels().all(|px| px[0] == 0) {
             return Err(PipelineError::NoGarment);
@@ -287,7 +288,159 @@ fn cut_out_mask_capped(
         keep_share,
     )?;
     let back = resize(&small, w, h, FilterType::Triangle);
-    Ok(binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128))
+    let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
+    Ok(refine_edge(image, &mask, (1.0 / scale) as f32))
+}
+
+/// Garment and backdrop must differ by at least this (Euclidean, in levels) for
+/// [`refine_edge`] to place an edge between them.
+const EDGE_CONTRAST: f32 = 24.0;
+
+/// [`refine_edge`] keeps the coarse outline where more than this share of the garment nearby
+/// would be called backdrop by colour (white stripes on a white backdrop).
+const MAX_BACKDROP_LIKE: f64 = 0.02;
+
+/// The edge of a mask made at a coarser scale (`step` photo pixels per mask pixel) drawn again
+/// at the photo's own pixels. Scaled back, a coarse mask's outline is a staircase of `step`
+/// pixels, and lies up to a coarse pixel out on the backdrop (the blur the coarse mask needs
+/// spreads the garment's edge): composed at high resolution, that rim showed as a light,
+/// dotted outline along the garment. Near the outline (`step` pixels and one more either
+/// side) each pixel is given to the garment or the backdrop by where its colour lies between
+/// the two colours around it (the means of what is surely garment and surely backdrop nearby):
+/// an anti-aliased edge is cut where it is half garment. Where colour cannot tell the two
+/// apart, the coarse outline stays: garment and backdrop too alike (a white garment on white),
+/// or garment nearby that has the backdrop's colour (white stripes on white).
+fn refine_edge(image: &RgbImage, mask: &GrayImage, step: f32) -> GrayImage {
+    if step < 1.5 {
+        return mask.clone();
+    }
+    let (w, h) = mask.dimensions();
+    let band = step.ceil() as u8 + 1;
+    let inner = erode(mask, Norm::LInf, band);
+    let outer = dilate(mask, Norm::LInf, band);
+    // Sums per cell of `cell` pixels, then over a window of cells around each: slowly varying
+    // local means, cheap at any photo size.
+    let cell = step.ceil() as u32;
+    let cells = Cells::new(w, h, cell);
+    let at = |x: u32, y: u32| cells.index(x, y);
+    // Per cell: garment count and colour sums, backdrop count and colour sums.
+    let mut sums = vec![[0f64; 8]; cells.len()];
+    for (x, y, px) in image.enumerate_pixels() {
+        let k = if on(&inner, x, y) {
+            0
+        } else if !on(&outer, x, y) {
+            4
+        } else {
+            continue;
+        };
+        let s = &mut sums[at(x, y)];
+        s[k] += 1.0;
+        for c in 0..3 {
+            s[k + 1 + c] += f64::from(px[c]);
+        }
+    }
+    let colours: Vec<Option<([f32; 3], [f32; 3])>> = cells
+        .windowed(&sums)
+        .into_iter()
+        .map(|s| {
+            if s[0] < 1.0 || s[4] < 1.0 {
+                return None;
+            }
+            let garment = [0, 1, 2].map(|c| (s[1 + c] / s[0]) as f32);
+            let backdrop = [0, 1, 2].map(|c| (s[5 + c] / s[4]) as f32);
+            let d: f32 = (0..3).map(|c| (garment[c] - backdrop[c]).powi(2)).sum();
+            (d >= EDGE_CONTRAST * EDGE_CONTRAST).then_some((garment, backdrop))
+        })
+        .collect();
+    // Whether a colour is more garment than backdrop between the two.
+    let is_garment = |px: [u8; 3], (garment, backdrop): ([f32; 3], [f32; 3])| {
+        let d: [f32; 3] = std::array::from_fn(|c| garment[c] - backdrop[c]);
+        let along: f32 = (0..3)
+            .map(|c| (f32::from(px[c]) - backdrop[c]) * d[c])
+            .sum();
+        along >= 0.5 * d.iter().map(|v| v * v).sum::<f32>()
+    };
+    // Per cell: sure garment pixels, and those the colours call backdrop.
+    let mut unlike = vec![[0f64; 2]; cells.len()];
+    for (x, y, px) in image.enumerate_pixels() {
+        if on(&inner, x, y) {
+            let i = at(x, y);
+            if let Some(pair) = colours[i] {
+                unlike[i][0] += 1.0;
+                unlike[i][1] += f64::from(u8::from(!is_garment(px.0, pair)));
+            }
+        }
+    }
+    let reliable: Vec<Option<([f32; 3], [f32; 3])>> = cells
+        .windowed(&unlike)
+        .into_iter()
+        .zip(&colours)
+        .map(|(u, &pair)| pair.filter(|_| u[1] <= MAX_BACKDROP_LIKE * u[0]))
+        .collect();
+    binary(w, h, |x, y| {
+        let coarse = on(mask, x, y);
+        if on(&inner, x, y) || !on(&outer, x, y) {
+            return coarse;
+        }
+        match reliable[at(x, y)] {
+            Some(pair) => is_garment(image.get_pixel(x, y).0, pair),
+            None => coarse,
+        }
+    })
+}
+
+/// A photo divided into square cells, for sums over windows of cells.
+struct Cells {
+    size: u32,
+    columns: usize,
+    rows: usize,
+}
+
+impl Cells {
+    /// Cells reach this many cells either side of a cell's window.
+    const REACH: usize = 3;
+
+    fn new(w: u32, h: u32, size: u32) -> Self {
+        Cells {
+            size,
+            columns: w.div_ceil(size) as usize,
+            rows: h.div_ceil(size) as usize,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.columns * self.rows
+    }
+
+    fn index(&self, x: u32, y: u32) -> usize {
+        (y / self.size) as usize * self.columns + (x / self.size) as usize
+    }
+
+    /// Per cell, the sums of `values` over the cells within [`Self::REACH`] of it (a summed-area
+    /// table of the cells).
+    fn windowed<const N: usize>(&self, values: &[[f64; N]]) -> Vec<[f64; N]> {
+        let (cw, ch) = (self.columns, self.rows);
+        let mut table = vec![[0f64; N]; (cw + 1) * (ch + 1)];
+        for cy in 0..ch {
+            for cx in 0..cw {
+                let i = (cy + 1) * (cw + 1) + cx + 1;
+                for k in 0..N {
+                    table[i][k] = values[cy * cw + cx][k] + table[i - 1][k] + table[i - cw - 1][k]
+                        - table[i - cw - 2][k];
+                }
+            }
+        }
+        let r = Self::REACH;
+        (0..cw * ch)
+            .map(|i| {
+                let (cx, cy) = (i % cw, i / cw);
+                let (x0, y0) = (cx.saturating_sub(r), cy.saturating_sub(r));
+                let (x1, y1) = ((cx + r + 1).min(cw), (cy + r + 1).min(ch));
+                let t = |x: usize, y: usize| &table[y * (cw + 1) + x];
+                std::array::from_fn(|k| t(x1, y1)[k] - t(x0, y1)[k] - t(x1, y0)[k] + t(x0, y0)[k])
+            })
+            .collect()
+    }
 }
 
 /// The mask of a garment on a flat backdrop, at the photo's own resolution (resampling would
