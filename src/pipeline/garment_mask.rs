@@ -98,13 +98,18 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     };
     let r = ((w.max(h) as f32 * 0.005).round() as u8).max(1);
     let cut = erode(&cut, Norm::LInf, r);
-    Ok(match general {
-        Ok(g) => main_components(
-            &binary(w, h, |x, y| on(&g, x, y) || on(&cut, x, y)),
-            p.keep_share,
-        ),
+    let joined = match general {
+        Ok(g) => binary(w, h, |x, y| on(&g, x, y) || on(&cut, x, y)),
         Err(_) => cut,
-    })
+    };
+    // Beside a strong edge JPEG's ringing leaves whole 8x8 blocks off the backdrop's colour,
+    // which the cut-out mask keeps (up to twice `r` out): where colour tells garment from
+    // backdrop, the outline is drawn again at the photo's pixels. The core of a wide block can
+    // be left as an island: only the main parts are kept.
+    Ok(main_components(
+        &refine_edge(image, &joined, 2.0 * f32::from(r)),
+        p.keep_share,
+    ))
 }
 
 /// The mask for any plain background (see the module's description).
@@ -121,7 +126,10 @@ fn general_mask(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineE
         let small = mask_at_scale(&resize(image, sw, sh, FilterType::Triangle), p)?;
         let back = resize(&small, w, h, FilterType::Triangle);
         let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
-        let mask = refine_edge(image, &mask, (1.0 / scale) as f32);
+        let mask = main_components(
+            &refine_edge(image, &mask, (1.0 / scale) as f32),
+            p.keep_share,
+        );
         // A speck at the working scale can vanish when scaled down to a tiny image.
         if mask.pixels().all(|px| px[0] == 0) {
             return Err(PipelineError::NoGarment);
@@ -288,8 +296,8 @@ fn cut_out_mask_capped(
         keep_share,
     )?;
     let back = resize(&small, w, h, FilterType::Triangle);
-    let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
-    Ok(refine_edge(image, &mask, (1.0 / scale) as f32))
+    // Its staircase is drawn again with the joined mask's outline (`garment_mask_with`).
+    Ok(binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128))
 }
 
 /// Garment and backdrop must differ by at least this (Euclidean, in levels) for
@@ -300,27 +308,28 @@ const EDGE_CONTRAST: f32 = 24.0;
 /// would be called backdrop by colour (white stripes on a white backdrop).
 const MAX_BACKDROP_LIKE: f64 = 0.02;
 
-/// The edge of a mask made at a coarser scale (`step` photo pixels per mask pixel) drawn again
-/// at the photo's own pixels. Scaled back, a coarse mask's outline is a staircase of `step`
-/// pixels, and lies up to a coarse pixel out on the backdrop (the blur the coarse mask needs
-/// spreads the garment's edge): composed at high resolution, that rim showed as a light,
-/// dotted outline along the garment. Near the outline (`step` pixels and one more either
-/// side) each pixel is given to the garment or the backdrop by where its colour lies between
-/// the two colours around it (the means of what is surely garment and surely backdrop nearby):
-/// an anti-aliased edge is cut where it is half garment. Where colour cannot tell the two
-/// apart, the coarse outline stays: garment and backdrop too alike (a white garment on white),
-/// or garment nearby that has the backdrop's colour (white stripes on white).
-fn refine_edge(image: &RgbImage, mask: &GrayImage, step: f32) -> GrayImage {
-    if step < 1.5 {
+/// A mask's outline drawn again at the photo's own pixels, where it may lie up to `reach`
+/// pixels from the garment's edge: a mask made at a coarser scale (`reach` photo pixels per
+/// mask pixel; scaled back, its outline is a staircase of that step, up to a coarse pixel out
+/// on the backdrop, as the blur the coarse mask needs spreads the garment's edge), or one that
+/// keeps JPEG's blocks of ringing beside the edge. Composed at high resolution, such a rim
+/// showed as a light, dotted outline along the garment. Near the outline (`reach` pixels and
+/// one more either side) each pixel is given to the garment or the backdrop by where its colour
+/// lies between the two colours around it (the means of what is surely garment and surely
+/// backdrop nearby): an anti-aliased edge is cut where it is half garment. Where colour cannot
+/// tell the two apart, the outline stays: garment and backdrop too alike (a white garment on
+/// white), or garment nearby that has the backdrop's colour (white stripes on white).
+fn refine_edge(image: &RgbImage, mask: &GrayImage, reach: f32) -> GrayImage {
+    if reach < 1.5 {
         return mask.clone();
     }
     let (w, h) = mask.dimensions();
-    let band = step.ceil() as u8 + 1;
+    let band = reach.ceil() as u8 + 1;
     let inner = erode(mask, Norm::LInf, band);
     let outer = dilate(mask, Norm::LInf, band);
     // Sums per cell of `cell` pixels, then over a window of cells around each: slowly varying
     // local means, cheap at any photo size.
-    let cell = step.ceil() as u32;
+    let cell = reach.ceil() as u32;
     let cells = Cells::new(w, h, cell);
     let at = |x: u32, y: u32| cells.index(x, y);
     // Per cell: garment count and colour sums, backdrop count and colour sums.
