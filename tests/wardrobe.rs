@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use image::{GrayImage, Luma};
 
-use fitting_room::pipeline::{load_gray, load_rgb};
+use fitting_room::pipeline::{load_gray, load_rgb, MASK_METHOD};
 use fitting_room::wardrobe::{
     sample_photos, GarmentId, Origin, Wardrobe, WardrobeError, INDEX_FILE,
 };
@@ -463,6 +463,63 @@ fn hand_edited_mask_of_a_bundled_garment_lives_in_the_user_folder() {
     let w = open(user.path());
     assert!(!w.get(&garment).unwrap().mask_edited);
     assert_eq!(std::fs::read(&shipped_path).unwrap(), shipped);
+}
+
+#[test]
+fn automatic_masks_of_an_earlier_method_are_made_again() {
+    let user = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut w = open(user.path());
+    let a = w
+        .add_file(
+            &outside_copy(elsewhere.path(), "coral-v-neck-top", "a.jpg"),
+            None,
+        )
+        .unwrap();
+    let b = w
+        .add_file(
+            &outside_copy(elsewhere.path(), "colour-block-sports-tee", "b.jpg"),
+            None,
+        )
+        .unwrap();
+    let automatic = w.load_mask(&a).unwrap();
+    let painted = GrayImage::from_pixel(192, 256, Luma([255]));
+    w.set_mask(&b, &painted).unwrap();
+    drop(w);
+    let index_method = |user: &Path| {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(user.join(INDEX_FILE)).unwrap()).unwrap();
+        index.get("auto_masks").and_then(|m| m.as_u64())
+    };
+    assert_eq!(index_method(user.path()), Some(u64::from(MASK_METHOD)));
+
+    // The folder as an earlier build left it: its automatic mask (all garment here, to tell it
+    // apart) and an index that does not name the method.
+    let stored = user.path().join(format!("masks/{a}.png"));
+    GrayImage::from_pixel(192, 256, Luma([255]))
+        .save(&stored)
+        .unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(user.path().join(INDEX_FILE)).unwrap()).unwrap();
+    index.as_object_mut().unwrap().remove("auto_masks");
+    std::fs::write(
+        user.path().join(INDEX_FILE),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+
+    let w = open(user.path());
+    assert!(!stored.exists(), "the earlier method's mask is dropped");
+    assert_eq!(index_method(user.path()), Some(u64::from(MASK_METHOD)));
+    assert_eq!(w.load_mask(&a).unwrap(), automatic, "made again");
+    assert!(stored.is_file());
+    assert_eq!(w.load_mask(&b).unwrap(), painted, "a painted mask is kept");
+    drop(w);
+    // Made once: the next start keeps it.
+    let bytes = std::fs::read(&stored).unwrap();
+    let w = open(user.path());
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    assert_eq!(w.get(&a).unwrap().mask_path.as_deref(), Some(&*stored));
 }
 
 #[test]

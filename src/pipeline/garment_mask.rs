@@ -69,6 +69,11 @@ impl Default for MaskParams {
     }
 }
 
+/// The version of [`garment_mask`]'s method, raised whenever its masks change: masks it made
+/// and stored (a wardrobe's automatic masks) are made again by a newer one. 2: outlines drawn
+/// at the photo's own pixels ([`refine_edge`]).
+pub const MASK_METHOD: u32 = 2;
+
 /// A 0/255 mask (255 = garment), the size of `image`, of a garment photographed on a plain
 /// (white, light or uniform; flat or gently graded) background.
 ///

@@ -28,7 +28,7 @@ pub use framing::{
 pub use garment_frame::{
     frame_garment, garment_placement, VITON_GARMENT_MAX_HEIGHT, VITON_GARMENT_WIDTH,
 };
-pub use garment_mask::{garment_mask, garment_mask_with, MaskParams};
+pub use garment_mask::{garment_mask, garment_mask_with, MaskParams, MASK_METHOD};
 pub use hires::{
     compose_hires, composition_size, paste_back, Hires, HiresInputs, MAX_HIRES_HEIGHT,
 };

@@ -30,6 +30,10 @@ pub(crate) struct IndexFile {
     /// Bundled garments the user removed (restorable).
     #[serde(default)]
     pub hidden_bundled: BTreeSet<GarmentId>,
+    /// The [`crate::pipeline::MASK_METHOD`] the automatic masks in `masks/` were made with (0:
+    /// written before the field, by method 1).
+    #[serde(default)]
+    pub auto_masks: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +68,8 @@ pub(crate) fn parse_index(bytes: &[u8]) -> IndexState {
         bundled_names: BTreeMap<String, serde_json::Value>,
         #[serde(default)]
         hidden_bundled: Vec<serde_json::Value>,
+        #[serde(default)]
+        auto_masks: serde_json::Value,
     }
     let raw: Raw = match serde_json::from_slice(bytes) {
         Ok(raw) => raw,
@@ -101,6 +107,12 @@ pub(crate) fn parse_index(bytes: &[u8]) -> IndexState {
         garments,
         bundled_names,
         hidden_bundled,
+        // Not a method this build knows of: made by another, so made again.
+        auto_masks: raw
+            .auto_masks
+            .as_u64()
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(0),
     })
 }
 

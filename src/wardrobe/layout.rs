@@ -64,6 +64,24 @@ impl UserLayout {
         self.root.join(AUTO_MASKS_DIR).join(format!("{id}.png"))
     }
 
+    /// Removes every stored automatic mask (each is made again when its garment is next used)
+    /// and says how many went; one that cannot be removed stays, with a warning.
+    pub fn remove_auto_masks(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join(AUTO_MASKS_DIR)) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+            if path.extension().is_some_and(|e| e == "png") && path.is_file() {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) => log::warn!("cannot remove `{}`: {e}", path.display()),
+                }
+            }
+        }
+        removed
+    }
+
     pub fn edited_mask(&self, id: &GarmentId) -> PathBuf {
         self.root.join(EDITED_MASKS_DIR).join(format!("{id}.png"))
     }

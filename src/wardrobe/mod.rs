@@ -35,7 +35,9 @@ use image::{DynamicImage, GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomic;
-use crate::pipeline::{garment_mask, image_size, load_gray, load_rgb, save_image, PipelineError};
+use crate::pipeline::{
+    garment_mask, image_size, load_gray, load_rgb, save_image, PipelineError, MASK_METHOD,
+};
 
 pub use dirs::{
     default_bundled_dir, default_data_dir, default_sample_photos_dir, default_user_dir,
@@ -166,6 +168,18 @@ impl Wardrobe {
             IndexState::Read(index) => Some(index),
             _ => None,
         };
+        // Automatic masks are made again when the index says an earlier method made them: they
+        // are derived from the photos, nothing is lost. (Without a readable index they are
+        // taken as they are, like the rest of the folder.)
+        let masks_outdated = stored.is_some_and(|index| index.auto_masks != MASK_METHOD);
+        if masks_outdated {
+            let removed = layout.remove_auto_masks();
+            if removed > 0 {
+                log::info!(
+                    "{removed} automatic garment masks were made by an earlier method; each is                      made again when its garment is next used"
+                );
+            }
+        }
         let bundled_ids: BTreeSet<GarmentId> = bundled.iter().map(|b| b.id.clone()).collect();
         let user = scan_user_garments(&layout, &bundled_ids, stored);
         let kept = KeptIndex::from_index(stored, &bundled, &bundled_ids, &user);
@@ -184,6 +198,8 @@ impl Wardrobe {
         let fresh = wardrobe.index_file();
         let rewrite = match &state {
             IndexState::Read(old) if *old == fresh => false,
+            // The masks' method moved on (said above); the rest may still match.
+            IndexState::Read(_) if masks_outdated => true,
             IndexState::Read(_) => {
                 log::warn!(
                     "wardrobe index `{}` did not match the files; updated from them",

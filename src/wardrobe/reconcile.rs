@@ -12,6 +12,7 @@ use super::index::{IndexEntry, IndexFile, BUNDLED_PREFIX, INDEX_VERSION};
 use super::scan::system_time_ms;
 use super::scan::UserGarment;
 use super::{Garment, Origin, Wardrobe};
+use crate::pipeline::MASK_METHOD;
 
 impl Wardrobe {
     /// Remakes the listing from the state.
@@ -83,6 +84,7 @@ impl Wardrobe {
                 .map(|(id, name)| (id.clone(), name.clone()))
                 .collect(),
             hidden_bundled: self.hidden.union(&self.absent_hidden).cloned().collect(),
+            auto_masks: MASK_METHOD,
         }
     }
 
