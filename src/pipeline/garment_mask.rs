@@ -109,10 +109,11 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     };
     // Beside a strong edge JPEG's ringing leaves whole 8x8 blocks off the backdrop's colour,
     // which the cut-out mask keeps (up to twice `r` out): where colour tells garment from
-    // backdrop, the outline is drawn again at the photo's pixels. The core of a wide block can
-    // be left as an island: only the main parts are kept.
-    Ok(main_components(
-        &refine_edge(image, &joined, 2.0 * f32::from(r)),
+    // backdrop, the outline is drawn again at the photo's pixels.
+    Ok(refine_edge(
+        image,
+        &joined,
+        2.0 * f32::from(r),
         p.keep_share,
     ))
 }
@@ -131,10 +132,7 @@ fn general_mask(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineE
         let small = mask_at_scale(&resize(image, sw, sh, FilterType::Triangle), p)?;
         let back = resize(&small, w, h, FilterType::Triangle);
         let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
-        let mask = main_components(
-            &refine_edge(image, &mask, (1.0 / scale) as f32),
-            p.keep_share,
-        );
+        let mask = refine_edge(image, &mask, (1.0 / scale) as f32, p.keep_share);
         // A speck at the working scale can vanish when scaled down to a tiny image.
         if mask.pixels().all(|px| px[0] == 0) {
             return Err(PipelineError::NoGarment);
@@ -319,34 +317,37 @@ const MAX_BACKDROP_LIKE: f64 = 0.02;
 /// on the backdrop, as the blur the coarse mask needs spreads the garment's edge), or one that
 /// keeps JPEG's blocks of ringing beside the edge. Composed at high resolution, such a rim
 /// showed as a light, dotted outline along the garment. Near the outline (`reach` pixels and
-/// one more either side) each pixel is given to the garment or the backdrop by where its colour
-/// lies between the two colours around it (the means of what is surely garment and surely
-/// backdrop nearby): an anti-aliased edge is cut where it is half garment. Where colour cannot
-/// tell the two apart, the outline stays: garment and backdrop too alike (a white garment on
-/// white), or garment nearby that has the backdrop's colour (white stripes on white).
-fn refine_edge(image: &RgbImage, mask: &GrayImage, reach: f32) -> GrayImage {
+/// one more either side) each pixel is given to the garment or the backdrop
+/// by where its colour lies between the two colours around it (the means of what is surely
+/// garment and surely backdrop nearby): an anti-aliased edge is cut where it is half garment.
+/// Where colour cannot tell the two apart, the outline stays: garment and backdrop too alike
+/// (a white garment on white), or garment nearby that has the backdrop's colour (white stripes
+/// on white). The core of a wide rim can be left as an island of backdrop: parts smaller than
+/// `keep_share` of the largest are dropped (see [`main_components`]).
+///
+/// The colours are found on cells of `reach` pixels and the islands on squares of a quarter of
+/// that, so a phone photo of a garment costs a few passes over its pixels.
+fn refine_edge(image: &RgbImage, mask: &GrayImage, reach: f32, keep_share: f32) -> GrayImage {
     if reach < 1.5 {
         return mask.clone();
     }
     let (w, h) = mask.dimensions();
+    // Near the outline: within a pixel more than `reach` of it. Surely garment (inside) and
+    // surely backdrop: the rest.
     let band = reach.ceil() as u8 + 1;
-    let inner = erode(mask, Norm::LInf, band);
-    let outer = dilate(mask, Norm::LInf, band);
-    // Sums per cell of `cell` pixels, then over a window of cells around each: slowly varying
-    // local means, cheap at any photo size.
-    let cell = reach.ceil() as u32;
-    let cells = Cells::new(w, h, cell);
+    let inside = erode(mask, Norm::LInf, band);
+    let near_of = dilate(mask, Norm::LInf, band);
+    let near = |x: u32, y: u32| on(&near_of, x, y) && !on(&inside, x, y);
+    let cells = Cells::new(w, h, reach.ceil() as u32);
     let at = |x: u32, y: u32| cells.index(x, y);
-    // Per cell: garment count and colour sums, backdrop count and colour sums.
+    // Per cell: garment count and colour sums, backdrop count and colour sums, of the sure
+    // pixels.
     let mut sums = vec![[0f64; 8]; cells.len()];
     for (x, y, px) in image.enumerate_pixels() {
-        let k = if on(&inner, x, y) {
-            0
-        } else if !on(&outer, x, y) {
-            4
-        } else {
+        if near(x, y) {
             continue;
-        };
+        }
+        let k = if on(mask, x, y) { 0 } else { 4 };
         let s = &mut sums[at(x, y)];
         s[k] += 1.0;
         for c in 0..3 {
@@ -377,30 +378,69 @@ fn refine_edge(image: &RgbImage, mask: &GrayImage, reach: f32) -> GrayImage {
     // Per cell: sure garment pixels, and those the colours call backdrop.
     let mut unlike = vec![[0f64; 2]; cells.len()];
     for (x, y, px) in image.enumerate_pixels() {
-        if on(&inner, x, y) {
-            let i = at(x, y);
-            if let Some(pair) = colours[i] {
-                unlike[i][0] += 1.0;
-                unlike[i][1] += f64::from(u8::from(!is_garment(px.0, pair)));
-            }
+        if !on(&inside, x, y) {
+            continue;
+        }
+        let i = at(x, y);
+        if let Some(pair) = colours[i] {
+            unlike[i][0] += 1.0;
+            unlike[i][1] += f64::from(u8::from(!is_garment(px.0, pair)));
         }
     }
+    // Reliable where the garment nearby was seen (a cell's worth of it at least) and is all
+    // but never taken for backdrop.
+    let seen = f64::from(cells.size * cells.size);
     let reliable: Vec<Option<([f32; 3], [f32; 3])>> = cells
         .windowed(&unlike)
         .into_iter()
         .zip(&colours)
-        .map(|(u, &pair)| pair.filter(|_| u[1] <= MAX_BACKDROP_LIKE * u[0]))
+        .map(|(u, &pair)| pair.filter(|_| u[0] >= seen && u[1] <= MAX_BACKDROP_LIKE * u[0]))
         .collect();
-    binary(w, h, |x, y| {
-        let coarse = on(mask, x, y);
-        if on(&inner, x, y) || !on(&outer, x, y) {
-            return coarse;
-        }
-        match reliable[at(x, y)] {
+    let mut refined = binary(w, h, |x, y| {
+        match reliable[at(x, y)].filter(|_| near(x, y)) {
             Some(pair) => is_garment(image.get_pixel(x, y).0, pair),
-            None => coarse,
+            None => on(mask, x, y),
         }
-    })
+    });
+    // Islands, on a grid of a quarter of `reach` (what the band's carving leaves between an
+    // island and the garment is wider): parts of the grid's squares holding garment,
+    // 8-connected, smaller than `keep_share` of the largest, are dropped.
+    let cells = Cells::new(w, h, (reach / 4.0).max(1.0) as u32);
+    let at = |x: u32, y: u32| cells.index(x, y);
+    let mut area = vec![0u64; cells.len()];
+    for (x, y, m) in refined.enumerate_pixels() {
+        area[at(x, y)] += u64::from(m[0] != 0);
+    }
+    let mut part = vec![usize::MAX; cells.len()];
+    let mut sizes: Vec<u64> = Vec::new();
+    for start in 0..cells.len() {
+        if area[start] == 0 || part[start] != usize::MAX {
+            continue;
+        }
+        let (label, mut size, mut stack) = (sizes.len(), 0, vec![start]);
+        part[start] = label;
+        while let Some(i) = stack.pop() {
+            size += area[i];
+            for j in cells.around(i, 1) {
+                if area[j] > 0 && part[j] == usize::MAX {
+                    part[j] = label;
+                    stack.push(j);
+                }
+            }
+        }
+        sizes.push(size);
+    }
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let min = (largest as f64 * f64::from(keep_share)).ceil() as u64;
+    if sizes.iter().any(|&s| s < min) {
+        for (x, y, m) in refined.enumerate_pixels_mut() {
+            let label = part[at(x, y)];
+            if label != usize::MAX && sizes[label] < min {
+                m[0] = 0;
+            }
+        }
+    }
+    refined
 }
 
 /// A photo divided into square cells, for sums over windows of cells.
@@ -411,7 +451,7 @@ struct Cells {
 }
 
 impl Cells {
-    /// Cells reach this many cells either side of a cell's window.
+    /// Windows reach this many cells either side of their cell.
     const REACH: usize = 3;
 
     fn new(w: u32, h: u32, size: u32) -> Self {
@@ -428,6 +468,14 @@ impl Cells {
 
     fn index(&self, x: u32, y: u32) -> usize {
         (y / self.size) as usize * self.columns + (x / self.size) as usize
+    }
+
+    /// The cells within `r` cells of cell `i` (itself included).
+    fn around(&self, i: usize, r: usize) -> impl Iterator<Item = usize> + '_ {
+        let (cx, cy) = (i % self.columns, i / self.columns);
+        let (x0, x1) = (cx.saturating_sub(r), (cx + r + 1).min(self.columns));
+        let (y0, y1) = (cy.saturating_sub(r), (cy + r + 1).min(self.rows));
+        (y0..y1).flat_map(move |y| (x0..x1).map(move |x| y * self.columns + x))
     }
 
     /// Per cell, the sums of `values` over the cells within [`Self::REACH`] of it (a summed-area
