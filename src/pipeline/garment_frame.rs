@@ -1,11 +1,15 @@
 //! Garment photos of any size and framing, placed as VITON's `cloth/` images place theirs: the
 //! garment centred, as wide as [`VITON_GARMENT_WIDTH`] of the frame unless that would make it
-//! taller than [`VITON_GARMENT_MAX_HEIGHT`]. The frame is made at the garment's own resolution
-//! (nothing is resampled here), so the high-resolution result stays sharp.
+//! taller than [`VITON_GARMENT_MAX_HEIGHT`]. The frame is made at the garment's own resolution,
+//! so the high-resolution result stays sharp, up to [`MAX_HIRES_HEIGHT`] high: the composition
+//! is never taller, and a phone photo of a garment is reduced to that first (its frame would
+//! otherwise cost the composition 16 bytes a pixel).
 
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
+use super::hires::MAX_HIRES_HEIGHT;
 use super::image_io::pad_to_native_aspect;
+use crate::resample::{resize, Filter};
 
 /// Median width of VITON's garments (their mask's box) as a fraction of the frame's width
 /// (p10 0.802, p90 0.948), over every 20th training garment (342); centred (median centre
@@ -49,8 +53,30 @@ pub fn garment_placement(mask: &GrayImage) -> Option<(u32, u32, i64, i64)> {
 }
 
 /// The garment and its mask in a 3:4 frame placed like VITON's garments (white around the
-/// garment, 0 in the mask). An empty mask: the photo padded to 3:4 around its centre.
+/// garment, 0 in the mask), at most [`MAX_HIRES_HEIGHT`] high. An empty mask: the photo padded
+/// to 3:4 around its centre.
 pub fn frame_garment(garment: &RgbImage, mask: &GrayImage) -> (RgbImage, GrayImage) {
+    let Some((_, fh, _, _)) = garment_placement(mask) else {
+        return (
+            pad_to_native_aspect(garment, Rgb([255, 255, 255])),
+            pad_to_native_aspect(mask, Luma([0])),
+        );
+    };
+    if fh <= MAX_HIRES_HEIGHT {
+        return framed(garment, mask);
+    }
+    let scale = f64::from(MAX_HIRES_HEIGHT) / f64::from(fh);
+    let (w, h) = garment.dimensions();
+    let size = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    let (w, h) = (size(w), size(h));
+    framed(
+        &resize(garment, w, h, Filter::Lanczos3),
+        &resize(mask, w, h, Filter::Triangle),
+    )
+}
+
+/// [`frame_garment`] at the photo's own resolution.
+fn framed(garment: &RgbImage, mask: &GrayImage) -> (RgbImage, GrayImage) {
     let Some((fw, fh, x, y)) = garment_placement(mask) else {
         return (
             pad_to_native_aspect(garment, Rgb([255, 255, 255])),
@@ -120,6 +146,43 @@ mod tests {
         let (_, y0, _, y1) = mask_box(&frame_mask).unwrap();
         let height = (y1 - y0) as f32 / frame_mask.height() as f32;
         assert!((height - VITON_GARMENT_MAX_HEIGHT).abs() < 0.01, "{height}");
+    }
+
+    #[test]
+    fn a_phone_photo_of_a_garment_is_framed_at_the_compositions_height() {
+        // 3000x4000, the garment 2600x3500 on white: its frame would be 3707 high.
+        let inside = |x: u32, y: u32| (200..2800).contains(&x) && (250..3750).contains(&y);
+        let mask = GrayImage::from_fn(3000, 4000, |x, y| {
+            Luma([if inside(x, y) { 255 } else { 0 }])
+        });
+        let garment = RgbImage::from_fn(3000, 4000, |x, y| {
+            Rgb(if inside(x, y) {
+                [200, 30, 40]
+            } else {
+                [255; 3]
+            })
+        });
+        let (frame, frame_mask) = frame_garment(&garment, &mask);
+        assert_eq!(frame.dimensions(), frame_mask.dimensions());
+        let (w, h) = frame.dimensions();
+        assert!(
+            h <= MAX_HIRES_HEIGHT && h >= MAX_HIRES_HEIGHT - 2,
+            "{w}x{h}"
+        );
+        assert!((w * 4).abs_diff(h * 3) <= 4, "{w}x{h}");
+        // Placed as at full size: as wide as VITON's, centred; the garment's colour kept.
+        let (x0, y0, x1, y1) = mask_box(&frame_mask).unwrap();
+        let width = (x1 - x0) as f32 / w as f32;
+        assert!((width - VITON_GARMENT_WIDTH).abs() < 0.01, "{width}");
+        let cy = (y0 + y1) as f32 / 2.0 / h as f32;
+        assert!((cy - 0.5).abs() < 0.01, "{cy}");
+        assert_eq!(frame.get_pixel(w / 2, h / 2).0, [200, 30, 40]);
+        // A photo whose frame fits is framed at its own resolution.
+        let small = GrayImage::from_fn(300, 400, |x, y| {
+            Luma([if inside(x * 10, y * 10) { 255 } else { 0 }])
+        });
+        let (_, frame_mask) = frame_garment(&RgbImage::new(300, 400), &small);
+        assert_eq!(frame_mask.height(), garment_placement(&small).unwrap().1);
     }
 
     #[test]
