@@ -120,7 +120,7 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
 
 /// The mask for any plain background (see the module's description).
 fn general_mask(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
-    use image::imageops::{resize, FilterType};
+    use crate::resample::{resize, Filter};
     let (w, h) = image.dimensions();
     // The knobs are in pixels of a VITON-sized photo: much larger or smaller images are
     // masked at that scale, and the mask is scaled back.
@@ -129,8 +129,8 @@ fn general_mask(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineE
         let scale = f64::from(WORK_LONG) / f64::from(long);
         let sw = ((f64::from(w) * scale).round() as u32).max(1);
         let sh = ((f64::from(h) * scale).round() as u32).max(1);
-        let small = mask_at_scale(&resize(image, sw, sh, FilterType::Triangle), p)?;
-        let back = resize(&small, w, h, FilterType::Triangle);
+        let small = mask_at_scale(&resize(image, sw, sh, Filter::Triangle), p)?;
+        let back = resize(&small, w, h, Filter::Triangle);
         let mask = binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128);
         let mask = refine_edge(image, &mask, (1.0 / scale) as f32, p.keep_share);
         // A speck at the working scale can vanish when scaled down to a tiny image.
