@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(frame.dimensions(), frame_mask.dimensions());
         let (w, h) = frame.dimensions();
         assert!(
-            h <= MAX_HIRES_HEIGHT && h >= MAX_HIRES_HEIGHT - 2,
+            (MAX_HIRES_HEIGHT - 2..=MAX_HIRES_HEIGHT).contains(&h),
             "{w}x{h}"
         );
         assert!((w * 4).abs_diff(h * 3) <= 4, "{w}x{h}");
