@@ -298,7 +298,7 @@ fn cut_out_mask_capped(
         flat,
         keep_share,
     )?;
-    let back = resize(&small, w, h, FilterType::Triangle);
+    let back = crate::resample::resize(&small, w, h, crate::resample::Filter::Triangle);
     // Its staircase is drawn again with the joined mask's outline (`garment_mask_with`).
     Ok(binary(w, h, |x, y| back.get_pixel(x, y)[0] >= 128))
 }
