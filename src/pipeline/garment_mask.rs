@@ -334,7 +334,8 @@ fn refine_edge(image: &RgbImage, mask: &GrayImage, reach: f32, keep_share: f32) 
     let (w, h) = mask.dimensions();
     // Near the outline: within a pixel more than `reach` of it. Surely garment (inside) and
     // surely backdrop: the rest.
-    let band = reach.ceil() as u8 + 1;
+    // (A band wider than the morphology's radius allows cannot occur below 100 megapixels.)
+    let band = reach.ceil().min(254.0) as u8 + 1;
     let inside = erode(mask, Norm::LInf, band);
     let near_of = dilate(mask, Norm::LInf, band);
     let near = |x: u32, y: u32| on(&near_of, x, y) && !on(&inside, x, y);
