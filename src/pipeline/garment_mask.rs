@@ -942,3 +942,141 @@ fn main_components(mask: &GrayImage, share: f32) -> GrayImage {
     let min = ((r.size[r.largest()] as f32 * share).ceil() as usize).max(1);
     r.keep(|l| r.size[l] >= min)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    /// A small deterministic generator (xorshift), for inputs of every shape.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A coarse mask that reaches onto the backdrop (a staircase a few pixels out) and holds a
+    /// separate speck: the outline is drawn at the garment's edge and the speck, far smaller
+    /// than the garment, is dropped.
+    #[test]
+    fn the_outline_is_drawn_at_the_edge_and_specks_are_dropped() {
+        let garment = |x: u32, y: u32| (50..150).contains(&x) && (50..150).contains(&y);
+        // Steps of 8 pixels reaching up to 7 pixels out on every side.
+        let stairs = |x: u32, y: u32| {
+            let out = |v: u32, w: u32| (v / 8 + w / 8) % 8;
+            (43..157).contains(&x)
+                && (43..157).contains(&y)
+                && (garment(x, y) || x.min(y) + out(x, y) >= 50 && x.max(y) <= 149 + out(y, x))
+        };
+        let speck = |x: u32, y: u32| (180..192).contains(&x) && (100..112).contains(&y);
+        let image = RgbImage::from_fn(220, 200, |x, y| {
+            Rgb(if garment(x, y) {
+                [180, 20, 40]
+            } else {
+                [245; 3]
+            })
+        });
+        let mask = binary(220, 200, |x, y| stairs(x, y) || speck(x, y));
+        let off = |m: &GrayImage| {
+            m.enumerate_pixels()
+                .filter(|(x, y, p)| (p[0] != 0) != garment(*x, *y))
+                .count()
+        };
+        assert!(off(&mask) > 500, "{}", off(&mask));
+        assert_eq!(off(&refine_edge(&image, &mask, 8.0, 0.02)), 0);
+    }
+
+    /// On any picture and any mask, of any size: a 0/255 mask of the same size that differs
+    /// from the given one only near its outline (within `reach` and a pixel more), or where a
+    /// small part was dropped (to 0).
+    #[test]
+    fn the_outline_moves_only_near_itself_on_any_input() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        // Pixels the outline gained and lost over all cases: the cases must move it.
+        let (mut gained, mut lost) = (0usize, 0usize);
+        for case in 0..300 {
+            let w = 1 + rng.below(90) as u32;
+            let h = 1 + rng.below(90) as u32;
+            let reach = [1.0, 1.5, 2.0, 3.7, 8.0, 40.0][rng.below(6) as usize];
+            // A blocky mask (a coarse mask scaled back) of random blocks, a random picture
+            // that is partly a garment colour on a backdrop colour, partly noise.
+            let block = 1 + rng.below(12) as u32;
+            let seeds: Vec<bool> = (0..(w / block + 1) * (h / block + 1))
+                .map(|_| rng.below(3) == 0)
+                .collect();
+            let mask = binary(w, h, |x, y| {
+                seeds[((y / block) * (w / block + 1) + x / block) as usize]
+            });
+            // The garment in the picture: the mask shifted by a few pixels, as the coarse
+            // outline misses the real one.
+            let (garment, backdrop) = ([180u8, 20, 40], [245u8, 245, 245]);
+            let (dx, dy) = (rng.below(7) as i64 - 3, rng.below(7) as i64 - 3);
+            let noisy = rng.below(4) == 0;
+            let mut noise = Rng(case + 1);
+            let image = RgbImage::from_fn(w, h, |x, y| {
+                let (u, v) = (i64::from(x) + dx, i64::from(y) + dy);
+                let shifted = u >= 0
+                    && v >= 0
+                    && u < i64::from(w)
+                    && v < i64::from(h)
+                    && on(&mask, u as u32, v as u32);
+                if noisy {
+                    let v = noise.next();
+                    Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+                } else if shifted ^ (noise.below(20) == 0) {
+                    Rgb(garment)
+                } else {
+                    Rgb(backdrop)
+                }
+            });
+            let refined = refine_edge(&image, &mask, reach, 0.02);
+            assert_eq!(refined.dimensions(), (w, h), "case {case}");
+            assert!(
+                refined.pixels().all(|p| p[0] == 0 || p[0] == 255),
+                "case {case}"
+            );
+            if reach < 1.5 {
+                assert_eq!(refined, mask, "case {case}");
+                continue;
+            }
+            let band = reach.ceil() as u8 + 1;
+            let inside = erode(&mask, Norm::LInf, band);
+            let near = dilate(&mask, Norm::LInf, band);
+            for (x, y, p) in refined.enumerate_pixels() {
+                let was = on(&mask, x, y);
+                let is = p[0] != 0;
+                gained += usize::from(is && !was);
+                lost += usize::from(was && !is);
+                if is && !was {
+                    // Only pixels near the outline become garment.
+                    assert!(
+                        on(&near, x, y) && !on(&inside, x, y),
+                        "case {case}: ({x}, {y})"
+                    );
+                }
+                if was && !is && on(&inside, x, y) {
+                    // Surely garment is lost only with a dropped part: nothing of it is left
+                    // in its square of the islands' grid.
+                    let s = (reach / 4.0).max(1.0) as u32;
+                    let (x0, y0) = (x / s * s, y / s * s);
+                    for v in y0..(y0 + s).min(h) {
+                        for u in x0..(x0 + s).min(w) {
+                            assert!(!on(&refined, u, v), "case {case}: ({x}, {y})");
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{gained} gained, {lost} lost");
+        assert!(gained > 1000 && lost > 1000, "{gained} gained, {lost} lost");
+    }
+}
