@@ -84,6 +84,18 @@ fn torso_frame(k: &[fitting_room::person::Keypoint]) -> Option<Frame> {
 }
 
 /// A BlazePose hip in OpenPose's definition, by `map` (see [`HIP_MAP`]).
+/// The BlazePose keypoint at the mirror place of keypoint `i` (left and right swapped: the
+/// eyes 1-3 and 4-6, then pairs from the ears, 7 and 8, on).
+fn mirror(i: usize) -> usize {
+    match i {
+        0 => 0,
+        1..=3 => i + 3,
+        4..=6 => i - 3,
+        _ if i % 2 == 1 => i + 1,
+        _ => i - 1,
+    }
+}
+
 fn map_hip(k: &[fitting_room::person::Keypoint], index: usize, map: (f32, f32)) -> (f32, f32) {
     let Some((m, up, side, len)) = torso_frame(k) else {
         return (k[index].x, k[index].y);
@@ -144,6 +156,7 @@ fn main() -> Result<()> {
     let mut alt = [0f32; 4];
     let mut second_iou = 0f32;
     let mut second_hits = (0usize, 0usize);
+    let mut flip_hits = (0usize, 0usize);
     let mut offsets = [(0f32, 0f32); JOINTS.len()];
     let mut hits = [(0usize, 0usize); JOINTS.len()];
     // The hips mapped to OpenPose's definition ([`HIP_MAP`]).
@@ -267,6 +280,29 @@ fn main() -> Result<()> {
                 u2 += (a || b) as usize;
             }
             second_iou += i2 as f32 / u2.max(1) as f32;
+            // Test-time flipping: the landmark model on the mirrored photo and region, its
+            // keypoints mirrored back (left and right swapped) and averaged with the first
+            // pass's.
+            let width = photo.width() as f32;
+            let region = &person.region;
+            let mirrored = fitting_room::person::Region {
+                cx: width - region.cx,
+                angle: -region.angle,
+                ..*region
+            };
+            let flipped = models.landmarks(&image::imageops::flip_horizontal(&photo), &mirrored)?;
+            if let Some(torso) = torso.filter(|t| *t > 1.0) {
+                for &(o, b, _) in &JOINTS {
+                    let (ox, oy, c) = op[o];
+                    if c > 0.0 {
+                        let (k, f) = (first.keypoints[b], flipped.keypoints[mirror(b)]);
+                        let (x, y) = ((k.x + width - f.x) / 2.0, (k.y + f.y) / 2.0);
+                        let err = ((x - ox).powi(2) + (y - oy).powi(2)).sqrt() / torso;
+                        flip_hits.0 += (err <= TOLERANCE) as usize;
+                        flip_hits.1 += 1;
+                    }
+                }
+            }
             if let Some(torso) = torso.filter(|t| *t > 1.0) {
                 for &(o, b, _) in &JOINTS {
                     let (ox, oy, c) = op[o];
@@ -365,6 +401,11 @@ fn main() -> Result<()> {
             second_iou / k,
             100.0 * second_hits.0 as f32 / second_hits.1.max(1) as f32,
             second_hits.1
+        );
+        println!(
+            "flipped landmark pass averaged in: keypoints {:.1}% of {}",
+            100.0 * flip_hits.0 as f32 / flip_hits.1.max(1) as f32,
+            flip_hits.1
         );
     }
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));
