@@ -486,12 +486,12 @@ fn automatic_masks_of_an_earlier_method_are_made_again() {
     let painted = GrayImage::from_pixel(192, 256, Luma([255]));
     w.set_mask(&b, &painted).unwrap();
     drop(w);
-    let index_method = |user: &Path| {
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(user.join(INDEX_FILE)).unwrap()).unwrap();
-        index.get("auto_masks").and_then(|m| m.as_u64())
+    let index_path = user.path().join(INDEX_FILE);
+    let read_index = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap()
     };
-    assert_eq!(index_method(user.path()), Some(u64::from(MASK_METHOD)));
+    let method = || read_index().get("auto_masks").and_then(|m| m.as_u64());
+    assert_eq!(method(), Some(u64::from(MASK_METHOD)));
 
     // The folder as an earlier build left it: its automatic mask (all garment here, to tell it
     // apart) and an index that does not name the method.
@@ -499,18 +499,13 @@ fn automatic_masks_of_an_earlier_method_are_made_again() {
     GrayImage::from_pixel(192, 256, Luma([255]))
         .save(&stored)
         .unwrap();
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(user.path().join(INDEX_FILE)).unwrap()).unwrap();
+    let mut index = read_index();
     index.as_object_mut().unwrap().remove("auto_masks");
-    std::fs::write(
-        user.path().join(INDEX_FILE),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
 
     let w = open(user.path());
     assert!(!stored.exists(), "the earlier method's mask is dropped");
-    assert_eq!(index_method(user.path()), Some(u64::from(MASK_METHOD)));
+    assert_eq!(method(), Some(u64::from(MASK_METHOD)));
     assert_eq!(w.load_mask(&a).unwrap(), automatic, "made again");
     assert!(stored.is_file());
     assert_eq!(w.load_mask(&b).unwrap(), painted, "a painted mask is kept");

@@ -56,33 +56,41 @@ pub fn garment_placement(mask: &GrayImage) -> Option<(u32, u32, i64, i64)> {
 /// garment, 0 in the mask), at most [`MAX_HIRES_HEIGHT`] high. An empty mask: the photo padded
 /// to 3:4 around its centre.
 pub fn frame_garment(garment: &RgbImage, mask: &GrayImage) -> (RgbImage, GrayImage) {
-    let Some((_, fh, _, _)) = garment_placement(mask) else {
-        return (
-            pad_to_native_aspect(garment, Rgb([255, 255, 255])),
-            pad_to_native_aspect(mask, Luma([0])),
-        );
+    let Some(placement) = garment_placement(mask) else {
+        return padded(garment, mask);
     };
-    if fh <= MAX_HIRES_HEIGHT {
-        return framed(garment, mask);
+    if placement.1 <= MAX_HIRES_HEIGHT {
+        return framed(garment, mask, placement);
     }
-    let scale = f64::from(MAX_HIRES_HEIGHT) / f64::from(fh);
+    let scale = f64::from(MAX_HIRES_HEIGHT) / f64::from(placement.1);
     let (w, h) = garment.dimensions();
     let size = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
     let (w, h) = (size(w), size(h));
-    framed(
-        &resize(garment, w, h, Filter::Lanczos3),
-        &resize(mask, w, h, Filter::Triangle),
+    let (garment, mask) = (
+        resize(garment, w, h, Filter::Lanczos3),
+        resize(mask, w, h, Filter::Triangle),
+    );
+    match garment_placement(&mask) {
+        Some(placement) => framed(&garment, &mask, placement),
+        None => padded(&garment, &mask),
+    }
+}
+
+/// The photo and its mask padded to 3:4 around their centre.
+fn padded(garment: &RgbImage, mask: &GrayImage) -> (RgbImage, GrayImage) {
+    (
+        pad_to_native_aspect(garment, Rgb([255, 255, 255])),
+        pad_to_native_aspect(mask, Luma([0])),
     )
 }
 
-/// [`frame_garment`] at the photo's own resolution.
-fn framed(garment: &RgbImage, mask: &GrayImage) -> (RgbImage, GrayImage) {
-    let Some((fw, fh, x, y)) = garment_placement(mask) else {
-        return (
-            pad_to_native_aspect(garment, Rgb([255, 255, 255])),
-            pad_to_native_aspect(mask, Luma([0])),
-        );
-    };
+/// The garment and its mask placed in their frame as [`garment_placement`] says, at the
+/// photo's own resolution.
+fn framed(
+    garment: &RgbImage,
+    mask: &GrayImage,
+    (fw, fh, x, y): (u32, u32, i64, i64),
+) -> (RgbImage, GrayImage) {
     let mut frame = RgbImage::from_pixel(fw, fh, Rgb([255, 255, 255]));
     let mut frame_mask = GrayImage::new(fw, fh);
     // Only the garment's pixels are carried over; the photo's own background is left behind
