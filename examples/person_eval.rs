@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example person_eval -- path/to/viton/val [--overlays OUTDIR] [--limit N]
 //! cargo run --release --example person_eval -- path/to/viton/train --calibrate [--limit N]
+//! cargo run --release --example person_eval -- path/to/viton/train --mattes OUTDIR
 //! ```
 //!
 //! For every `DIR/image/NAME.jpg`:
@@ -13,7 +14,9 @@
 //!   (confidence > 0); the error is in units of the torso height (OpenPose neck to mid-hip).
 //!
 //! Prints the IoU distribution, the share of joints within 5% of the torso height per joint and in
-//! all, and the worst images. `--overlays OUTDIR` writes each overlay picture.
+//! all, and the worst images. `--overlays OUTDIR` writes each overlay picture; `--mattes OUTDIR`
+//! each photo's matte as the app puts the person on VITON's background with it (`NAME.png`,
+//! 255 = person), which `training/train.py --matte-dir` trains the network on.
 //!
 //! The two skeletons place the hips differently (BlazePose's sit lower and closer together than
 //! OpenPose's). `--calibrate`, run on the TRAIN split only, fits the mapping from BlazePose's hips
@@ -127,6 +130,11 @@ fn main() -> Result<()> {
         .position(|a| a == "--overlays")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
+    let mattes = args
+        .iter()
+        .position(|a| a == "--mattes")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let calibrate = args.iter().any(|a| a == "--calibrate");
     let limit = args
         .iter()
@@ -175,6 +183,13 @@ fn main() -> Result<()> {
         if let Some(out) = &overlays {
             std::fs::create_dir_all(out)?;
             render::overlay(&photo, person).save(out.join(format!("{stem}.png")))?;
+        }
+        if let Some(out) = &mattes {
+            std::fs::create_dir_all(out)?;
+            person
+                .matte
+                .to_luma8()
+                .save(out.join(format!("{stem}.png")))?;
         }
         let parse = image::open(dir.join("image-parse").join(format!("{stem}.png")))?.to_luma8();
         let (mut inter, mut union) = (0usize, 0usize);

@@ -304,6 +304,18 @@ class ColorJitter:
         return y.clamp(0.0, 1.0) * 2.0 - 1.0
 
 
+# The app puts every photo that is not already a VITON input on this colour through the person
+# models' matte (`pipeline::framing::VITON_BACKGROUND`), in [-1, 1].
+APP_BACKGROUND = tuple(v / 127.5 - 1.0 for v in (235, 233, 232))
+
+
+def on_app_background(image: torch.Tensor, matte: torch.Tensor) -> torch.Tensor:
+    """``image`` (..., 3, H, W) in [-1, 1] over ``APP_BACKGROUND`` by ``matte`` (..., 1, H, W)
+    in [0, 1], as the app blends a photo before the network sees it."""
+    bg = torch.tensor(APP_BACKGROUND, dtype=image.dtype, device=image.device).view(3, 1, 1)
+    return image * matte + bg * (1.0 - matte)
+
+
 # ----------------------------------------------------------------------------- dataset
 
 PERSON_SPACE_RGB = ("person", "fake")
@@ -322,7 +334,14 @@ class VitonDataset(torch.utils.data.Dataset):
       the split (the tutor dresses the person in it), and ``index_un``;
     * with ``fakes`` (a ``tutor.FakeCache``): ``fake`` (3,H,W) and ``fake_edge`` (1,H,W),
       the cached tutor output for this person and the warped edge of its garment;
-    * ``index`` (the pair index).
+    * ``index`` (the pair index);
+    * with ``matte_dir`` (the app's mattes of the split's photos, ``person_eval --mattes``):
+      ``matte`` (1,H,W) in [0, 1]. With probability ``matte_p`` it is the photo's matte and
+      ``person`` is put on the app's background by it (``on_app_background``), so that the
+      network learns from inputs as the app composes them; otherwise, and for a photo with
+      no matte, it is all ones and the photo is as it was; ``frame`` (1,H,W), where the
+      photo is in the app's crop (``cut_p``: a person cut off by the photo's edge), the
+      matte being zero past it.
 
     ``augment`` enables a random horizontal flip (person-space images, parse, pose and
     the person's own garment together; the other garment flips independently) and
@@ -341,6 +360,9 @@ class VitonDataset(torch.utils.data.Dataset):
         limit: Optional[int] = None,
         jitter: Optional[ColorJitter] = None,
         seed: int = 0,
+        matte_dir: Optional[str] = None,
+        matte_p: float = 0.5,
+        cut_p: float = 0.0,
     ):
         check_size(size)
         self.source = source
@@ -356,6 +378,11 @@ class VitonDataset(torch.utils.data.Dataset):
             fakes.check_persons([p for p, _ in self.pairs])
         self.jitter = jitter if jitter is not None else ColorJitter()
         self.seed = seed
+        self.matte_dir = matte_dir
+        self.matte_p = matte_p
+        self.cut_p = cut_p
+        if matte_dir is not None and not os.path.isdir(matte_dir):
+            raise FileNotFoundError(f"{matte_dir}: no such matte folder (person_eval --mattes writes one)")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -396,9 +423,11 @@ class VitonDataset(torch.utils.data.Dataset):
             fake, edge = self.fakes.get(person, rng)
             sample["fake"] = _resize_rgb(fake, self.size)
             sample["fake_edge"] = _resize_mask(edge, self.size)
+        flipped = False
         if self.augment:
             if rng.random() < 0.5:
                 flip_sample(sample, PERSON_SPACE_RGB + ("fake_edge",) + GARMENT_KEYS)
+                flipped = True
             if self.other_garment and rng.random() < 0.5:
                 for key in OTHER_GARMENT_KEYS:
                     sample[key] = sample[key].flip(-1)
@@ -406,13 +435,52 @@ class VitonDataset(torch.utils.data.Dataset):
             for key in ("person", "cloth", "cloth_un", "fake"):
                 if key in sample:
                     sample[key] = ColorJitter.apply(sample[key], factors)
+        if self.matte_dir is not None:
+            # After the jitter: the app's background is one exact colour, whatever the light.
+            matte = self._matte(person, rng)
+            sample["frame"] = self._frame(rng)
+            sample["matte"] = (matte.flip(-1) if flipped else matte) * sample["frame"]
+            sample["person"] = on_app_background(sample["person"], sample["matte"])
         return sample
+
+    def _frame(self, rng: random.Random) -> torch.Tensor:
+        """Where the photo is (1) in the app's crop: with probability ``cut_p`` a person cut
+        off by the photo's edge, as in webcam frames and half-body photos, whose crop reaches
+        past the photo and is filled with the background colour: the bottom edge cut
+        between 45% and 95% of the height, or a side between 10% and 35% of the width."""
+        h, w = self.size
+        frame = torch.ones(1, h, w)
+        if rng.random() >= self.cut_p:
+            return frame
+        edge = rng.random()
+        if edge < 0.6:
+            frame[:, round(h * rng.uniform(0.45, 0.95)):, :] = 0.0
+        elif edge < 0.8:
+            frame[:, :, : round(w * rng.uniform(0.10, 0.35))] = 0.0
+        else:
+            frame[:, :, w - round(w * rng.uniform(0.10, 0.35)):] = 0.0
+        return frame
+
+    def _matte(self, person: str, rng: random.Random) -> torch.Tensor:
+        ones = torch.ones(1, *self.size)
+        path = os.path.join(self.matte_dir, _stem(person) + ".png")
+        if rng.random() >= self.matte_p or not os.path.isfile(path):
+            return ones
+        with Image.open(path) as image:
+            matte = torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)[None]
+        return _resize_soft(matte, self.size)
 
 
 def _resize_rgb(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+
+
+def _resize_soft(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0.0, 1.0)
 
 
 def _resize_mask(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

@@ -64,6 +64,13 @@ def add_arguments(parser, kind: str) -> None:
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--no-augment", action="store_true", help="no flip or colour jitter")
+    g.add_argument(
+        "--matte-dir",
+        default=None,
+        help="the app's mattes of the train photos (person_eval --mattes): persons are put on the app's background by them",
+    )
+    g.add_argument("--matte-p", type=float, default=0.5, help="share of samples put on the app's background (with --matte-dir)")
+    g.add_argument("--cut-p", type=float, default=0.0, help="share of samples cut off by the photo's edge as the app fills past it (with --matte-dir)")
 
     g = parser.add_argument_group("network widths (a new run only; a resumed run keeps its own)")
     g.add_argument("--preset", default="compact", choices=sorted(nets.PRESETS), help="width preset (default compact)")
@@ -400,12 +407,19 @@ def train(args, kind: str) -> Dict:
         fakes=fakes,
         limit=args.limit,
         seed=args.seed,
+        matte_dir=args.matte_dir,
+        matte_p=args.matte_p,
+        cut_p=args.cut_p,
     )
     data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
+    if args.matte_dir:
+        data_info.update(app_background=args.matte_p, cut_by_edge=args.cut_p)
     if state is not None and state.get("data", {}).get("pairs") != len(dataset):
         samples_seen = 0  # other data: start a fresh sample stream
     sampler = InfiniteSampler(len(dataset), seed=args.seed, start=samples_seen)
     resident = None
+    if args.resident and args.matte_dir:
+        raise SystemExit("--matte-dir works with the loader, not --resident")
     if args.resident:
         t_decode = time.time()
         resident = ResidentData(dataset, device, workers=args.workers, other_garment=dataset.other_garment)

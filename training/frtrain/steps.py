@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from . import losses as L
+from .data import on_app_background
 from .person import garment_mask, teacher_cond, teacher_gen_input
 from .tutor import make_fakes
 from .warp import WarpOutput, warp_forward
@@ -59,7 +60,8 @@ def student_step(
     """PF-AFN: from the tutor's fake (person in G') and garment G, reproduce the real photo.
 
     The fake comes from the batch (``fake``/``fake_edge``, a cache) or is made now by
-    ``teacher`` from ``cloth_un``. With a teacher, its warp of G from the parse/pose
+    ``teacher`` from ``cloth_un``; with a ``matte`` in the batch it is put on the app's
+    background as the photo was (``data.VitonDataset``). With a teacher, its warp of G from the parse/pose
     representation is distilled into the student (features and flows), weighted per
     sample where the teacher's warp error is lower than the student's.
     """
@@ -71,6 +73,11 @@ def student_step(
         fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
     else:
         raise ValueError("the student needs fakes: a fake cache or a teacher to make them")
+    if "matte" in batch:
+        # The person was put on the app's background by the app's matte (the target too): the
+        # fake goes there the same way, keeping the new garment where it reaches past the matte
+        # but not past the photo's edge.
+        fake = on_app_background(fake, torch.maximum(batch["matte"], fake_edge) * batch["frame"])
     edge = batch["cloth_mask"]
     clothes = batch["cloth"] * edge
     out = warp_forward(warp, fake, clothes, edge)

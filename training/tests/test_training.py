@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -26,9 +27,10 @@ import pack_data  # noqa: E402
 import train as train_script  # noqa: E402
 from frtrain import losses as L  # noqa: E402
 from frtrain import loop, nets, person  # noqa: E402
-from frtrain.data import ColorJitter, VitonDataset, VitonSource, collate, flip_sample  # noqa: E402
+from frtrain.data import APP_BACKGROUND, ColorJitter, VitonDataset, VitonSource, collate, flip_sample  # noqa: E402
 from frtrain.steps import student_step, teacher_step  # noqa: E402
 from frtrain.synthetic import make_synthetic_viton  # noqa: E402
+from frtrain.tutor import make_fakes  # noqa: E402
 from frtrain.warp import warp_forward  # noqa: E402
 from pfafn import AFWM, ResUnetGenerator  # noqa: E402
 
@@ -134,6 +136,90 @@ def test_packed_archive_round_trip(viton, tmp_path):
 
 
 # ----------------------------------------------------------------------------- teacher input
+
+
+def _mattes(viton, folder):
+    """Mattes of the synthetic train photos as ``person_eval --mattes`` writes them: the parse's
+    person region (255 = person), one photo left without."""
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    names = sorted(os.listdir(os.path.join(viton, "train", "image-parse")))
+    for name in names[1:]:
+        parse = Image.open(os.path.join(viton, "train", "image-parse", name))
+        Image.fromarray(((np.asarray(parse) > 0) * 255).astype("uint8")).save(os.path.join(folder, name))
+    return folder
+
+
+def test_persons_go_on_the_apps_background_by_their_mattes(viton, tmp_path):
+    folder = _mattes(viton, str(tmp_path / "mattes"))
+    plain = VitonDataset(VitonSource(viton), "train", (128, 96))
+    always = VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=folder, matte_p=1.0)
+    bg = torch.tensor(APP_BACKGROUND).view(3, 1, 1)
+    for i in range(1, 6):
+        s, a = plain[i], always[i]
+        person = (s["parse"] > 0)[None].float()
+        # the matte is the parse's person region here: the person kept, the rest the app's colour
+        inside, outside = a["matte"] > 0.99, a["matte"] < 0.01
+        assert inside.float().mean() > 0.2 and outside.float().mean() > 0.2
+        assert torch.equal(inside, (person > 0.5) & inside)
+        assert torch.allclose(a["person"] * inside, s["person"] * inside, atol=1e-6)
+        assert torch.allclose(a["person"] * outside, bg.expand(3, 128, 96) * outside, atol=1e-6)
+    # a photo without a matte, and samples left as they are, keep their photo
+    assert torch.equal(always[0]["person"], plain[0]["person"]) and bool((always[0]["matte"] == 1).all())
+    never = VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=folder, matte_p=0.0)
+    assert torch.equal(never[2]["person"], plain[2]["person"])
+    # with a flip the matte is mirrored with the photo: the background stays off the person
+    aug = VitonDataset(VitonSource(viton), "train", (128, 96), augment=True, matte_dir=folder, matte_p=1.0)
+    for key in (k for k in range(1, 18) if k % 6):  # index 0 has no matte
+        a = aug[key]
+        person = (a["parse"] > 0)[None]
+        assert ((a["matte"] > 0.5) == person).float().mean() > 0.98, key
+    # a person cut off by the photo's edge: past it, only the background colour
+    cut = VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=folder, matte_p=1.0, cut_p=1.0)
+    bottoms = sides = 0
+    for key in range(1, 40):
+        c, s = cut[key], plain[key % 6]
+        past = c["frame"] == 0
+        assert 0.04 < past.float().mean() < 0.56, key
+        assert torch.allclose(c["person"] * past, bg.expand(3, 128, 96) * past, atol=1e-6)
+        assert bool((c["matte"][past] == 0).all())
+        bottoms += bool(past[0, -1].all())
+        sides += bool(past[0, :, 0].all() or past[0, :, -1].all())
+        if key % 6:
+            inside = (c["matte"] > 0.99) & ~past
+            assert torch.allclose(c["person"] * inside, s["person"] * inside, atol=1e-6)
+    assert bottoms > 10 and sides > 5 and bottoms + sides == 39
+    assert bool((always[3]["frame"] == 1).all())
+    with pytest.raises(FileNotFoundError):
+        VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=str(tmp_path / "none"))
+
+
+def test_the_students_fake_goes_on_the_apps_background_with_the_photo(viton, tmp_path):
+    folder = _mattes(viton, str(tmp_path / "mattes"))
+    ds = VitonDataset(VitonSource(viton), "train", SIZE, other_garment=True, matte_dir=folder, matte_p=1.0, cut_p=0.5)
+    batch = collate([ds[i] for i in (1, 2)])
+    assert bool((batch["frame"][0] == 1).all()) and not bool((batch["frame"][1] == 1).all())
+    t_warp, t_gen = nets.build("teacher", TINY)
+    warp, gen = nets.build("student", TINY)
+    torch.manual_seed(0)
+    _, _, visuals = student_step(warp, gen, batch, L.LossWeights(), "e2e", (t_warp.eval(), t_gen.eval()))
+    torch.manual_seed(0)
+    fake, fake_edge = make_fakes(t_warp, t_gen, batch)
+    keep = torch.maximum(batch["matte"], fake_edge) * batch["frame"]
+    bg = torch.tensor(APP_BACKGROUND).view(1, 3, 1, 1)
+    # off the person and off the new garment, and past the photo's edge, the student sees the
+    # app's colour, as in the app; on them, the tutor's fake
+    off = keep == 0
+    assert off.float().mean() > 0.1
+    assert torch.allclose(visuals["fake"] * off, bg.expand_as(fake) * off, atol=1e-6)
+    assert torch.allclose(visuals["fake"] * (keep == 1), fake * (keep == 1), atol=1e-6)
+    assert not torch.allclose(fake * off, bg.expand_as(fake) * off, atol=1e-2)
+    # and a short run trains with it
+    teacher = str(tmp_path / "teacher")
+    _train("teacher", viton, teacher, "--steps", "1")
+    args = ("--steps", "2", "--teacher", teacher, "--matte-dir", folder, "--matte-p", "0.5", "--cut-p", "0.3")
+    assert _train("student", viton, str(tmp_path / "student"), *args)["step"] == 2
 
 
 def test_teacher_input_hides_the_worn_garment(viton):
