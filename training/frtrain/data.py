@@ -381,8 +381,13 @@ class VitonDataset(torch.utils.data.Dataset):
         self.matte_dir = matte_dir
         self.matte_p = matte_p
         self.cut_p = cut_p
-        if matte_dir is not None and not os.path.isdir(matte_dir):
-            raise FileNotFoundError(f"{matte_dir}: no such matte folder (person_eval --mattes writes one)")
+        if matte_dir is not None:
+            if not os.path.isdir(matte_dir):
+                raise FileNotFoundError(f"{matte_dir}: no such matte folder (person_eval --mattes writes one)")
+            # A photo without a matte is kept as it is; a folder with none of them is a mistake.
+            stems = {_stem(name) for name in os.listdir(matte_dir)}
+            if not any(_stem(p) in stems for p, _ in self.pairs):
+                raise ValueError(f"{matte_dir}: no matte of any {split} photo (person_eval path/to/viton/{split} --mattes writes them)")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -468,19 +473,13 @@ class VitonDataset(torch.utils.data.Dataset):
             return ones
         with Image.open(path) as image:
             matte = torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)[None]
-        return _resize_soft(matte, self.size)
+        return _resize_rgb(matte, self.size).clamp(0.0, 1.0)
 
 
 def _resize_rgb(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
-
-
-def _resize_soft(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0.0, 1.0)
 
 
 def _resize_mask(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

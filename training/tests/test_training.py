@@ -193,6 +193,9 @@ def test_persons_go_on_the_apps_background_by_their_mattes(viton, tmp_path):
     assert bool((always[3]["frame"] == 1).all())
     with pytest.raises(FileNotFoundError):
         VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=str(tmp_path / "none"))
+    os.makedirs(tmp_path / "empty")
+    with pytest.raises(ValueError, match="no matte of any train photo"):
+        VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=str(tmp_path / "empty"))
 
 
 def test_the_students_fake_goes_on_the_apps_background_with_the_photo(viton, tmp_path):
