@@ -86,7 +86,6 @@ fn torso_frame(k: &[fitting_room::person::Keypoint]) -> Option<Frame> {
     Some((hips, up, (-up.1, up.0), len))
 }
 
-/// A BlazePose hip in OpenPose's definition, by `map` (see [`HIP_MAP`]).
 /// The BlazePose keypoint at the mirror place of keypoint `i` (left and right swapped: the
 /// eyes 1-3 and 4-6, then pairs from the ears, 7 and 8, on).
 fn mirror(i: usize) -> usize {
@@ -99,6 +98,7 @@ fn mirror(i: usize) -> usize {
     }
 }
 
+/// A BlazePose hip in OpenPose's definition, by `map` (see [`HIP_MAP`]).
 fn map_hip(k: &[fitting_room::person::Keypoint], index: usize, map: (f32, f32)) -> (f32, f32) {
     let Some((m, up, side, len)) = torso_frame(k) else {
         return (k[index].x, k[index].y);
