@@ -341,7 +341,9 @@ class VitonDataset(torch.utils.data.Dataset):
       network learns from inputs as the app composes them; otherwise, and for a photo with
       no matte, it is all ones and the photo is as it was; ``frame`` (1,H,W), where the
       photo is in the app's crop (``cut_p``: a person cut off by the photo's edge), the
-      matte being zero past it.
+      matte being zero past it; with ``originals``, ``person_orig`` (3,H,W): the photo as it
+      was before it went on the app's background (flipped and jittered the same), for the
+      student's consistency term (``steps.student_step``).
 
     ``augment`` enables a random horizontal flip (person-space images, parse, pose and
     the person's own garment together; the other garment flips independently) and
@@ -363,6 +365,7 @@ class VitonDataset(torch.utils.data.Dataset):
         matte_dir: Optional[str] = None,
         matte_p: float = 0.5,
         cut_p: float = 0.0,
+        originals: bool = False,
     ):
         check_size(size)
         self.source = source
@@ -381,6 +384,9 @@ class VitonDataset(torch.utils.data.Dataset):
         self.matte_dir = matte_dir
         self.matte_p = matte_p
         self.cut_p = cut_p
+        self.originals = originals
+        if originals and matte_dir is None:
+            raise ValueError("originals: the photos as they were are kept only with a matte folder")
         if matte_dir is not None:
             if not os.path.isdir(matte_dir):
                 raise FileNotFoundError(f"{matte_dir}: no such matte folder (person_eval --mattes writes one)")
@@ -445,6 +451,8 @@ class VitonDataset(torch.utils.data.Dataset):
             matte = self._matte(person, rng)
             sample["frame"] = self._frame(rng)
             sample["matte"] = (matte.flip(-1) if flipped else matte) * sample["frame"]
+            if self.originals:
+                sample["person_orig"] = sample["person"]
             sample["person"] = on_app_background(sample["person"], sample["matte"])
         return sample
 

@@ -132,6 +132,12 @@ def add_arguments(parser, kind: str) -> None:
         g.add_argument("--skin-perceptual", type=float, default=defaults.skin_perceptual)
         g.add_argument("--kd-feature", type=float, default=defaults.kd_feature, help="feature distillation multiplier (0: off)")
         g.add_argument("--kd-flow", type=float, default=defaults.kd_flow, help="flow distillation multiplier (0: off)")
+        g.add_argument(
+            "--consistency",
+            type=float,
+            default=defaults.consistency,
+            help="with --matte-dir: weight of the try-on of the app's input against the try-on of the photo as it was (0: off)",
+        )
         g = parser.add_argument_group("teacher and tutor")
         g.add_argument("--teacher", default=None, help="teacher run folder or checkpoint (tutor and distillation)")
         g.add_argument("--fakes", default=None, help="fake cache folder from make_fakes.py (else fakes are made on the fly)")
@@ -194,6 +200,7 @@ def loss_weights(args, kind: str) -> L.LossWeights:
     if kind == "student":
         w.skin_l1, w.skin_perceptual = args.skin_l1, args.skin_perceptual
         w.kd_feature, w.kd_flow = args.kd_feature, args.kd_flow
+        w.consistency = args.consistency
     return w
 
 
@@ -395,6 +402,8 @@ def train(args, kind: str) -> Dict:
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 
     # ---- data
+    if kind == "student" and args.consistency > 0 and not args.matte_dir:
+        raise SystemExit("--consistency needs --matte-dir (it compares the app's inputs with the photos as they were)")
     source = VitonSource(args.data)
     train_pairs, _ = split_heldout(source.pairs("train"), args.holdout)
     dataset = VitonDataset(
@@ -410,10 +419,13 @@ def train(args, kind: str) -> Dict:
         matte_dir=args.matte_dir,
         matte_p=args.matte_p,
         cut_p=args.cut_p,
+        originals=kind == "student" and args.consistency > 0,
     )
     data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
     if args.matte_dir:
         data_info.update(app_background=args.matte_p, cut_by_edge=args.cut_p)
+    if kind == "student" and args.consistency > 0:
+        data_info.update(consistency=args.consistency)
     if state is not None and state.get("data", {}).get("pairs") != len(dataset):
         samples_seen = 0  # other data: start a fresh sample stream
     sampler = InfiniteSampler(len(dataset), seed=args.seed, start=samples_seen)
@@ -487,6 +499,7 @@ def train(args, kind: str) -> Dict:
     window = 0
     loss_sum = None
     parts_sum: Dict[str, torch.Tensor] = {}
+    parts_count: Dict[str, int] = {}  # a part may be missing from a step (consistency: no sample changed)
     last_mean = None
     reason = "steps"
     visuals = None
@@ -528,7 +541,9 @@ def train(args, kind: str) -> Dict:
             samples_seen += args.batch_size
             # Accumulate on the device; values are read (a synchronisation) only when logging.
             loss_sum = loss.detach().float() if loss_sum is None else loss_sum + loss.detach().float()
-            parts_sum = {k: v.float() + parts_sum.get(k, 0.0) for k, v in parts.items()}
+            for k, v in parts.items():
+                parts_sum[k] = v.float() + parts_sum.get(k, 0.0)
+                parts_count[k] = parts_count.get(k, 0) + 1
             window += 1
             if step % args.log_every == 0 or step >= args.steps or step - segment["start_step"] == 1:
                 mean = float(loss_sum) / window
@@ -543,12 +558,12 @@ def train(args, kind: str) -> Dict:
                 record = {
                     "step": step,
                     "loss": round(mean, 5),
-                    **{k: round(float(v) / window, 5) for k, v in parts_sum.items()},
+                    **{k: round(float(v) / parts_count[k], 5) for k, v in parts_sum.items()},
                     "lr": optimizer.param_groups[1]["lr"],
                     "img_per_s": round(args.batch_size / step_time, 2),
                     "minutes": round((now - t0) / 60.0, 2),
                 }
-                loss_sum, parts_sum, window = None, {}, 0
+                loss_sum, parts_sum, parts_count, window = None, {}, {}, 0
                 print(json.dumps(record), flush=True)
                 log.write(json.dumps(record) + "\n")
                 log.flush()

@@ -156,6 +156,7 @@ class LossWeights:
     kd_flow: float = 1.0  # multiplies the official per-level weights (level + 1), levels >= 2
     teacher_warp: float = 0.5  # teacher: total = 0.5 warp + gen
     student_warp: float = 0.25  # student: total = 0.25 warp + gen
+    consistency: float = 0.0  # student on the app's inputs: its try-on as on the photo as it was
 
 
 # ----------------------------------------------------------------------------- warp

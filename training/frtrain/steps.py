@@ -73,6 +73,10 @@ def student_step(
         fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
     else:
         raise ValueError("the student needs fakes: a fake cache or a teacher to make them")
+    fake_orig = None
+    if w.consistency > 0 and "person_orig" in batch:
+        # The fake of the photo as it was: a cached fake was made from it; the tutor dresses it now.
+        fake_orig = fake if "fake" in batch else make_fakes(teacher[0], teacher[1], batch, person="person_orig")[0]
     if "matte" in batch:
         # The person was put on the app's background by the app's matte (the target too): the
         # fake goes there the same way, keeping the new garment where it reaches past the matte
@@ -95,11 +99,42 @@ def student_step(
         parts["warp"] = loss_warp.detach()
         return loss_warp, parts, visuals
     gen_in = torch.cat([fake, out.warped, out.warped_edge], dim=1)
-    rendered, mask, tryon = L.composite(gen(gen_in), out.warped, out.warped_edge, region)
+    gen_out = gen(gen_in)
+    rendered, mask, tryon = L.composite(gen_out, out.warped, out.warped_edge, region)
     # Skin: where the fake's garment was but the real garment is not (arms to restore).
     skin = fake_edge * (1.0 - region)
     loss_gen = L.generator_loss(tryon, rendered, mask, batch["person"], w, parts, skin=skin)
     parts["warp"] = loss_warp.detach()
     parts["gen"] = loss_gen.detach()
     visuals.update({"rendered": rendered, "tryon": tryon})
-    return w.student_warp * loss_warp + loss_gen, parts, visuals
+    total = w.student_warp * loss_warp + loss_gen
+    if fake_orig is not None:
+        loss_c = consistency_loss(warp, gen, batch, fake_orig, clothes, edge, out, gen_out, parts)
+        if loss_c is not None:
+            total = total + w.consistency * loss_c
+    return total, parts, visuals
+
+
+def consistency_loss(warp, gen, batch, fake_orig, clothes, edge, out: WarpOutput, gen_out, parts) -> Optional[torch.Tensor]:
+    """How far the student's try-on of the app's input (the person on the app's background,
+    maybe cut by the photo's edge) is from its own try-on of the photo as it was, inside the
+    person and the photo: L1 plus 1 - SSIM of the try-ons as the app composes them (no real
+    garment region), and L1 of the warped garments. The photo-as-it-was side is a fixed target
+    (no gradient): the network learns to dress a person the same whatever was around them,
+    as the app's "in the wild" measure (b) asks. None when no sample of the batch was changed."""
+    changed = (batch["matte"] < 1.0).flatten(1).any(1)
+    if not bool(changed.any()):
+        return None
+    with torch.no_grad():
+        o = warp_forward(warp, fake_orig[changed], clothes[changed], edge[changed])
+        _, _, target = L.composite(gen(torch.cat([fake_orig[changed], o.warped, o.warped_edge], dim=1)), o.warped, o.warped_edge)
+    _, _, tryon = L.composite(gen_out[changed], out.warped[changed], out.warped_edge[changed])
+    inside = (batch["parse"][changed] > 0).unsqueeze(1).to(tryon.dtype) * batch["frame"][changed]
+    frame = batch["frame"][changed]
+    target = target.to(tryon.dtype)
+    l1 = ((tryon - target).abs() * inside).sum() / (3.0 * inside.sum()).clamp(min=1.0)
+    ssim = L.perceptual_loss(tryon * inside, target * inside)
+    warped = ((out.warped[changed] - o.warped.to(tryon.dtype)).abs() * frame).mean()
+    parts["consistency_l1"] = l1.detach()
+    parts["consistency_ssim"] = 1.0 - ssim.detach()
+    return l1 + ssim + warped

@@ -31,8 +31,10 @@ FAKES_INDEX = "index.json"
 
 
 @torch.no_grad()
-def make_fakes(teacher_warp, teacher_gen, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+def make_fakes(teacher_warp, teacher_gen, batch: Dict[str, torch.Tensor], person: str = "person") -> Tuple[torch.Tensor, torch.Tensor]:
     """Dress the batch's persons in ``cloth_un``: (fake (N,3,H,W), warped edge (N,1,H,W)).
+    ``person`` names the photo of the batch to dress (``person_orig``: as it was before it
+    went on the app's background).
 
     As in the official tutor step: the teacher warps G' from the person representation,
     its generator gets the kept photo, the warped G', its mask, and the arm region not
@@ -43,7 +45,7 @@ def make_fakes(teacher_warp, teacher_gen, batch: Dict[str, torch.Tensor]) -> Tup
     clothes = batch["cloth_un"] * edge
     out = warp_forward(teacher_warp, cond, clothes, edge)
     warped, warped_edge = out.warped, out.warped_edge
-    gen_in = teacher_gen_input(batch["person"], batch["parse"], batch["pose"], warped, warped_edge, covered=warped_edge)
+    gen_in = teacher_gen_input(batch[person], batch["parse"], batch["pose"], warped, warped_edge, covered=warped_edge)
     _, _, fake = composite(teacher_gen(gen_in), warped, warped_edge)
     return fake.float().clamp(-1.0, 1.0), warped_edge.float()
 

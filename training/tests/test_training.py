@@ -27,8 +27,8 @@ import pack_data  # noqa: E402
 import train as train_script  # noqa: E402
 from frtrain import losses as L  # noqa: E402
 from frtrain import loop, nets, person  # noqa: E402
-from frtrain.data import APP_BACKGROUND, ColorJitter, VitonDataset, VitonSource, collate, flip_sample  # noqa: E402
-from frtrain.steps import student_step, teacher_step  # noqa: E402
+from frtrain.data import APP_BACKGROUND, ColorJitter, VitonDataset, VitonSource, collate, flip_sample, on_app_background  # noqa: E402
+from frtrain.steps import consistency_loss, student_step, teacher_step  # noqa: E402
 from frtrain.synthetic import make_synthetic_viton  # noqa: E402
 from frtrain.tutor import make_fakes  # noqa: E402
 from frtrain.warp import warp_forward  # noqa: E402
@@ -223,6 +223,58 @@ def test_the_students_fake_goes_on_the_apps_background_with_the_photo(viton, tmp
     _train("teacher", viton, teacher, "--steps", "1")
     args = ("--steps", "2", "--teacher", teacher, "--matte-dir", folder, "--matte-p", "0.5", "--cut-p", "0.3")
     assert _train("student", viton, str(tmp_path / "student"), *args)["step"] == 2
+
+
+def test_the_student_learns_to_dress_the_apps_input_as_the_photo_as_it_was(viton, tmp_path):
+    folder = _mattes(viton, str(tmp_path / "mattes"))
+    ds = VitonDataset(VitonSource(viton), "train", SIZE, augment=True, other_garment=True, matte_dir=folder, matte_p=1.0, cut_p=0.5, originals=True)
+    batch = collate([ds[i] for i in (1, 2)])
+    # the photo as it was, flipped and jittered as the photo the network gets
+    assert torch.allclose(batch["person"], on_app_background(batch["person_orig"], batch["matte"]), atol=1e-6)
+    assert not torch.allclose(batch["person"], batch["person_orig"], atol=1e-2)
+    t_warp, t_gen = nets.build("teacher", TINY)
+    teacher = (t_warp.eval(), t_gen.eval())
+    warp, gen = nets.build("student", TINY)
+    on = L.LossWeights(consistency=5.0)
+    loss_off, parts_off, _ = student_step(warp, gen, batch, L.LossWeights(), "e2e", teacher)
+    loss_on, parts_on, _ = student_step(warp, gen, batch, on, "e2e", teacher)
+    assert "consistency_l1" not in parts_off and float(parts_on["consistency_l1"]) > 0
+    assert float(loss_on) > float(loss_off)
+    # a person left as they were (no app background) is its own target: nothing to learn
+    same = dict(batch, matte=torch.ones_like(batch["matte"]), frame=torch.ones_like(batch["frame"]), person=batch["person_orig"])
+    _, parts_same, _ = student_step(warp, gen, same, on, "e2e", teacher)
+    assert "consistency_l1" not in parts_same
+    # the try-ons compared are the app's (no real garment region): the same input on both sides agrees
+    fake_orig, _ = make_fakes(t_warp, t_gen, batch, person="person_orig")
+    clothes, edge = batch["cloth"] * batch["cloth_mask"], batch["cloth_mask"]
+    assert float(consistency_loss(warp, gen, batch, fake_orig, clothes, edge, *_student_outputs(warp, gen, fake_orig, batch), {})) < 1e-5
+    # the photo as it was is a fixed target: the gradient reaches the app's input only
+    fake_app = _visuals_fake(warp, gen, batch, teacher).requires_grad_(True)
+    fake_orig = fake_orig.clone().requires_grad_(True)
+    consistency_loss(warp, gen, batch, fake_orig, clothes, edge, *_student_outputs(warp, gen, fake_app, batch), {}).backward()
+    assert fake_orig.grad is None and float(fake_app.grad.abs().sum()) > 0
+    # and a short run trains with it; without mattes it is refused
+    teacher_run = str(tmp_path / "teacher")
+    _train("teacher", viton, teacher_run, "--steps", "1")
+    args = ("--steps", "2", "--teacher", teacher_run, "--matte-dir", folder, "--matte-p", "1", "--cut-p", "0.3", "--consistency", "5")
+    assert _train("student", viton, str(tmp_path / "student"), *args)["step"] == 2
+    logged = [json.loads(x) for x in open(os.path.join(tmp_path, "student", "log.jsonl"))]
+    assert [x["step"] for x in logged] == [1, 2] and all(x["consistency_l1"] > 0 for x in logged)
+    with pytest.raises(SystemExit):
+        _train("student", viton, str(tmp_path / "student2"), "--steps", "1", "--teacher", teacher_run, "--consistency", "5")
+
+
+def _visuals_fake(warp, gen, batch, teacher):
+    """The student's input on the app's background, as ``student_step`` makes it."""
+    with torch.no_grad():
+        return student_step(warp, gen, batch, L.LossWeights(), "e2e", teacher)[2]["fake"].detach().clone()
+
+
+def _student_outputs(warp, gen, fake, batch):
+    """The student's warp output and generator output for ``fake``, as ``student_step`` has them."""
+    clothes, edge = batch["cloth"] * batch["cloth_mask"], batch["cloth_mask"]
+    out = warp_forward(warp, fake, clothes, edge)
+    return out, gen(torch.cat([fake, out.warped, out.warped_edge], dim=1))
 
 
 def test_teacher_input_hides_the_worn_garment(viton):
