@@ -28,7 +28,7 @@ run_in_display() {
   app=$!
   trap 'kill $app 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do
-    grep -q "try-on shown" "$log" && break
+    grep -qs "try-on shown" "$log" && break
     kill -0 $app 2>/dev/null || { echo "the app exited early:"; cat "$log"; exit 1; }
     sleep 0.5
   done

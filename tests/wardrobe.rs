@@ -34,6 +34,18 @@ fn outside_copy(dir: &Path, bundled_id: &str, file_name: &str) -> PathBuf {
     path
 }
 
+/// Adds [`outside_copy`] of a bundled garment to the wardrobe, as the user's own file.
+fn add_copy(
+    w: &mut Wardrobe,
+    dir: &Path,
+    bundled_id: &str,
+    file_name: &str,
+    name: Option<&str>,
+) -> GarmentId {
+    w.add_file(&outside_copy(dir, bundled_id, file_name), name)
+        .expect("add a garment photo")
+}
+
 fn names(w: &Wardrobe) -> Vec<(String, String)> {
     w.garments()
         .iter()
@@ -222,18 +234,20 @@ fn rename_remove_hide_and_restore_persist() {
     let user = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut w = open(user.path());
-    let first = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "white-polo-shirt", "a.jpg"),
-            Some("Polo"),
-        )
-        .unwrap();
-    let second = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "red-sweet-print-tee", "b.jpg"),
-            Some("Tee"),
-        )
-        .unwrap();
+    let first = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "white-polo-shirt",
+        "a.jpg",
+        Some("Polo"),
+    );
+    let second = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "red-sweet-print-tee",
+        "b.jpg",
+        Some("Tee"),
+    );
     let polka = id("black-polka-dot-blouse");
     let teal = id("teal-bell-sleeve-top");
 
@@ -294,18 +308,20 @@ fn rename_remove_hide_and_restore_persist() {
 fn populated(user: &Path) -> (GarmentId, GarmentId, Vec<(String, String)>) {
     let elsewhere = tempfile::tempdir().unwrap();
     let mut w = open(user);
-    let a = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "pink-check-blouse", "pink.jpg"),
-            None,
-        )
-        .unwrap();
-    let b = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "blue-floral-tee", "floral.jpg"),
-            None,
-        )
-        .unwrap();
+    let a = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "pink-check-blouse",
+        "pink.jpg",
+        None,
+    );
+    let b = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "blue-floral-tee",
+        "floral.jpg",
+        None,
+    );
     let mask = GrayImage::from_pixel(192, 256, Luma([255]));
     w.set_mask(&b, &mask).unwrap();
     w.rename(&id("coral-v-neck-top"), "Coral").unwrap();
@@ -470,18 +486,14 @@ fn automatic_masks_of_an_earlier_method_are_made_again() {
     let user = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut w = open(user.path());
-    let a = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "coral-v-neck-top", "a.jpg"),
-            None,
-        )
-        .unwrap();
-    let b = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "colour-block-sports-tee", "b.jpg"),
-            None,
-        )
-        .unwrap();
+    let a = add_copy(&mut w, elsewhere.path(), "coral-v-neck-top", "a.jpg", None);
+    let b = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "colour-block-sports-tee",
+        "b.jpg",
+        None,
+    );
     let automatic = w.load_mask(&a).unwrap();
     let painted = GrayImage::from_pixel(192, 256, Luma([255]));
     w.set_mask(&b, &painted).unwrap();
@@ -522,12 +534,13 @@ fn reset_mask_of_a_user_garment_returns_to_the_automatic_mask() {
     let user = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut w = open(user.path());
-    let added = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "colour-block-sports-tee", "t.jpg"),
-            None,
-        )
-        .unwrap();
+    let added = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "colour-block-sports-tee",
+        "t.jpg",
+        None,
+    );
     let automatic = w.load_mask(&added).unwrap();
     let full = GrayImage::from_pixel(192, 256, Luma([255]));
     w.set_mask(&added, &full).unwrap();
@@ -607,12 +620,13 @@ fn writes_leave_no_temporary_files() {
     let user = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut w = open(user.path());
-    let added = w
-        .add_file(
-            &outside_copy(elsewhere.path(), "pastel-striped-tee", "p.jpg"),
-            None,
-        )
-        .unwrap();
+    let added = add_copy(
+        &mut w,
+        elsewhere.path(),
+        "pastel-striped-tee",
+        "p.jpg",
+        None,
+    );
     w.rename(&added, "Pastel").unwrap();
     w.set_mask(&added, &GrayImage::from_pixel(192, 256, Luma([255])))
         .unwrap();

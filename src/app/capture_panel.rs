@@ -53,6 +53,9 @@ fn framing_note(person: &Person) -> String {
             "{why}: using the centred crop. The result keeps your photo as it is; drag the \
              frame onto yourself to try the garment on."
         ),
+        Framing::Auto(_) if crate::pipeline::is_native_photo(&person.photo) => {
+            "Framed like the network's own inputs (192x256): used as it is.".into()
+        }
         Framing::Auto(_) => "The centred crop.".into(),
         Framing::Manual => "Framed by hand.".into(),
     }
@@ -239,5 +242,44 @@ fn camera_tab(
             }
             None => crop_editor::framing_guide(&painter, rect, w as u32, h as u32),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Crop, CropSource};
+    use image::RgbImage;
+    use std::sync::Arc;
+
+    fn person(width: u32, height: u32, framing: Framing) -> Person {
+        Person {
+            id: 1,
+            origin: super::super::session::PhotoOrigin::File("me.jpg".into()),
+            photo: Arc::new(RgbImage::new(width, height)),
+            crop: Crop::centered(width, height),
+            framing,
+            auto_crop: None,
+            matte: None,
+            keypoints: None,
+            in_crop: None,
+        }
+    }
+
+    #[test]
+    fn the_framing_note_tells_a_network_sized_photo_from_a_centred_crop() {
+        let native = framing_note(&person(192, 256, Framing::Auto(CropSource::Centre)));
+        assert!(native.contains("used as it is"), "{native}");
+        let centred = framing_note(&person(640, 480, Framing::Auto(CropSource::Centre)));
+        assert_eq!(centred, "The centred crop.");
+        let fallback = framing_note(&person(
+            640,
+            480,
+            Framing::Auto(CropSource::Fallback("no person found".into())),
+        ));
+        assert!(
+            fallback.starts_with("no person found: using the centred crop"),
+            "{fallback}"
+        );
     }
 }
