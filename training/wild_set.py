@@ -4,8 +4,8 @@
     python training/wild_set.py --viton ../shared/viton/val --backgrounds BG_DIR --out OUT [--n 100]
 
 For each of the first N val pairs (val_pairs.txt next to the val folder), the person is cut out
-with its parse (every label but background, the unlabelled neck filled in, edges softened by
-one pixel), scaled so that its
+with its parse (every label but background, and what the parse leaves out of the person: the
+neck, holes, bare skin; `person_alpha`; edges softened by one pixel), scaled so that its
 192x256 frame is 30% to 120% of the photo's height, shifted at random (the frame's centre stays in
 the photo), and laid over a background photo cropped and scaled to one of several photo sizes
 (portrait, landscape, square, webcam). Writes OUT/photos/NAME.png, OUT/mask/NAME.png (the placed
@@ -42,6 +42,72 @@ def fill_neck(mask, gap=24):
     return out
 
 
+def _reach(seed, allowed):
+    """The pixels of `allowed` (bool HxW) 4-connected to `seed` through `allowed`."""
+    reached = seed & allowed
+    while True:
+        grown = reached.copy()
+        grown[1:] |= reached[:-1]
+        grown[:-1] |= reached[1:]
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown &= allowed
+        if np.array_equal(grown, reached):
+            return reached
+        reached = grown
+
+
+def _regions(mask):
+    """4-connected regions of `mask` (bool HxW), as (ys, xs) index arrays."""
+    seen = np.zeros_like(mask)
+    h, w = mask.shape
+    regions = []
+    for y0, x0 in zip(*np.nonzero(mask)):
+        if seen[y0, x0]:
+            continue
+        seen[y0, x0] = True
+        stack, ys, xs = [(y0, x0)], [], []
+        while stack:
+            y, x = stack.pop()
+            ys.append(y)
+            xs.append(x)
+            for v, u in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= v < h and 0 <= u < w and mask[v, u] and not seen[v, u]:
+                    seen[v, u] = True
+                    stack.append((v, u))
+        regions.append((np.array(ys), np.array(xs)))
+    return regions
+
+
+def person_alpha(image, parse, distance=40):
+    """The set's cut-out of a VITON person (bool HxW) from its photo and parse.
+
+    VITON's parses come from a human parser with no neck or chest label, which also leaves
+    patches of dark or printed garments unlabelled; cut out by the parse alone, the room shows
+    through the person once they are placed on it. So, from the parse's person region:
+    1. the neck (`fill_neck`);
+    2. each hole (background not connected to the photo's border) unless most of it has the
+       backdrop's colour (the median of the connected background; within `distance` levels),
+       as the gap between an arm and the body has;
+    3. the pixels connected to the person whose colour is not the backdrop's (bare shoulders
+       and chest, hair), as VITON's backdrops are plain and light. A garment as light as the
+       backdrop keeps the parse's outline.
+    """
+    x = np.asarray(image.convert("RGB")).astype(np.float32)
+    mask = fill_neck(parse > 0)
+    border = np.zeros_like(mask)
+    border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+    outside = _reach(border, ~mask)
+    if not outside.any():
+        return mask
+    backdrop = np.median(x[outside], axis=0)
+    far = np.abs(x - backdrop).max(axis=2) > distance
+    for ys, xs in _regions(~mask & ~outside):
+        if far[ys, xs].mean() > 0.5:
+            mask[ys, xs] = True
+    return _reach(mask, mask | far)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--viton", required=True, help="VITON val folder (image/, image-parse/)")
@@ -69,7 +135,7 @@ def main():
         stem = person[:-4]
         img = Image.open(os.path.join(args.viton, "image", person)).convert("RGB")
         parse = np.asarray(Image.open(os.path.join(args.viton, "image-parse", stem + ".png")))
-        alpha = Image.fromarray((fill_neck(parse > 0) * 255).astype(np.uint8)).filter(
+        alpha = Image.fromarray((person_alpha(img, parse) * 255).astype(np.uint8)).filter(
             ImageFilter.GaussianBlur(0.7)
         )
         w, h = SIZES[i % len(SIZES)]
