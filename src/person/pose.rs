@@ -43,7 +43,7 @@ pub fn upright(keypoints: &[Keypoint]) -> bool {
 
 /// The least presence (the landmark model's "this point is in the picture") of the face's most
 /// present point when the pose puts the nose well inside the picture. On persons (VITON train
-/// persons laid over photos: the "in the wild" sets built from train, 503 photos; the real
+/// persons laid over photos: the "in the wild" sets built from train, 500 photos; the real
 /// photos) it was 0.899 or more; on poses read into a coffee cup, a cat, a star field or a bare
 /// arm, 0.18-0.71 (two cups 0.63 and 0.71): the threshold lies between.
 pub const MIN_FACE_PRESENCE: f32 = 0.8;
