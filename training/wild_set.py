@@ -2,6 +2,8 @@
 (or train persons, `--viton .../train`, for a set to choose thresholds on).
 
     python training/wild_set.py --viton ../shared/viton/val --backgrounds BG_DIR --out OUT [--n 100]
+    # from the persons no training run sees, to choose checkpoints on:
+    python training/wild_set.py --viton ../shared/viton/train --holdout 200 --n 200 --seed 5 ...
 
 For each of the first N val pairs (val_pairs.txt next to the val folder), the person is cut out
 with its parse (every label but background, and what the parse leaves out of the person: the
@@ -115,6 +117,13 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="take the persons from the last N pairs of the list (training's held-out slice of train/, "
+        "where checkpoints are chosen: train.py --holdout N)",
+    )
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -122,7 +131,10 @@ def main():
     # set from train is for choosing the pipeline's thresholds without looking at val).
     folder = os.path.abspath(args.viton)
     pairs_file = os.path.join(os.path.dirname(folder), os.path.basename(folder) + "_pairs.txt")
-    pairs = [l.split() for l in open(pairs_file) if l.strip()][: args.n]
+    pairs = [l.split() for l in open(pairs_file) if l.strip()]
+    if args.holdout:
+        pairs = pairs[-args.holdout :]
+    pairs = pairs[: args.n]
     bgs = sorted(
         os.path.join(args.backgrounds, f)
         for f in os.listdir(args.backgrounds)
