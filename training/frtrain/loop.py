@@ -402,7 +402,8 @@ def train(args, kind: str) -> Dict:
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 
     # ---- data
-    if kind == "student" and args.consistency > 0 and not args.matte_dir:
+    consistency = kind == "student" and args.consistency > 0
+    if consistency and not args.matte_dir:
         raise SystemExit("--consistency needs --matte-dir (it compares the app's inputs with the photos as they were)")
     source = VitonSource(args.data)
     train_pairs, _ = split_heldout(source.pairs("train"), args.holdout)
@@ -419,12 +420,12 @@ def train(args, kind: str) -> Dict:
         matte_dir=args.matte_dir,
         matte_p=args.matte_p,
         cut_p=args.cut_p,
-        originals=kind == "student" and args.consistency > 0,
+        originals=consistency,
     )
     data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
     if args.matte_dir:
         data_info.update(app_background=args.matte_p, cut_by_edge=args.cut_p)
-    if kind == "student" and args.consistency > 0:
+    if consistency:
         data_info.update(consistency=args.consistency)
     if state is not None and state.get("data", {}).get("pairs") != len(dataset):
         samples_seen = 0  # other data: start a fresh sample stream
