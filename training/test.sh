@@ -5,7 +5,9 @@ cd "$(dirname "$0")"
 venv=".venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q --no-cache-dir --upgrade pip
 fi
-"$venv/bin/pip" install -q -r requirements.txt
+# No wheel cache: PyTorch's Linux wheels bring about 3 GB of CUDA libraries, and a cached copy
+# of them beside the installed one has filled a CI machine's disk.
+"$venv/bin/pip" install -q --no-cache-dir -r requirements.txt
 "$venv/bin/python" -m pytest -q tests

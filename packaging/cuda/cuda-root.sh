@@ -31,7 +31,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing the CUDA 13.0 wheels into $dir/site"
   rm -rf "$dir/site" "$dir/venv"
   python3 -m venv "$dir/venv"
-  "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-compile \
+  "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir --no-deps --no-compile \
     --only-binary=:all: --require-hashes --target "$dir/site" -r "$reqs" >&2
   echo "$want" >"$stamp"
 fi
