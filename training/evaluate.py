@@ -11,6 +11,9 @@ Metrics (written to ``<out>/metrics.json`` and printed):
     of their ``val_unpaired.txt`` line (a tutor fake); the student then dresses the fake in
     the person's own garment; SSIM and PSNR of that try-on against the real photo. Needs
     ``--teacher``. ``fake_ssim`` / ``fake_psnr`` score the fake itself, for reference.
+    ``tutor_skin_l1``: the try-on's mean absolute error against the real photo (0-255 levels)
+    where the fake's garment covers what the real photo shows outside its garment (arms,
+    neck, waist the student must restore: the training's skin region), over all such pixels.
     Without a teacher, only ``real_ssim`` / ``real_psnr`` (real photo in, own garment) are given.
 (c) ``colour_hit_rate``: over the ``val_unpaired.txt`` pairs whose two garments differ in
     colour (mean product colours at least ``--min-colour-diff`` apart, 0-255 RGB), the share
@@ -101,6 +104,7 @@ def evaluate(args) -> Dict:
 
     # (a) warp IoU and real-input reconstruction; (b) tutor fakes
     ious, real_s, real_p, tut_s, tut_p, fake_s, fake_p = [], [], [], [], [], [], []
+    skin_error, skin_pixels = 0.0, 0.0
 
     def load_with_other(i):
         person, garment = val.pairs[i]
@@ -120,8 +124,11 @@ def evaluate(args) -> Dict:
         real_s += ssim(out["p_tryon"], batch["person"], per_sample=True).tolist()
         real_p += psnr(out["p_tryon"], batch["person"]).tolist()
         if teacher is not None:
-            fake, _ = make_fakes(teacher[0], teacher[1], batch)
+            fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
             out = run_student(fake, batch["cloth"], batch["cloth_mask"])
+            error, pixels = skin_error_sum(out["p_tryon"], batch["person"], fake_edge, gt.float())
+            skin_error += error
+            skin_pixels += pixels
             tut_s += ssim(out["p_tryon"], batch["person"], per_sample=True).tolist()
             tut_p += psnr(out["p_tryon"], batch["person"]).tolist()
             fake_s += ssim(fake, batch["person"], per_sample=True).tolist()
@@ -133,6 +140,7 @@ def evaluate(args) -> Dict:
         metrics.update(
             tutor_ssim=float(np.mean(tut_s)), tutor_psnr=float(np.mean(tut_p)), fake_ssim=float(np.mean(fake_s)), fake_psnr=float(np.mean(fake_p))
         )
+        metrics["tutor_skin_l1"] = skin_error / max(skin_pixels, 1.0)
 
     # (c) unpaired colour transfer
     unpaired = VitonDataset(source, val.split, size, pairs=unpaired_all)
@@ -197,6 +205,15 @@ def evaluate(args) -> Dict:
         json.dump(metrics, f, indent=2)
         f.write("\n")
     return metrics
+
+
+def skin_error_sum(tryon: torch.Tensor, real: torch.Tensor, fake_edge: torch.Tensor, garment: torch.Tensor):
+    """(summed absolute error in 0-255 levels, averaged over the channels; weighted pixel count)
+    of ``tryon`` against ``real`` where the fake's garment (``fake_edge``) covers what is not the
+    real garment (``garment``): the skin the student must restore. Images in [-1, 1]."""
+    skin = fake_edge * (1.0 - garment)
+    error = float(((tryon - real).abs() * skin).sum()) * 127.5 / tryon.shape[1]
+    return error, float(skin.sum())
 
 
 def main(argv=None) -> Dict:

@@ -506,7 +506,30 @@ def test_student_pipeline_fakes_export_evaluate(viton, tmp_path):
         ["--data", viton, "--model", bundle, "--teacher", teacher, "--out", str(tmp_path / "eval"), "--size", "64x64", "--grid", "2", "--device", "cpu"]
     )
     assert 0 <= metrics["warp_iou"] <= 1 and -1 <= metrics["tutor_ssim"] <= 1 and metrics["persons"] == 3
+    assert 0 <= metrics["tutor_skin_l1"] <= 255
     assert os.path.isfile(tmp_path / "eval" / "grid.jpg") and os.path.isfile(tmp_path / "eval" / "metrics.json")
+
+
+def test_skin_error_counts_only_what_the_fake_covered_outside_the_real_garment():
+    """``tutor_skin_l1``: the try-on's error where the fake's garment hid the arms (the skin
+    region), in levels; errors on the real garment or outside the fake's garment do not count."""
+    real = torch.zeros(1, 3, 4, 4)
+    tryon = real.clone()
+    fake_edge = torch.zeros(1, 1, 4, 4)
+    fake_edge[..., :2, :] = 1.0  # the fake's garment: the top half
+    garment = torch.zeros(1, 1, 4, 4)
+    garment[..., :, :2] = 1.0  # the real garment: the left half
+    # 10 levels off in the skin region (top right), 100 everywhere else.
+    tryon += 100 / 127.5
+    tryon[..., :2, 2:] = 10 / 127.5
+    error, pixels = evaluate_script.skin_error_sum(tryon, real, fake_edge, garment)
+    assert pixels == 4
+    assert error / pixels == pytest.approx(10.0, abs=1e-3)
+    # One channel wrong by 30 levels there: a third of it, averaged over the channels.
+    tryon = real.clone()
+    tryon[:, 0, :2, 2:] = 30 / 127.5
+    error, _ = evaluate_script.skin_error_sum(tryon, real, fake_edge, garment)
+    assert error / pixels == pytest.approx(10.0, abs=1e-3)
 
 
 def test_losses_survive_bfloat16_autocast(viton):
