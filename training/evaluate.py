@@ -41,7 +41,7 @@ from export import load_bundle  # noqa: E402
 from frtrain import nets  # noqa: E402
 from frtrain.data import VitonDataset, VitonSource, collate, heldout_unpaired, parse_size, split_heldout, to_device  # noqa: E402
 from frtrain.loop import pick_device  # noqa: E402
-from frtrain.losses import psnr, ssim  # noqa: E402
+from frtrain.losses import psnr, skin_region, ssim  # noqa: E402
 from frtrain.person import garment_mask  # noqa: E402
 from frtrain.tutor import make_fakes  # noqa: E402
 from pfafn import tryon  # noqa: E402
@@ -211,7 +211,7 @@ def skin_error_sum(tryon: torch.Tensor, real: torch.Tensor, fake_edge: torch.Ten
     """(summed absolute error in 0-255 levels, averaged over the channels; weighted pixel count)
     of ``tryon`` against ``real`` where the fake's garment (``fake_edge``) covers what is not the
     real garment (``garment``): the skin the student must restore. Images in [-1, 1]."""
-    skin = fake_edge * (1.0 - garment)
+    skin = skin_region(fake_edge, garment)
     error = float(((tryon - real).abs() * skin).sum()) * 127.5 / tryon.shape[1]
     return error, float(skin.sum())
 

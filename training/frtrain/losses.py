@@ -257,6 +257,12 @@ def composite(gen_out: torch.Tensor, warped: torch.Tensor, warped_edge: torch.Te
     return rendered, mask, warped * mask + rendered * (1.0 - mask)
 
 
+def skin_region(fake_edge: torch.Tensor, garment: torch.Tensor) -> torch.Tensor:
+    """Where the fake's garment (``fake_edge``) covers what is not the real garment
+    (``garment``): the arms, neck and waist the student must restore from the fake."""
+    return fake_edge * (1.0 - garment)
+
+
 def generator_loss(
     tryon: torch.Tensor,
     rendered: torch.Tensor,

@@ -102,7 +102,7 @@ def student_step(
     gen_out = gen(gen_in)
     rendered, mask, tryon = L.composite(gen_out, out.warped, out.warped_edge, region)
     # Skin: where the fake's garment was but the real garment is not (arms to restore).
-    skin = fake_edge * (1.0 - region)
+    skin = L.skin_region(fake_edge, region)
     loss_gen = L.generator_loss(tryon, rendered, mask, batch["person"], w, parts, skin=skin)
     parts["warp"] = loss_warp.detach()
     parts["gen"] = loss_gen.detach()
