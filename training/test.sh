@@ -4,8 +4,22 @@ set -euo pipefail
 cd "$(dirname "$0")"
 venv=".venv"
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --no-cache-dir --upgrade pip
+  # FITTING_ROOM_VENV_CACHE: the environment (about 6 GB) lives there, linked as .venv, so
+  # clones on one machine share it (.ci/run sets it).
+  shared="${FITTING_ROOM_VENV_CACHE:-}"
+  if [ -n "$shared" ]; then
+    if [ ! -x "$shared/bin/python" ]; then
+      rm -rf "$shared"
+      mkdir -p "$(dirname "$shared")"
+      python3 -m venv "$shared"
+      "$shared/bin/pip" install -q --no-cache-dir --upgrade pip
+    fi
+    rm -rf "$venv"
+    ln -s "$shared" "$venv"
+  else
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --no-cache-dir --upgrade pip
+  fi
 fi
 # No wheel cache: PyTorch's Linux wheels bring about 3 GB of CUDA libraries, and a cached copy
 # of them beside the installed one has filled a CI machine's disk.

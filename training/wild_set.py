@@ -133,7 +133,9 @@ def main():
     pairs_file = os.path.join(os.path.dirname(folder), os.path.basename(folder) + "_pairs.txt")
     pairs = [l.split() for l in open(pairs_file) if l.strip()]
     if args.holdout:
-        pairs = pairs[-args.holdout :]
+        from frtrain.data import split_heldout  # the training's own rule for the slice
+
+        pairs = split_heldout(pairs, args.holdout)[1]
     pairs = pairs[: args.n]
     bgs = sorted(
         os.path.join(args.backgrounds, f)
