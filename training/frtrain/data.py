@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import old_garment
+
 # ----------------------------------------------------------------------------- labels
 
 LABEL_NAMES = (
@@ -343,7 +345,10 @@ class VitonDataset(torch.utils.data.Dataset):
       photo is in the app's crop (``cut_p``: a person cut off by the photo's edge), the
       matte being zero past it; with ``originals``, ``person_orig`` (3,H,W): the photo as it
       was before it went on the app's background (flipped and jittered the same), for the
-      student's consistency term (``steps.student_step``).
+      student's consistency term (``steps.student_step``);
+    * with ``old_garment_p`` (and ``other_garment``): ``old_garment`` (3,), the parameters of
+      an old garment longer than the new one that the student step paints into the fake
+      (``old_garment.draw``; all zero for most samples).
 
     ``augment`` enables a random horizontal flip (person-space images, parse, pose and
     the person's own garment together; the other garment flips independently) and
@@ -366,6 +371,7 @@ class VitonDataset(torch.utils.data.Dataset):
         matte_p: float = 0.5,
         cut_p: float = 0.0,
         originals: bool = False,
+        old_garment_p: float = 0.0,
     ):
         check_size(size)
         self.source = source
@@ -385,6 +391,9 @@ class VitonDataset(torch.utils.data.Dataset):
         self.matte_p = matte_p
         self.cut_p = cut_p
         self.originals = originals
+        self.old_garment_p = old_garment_p
+        if old_garment_p > 0 and not other_garment:
+            raise ValueError("old_garment_p: the old garment is painted from the other garment (other_garment)")
         if originals and matte_dir is None:
             raise ValueError("originals: the photos as they were are kept only with a matte folder")
         if matte_dir is not None:
@@ -430,6 +439,8 @@ class VitonDataset(torch.utils.data.Dataset):
                 j += 1  # never the person's own garment
             sample["cloth_un"], sample["cloth_mask_un"] = self.load_garment(self.pairs[j][1])
             sample["index_un"] = torch.tensor(j)
+            if self.old_garment_p > 0:
+                sample["old_garment"] = old_garment.draw(rng, self.old_garment_p)
         if self.fakes is not None:
             fake, edge = self.fakes.get(person, rng)
             sample["fake"] = _resize_rgb(fake, self.size)

@@ -71,6 +71,13 @@ def add_arguments(parser, kind: str) -> None:
     )
     g.add_argument("--matte-p", type=float, default=0.5, help="share of samples put on the app's background (with --matte-dir)")
     g.add_argument("--cut-p", type=float, default=0.0, help="share of samples cut off by the photo's edge as the app fills past it (with --matte-dir)")
+    if kind == "student":
+        g.add_argument(
+            "--old-garment-p",
+            type=float,
+            default=0.0,
+            help="share of samples whose fake gets an old garment longer than the new one: sleeves down the arms, a band below the hem (frtrain/old_garment.py; needs fakes made on the fly)",
+        )
 
     g = parser.add_argument_group("network widths (a new run only; a resumed run keeps its own)")
     g.add_argument("--preset", default="compact", choices=sorted(nets.PRESETS), help="width preset (default compact)")
@@ -421,12 +428,15 @@ def train(args, kind: str) -> Dict:
         matte_p=args.matte_p,
         cut_p=args.cut_p,
         originals=consistency,
+        old_garment_p=getattr(args, "old_garment_p", 0.0),
     )
     data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
     if args.matte_dir:
         data_info.update(app_background=args.matte_p, cut_by_edge=args.cut_p)
     if consistency:
         data_info.update(consistency=args.consistency)
+    if dataset.old_garment_p > 0:
+        data_info.update(old_garment=dataset.old_garment_p)
     if state is not None and state.get("data", {}).get("pairs") != len(dataset):
         samples_seen = 0  # other data: start a fresh sample stream
     sampler = InfiniteSampler(len(dataset), seed=args.seed, start=samples_seen)

@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from . import losses as L
+from . import old_garment
 from .data import on_app_background
 from .person import garment_mask, teacher_cond, teacher_gen_input
 from .tutor import make_fakes
@@ -60,7 +61,8 @@ def student_step(
     """PF-AFN: from the tutor's fake (person in G') and garment G, reproduce the real photo.
 
     The fake comes from the batch (``fake``/``fake_edge``, a cache) or is made now by
-    ``teacher`` from ``cloth_un``; with a ``matte`` in the batch it is put on the app's
+    ``teacher`` from ``cloth_un``, with an old garment painted in where the batch asks for one
+    (``old_garment``); with a ``matte`` in the batch it is put on the app's
     background as the photo was (``data.VitonDataset``). With a teacher, its warp of G from the parse/pose
     representation is distilled into the student (features and flows), weighted per
     sample where the teacher's warp error is lower than the student's.
@@ -73,6 +75,8 @@ def student_step(
         fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
     else:
         raise ValueError("the student needs fakes: a fake cache or a teacher to make them")
+    if "old_garment" in batch:
+        fake, fake_edge = old_garment.paint(fake, fake_edge, batch)
     fake_orig = None
     if w.consistency > 0 and "person_orig" in batch:
         # The fake of the photo as it was: a cached fake was made from it; the tutor dresses it now.

@@ -737,3 +737,65 @@ def test_campaign_chain_runs_every_stage_and_restarts_from_committed_weights(vit
     subprocess.run(["bash", script, viton, str(work)], env=env, check=True, capture_output=True)
     assert nets.load_checkpoint(str(work / "teacher"))["step"] == 3  # 2 from the committed weights, then 1 more
     assert not (work / "student").exists()
+
+
+def test_an_old_garment_is_painted_down_the_arms_and_below_the_hem_only(viton, tmp_path):
+    from frtrain import old_garment
+
+    size = (256, 192)
+    ds = VitonDataset(VitonSource(viton), "train", size, other_garment=True, old_garment_p=1.0)
+    batch = collate([ds[i] for i in range(4)])
+    assert batch["old_garment"].shape == (4, 3) and bool((batch["old_garment"] > 0).any(1).all())
+    parse, pose = batch["parse"], batch["pose"]
+    fake, fake_edge = batch["person"], person.garment_mask(parse)  # the photo stands in for the tutor's fake
+    arms = ((parse == 14) | (parse == 15)).unsqueeze(1)
+    lower = ((parse == 9) | (parse == 12)).unsqueeze(1)
+    ys, xs = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]), indexing="ij")
+
+    def near(i, k, radius):  # (1,H,W): within ``radius`` pixels of keypoint k of sample i
+        x, y = pose[i, k, :2]
+        return ((xs - x) ** 2 + (ys - y) ** 2 < radius**2).unsqueeze(0)
+
+    short = old_garment.region(torch.tensor([[0.3, 0.3, 0.0]] * 4), parse, pose, fake_edge)
+    long = old_garment.region(torch.tensor([[0.9, 0.9, 0.0]] * 4), parse, pose, fake_edge)
+    for i in range(4):
+        for shoulder, elbow, wrist in old_garment.ARMS:
+            # a short sleeve stops before the elbow, a long one covers it; neither the hand
+            assert not bool((short[i] > 0)[near(i, elbow, 4) & arms[i]].any())
+            assert bool((long[i] > 0)[near(i, elbow, 4) & arms[i]].all())
+            assert not bool((long[i] > 0)[near(i, wrist, 12) & arms[i] & (ys > pose[i, wrist, 1]).unsqueeze(0)].any())
+    assert bool(((long > 0) <= arms).all()) and long.sum() > short.sum() > 0
+    # the hem: trousers below the garment's lowest row in each column, within the band
+    hem = old_garment.region(torch.tensor([[0.0, 0.0, 0.1]] * 4), parse, pose, fake_edge)
+    assert bool(((hem > 0) <= lower).all()) and hem.sum() > 0
+    rows = ys.unsqueeze(0).unsqueeze(0).expand_as(hem)
+    bottom = torch.where(fake_edge > 0.5, rows, torch.full_like(rows, -1)).amax(2, keepdim=True)
+    assert bool(((rows[hem > 0] - bottom.expand_as(hem)[hem > 0]) <= round(0.1 * size[0])).all())
+    assert bool((rows[hem > 0] > bottom.expand_as(hem)[hem > 0]).all())
+    # painting: the fake changes only there, in the other garment's colours, and its mask grows by it
+    batch["old_garment"] = torch.tensor([[0.9, 0.9, 0.1]] * 4)
+    painted, edge = old_garment.paint(fake, fake_edge, batch)
+    where = old_garment.region(batch["old_garment"], parse, pose, fake_edge) > 0
+    assert torch.equal(painted * ~where, fake * ~where)
+    assert not torch.allclose(painted * where, fake * where, atol=0.05)
+    assert torch.equal(edge, torch.maximum(fake_edge, where.float()))
+    garment_colour = (batch["cloth_un"] * batch["cloth_mask_un"]).sum((2, 3)) / batch["cloth_mask_un"].sum((2, 3))
+    painted_colour = (painted * where).sum((2, 3)) / where.sum((2, 3))
+    skin_colour = (fake * where).sum((2, 3)) / where.sum((2, 3))
+    assert bool(((painted_colour - garment_colour).abs().mean(1) < (skin_colour - garment_colour).abs().mean(1)).all())
+    # nothing asked for, nothing painted; and the parameters are drawn as documented
+    batch["old_garment"] = torch.zeros(4, 3)
+    assert old_garment.paint(fake, fake_edge, batch)[0] is fake
+    import random
+
+    rng = random.Random(0)
+    draws = torch.stack([old_garment.draw(rng, 0.5) for _ in range(400)])
+    some = (draws > 0).any(1)
+    assert 150 < int(some.sum()) < 250 and bool((draws[:, :2] <= 0.95).all())
+    assert bool(((draws[some, 0] > 0) | (draws[some, 2] > 0)).all())
+    with pytest.raises(ValueError, match="other_garment"):
+        VitonDataset(VitonSource(viton), "train", size, old_garment_p=0.5)
+    # and a short student run trains with it
+    teacher = str(tmp_path / "teacher")
+    _train("teacher", viton, teacher, "--steps", "1")
+    assert _train("student", viton, str(tmp_path / "student"), "--steps", "2", "--teacher", teacher, "--old-garment-p", "0.5")["step"] == 2
