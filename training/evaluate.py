@@ -14,6 +14,10 @@ Metrics (written to ``<out>/metrics.json`` and printed):
     ``tutor_skin_l1``: the try-on's mean absolute error against the real photo (0-255 levels)
     where the fake's garment covers what the real photo shows outside its garment (arms,
     neck, waist the student must restore: the training's skin region), over all such pixels.
+    ``old_garment_l1``: the same error where the fake was given an old garment longer than the
+    new one (``frtrain.old_garment``, the same for every person: sleeves to 0.8 of the arms, a
+    band of 0.1 of the height below the hem), which the student must repaint as arms and
+    trousers.
     Without a teacher, only ``real_ssim`` / ``real_psnr`` (real photo in, own garment) are given.
 (c) ``colour_hit_rate``: over the ``val_unpaired.txt`` pairs whose two garments differ in
     colour (mean product colours at least ``--min-colour-diff`` apart, 0-255 RGB), the share
@@ -38,7 +42,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from export import load_bundle  # noqa: E402
-from frtrain import nets  # noqa: E402
+from frtrain import nets, old_garment  # noqa: E402
 from frtrain.data import VitonDataset, VitonSource, collate, heldout_unpaired, parse_size, split_heldout, to_device  # noqa: E402
 from frtrain.loop import pick_device  # noqa: E402
 from frtrain.losses import psnr, skin_region, ssim  # noqa: E402
@@ -46,6 +50,7 @@ from frtrain.person import garment_mask  # noqa: E402
 from frtrain.tutor import make_fakes  # noqa: E402
 from pfafn import tryon  # noqa: E402
 
+OLD_GARMENT = (0.8, 0.8, 0.1)  # sleeves to 0.8 of shoulder-to-wrist, a band of 0.1 of the height
 MIN_REGION = 100 / (256 * 192)  # share of the image below which a colour region counts as empty
 
 
@@ -105,6 +110,7 @@ def evaluate(args) -> Dict:
     # (a) warp IoU and real-input reconstruction; (b) tutor fakes
     ious, real_s, real_p, tut_s, tut_p, fake_s, fake_p = [], [], [], [], [], [], []
     skin_error, skin_pixels = 0.0, 0.0
+    old_error, old_pixels = 0.0, 0.0
 
     def load_with_other(i):
         person, garment = val.pairs[i]
@@ -133,6 +139,12 @@ def evaluate(args) -> Dict:
             tut_p += psnr(out["p_tryon"], batch["person"]).tolist()
             fake_s += ssim(fake, batch["person"], per_sample=True).tolist()
             fake_p += psnr(fake, batch["person"]).tolist()
+            batch["old_garment"] = torch.tensor(OLD_GARMENT, device=device).expand(fake.shape[0], 3)
+            where = old_garment.region(batch["old_garment"], batch["parse"], batch["pose"], fake_edge)
+            painted, _ = old_garment.paint(fake, fake_edge, batch)
+            out = run_student(painted, batch["cloth"], batch["cloth_mask"])
+            old_error += float(((out["p_tryon"] - batch["person"]).abs() * where).sum()) * 127.5 / 3.0
+            old_pixels += float(where.sum())
     metrics["warp_iou"] = float(np.mean(ious))
     metrics["real_ssim"] = float(np.mean(real_s))
     metrics["real_psnr"] = float(np.mean(real_p))
@@ -141,6 +153,7 @@ def evaluate(args) -> Dict:
             tutor_ssim=float(np.mean(tut_s)), tutor_psnr=float(np.mean(tut_p)), fake_ssim=float(np.mean(fake_s)), fake_psnr=float(np.mean(fake_p))
         )
         metrics["tutor_skin_l1"] = skin_error / max(skin_pixels, 1.0)
+        metrics["old_garment_l1"] = old_error / max(old_pixels, 1.0)
 
     # (c) unpaired colour transfer
     unpaired = VitonDataset(source, val.split, size, pairs=unpaired_all)

@@ -506,7 +506,7 @@ def test_student_pipeline_fakes_export_evaluate(viton, tmp_path):
         ["--data", viton, "--model", bundle, "--teacher", teacher, "--out", str(tmp_path / "eval"), "--size", "64x64", "--grid", "2", "--device", "cpu"]
     )
     assert 0 <= metrics["warp_iou"] <= 1 and -1 <= metrics["tutor_ssim"] <= 1 and metrics["persons"] == 3
-    assert 0 <= metrics["tutor_skin_l1"] <= 255
+    assert 0 <= metrics["tutor_skin_l1"] <= 255 and 0 <= metrics["old_garment_l1"] <= 255
     assert os.path.isfile(tmp_path / "eval" / "grid.jpg") and os.path.isfile(tmp_path / "eval" / "metrics.json")
 
 
