@@ -16,14 +16,15 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
-from wild_set import fill_neck, person_alpha
+from wild_set import fill_neck, grow_person
 
 
 def references(image: Image.Image, parse: np.ndarray) -> Dict[str, np.ndarray]:
+    neck = fill_neck(parse > 0)
     return {
         "parse": parse > 0,
-        "parse, neck filled": fill_neck(parse > 0),
-        "parse and what it misses (person_alpha)": person_alpha(image, parse),
+        "parse, neck filled": neck,
+        "parse and what it misses (person_alpha)": grow_person(image, neck),
     }
 
 

@@ -95,8 +95,13 @@ def person_alpha(image, parse, distance=40):
        and chest, hair), as VITON's backdrops are plain and light. A garment as light as the
        backdrop keeps the parse's outline.
     """
+    return grow_person(image, fill_neck(parse > 0), distance)
+
+
+def grow_person(image, mask, distance=40):
+    """Steps 2 and 3 of `person_alpha` from a person mask whose neck is filled in."""
     x = np.asarray(image.convert("RGB")).astype(np.float32)
-    mask = fill_neck(parse > 0)
+    mask = mask.copy()
     border = np.zeros_like(mask)
     border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
     outside = _reach(border, ~mask)
