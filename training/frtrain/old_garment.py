@@ -63,7 +63,7 @@ def _texture(cloth: torch.Tensor, cloth_mask: torch.Tensor, h: int, w: int) -> t
         rows = torch.nonzero(mask[0].amax(1) > 0.5).flatten()
         cols = torch.nonzero(mask[0].amax(0) > 0.5).flatten()
         if len(rows) == 0:
-            rows, cols = torch.arange(h), torch.arange(w)
+            rows, cols = torch.arange(h, device=cloth.device), torch.arange(w, device=cloth.device)
         top, bottom = int(rows[0]), int(rows[-1]) + 1
         left, right = int(cols[0]), int(cols[-1]) + 1
         y0, x0 = top + round(0.30 * (bottom - top)), left + round(0.25 * (right - left))
@@ -129,12 +129,12 @@ def region(params: torch.Tensor, parse: torch.Tensor, pose: torch.Tensor, fake_e
 
 def paint(fake: torch.Tensor, fake_edge: torch.Tensor, batch) -> Tuple[torch.Tensor, torch.Tensor]:
     """The fake with the old garment painted in (``batch["old_garment"]``, (N, 3)), and its
-    garment mask grown by it. G's texture is shaded by the covered pixels' brightness
+    garment mask grown by it. The other garment's texture is shaded by the covered pixels' brightness
     against its local mean (0.6-1.3), so that folds and shadows of the arm carry over."""
     params = batch["old_garment"].to(fake.device)
     if not bool((params > 0).any()):
         return fake, fake_edge
-    n, _, h, w = fake.shape
+    h, w = fake.shape[-2:]
     where = region(params, batch["parse"], batch["pose"], fake_edge)
     texture = _texture(batch["cloth_un"].to(fake.dtype), batch["cloth_mask_un"], h, w)
     # Shading against the covered pixels' local mean (15x15), so that folds carry over but
