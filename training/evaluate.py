@@ -143,8 +143,9 @@ def evaluate(args) -> Dict:
             where = old_garment.region(batch["old_garment"], batch["parse"], batch["pose"], fake_edge)
             painted, _ = old_garment.paint(fake, fake_edge, batch)
             out = run_student(painted, batch["cloth"], batch["cloth_mask"])
-            old_error += float(((out["p_tryon"] - batch["person"]).abs() * where).sum()) * 127.5 / 3.0
-            old_pixels += float(where.sum())
+            error, pixels = region_error_sum(out["p_tryon"], batch["person"], where)
+            old_error += error
+            old_pixels += pixels
     metrics["warp_iou"] = float(np.mean(ious))
     metrics["real_ssim"] = float(np.mean(real_s))
     metrics["real_psnr"] = float(np.mean(real_p))
@@ -220,13 +221,17 @@ def evaluate(args) -> Dict:
     return metrics
 
 
-def skin_error_sum(tryon: torch.Tensor, real: torch.Tensor, fake_edge: torch.Tensor, garment: torch.Tensor):
+def region_error_sum(tryon: torch.Tensor, real: torch.Tensor, region: torch.Tensor):
     """(summed absolute error in 0-255 levels, averaged over the channels; weighted pixel count)
-    of ``tryon`` against ``real`` where the fake's garment (``fake_edge``) covers what is not the
-    real garment (``garment``): the skin the student must restore. Images in [-1, 1]."""
-    skin = skin_region(fake_edge, garment)
-    error = float(((tryon - real).abs() * skin).sum()) * 127.5 / tryon.shape[1]
-    return error, float(skin.sum())
+    of ``tryon`` against ``real`` inside ``region`` (N,1,H,W). Images in [-1, 1]."""
+    error = float(((tryon - real).abs() * region).sum()) * 127.5 / tryon.shape[1]
+    return error, float(region.sum())
+
+
+def skin_error_sum(tryon: torch.Tensor, real: torch.Tensor, fake_edge: torch.Tensor, garment: torch.Tensor):
+    """``region_error_sum`` where the fake's garment (``fake_edge``) covers what is not the real
+    garment (``garment``): the skin the student must restore."""
+    return region_error_sum(tryon, real, skin_region(fake_edge, garment))
 
 
 def main(argv=None) -> Dict:
