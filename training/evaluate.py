@@ -139,10 +139,9 @@ def evaluate(args) -> Dict:
             tut_p += psnr(out["p_tryon"], batch["person"]).tolist()
             fake_s += ssim(fake, batch["person"], per_sample=True).tolist()
             fake_p += psnr(fake, batch["person"]).tolist()
-            batch["old_garment"] = torch.tensor(OLD_GARMENT, device=device).expand(fake.shape[0], 3)
-            where = old_garment.region(batch["old_garment"], batch["parse"], batch["pose"], fake_edge)
-            painted, _ = old_garment.paint(fake, fake_edge, batch)
-            out = run_student(painted, batch["cloth"], batch["cloth_mask"])
+            params = torch.tensor(OLD_GARMENT, device=device).expand(fake.shape[0], 3)
+            where = old_garment.region(params, batch["parse"], batch["pose"], fake_edge)
+            out = run_student(old_garment.paint_region(fake, where, batch), batch["cloth"], batch["cloth_mask"])
             error, pixels = region_error_sum(out["p_tryon"], batch["person"], where)
             old_error += error
             old_pixels += pixels

@@ -6,19 +6,16 @@ venv=".venv"
 if [ ! -x "$venv/bin/python" ]; then
   # FITTING_ROOM_VENV_CACHE: the environment (about 6 GB) lives there, linked as .venv, so
   # clones on one machine share it (.ci/run sets it).
-  shared="${FITTING_ROOM_VENV_CACHE:-}"
-  if [ -n "$shared" ]; then
-    if [ ! -x "$shared/bin/python" ]; then
-      rm -rf "$shared"
-      mkdir -p "$(dirname "$shared")"
-      python3 -m venv "$shared"
-      "$shared/bin/pip" install -q --no-cache-dir --upgrade pip
-    fi
+  home="${FITTING_ROOM_VENV_CACHE:-$venv}"
+  if [ ! -x "$home/bin/python" ]; then
+    rm -rf "$home"
+    mkdir -p "$(dirname "$home")"
+    python3 -m venv "$home"
+    "$home/bin/pip" install -q --no-cache-dir --upgrade pip
+  fi
+  if [ "$home" != "$venv" ]; then
     rm -rf "$venv"
-    ln -s "$shared" "$venv"
-  else
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --no-cache-dir --upgrade pip
+    ln -s "$home" "$venv"
   fi
 fi
 # No wheel cache: PyTorch's Linux wheels bring about 3 GB of CUDA libraries, and a cached copy

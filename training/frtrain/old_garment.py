@@ -129,20 +129,24 @@ def region(params: torch.Tensor, parse: torch.Tensor, pose: torch.Tensor, fake_e
 
 def paint(fake: torch.Tensor, fake_edge: torch.Tensor, batch) -> Tuple[torch.Tensor, torch.Tensor]:
     """The fake with the old garment painted in (``batch["old_garment"]``, (N, 3)), and its
-    garment mask grown by it. The other garment's texture is shaded by the covered pixels' brightness
-    against its local mean (0.6-1.3), so that folds and shadows of the arm carry over."""
+    garment mask grown by it."""
     params = batch["old_garment"].to(fake.device)
     if not bool((params > 0).any()):
         return fake, fake_edge
-    h, w = fake.shape[-2:]
     where = region(params, batch["parse"], batch["pose"], fake_edge)
+    return paint_region(fake, where, batch), torch.maximum(fake_edge, where)
+
+
+def paint_region(fake: torch.Tensor, where: torch.Tensor, batch) -> torch.Tensor:
+    """The fake with the other garment's texture (``cloth_un``) painted where ``where`` is 1,
+    shaded by the covered pixels' brightness against its local mean (0.6-1.3), so that folds
+    and shadows of the arm carry over."""
+    h, w = fake.shape[-2:]
     texture = _texture(batch["cloth_un"].to(fake.dtype), batch["cloth_mask_un"], h, w)
-    # Shading against the covered pixels' local mean (15x15), so that folds carry over but
-    # dark trousers or bright skin do not darken or lighten the whole band.
+    # Against the local mean (15x15), so that dark trousers or bright skin do not darken or
+    # lighten the whole band.
     luma = (fake.float() + 1.0).mean(1, keepdim=True)  # 0..2
     local = F.avg_pool2d(luma * where, 15, 1, 7) / F.avg_pool2d(where, 15, 1, 7).clamp(min=1e-3)
     shade = (luma / local.clamp(min=1e-3)).clamp(0.6, 1.3)
     painted = ((texture.float() + 1.0) * shade - 1.0).clamp(-1.0, 1.0).to(fake.dtype)
-    fake = torch.where(where > 0, painted, fake)
-    return fake, torch.maximum(fake_edge, where)
-
+    return torch.where(where > 0, painted, fake)
