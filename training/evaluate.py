@@ -19,6 +19,9 @@ Metrics (written to ``<out>/metrics.json`` and printed):
     band of 0.1 of the height below the hem), which the student must repaint as arms and
     trousers.
     Without a teacher, only ``real_ssim`` / ``real_psnr`` (real photo in, own garment) are given.
+    ``head_cut_warp_iou`` / ``head_cut_ssim``: (a) and ``real_ssim`` for the photo cut at the
+    nose by its top edge, the background colour above as the app fills it (a fashion shot
+    cut at the face; ``data.head_cut_frame``), against the photo cut the same way.
 (c) ``colour_hit_rate``: over the ``val_unpaired.txt`` pairs whose two garments differ in
     colour (mean product colours at least ``--min-colour-diff`` apart, 0-255 RGB), the share
     of try-ons whose mean colour, over the region that both the warped new garment and the
@@ -43,7 +46,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from export import load_bundle  # noqa: E402
 from frtrain import nets, old_garment  # noqa: E402
-from frtrain.data import VitonDataset, VitonSource, collate, heldout_unpaired, parse_size, split_heldout, to_device  # noqa: E402
+from frtrain.data import (  # noqa: E402
+    VitonDataset,
+    VitonSource,
+    collate,
+    head_cut_frame,
+    heldout_unpaired,
+    on_app_background,
+    parse_size,
+    split_heldout,
+    to_device,
+)
 from frtrain.loop import pick_device  # noqa: E402
 from frtrain.losses import psnr, skin_region, ssim  # noqa: E402
 from frtrain.person import garment_mask  # noqa: E402
@@ -109,6 +122,7 @@ def evaluate(args) -> Dict:
 
     # (a) warp IoU and real-input reconstruction; (b) tutor fakes
     ious, real_s, real_p, tut_s, tut_p, fake_s, fake_p = [], [], [], [], [], [], []
+    cut_ious, cut_s = [], []
     skin_error, skin_pixels = 0.0, 0.0
     old_error, old_pixels = 0.0, 0.0
 
@@ -129,6 +143,15 @@ def evaluate(args) -> Dict:
         ious += (inter / union.clamp_min(1.0)).tolist()
         real_s += ssim(out["p_tryon"], batch["person"], per_sample=True).tolist()
         real_p += psnr(out["p_tryon"], batch["person"]).tolist()
+        # The same photo with its top edge at the nose, as the app shows the network such a photo.
+        cut = head_cut_frame(batch["pose"], size, 0.0)
+        cut_person = on_app_background(batch["person"], cut)
+        out = run_student(cut_person, batch["cloth"], batch["cloth_mask"])
+        pred = out["warped_edge"] > 0.5
+        inter = (pred & gt).sum(dim=(1, 2, 3)).float()
+        union = (pred | gt).sum(dim=(1, 2, 3)).float()
+        cut_ious += (inter / union.clamp_min(1.0)).tolist()
+        cut_s += ssim(out["p_tryon"], cut_person, per_sample=True).tolist()
         if teacher is not None:
             fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
             out = run_student(fake, batch["cloth"], batch["cloth_mask"])
@@ -148,6 +171,8 @@ def evaluate(args) -> Dict:
     metrics["warp_iou"] = float(np.mean(ious))
     metrics["real_ssim"] = float(np.mean(real_s))
     metrics["real_psnr"] = float(np.mean(real_p))
+    metrics["head_cut_warp_iou"] = float(np.mean(cut_ious))
+    metrics["head_cut_ssim"] = float(np.mean(cut_s))
     if teacher is not None:
         metrics.update(
             tutor_ssim=float(np.mean(tut_s)), tutor_psnr=float(np.mean(tut_p)), fake_ssim=float(np.mean(fake_s)), fake_psnr=float(np.mean(fake_p))

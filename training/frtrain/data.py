@@ -318,6 +318,24 @@ def on_app_background(image: torch.Tensor, matte: torch.Tensor) -> torch.Tensor:
     return image * matte + bg * (1.0 - matte)
 
 
+# Where the photo's top edge cuts a head, from the nose's row in units of nose-to-neck: from
+# the forehead (-0.9) to the chin (0.6). Fashion shots cut at the eyes, the nose or the mouth.
+HEAD_CUT_LEVELS = (-0.9, 0.6)
+
+
+def head_cut_frame(pose: torch.Tensor, size: Tuple[int, int], level: float) -> torch.Tensor:
+    """(N, 1, H, W): 0 above the row ``level`` nose-to-neck distances below the nose (OpenPose
+    keypoints 0 and 1 of ``pose``, (N, 18, 3) in pixels of ``size``), 1 from it down: a photo
+    whose top edge cuts the head there. All ones for a pose without both points."""
+    h, w = size
+    nose, neck = pose[:, 0], pose[:, 1]
+    found = (nose[:, 2] > 0) & (neck[:, 2] > 0) & (neck[:, 1] > nose[:, 1])
+    row = (nose[:, 1] + level * (neck[:, 1] - nose[:, 1])).clamp(0, h - 1).round()
+    row = torch.where(found, row, torch.zeros_like(row))
+    rows = torch.arange(h, dtype=pose.dtype, device=pose.device).view(1, 1, h, 1)
+    return (rows >= row.view(-1, 1, 1, 1)).to(pose.dtype).expand(-1, 1, h, w).contiguous()
+
+
 # ----------------------------------------------------------------------------- dataset
 
 PERSON_SPACE_RGB = ("person", "fake")
@@ -370,6 +388,7 @@ class VitonDataset(torch.utils.data.Dataset):
         matte_dir: Optional[str] = None,
         matte_p: float = 0.5,
         cut_p: float = 0.0,
+        head_cut_p: float = 0.0,
         originals: bool = False,
         old_garment_p: float = 0.0,
     ):
@@ -390,6 +409,7 @@ class VitonDataset(torch.utils.data.Dataset):
         self.matte_dir = matte_dir
         self.matte_p = matte_p
         self.cut_p = cut_p
+        self.head_cut_p = head_cut_p
         self.originals = originals
         self.old_garment_p = old_garment_p
         if old_garment_p > 0 and not other_garment:
@@ -460,29 +480,34 @@ class VitonDataset(torch.utils.data.Dataset):
         if self.matte_dir is not None:
             # After the jitter: the app's background is one exact colour, whatever the light.
             matte = self._matte(person, rng)
-            sample["frame"] = self._frame(rng)
+            sample["frame"] = self._frame(rng, sample["pose"])
             sample["matte"] = (matte.flip(-1) if flipped else matte) * sample["frame"]
             if self.originals:
                 sample["person_orig"] = sample["person"]
             sample["person"] = on_app_background(sample["person"], sample["matte"])
         return sample
 
-    def _frame(self, rng: random.Random) -> torch.Tensor:
+    def _frame(self, rng: random.Random, pose: torch.Tensor) -> torch.Tensor:
         """Where the photo is (1) in the app's crop: with probability ``cut_p`` a person cut
         off by the photo's edge, as in webcam frames and half-body photos, whose crop reaches
         past the photo and is filled with the background colour: the bottom edge cut
-        between 45% and 95% of the height, or a side between 10% and 35% of the width."""
+        between 45% and 95% of the height, or a side between 10% and 35% of the width. Then,
+        with probability ``head_cut_p``, the head cut by the photo's top edge, as fashion
+        shots and close webcam frames cut it (``head_cut_frame``): from the forehead
+        (``HEAD_CUT_LEVELS``) to the chin."""
         h, w = self.size
         frame = torch.ones(1, h, w)
-        if rng.random() >= self.cut_p:
-            return frame
-        edge = rng.random()
-        if edge < 0.6:
-            frame[:, round(h * rng.uniform(0.45, 0.95)):, :] = 0.0
-        elif edge < 0.8:
-            frame[:, :, : round(w * rng.uniform(0.10, 0.35))] = 0.0
-        else:
-            frame[:, :, w - round(w * rng.uniform(0.10, 0.35)):] = 0.0
+        if rng.random() < self.cut_p:
+            edge = rng.random()
+            if edge < 0.6:
+                frame[:, round(h * rng.uniform(0.45, 0.95)):, :] = 0.0
+            elif edge < 0.8:
+                frame[:, :, : round(w * rng.uniform(0.10, 0.35))] = 0.0
+            else:
+                frame[:, :, w - round(w * rng.uniform(0.10, 0.35)):] = 0.0
+        # Drawn only when asked for, so that runs without it keep their data stream.
+        if self.head_cut_p > 0 and rng.random() < self.head_cut_p:
+            frame = frame * head_cut_frame(pose[None], self.size, rng.uniform(*HEAD_CUT_LEVELS))[0]
         return frame
 
     def _matte(self, person: str, rng: random.Random) -> torch.Tensor:

@@ -71,6 +71,12 @@ def add_arguments(parser, kind: str) -> None:
     )
     g.add_argument("--matte-p", type=float, default=0.5, help="share of samples put on the app's background (with --matte-dir)")
     g.add_argument("--cut-p", type=float, default=0.0, help="share of samples cut off by the photo's edge as the app fills past it (with --matte-dir)")
+    g.add_argument(
+        "--head-cut-p",
+        type=float,
+        default=0.0,
+        help="share of samples whose head the photo's top edge cuts, from the forehead to the chin, as the app fills past it (with --matte-dir)",
+    )
     if kind == "student":
         g.add_argument(
             "--old-garment-p",
@@ -427,12 +433,15 @@ def train(args, kind: str) -> Dict:
         matte_dir=args.matte_dir,
         matte_p=args.matte_p,
         cut_p=args.cut_p,
+        head_cut_p=args.head_cut_p,
         originals=consistency,
         old_garment_p=getattr(args, "old_garment_p", 0.0),
     )
     data_info = {"source": source.describe(), "pairs": len(dataset), "split": "train", "holdout": args.holdout}
     if args.matte_dir:
         data_info.update(app_background=args.matte_p, cut_by_edge=args.cut_p)
+        if args.head_cut_p > 0:
+            data_info.update(head_cut=args.head_cut_p)
     if consistency:
         data_info.update(consistency=args.consistency)
     if dataset.old_garment_p > 0:

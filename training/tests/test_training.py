@@ -27,7 +27,7 @@ import pack_data  # noqa: E402
 import train as train_script  # noqa: E402
 from frtrain import losses as L  # noqa: E402
 from frtrain import loop, nets, person  # noqa: E402
-from frtrain.data import APP_BACKGROUND, ColorJitter, VitonDataset, VitonSource, collate, flip_sample, on_app_background  # noqa: E402
+from frtrain.data import APP_BACKGROUND, ColorJitter, VitonDataset, VitonSource, collate, flip_sample, head_cut_frame, on_app_background  # noqa: E402
 from frtrain.steps import consistency_loss, student_step, teacher_step  # noqa: E402
 from frtrain.synthetic import make_synthetic_viton  # noqa: E402
 from frtrain.tutor import make_fakes  # noqa: E402
@@ -196,6 +196,44 @@ def test_persons_go_on_the_apps_background_by_their_mattes(viton, tmp_path):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(ValueError, match="no matte of any train photo"):
         VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=str(tmp_path / "empty"))
+
+
+def test_a_head_is_cut_by_the_photos_top_edge_between_the_forehead_and_the_chin(viton, tmp_path):
+    folder = _mattes(viton, str(tmp_path / "mattes"))
+    pose = torch.zeros(3, 18, 3)
+    pose[:, 0] = torch.tensor([48.0, 20.0, 1.0])  # nose
+    pose[:, 1] = torch.tensor([48.0, 40.0, 1.0])  # neck
+    pose[2, 1, 2] = 0.0  # no neck found: nothing is cut
+    for level, row in ((0.0, 20), (-0.5, 10), (0.6, 32), (-3.0, 0)):
+        f = head_cut_frame(pose, (128, 96), level)
+        assert f.shape == (3, 1, 128, 96)
+        for n in (0, 1):
+            assert bool((f[n, :, :row] == 0).all()) and bool((f[n, :, row:] == 1).all()), (level, n)
+        assert bool((f[2] == 1).all())
+    plain = VitonDataset(VitonSource(viton), "train", (128, 96))
+    bg = torch.tensor(APP_BACKGROUND).view(3, 1, 1)
+    cut = VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=folder, matte_p=1.0, head_cut_p=1.0)
+    rows = []
+    for key in range(1, 30):
+        c, s = cut[key], plain[key % 6]
+        past = c["frame"] == 0
+        # whole rows from the top, the background colour there, the matte zero
+        row = int(past[0, :, 0].sum())
+        assert bool(past[0, :row].all()) and not bool(past[0, row:].any()), key
+        assert torch.allclose(c["person"] * past, bg.expand(3, 128, 96) * past, atol=1e-6)
+        assert bool((c["matte"][past] == 0).all())
+        nose, neck = float(s["pose"][0, 1]), float(s["pose"][1, 1])
+        # from the forehead to the chin: never below the neck, never the whole head kept
+        assert nose - 0.9 * (neck - nose) - 1 <= row <= nose + 0.6 * (neck - nose) + 1, (key, row, nose, neck)
+        rows.append(row)
+        if key % 6:
+            inside = (c["matte"] > 0.99) & ~past
+            assert torch.allclose(c["person"] * inside, s["person"] * inside, atol=1e-6)
+    assert len(set(rows)) > 5
+    # at 0.5, about half of the heads are cut
+    half = VitonDataset(VitonSource(viton), "train", (128, 96), matte_dir=folder, matte_p=1.0, head_cut_p=0.5)
+    cuts = sum(bool((half[key]["frame"][0, 0] == 0).all()) for key in range(1, 61))
+    assert 18 <= cuts <= 42, cuts
 
 
 def test_the_students_fake_goes_on_the_apps_background_with_the_photo(viton, tmp_path):
