@@ -25,6 +25,7 @@ rows=(
   "$out/astronaut_webcam.png $garments/049920_1.jpg d"
   "$persons/model_2.png $garments/10297_00.jpg e"
   "$persons/051962_0.jpg $garments/07764_00.jpg f"
+  "$persons/049447_0.jpg $garments/00126_00.jpg g"
 )
 for row in "${rows[@]}"; do
   set -- $row
@@ -35,7 +36,7 @@ for row in "${rows[@]}"; do
   echo "$1" >"$out/$3_source.txt"
 done
 rows=()
-for k in a b c d e f; do
+for k in a b c d e f g; do
   rows+=("$(cat "$out/${k}_source.txt"),$out/${k}_oldpasted.png,$out/${k}_seen.png,$out/${k}_pasted.png")
 done
 python3 docs/anyphoto/sheet.py docs/anyphoto/real-photos.jpg 1000 10 "${rows[@]}"
