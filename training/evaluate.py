@@ -79,6 +79,14 @@ def _mean_colour(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (rgb * mask).sum(dim=(2, 3)) / area
 
 
+def _warp_ious(out: Dict[str, torch.Tensor], garment: torch.Tensor) -> List[float]:
+    """Per sample, IoU of the try-on's warped garment mask (> 0.5) with ``garment`` (bool)."""
+    pred = out["warped_edge"] > 0.5
+    inter = (pred & garment).sum(dim=(1, 2, 3)).float()
+    union = (pred | garment).sum(dim=(1, 2, 3)).float()
+    return (inter / union.clamp_min(1.0)).tolist()
+
+
 def _to_image(x: torch.Tensor) -> Image.Image:
     arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     return Image.fromarray(arr)
@@ -136,21 +144,15 @@ def evaluate(args) -> Dict:
     for batch in _batches(val, args.batch_size, load_with_other):
         batch = to_device(batch, device)
         out = run_student(batch["person"], batch["cloth"], batch["cloth_mask"])
-        pred = out["warped_edge"] > 0.5
         gt = garment_mask(batch["parse"]) > 0.5
-        inter = (pred & gt).sum(dim=(1, 2, 3)).float()
-        union = (pred | gt).sum(dim=(1, 2, 3)).float()
-        ious += (inter / union.clamp_min(1.0)).tolist()
+        ious += _warp_ious(out, gt)
         real_s += ssim(out["p_tryon"], batch["person"], per_sample=True).tolist()
         real_p += psnr(out["p_tryon"], batch["person"]).tolist()
         # The same photo with its top edge at the nose, as the app shows the network such a photo.
         cut = head_cut_frame(batch["pose"], size, 0.0)
         cut_person = on_app_background(batch["person"], cut)
         out = run_student(cut_person, batch["cloth"], batch["cloth_mask"])
-        pred = out["warped_edge"] > 0.5
-        inter = (pred & gt).sum(dim=(1, 2, 3)).float()
-        union = (pred | gt).sum(dim=(1, 2, 3)).float()
-        cut_ious += (inter / union.clamp_min(1.0)).tolist()
+        cut_ious += _warp_ious(out, gt)
         cut_s += ssim(out["p_tryon"], cut_person, per_sample=True).tolist()
         if teacher is not None:
             fake, fake_edge = make_fakes(teacher[0], teacher[1], batch)
