@@ -27,16 +27,13 @@ rows=(
   "$persons/051962_0.jpg $garments/07764_00.jpg f"
   "$persons/049447_0.jpg $garments/00126_00.jpg g"
 )
+sheet=()
 for row in "${rows[@]}"; do
   set -- $row
   target/release/fitting-room tryon --person "$1" --garment "$2" --out "$out/$3_hires.png" \
     --hires --pasted "$out/$3_pasted.png" --seen "$out/$3_seen.png"
   target/release/fitting-room tryon --person "$1" --garment "$2" --framing centre \
     --background keep --out "$out/$3_old.png" --pasted "$out/$3_oldpasted.png"
-  echo "$1" >"$out/$3_source.txt"
+  sheet+=("$1,$out/$3_oldpasted.png,$out/$3_seen.png,$out/$3_pasted.png")
 done
-rows=()
-for k in a b c d e f g; do
-  rows+=("$(cat "$out/${k}_source.txt"),$out/${k}_oldpasted.png,$out/${k}_seen.png,$out/${k}_pasted.png")
-done
-python3 docs/anyphoto/sheet.py docs/anyphoto/real-photos.jpg 1000 10 "${rows[@]}"
+python3 docs/anyphoto/sheet.py docs/anyphoto/real-photos.jpg 1000 10 "${sheet[@]}"
