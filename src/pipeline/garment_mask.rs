@@ -71,8 +71,9 @@ impl Default for MaskParams {
 
 /// The version of [`garment_mask`]'s method, raised whenever its masks change: masks it made
 /// and stored (a wardrobe's automatic masks) are made again by a newer one. 2: outlines drawn
-/// at the photo's own pixels ([`refine_edge`]).
-pub const MASK_METHOD: u32 = 2;
+/// at the photo's own pixels ([`refine_edge`]). 3: on a flat backdrop, the narrow channels
+/// beside the sleeves are backdrop ([`without_bridged_backdrop`]).
+pub const MASK_METHOD: u32 = 3;
 
 /// A 0/255 mask (255 = garment), the size of `image`, of a garment photographed on a plain
 /// (white, light or uniform; flat or gently graded) background.
@@ -103,6 +104,10 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     };
     let r = ((w.max(h) as f32 * 0.005).round() as u8).max(1);
     let cut = erode(&cut, Norm::LInf, r);
+    let cut = match &general {
+        Ok(g) => without_bridged_backdrop(image, flat, &cut, g),
+        Err(_) => cut,
+    };
     let joined = match general {
         Ok(g) => binary(w, h, |x, y| on(&g, x, y) || on(&cut, x, y)),
         Err(_) => cut,
@@ -277,6 +282,9 @@ fn flat_backdrop(image: &RgbImage) -> Option<Flat> {
     Some(Flat { tol, ..flat })
 }
 
+/// The cut-out mask's passes at the photo's own pixels stop at this many along the longer side.
+const CUT_OUT_LONG: u32 = 1024;
+
 /// [`cut_out_mask`] on at most `CUT_OUT_LONG` pixels along the longer side: a larger photo is
 /// sampled (nearest pixels, which keep the backdrop's exact colour) and the mask scaled back.
 fn cut_out_mask_capped(
@@ -285,7 +293,6 @@ fn cut_out_mask_capped(
     keep_share: f32,
 ) -> Result<GrayImage, PipelineError> {
     use image::imageops::{resize, FilterType};
-    const CUT_OUT_LONG: u32 = 1024;
     let (w, h) = image.dimensions();
     if w.max(h) <= CUT_OUT_LONG {
         return cut_out_mask(image, flat, keep_share);
@@ -565,6 +572,85 @@ fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayIma
         return Err(PipelineError::NoGarment);
     }
     Ok(fg)
+}
+
+/// A region the cut-out mask takes in and the general mask leaves out is backdrop where at
+/// least `BRIDGED_SHARE` of its pixels are within `BRIDGED_TOL` levels of the backdrop's
+/// colour (the channels beside the sleeves of the real product shots: 60-75%; the cloth of a
+/// white garment, which the general mask can miss, lies a few levels below it).
+const BRIDGED_TOL: u8 = 2;
+const BRIDGED_SHARE: f32 = 0.5;
+/// Such regions with fewer pixels than this are left as they are.
+const BRIDGED_MIN: usize = 25;
+
+/// The cut-out mask `cut` (drawn in past its rim) without the backdrop its closing bridged: a
+/// narrow channel between a long sleeve and the body, closed where it narrows, where the
+/// general mask (`general`, made from brightness and edges) sees the backdrop it is. Taken out
+/// are the parts of `cut` outside `general` that are mostly the backdrop's colour and no
+/// highlight (see [`is_highlight`]); where the two masks disagree otherwise, the garment wins.
+/// Found on at most [`CUT_OUT_LONG`] pixels along the longer side (nearest pixels, which keep
+/// the backdrop's exact colour): the outline is drawn again at the photo's pixels after.
+fn without_bridged_backdrop(
+    image: &RgbImage,
+    flat: Flat,
+    cut: &GrayImage,
+    general: &GrayImage,
+) -> GrayImage {
+    let (w, h) = cut.dimensions();
+    if w.max(h) <= CUT_OUT_LONG {
+        let channels = bridged_backdrop(image, flat, cut, general);
+        return binary(w, h, |x, y| on(cut, x, y) && !on(&channels, x, y));
+    }
+    let scale = f64::from(CUT_OUT_LONG) / f64::from(w.max(h));
+    let sw = ((f64::from(w) * scale).round() as u32).max(1);
+    let sh = ((f64::from(h) * scale).round() as u32).max(1);
+    // The nearest pixel along one axis of `n` pixels to each of `m` pixels spanning the same.
+    let nearest = |n: u32, m: u32| -> Vec<u32> {
+        (0..m)
+            .map(|i| ((u64::from(i) * u64::from(n) + u64::from(n) / 2) / u64::from(m)) as u32)
+            .map(|i| i.min(n - 1))
+            .collect()
+    };
+    let (cols, rows) = (nearest(w, sw), nearest(h, sh));
+    let small = |m: &GrayImage| {
+        GrayImage::from_fn(sw, sh, |x, y| {
+            *m.get_pixel(cols[x as usize], rows[y as usize])
+        })
+    };
+    let channels = bridged_backdrop(
+        &RgbImage::from_fn(sw, sh, |x, y| {
+            *image.get_pixel(cols[x as usize], rows[y as usize])
+        }),
+        flat,
+        &small(cut),
+        &small(general),
+    );
+    let (back_cols, back_rows) = (nearest(sw, w), nearest(sh, h));
+    binary(w, h, |x, y| {
+        on(cut, x, y) && !on(&channels, back_cols[x as usize], back_rows[y as usize])
+    })
+}
+
+/// The regions [`without_bridged_backdrop`] takes out of `cut`.
+fn bridged_backdrop(
+    image: &RgbImage,
+    flat: Flat,
+    cut: &GrayImage,
+    general: &GrayImage,
+) -> GrayImage {
+    let (w, h) = cut.dimensions();
+    let disputed = binary(w, h, |x, y| on(cut, x, y) && !on(general, x, y));
+    let regions = Regions::of(&disputed, Connectivity::Eight);
+    let mut near = vec![0usize; regions.size.len()];
+    for (x, y, l) in regions.labels.enumerate_pixels() {
+        near[l[0] as usize] += usize::from(flat.within(image.get_pixel(x, y).0, BRIDGED_TOL));
+    }
+    let ring = ((w.max(h) as f32 * 0.01).round() as u8).max(1);
+    regions.keep(|l| {
+        regions.size[l] >= BRIDGED_MIN
+            && near[l] as f32 >= BRIDGED_SHARE * regions.size[l] as f32
+            && !is_highlight(image, flat, &regions, l, ring)
+    })
 }
 
 /// Whether the enclosed region `label` is a white garment's highlight clipped to the backdrop's
