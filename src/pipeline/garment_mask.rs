@@ -285,6 +285,18 @@ fn flat_backdrop(image: &RgbImage) -> Option<Flat> {
 /// The cut-out mask's passes at the photo's own pixels stop at this many along the longer side.
 const CUT_OUT_LONG: u32 = 1024;
 
+/// The size a `w` x `h` photo is sampled down to for the cut-out mask's passes, or `None` when
+/// it is small enough to be used as it is.
+fn cut_out_size(w: u32, h: u32) -> Option<(u32, u32)> {
+    if w.max(h) <= CUT_OUT_LONG {
+        return None;
+    }
+    let scale = f64::from(CUT_OUT_LONG) / f64::from(w.max(h));
+    let sw = ((f64::from(w) * scale).round() as u32).max(1);
+    let sh = ((f64::from(h) * scale).round() as u32).max(1);
+    Some((sw, sh))
+}
+
 /// [`cut_out_mask`] on at most `CUT_OUT_LONG` pixels along the longer side: a larger photo is
 /// sampled (nearest pixels, which keep the backdrop's exact colour) and the mask scaled back.
 fn cut_out_mask_capped(
@@ -294,12 +306,9 @@ fn cut_out_mask_capped(
 ) -> Result<GrayImage, PipelineError> {
     use image::imageops::{resize, FilterType};
     let (w, h) = image.dimensions();
-    if w.max(h) <= CUT_OUT_LONG {
+    let Some((sw, sh)) = cut_out_size(w, h) else {
         return cut_out_mask(image, flat, keep_share);
-    }
-    let scale = f64::from(CUT_OUT_LONG) / f64::from(w.max(h));
-    let sw = ((f64::from(w) * scale).round() as u32).max(1);
-    let sh = ((f64::from(h) * scale).round() as u32).max(1);
+    };
     let small = cut_out_mask(
         &resize(image, sw, sh, FilterType::Nearest),
         flat,
@@ -597,13 +606,10 @@ fn without_bridged_backdrop(
     general: &GrayImage,
 ) -> GrayImage {
     let (w, h) = cut.dimensions();
-    if w.max(h) <= CUT_OUT_LONG {
+    let Some((sw, sh)) = cut_out_size(w, h) else {
         let channels = bridged_backdrop(image, flat, cut, general);
         return binary(w, h, |x, y| on(cut, x, y) && !on(&channels, x, y));
-    }
-    let scale = f64::from(CUT_OUT_LONG) / f64::from(w.max(h));
-    let sw = ((f64::from(w) * scale).round() as u32).max(1);
-    let sh = ((f64::from(h) * scale).round() as u32).max(1);
+    };
     // The nearest pixel along one axis of `n` pixels to each of `m` pixels spanning the same.
     let nearest = |n: u32, m: u32| -> Vec<u32> {
         (0..m)
