@@ -1171,4 +1171,70 @@ mod tests {
         eprintln!("{gained} gained, {lost} lost");
         assert!(gained > 1000 && lost > 1000, "{gained} gained, {lost} lost");
     }
+
+    /// On any picture and any pair of masks, of any size (past the sampled size too): the
+    /// cut-out mask only loses pixels, only where the general mask disputes it (exactly so
+    /// below the sampled size), and stays as it is where nothing is disputed. The cases must
+    /// also take something out.
+    #[test]
+    fn bridged_backdrop_only_takes_out_what_the_general_mask_disputes() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut taken = 0usize;
+        for case in 0..200 {
+            let large = case % 25 == 0;
+            let (w, h) = if large {
+                (900 + rng.below(500) as u32, 900 + rng.below(500) as u32)
+            } else {
+                (1 + rng.below(120) as u32, 1 + rng.below(120) as u32)
+            };
+            let colour = [0, 1, 2].map(|_| 150 + rng.below(100) as u8);
+            let flat = Flat { colour, tol: 0 };
+            // Blocky masks, and a picture that is the backdrop's colour (or within 2 levels of
+            // it) in random blocks and cloth elsewhere.
+            let block = 1 + rng.below(if large { 200 } else { 16 }) as u32;
+            let cells = ((w / block + 1) * (h / block + 1)) as usize;
+            let blocks = |rng: &mut Rng, p: u64| -> Vec<bool> {
+                (0..cells).map(|_| rng.below(100) < p).collect()
+            };
+            let (cut_cells, general_cells, backdrop_cells) = (
+                blocks(&mut rng, 70),
+                blocks(&mut rng, 50),
+                blocks(&mut rng, 50),
+            );
+            let cell = |x: u32, y: u32| ((y / block) * (w / block + 1) + x / block) as usize;
+            let cut = binary(w, h, |x, y| cut_cells[cell(x, y)]);
+            let general = binary(w, h, |x, y| general_cells[cell(x, y)]);
+            let mut noise = Rng(case + 7);
+            let image = RgbImage::from_fn(w, h, |x, y| {
+                if backdrop_cells[cell(x, y)] {
+                    let d = noise.below(5) as i16 - 2;
+                    Rgb(colour.map(|c| (i16::from(c) + d).clamp(0, 255) as u8))
+                } else {
+                    Rgb([40, 60, 90])
+                }
+            });
+            let out = without_bridged_backdrop(&image, flat, &cut, &general);
+            assert_eq!(out.dimensions(), (w, h), "case {case}");
+            let exact = cut_out_size(w, h).is_none();
+            for (x, y, p) in out.enumerate_pixels() {
+                assert!(p[0] == 0 || p[0] == 255, "case {case}");
+                let (was, is) = (on(&cut, x, y), p[0] != 0);
+                assert!(!is || was, "case {case}: ({x}, {y}) gained");
+                if was && !is {
+                    taken += 1;
+                    if exact {
+                        assert!(!on(&general, x, y), "case {case}: ({x}, {y}) undisputed");
+                    }
+                }
+            }
+            // Nothing disputed: nothing taken.
+            let agreed = binary(w, h, |x, y| on(&cut, x, y) || on(&general, x, y));
+            assert_eq!(
+                without_bridged_backdrop(&image, flat, &cut, &agreed),
+                cut,
+                "case {case}"
+            );
+        }
+        assert!(taken > 10_000, "{taken} taken");
+    }
 }
