@@ -557,7 +557,7 @@ fn cut_out_mask(image: &RgbImage, flat: Flat, keep_share: f32) -> Result<GrayIma
         solid[l[0] as usize] += usize::from(on(&backdrop, x, y));
     }
     let pocket = (w as usize * h as usize) / 400;
-    let ring = ((w.max(h) as f32 * 0.01).round() as u8).max(1);
+    let ring = highlight_ring(w, h);
     let pockets =
         regions.keep(|l| solid[l] >= pocket && !is_highlight(image, flat, &regions, l, ring));
     let fg = binary(w, h, |x, y| {
@@ -651,12 +651,18 @@ fn bridged_backdrop(
     for (x, y, l) in regions.labels.enumerate_pixels() {
         near[l[0] as usize] += usize::from(flat.within(image.get_pixel(x, y).0, BRIDGED_TOL));
     }
-    let ring = ((w.max(h) as f32 * 0.01).round() as u8).max(1);
+    let ring = highlight_ring(w, h);
     regions.keep(|l| {
         regions.size[l] >= BRIDGED_MIN
             && near[l] as f32 >= BRIDGED_SHARE * regions.size[l] as f32
             && !is_highlight(image, flat, &regions, l, ring)
     })
+}
+
+/// How wide a ring [`is_highlight`] looks at around a region of a `w` x `h` mask: about 1% of
+/// its size.
+fn highlight_ring(w: u32, h: u32) -> u8 {
+    ((w.max(h) as f32 * 0.01).round() as u8).max(1)
 }
 
 /// Whether the enclosed region `label` is a white garment's highlight clipped to the backdrop's
