@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example wild_eval -- SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]
-//!     [--framing-only] [--known-frame] [--dump DIR]
+//!     [--framing-only] [--known-frame] [--no-bare-arms] [--dump DIR]
 //! ```
 //!
 //! For every photo of `SET_DIR/manifest.json`:
@@ -23,7 +23,8 @@
 //! Prints one line per photo and the summary; `--sheet` writes photos next to their results;
 //! `--framing-only` measures (a) alone, without the try-ons; `--known-frame` dresses the person
 //! in the known VITON frame instead of the automatic crop (the matte as usual), which shows how
-//! much of (b) and (c) framing accounts for; `--dump` writes each photo's two compared try-ons
+//! much of (b) and (c) framing accounts for; `--no-bare-arms` composes without the pose, so
+//! old sleeves stay as the network renders them (`pipeline::arms` left out); `--dump` writes each photo's two compared try-ons
 //! (192x256) to look at; `--perturb rescale|matte|both|parse` measures (b) for one step of the
 //! composition applied alone to each original VITON photo (no set photo used): the model's own
 //! sensitivity to it.
@@ -129,6 +130,7 @@ fn reference_tryon(
             hires: true,
             keep_photo: false,
             exposure,
+            keypoints: None,
         },
     )?;
     Ok((
@@ -177,7 +179,8 @@ fn main() -> Result<()> {
     let (Some(set), Some(val)) = (args.first(), args.get(1)) else {
         bail!(
             "usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png] [--framing-only] \
-             [--known-frame] [--exposure match|keep] [--dump DIR] [--perturb rescale|matte|both|parse]"
+             [--known-frame] [--no-bare-arms] [--exposure match|keep] [--dump DIR] \
+             [--perturb rescale|matte|both|parse]"
         );
     };
     let (set, val) = (PathBuf::from(set), PathBuf::from(val));
@@ -194,6 +197,9 @@ fn main() -> Result<()> {
     let sheet_path = flag("--sheet").map(PathBuf::from);
     let framing_only = args.iter().any(|a| a == "--framing-only");
     let known_frame = args.iter().any(|a| a == "--known-frame");
+    // `--no-bare-arms`: the composition without the pose, so old sleeves stay as the network
+    // renders them (the chain before `pipeline::arms`), for a comparison.
+    let bare_arms = !args.iter().any(|a| a == "--no-bare-arms");
     // `--exposure keep`: the photos as they are, for a comparison with exposure matching.
     let exposure: ExposureMode = flag("--exposure")
         .map(|s| s.parse())
@@ -275,6 +281,7 @@ fn main() -> Result<()> {
                     hires: true,
                     keep_photo: false,
                     exposure,
+                    keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
                 },
             )?;
             let pasted = tried.pasted.context("no pasted result")?;
@@ -339,6 +346,7 @@ fn main() -> Result<()> {
                 hires: true,
                 keep_photo: !known_frame && subject.keep_photo(),
                 exposure,
+                keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
             },
         ) {
             Ok(wild) => wild,

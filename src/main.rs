@@ -17,7 +17,7 @@ use fitting_room::pipeline::{
     compose_pasted, flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor,
     prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor, run_tryon_with_outputs,
     save_image, tensor_to_gray, tensor_to_rgb, Background, Crop, CropSource, ExposureMode, Framing,
-    Subject, TryOnPhotos,
+    Sleeves, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -168,6 +168,11 @@ struct SubjectArgs {
     /// brightness. Photos as bright as VITON's are the same either way.
     #[arg(long, default_value = "match", value_name = "match|keep")]
     exposure: ExposureMode,
+    /// An old sleeve the new garment leaves uncovered (a long-sleeved top under a T-shirt):
+    /// `bare` paints it as a bare arm in the skin colour of the person's face, from the pose and
+    /// the matte; `keep` leaves it as the network renders it.
+    #[arg(long, default_value = "bare", value_name = "bare|keep")]
+    sleeves: Sleeves,
     /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
     #[arg(long, value_name = "DIR")]
     person_models: Option<PathBuf>,
@@ -419,7 +424,7 @@ fn photos<'a>(
     garment: &'a RgbImage,
     mask: &'a GrayImage,
     hires: bool,
-    exposure: ExposureMode,
+    args: &SubjectArgs,
 ) -> TryOnPhotos<'a> {
     TryOnPhotos {
         photo,
@@ -429,7 +434,11 @@ fn photos<'a>(
         garment_mask: mask,
         hires,
         keep_photo: subject.keep_photo(),
-        exposure,
+        exposure: args.exposure,
+        keypoints: subject
+            .keypoints
+            .as_deref()
+            .filter(|_| args.sleeves == Sleeves::Bare),
     }
 }
 
@@ -441,14 +450,7 @@ fn tryon(args: TryonArgs) -> Result<()> {
     let hires = args.hires || args.pasted.is_some();
     let (images, out) = run_tryon_with_outputs(
         &engine,
-        &photos(
-            &photo,
-            &subject,
-            &garment,
-            &mask,
-            hires,
-            args.subject.exposure,
-        ),
+        &photos(&photo, &subject, &garment, &mask, hires, &args.subject),
     )
     .with_context(|| format!("trying on {}", args.person.display()))?;
     log::info!(
@@ -553,7 +555,7 @@ fn batch(args: BatchArgs) -> Result<()> {
             &garment,
             &mask,
             args.pasted,
-            args.subject.exposure,
+            &args.subject,
         );
         let inputs = prepare_inputs(&photos, engine.device())
             .with_context(|| format!("preparing {}", person.display()))?;
@@ -719,7 +721,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         }])
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let mut stages: [Vec<f64>; 7] = Default::default();
+    let mut stages: [Vec<f64>; 8] = Default::default();
     let mut crop = None;
     for i in 0..args.iters + 1 {
         let t0 = Instant::now();
@@ -745,6 +747,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             hires: true,
             keep_photo: false,
             exposure: ExposureMode::Match,
+            keypoints: Some(&person.keypoints),
         };
         let inputs = prepare_inputs(&photos, engine.device())?;
         let t3 = Instant::now();
@@ -754,6 +757,14 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         let (_, pasted) = compose_pasted(&out, &photos, &inputs)?;
         let t5 = Instant::now();
         std::hint::black_box(pasted);
+        // The same without the pose: what baring the arms costs (`pipeline::Sleeves`).
+        let kept_start = Instant::now();
+        let without_pose = TryOnPhotos {
+            keypoints: None,
+            ..photos
+        };
+        std::hint::black_box(compose_pasted(&out, &without_pose, &inputs)?);
+        let kept = kept_start.elapsed();
         // Another garment on the same photo and crop, as the app tries it: the person's side
         // kept from the try-on before.
         let another_start = Instant::now();
@@ -777,12 +788,13 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
                 t5 - t4,
                 tracked,
                 another,
+                kept,
             ]) {
                 stage.push(ms(d));
             }
         }
     }
-    let [person, framing, compose, tryon, paste, tracked, another] = stages.map(median);
+    let [person, framing, compose, tryon, paste, tracked, another, kept] = stages.map(median);
     let report = serde_json::json!({
         "photo": format!("{}x{}", photo.width(), photo.height()),
         "crop": crop.map(|c| c.to_string()),
@@ -795,6 +807,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             "network_input": compose,
             "tryon": tryon,
             "paste_back": paste,
+            "paste_back_sleeves_kept": kept,
         },
         "total_ms": person + framing + compose + tryon + paste,
         "beyond_tryon_ms": person + framing + compose + paste,

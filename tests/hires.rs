@@ -30,6 +30,7 @@ fn plain<'a>(
         garment_mask,
         inside: None,
         seams: [false; 4],
+        keypoints: None,
     }
 }
 
@@ -565,6 +566,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         hires: true,
         keep_photo: false,
         exposure: ExposureMode::Match,
+        keypoints: None,
     };
     let side = std::sync::Arc::new(prepare_person(&first).unwrap());
     assert!(

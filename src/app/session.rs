@@ -376,7 +376,8 @@ impl TryOnSession {
         let ModelStatus::Ready(model) = &self.model else {
             return None;
         };
-        let (person, photo, crop, matte, keep_photo, live, find_in_crop) = match subject {
+        let (person, photo, crop, matte, keypoints, keep_photo, live, find_in_crop) = match subject
+        {
             Subject::Photo => {
                 let p = self.person.as_ref()?;
                 if p.framing == Framing::Pending {
@@ -394,11 +395,17 @@ impl TryOnSession {
                         .as_ref()
                         .is_some_and(|k| pipeline::crop_holds(p.crop, k));
                 let matte = if find_in_crop { None } else { p.matte.clone() };
+                let keypoints = if find_in_crop {
+                    None
+                } else {
+                    p.keypoints.clone().map(Arc::new)
+                };
                 (
                     p.id,
                     p.photo.clone(),
                     p.crop,
                     matte,
+                    keypoints,
                     keep_photo,
                     false,
                     find_in_crop,
@@ -412,6 +419,7 @@ impl TryOnSession {
                     LIVE_PERSON - seq % 2,
                     photo.clone(),
                     crop,
+                    None,
                     None,
                     false,
                     true,
@@ -433,6 +441,7 @@ impl TryOnSession {
             photo,
             crop,
             matte,
+            keypoints,
             keep_photo,
             frame_here: live,
             find_in_crop,

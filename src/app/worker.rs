@@ -15,7 +15,7 @@ use image::{GrayImage, RgbImage};
 
 use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
 use crate::model::{ModelFiles, MODEL_ENV};
-use crate::person::{Analysis, PersonModels, Region};
+use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
     analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
     CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages, TryOnPhotos,
@@ -74,6 +74,9 @@ pub struct TryOnJob {
     /// The person's matte over the photo (the network then sees the person on VITON's
     /// background).
     pub matte: Option<Arc<GrayImage>>,
+    /// The person's keypoints (photo pixels), with the matte: the composition bares the arms
+    /// an old sleeve covered where the new garment leaves them.
+    pub keypoints: Option<Arc<Vec<Keypoint>>>,
     /// The pasted result keeps the photo as it is: nobody could be framed (unless
     /// `frame_here`, which decides it on the worker).
     pub keep_photo: bool,
@@ -433,22 +436,29 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                     analysed.map(|mut s| {
                         let keep_photo = s.keep_photo();
                         let matte = s.matte.take().map(Arc::new);
+                        let keypoints = s.keypoints.clone().map(Arc::new);
                         let crop = s.crop;
                         subject = Some((Arc::new(s), job.photo.dimensions()));
-                        (crop, matte, keep_photo)
+                        (crop, matte, keypoints, keep_photo)
                     })
                 } else if job.find_in_crop {
                     let found = crop_matte.get(&mut person_models, &job.photo, job.crop);
                     let matte = found.matte.clone().map(Arc::new);
+                    let keypoints = found.keypoints.clone().map(Arc::new);
                     subject = Some((found, job.photo.dimensions()));
-                    Ok((job.crop, matte, job.keep_photo))
+                    Ok((job.crop, matte, keypoints, job.keep_photo))
                 } else {
-                    Ok((job.crop, job.matte.clone(), job.keep_photo))
+                    Ok((
+                        job.crop,
+                        job.matte.clone(),
+                        job.keypoints.clone(),
+                        job.keep_photo,
+                    ))
                 };
                 let result = match (&engine, framed) {
                     (None, _) => Err("no model is loaded".to_string()),
                     (_, Err(e)) => Err(e),
-                    (Some((engine, _)), Ok((crop, matte, keep_photo))) => {
+                    (Some((engine, _)), Ok((crop, matte, keypoints, keep_photo))) => {
                         catch_unwind(AssertUnwindSafe(|| {
                             let photos = TryOnPhotos {
                                 photo: &job.photo,
@@ -459,6 +469,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 hires: job.key.hires,
                                 keep_photo,
                                 exposure: ExposureMode::Match,
+                                keypoints: keypoints.as_deref().map(Vec::as_slice),
                             };
                             // Live frames are new photos each time: nothing to keep.
                             if job.live {
@@ -563,6 +574,7 @@ mod tests {
                 hires,
                 keep_photo: false,
                 exposure: ExposureMode::Match,
+                keypoints: None,
             };
             (photos, matte.clone())
         };

@@ -11,6 +11,7 @@ use super::exposure::Exposure;
 use super::framing::Crop;
 use super::image_io::PipelineError;
 use crate::engine::{TryOn, NATIVE_SIZE};
+use crate::person::Keypoint;
 use crate::resample::level;
 
 /// Largest output height; bigger crops are downscaled to it first (width follows at 3:4).
@@ -24,10 +25,10 @@ const KEEP_UNTIL: f32 = 0.16;
 
 /// A single-channel float image, row-major.
 #[derive(Debug, Clone)]
-struct Plane {
-    width: usize,
-    height: usize,
-    data: Vec<f32>,
+pub(super) struct Plane {
+    pub(super) width: usize,
+    pub(super) height: usize,
+    pub(super) data: Vec<f32>,
 }
 
 impl Plane {
@@ -87,7 +88,7 @@ impl Plane {
     }
 
     /// Separable box blur of radius `r`, applied twice (close to a Gaussian).
-    fn blurred(&self, r: usize) -> Plane {
+    pub(super) fn blurred(&self, r: usize) -> Plane {
         let mut p = self.clone();
         for _ in 0..2 {
             p = p.box_pass(r, true).box_pass(r, false);
@@ -260,6 +261,9 @@ pub struct HiresInputs<'a> {
     /// them (over [`SEAM_FADE`]) and its repainting leaves no straight seam across a leg or a
     /// skirt. The new garment does not fade.
     pub seams: [bool; 4],
+    /// The person's pose in the pixels of `person_native`, when known: with the matte, the old
+    /// sleeves the new garment leaves uncovered become bare arms ([`super::arms`]).
+    pub keypoints: Option<&'a [Keypoint]>,
 }
 
 /// How far (in 192x256 pixels) the rendered person fades out towards a seam.
@@ -824,6 +828,16 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;
         }
+    }
+    if let (Some(keypoints), Some(matte)) = (inputs.keypoints, inputs.person_matte) {
+        super::arms::bare_uncovered_arms(
+            &mut rendered,
+            &mut change,
+            &seen,
+            matte,
+            &warped_edge,
+            keypoints,
+        );
     }
     fade_towards_seams(&mut change, inputs.seams);
     // Where the rendered person is used, the photo's background in place of VITON's.

@@ -1,6 +1,7 @@
 //! Images <-> tensors: loading and checking photos, the network's input encoding, and pictures
 //! of the outputs (result images, masks, the flow as a colour wheel).
 
+mod arms;
 mod autoframe;
 mod exposure;
 mod flow_color;
@@ -13,6 +14,7 @@ mod sheet;
 mod subject;
 mod tryon;
 
+pub use arms::{Sleeves, SleevesSyntax};
 pub use autoframe::{
     choose_crop, crop_iou, fit_crop, fit_crop_to, CropSource, Framing, TargetPoint, VITON_POSE,
 };

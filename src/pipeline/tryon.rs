@@ -19,6 +19,7 @@ use super::image_io::{
 };
 use super::subject::is_native_photo;
 use crate::engine::{Engine, TryOn, NATIVE_SIZE};
+use crate::person::Keypoint;
 use crate::resample::{resize, Filter};
 
 /// What a try-on needs: the whole photo with its 3:4 crop, and a garment with its mask (both at
@@ -40,6 +41,9 @@ pub struct TryOnPhotos<'a> {
     /// Whether a dim photo's person is brought into VITON's light for the network, and the
     /// garment into the photo's light for the result ([`Exposure`]).
     pub exposure: ExposureMode,
+    /// The person's pose (photo pixels), when known: the composition bares the arms where the
+    /// new garment leaves an old sleeve uncovered.
+    pub keypoints: Option<&'a [Keypoint]>,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -212,6 +216,21 @@ pub fn compose_pasted(
     // The part inside the photo, in the composition's pixels.
     let scale = f64::from(full.width()) / f64::from(photos.crop.width.max(1));
     let at = |v: u32| (f64::from(v) * scale).round() as u32;
+    // The pose in the network's pixels.
+    let (sx, sy) = (
+        NATIVE_SIZE.1 as f32 / photos.crop.width.max(1) as f32,
+        NATIVE_SIZE.0 as f32 / photos.crop.height.max(1) as f32,
+    );
+    let keypoints: Option<Vec<Keypoint>> = photos.keypoints.map(|points| {
+        points
+            .iter()
+            .map(|k| Keypoint {
+                x: (k.x - photos.crop.x as f32) * sx,
+                y: (k.y - photos.crop.y as f32) * sy,
+                ..*k
+            })
+            .collect()
+    });
     let hires = compose_hires(
         out,
         &HiresInputs {
@@ -233,6 +252,7 @@ pub fn compose_pasted(
             seams: photos
                 .crop
                 .seams(photos.photo.width(), photos.photo.height()),
+            keypoints: keypoints.as_deref(),
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
