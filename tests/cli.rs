@@ -724,3 +724,105 @@ fn in_a_dim_photo_the_garment_takes_the_photos_light() {
     // Outside the person the dim photo is kept as it was.
     assert_eq!(pasted.get_pixel(5, 5), dim.get_pixel(5, 5));
 }
+
+/// A seated man in a long-sleeved suit (NASA's Apollo 11 crew portrait, public domain, its
+/// right part) dressed in a short-sleeved T-shirt with the default model: by default the old
+/// sleeves the T-shirt leaves uncovered are painted as bare arms, in the skin colour of his
+/// face; with `--sleeves keep` they stay as the network renders them. Only pixels on and next
+/// to his matte differ, none on his face.
+#[test]
+fn old_sleeves_become_bare_arms_unless_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let crew =
+        fitting_room::pipeline::load_rgb(&root.join("tests/fixtures/images/apollo11-crew.jpg"))
+            .unwrap();
+    let photo = image::imageops::crop_imm(&crew, 330, 60, 270, 411).to_image();
+    let photo_path = tmp.path().join("seated.png");
+    photo.save(&photo_path).unwrap();
+    let run = |sleeves: &str| {
+        let pasted = tmp.path().join(format!("{sleeves}.png"));
+        let matte = tmp.path().join(format!("{sleeves}_matte.png"));
+        ok(bin()
+            .arg("tryon")
+            .arg("--person")
+            .arg(&photo_path)
+            .arg("--garment")
+            .arg(root.join("assets/wardrobe/pastel-striped-tee.jpg"))
+            .arg("--model")
+            .arg(root.join("models/default"))
+            .args(["--device", "cpu", "--sleeves", sleeves, "--out"])
+            .arg(tmp.path().join(format!("{sleeves}_out.png")))
+            .arg("--matte")
+            .arg(&matte)
+            .arg("--pasted")
+            .arg(&pasted));
+        (
+            image::open(pasted).unwrap().to_rgb8(),
+            image::open(matte).unwrap().to_luma8(),
+        )
+    };
+    let (bare, matte) = run("bare");
+    let (kept, _) = run("keep");
+    assert_eq!(bare.dimensions(), photo.dimensions());
+
+    // His face's colour, from the keypoints `person` finds.
+    let keypoints_dir = tmp.path().join("person");
+    ok(bin()
+        .arg("person")
+        .arg(&photo_path)
+        .args(["--device", "cpu", "--out"])
+        .arg(&keypoints_dir));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(keypoints_dir.join("keypoints.json")).unwrap(),
+    )
+    .unwrap();
+    let nose = &json["person"]["keypoints"][0];
+    let (nx, ny) = (
+        nose["x"].as_f64().unwrap() as u32,
+        nose["y"].as_f64().unwrap() as u32,
+    );
+    let mut face = [0.0f64; 3];
+    for y in ny + 4..ny + 10 {
+        for x in nx - 8..nx + 8 {
+            for (c, f) in face.iter_mut().enumerate() {
+                *f += f64::from(photo.get_pixel(x, y)[c]) / 96.0;
+            }
+        }
+    }
+
+    let (w, h) = bare.dimensions();
+    let near_matte = |x: u32, y: u32| {
+        (y.saturating_sub(8)..(y + 9).min(h)).any(|yy| {
+            (x.saturating_sub(8)..(x + 9).min(w)).any(|xx| matte.get_pixel(xx, yy)[0] > 0)
+        })
+    };
+    let (mut differ, mut bare_far, mut kept_far) = (0usize, 0.0f64, 0.0f64);
+    for (x, y, b) in bare.enumerate_pixels() {
+        let k = kept.get_pixel(x, y);
+        if b == k {
+            continue;
+        }
+        differ += 1;
+        assert!(near_matte(x, y), "({x}, {y}) changed off the person");
+        assert!(
+            y > ny + 30,
+            "({x}, {y}) changed at the face (nose at {nx}, {ny})"
+        );
+        let far = |p: &image::Rgb<u8>| {
+            (0..3)
+                .map(|c| (f64::from(p[c]) - face[c]).abs())
+                .sum::<f64>()
+                / 3.0
+        };
+        bare_far += far(b);
+        kept_far += far(k);
+    }
+    assert!(differ > 1_000, "only {differ} pixels differ");
+    // What changed is nearer the face's colour when bared.
+    let (bare_far, kept_far) = (bare_far / differ as f64, kept_far / differ as f64);
+    assert!(
+        bare_far + 10.0 < kept_far,
+        "bare {bare_far:.1}, kept {kept_far:.1}"
+    );
+}
