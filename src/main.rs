@@ -168,8 +168,8 @@ struct SubjectArgs {
     /// brightness. Photos as bright as VITON's are the same either way.
     #[arg(long, default_value = "match", value_name = "match|keep")]
     exposure: ExposureMode,
-    /// An old sleeve the new garment leaves uncovered (a long-sleeved top under a T-shirt):
-    /// `bare` paints it as a bare arm in the skin colour of the person's face, from the pose and
+    /// An old sleeve the new garment leaves uncovered (a person in a long-sleeved top tried in a
+    /// T-shirt): `bare` paints it as a bare arm in the skin colour of the person's face, from the pose and
     /// the matte; `keep` leaves it as the network renders it.
     #[arg(long, default_value = "bare", value_name = "bare|keep")]
     sleeves: Sleeves,
