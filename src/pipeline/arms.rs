@@ -167,7 +167,7 @@ fn median_around(
     pick: impl Fn([f32; 3]) -> bool,
 ) -> Option<[f32; 3]> {
     let (w, h) = (planes[0].width as i64, planes[0].height as i64);
-    let mut samples: [Vec<f32>; 3] = Default::default();
+    let mut samples = Vec::new();
     for &(px, py) in points {
         let (cx, cy) = (px.round() as i64, py.round() as i64);
         for y in cy - 1..=cy + 1 {
@@ -181,21 +181,35 @@ fn median_around(
                 }
                 let rgb = rgb_at(planes, i);
                 if pick(rgb) {
-                    for c in 0..3 {
-                        samples[c].push(rgb[c]);
-                    }
+                    samples.push(rgb);
                 }
             }
         }
     }
-    if samples[0].len() < 5 {
+    if samples.len() < 5 {
+        return None;
+    }
+    median_colour(&samples)
+}
+
+/// The per-channel median of `colours`; `None` when there are none.
+fn median_colour(colours: &[[f32; 3]]) -> Option<[f32; 3]> {
+    if colours.is_empty() {
         return None;
     }
     Some([0, 1, 2].map(|c| {
-        let s = &mut samples[c];
-        s.sort_by(f32::total_cmp);
-        s[s.len() / 2]
+        let mut v: Vec<f32> = colours.iter().map(|rgb| rgb[c]).collect();
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
     }))
+}
+
+/// Where keypoint `i` is, when it is visible enough to go by.
+fn joint(keypoints: &[Keypoint], i: usize) -> Option<(f32, f32)> {
+    keypoints
+        .get(i)
+        .filter(|k| k.visibility >= MIN_VISIBILITY && k.x.is_finite() && k.y.is_finite())
+        .map(|k| (k.x, k.y))
 }
 
 /// A segment of an arm's bone and the arm's radius along it.
@@ -244,12 +258,7 @@ impl Bone {
 
 /// The arms' bones from the keypoints.
 fn bones(keypoints: &[Keypoint]) -> Option<Vec<Bone>> {
-    let at = |i: usize| {
-        keypoints
-            .get(i)
-            .filter(|k| k.visibility >= MIN_VISIBILITY && k.x.is_finite() && k.y.is_finite())
-            .map(|k| (k.x, k.y))
-    };
+    let at = |i: usize| joint(keypoints, i);
     let (l, r) = (at(ARMS[0][0])?, at(ARMS[1][0])?);
     let width = (l.0 - r.0).hypot(l.1 - r.1);
     if width < 8.0 {
@@ -300,12 +309,7 @@ pub(super) fn bare_uncovered_arms(
     let Some(bones) = bones(keypoints) else {
         return 0;
     };
-    let visible = |i: usize| {
-        keypoints
-            .get(i)
-            .filter(|k| k.visibility >= MIN_VISIBILITY)
-            .map(|k| (k.x, k.y))
-    };
+    let visible = |i: usize| joint(keypoints, i);
     // The skin: the nose, and between it and the eyes and mouth corners (cheeks).
     let Some(nose) = visible(NOSE) else {
         return 0;
@@ -457,14 +461,10 @@ pub(super) fn bare_uncovered_arms(
             .collect();
         let sleeved = core.len() >= MIN_SLEEVE_PIXELS
             && start.len() as f32 >= SLEEVE_START * core.len().div_ceil(3) as f32;
+        let start_colours: Vec<[f32; 3]> = start.iter().map(|&i| rgb_at(seen, i)).collect();
         let colour = sleeved
-            .then(|| {
-                [0, 1, 2].map(|c| {
-                    let mut v: Vec<f32> = start.iter().map(|&i| rgb_at(seen, i)[c]).collect();
-                    v.sort_by(f32::total_cmp);
-                    v[v.len() / 2]
-                })
-            })
+            .then(|| median_colour(&start_colours))
+            .flatten()
             // The old top's own sleeve, in the top's colour: not trousers the forearm lies on.
             .filter(|&c| top.is_some_and(|t| mean_difference(c, t) <= SLEEVE_TOLERANCE));
         for &i in &area {
