@@ -39,8 +39,8 @@ use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
-    crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
-    Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
+    crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, network_background, prepare_subject,
+    run_tryon, Background, Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
 };
 use fitting_room::resample::Filter;
 
@@ -110,27 +110,32 @@ fn ssim(a: &RgbImage, b: &RgbImage, mask: &[bool]) -> Option<f32> {
 }
 
 /// The original VITON photo's try-on as the app shows it (the high-resolution result pasted
-/// into the photo: at 192x256 the photo's own pixels where the rendered person matches them),
-/// and the network's own 192x256 rendering: `(rendered, pasted)`.
+/// into the photo: at 192x256 the photo's own pixels where the rendered person matches them,
+/// with the person models' matte and pose for the composition), and the network's own 192x256
+/// rendering: `(rendered, pasted)`.
 fn reference_tryon(
     engine: &fitting_room::engine::Engine,
+    models: &PersonModels,
     original: &RgbImage,
     garment: &RgbImage,
     garment_mask: &GrayImage,
     exposure: ExposureMode,
+    bare_arms: bool,
 ) -> Result<(RgbImage, RgbImage)> {
+    let subject = prepare_subject(Some(models), original, Framing::Auto, Background::Replace)?;
     let reference = run_tryon(
         engine,
         &TryOnPhotos {
             photo: original,
-            crop: Crop::centered(192, 256),
-            matte: None,
+            crop: subject.crop,
+            matte: subject.matte.as_ref(),
+            background: network_background(original, subject.crop, Background::Replace),
             garment,
             garment_mask,
             hires: true,
             keep_photo: false,
             exposure,
-            keypoints: None,
+            keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
         },
     )?;
     Ok((
@@ -252,8 +257,15 @@ fn main() -> Result<()> {
         let parse = load_gray(&val.join("image-parse").join(person.replace(".jpg", ".png")))?;
 
         if let Some(kind) = perturb {
-            let (_, reference) =
-                reference_tryon(&engine, &original, &garment, &garment_mask, exposure)?;
+            let (_, reference) = reference_tryon(
+                &engine,
+                &models,
+                &original,
+                &garment,
+                &garment_mask,
+                exposure,
+                bare_arms,
+            )?;
             let photo = if kind == Perturb::Matte || kind == Perturb::Parse {
                 original.clone()
             } else {
@@ -276,6 +288,7 @@ fn main() -> Result<()> {
                     photo: &photo,
                     crop: full,
                     matte: subject.matte.as_ref(),
+                    background,
                     garment: &garment,
                     garment_mask: &garment_mask,
                     hires: true,
@@ -341,6 +354,7 @@ fn main() -> Result<()> {
                 photo: &photo,
                 crop: if known_frame { known } else { subject.crop },
                 matte: subject.matte.as_ref(),
+                background: Background::Replace,
                 garment: &garment,
                 garment_mask: &garment_mask,
                 hires: true,
@@ -361,8 +375,15 @@ fn main() -> Result<()> {
         // The original's try-on as the app shows it (the high-resolution result pasted into the
         // photo: at 192x256 the photo's own pixels where the rendered person matches them), and
         // the network's own 192x256 rendering.
-        let (reference_rendered, reference) =
-            reference_tryon(&engine, &original, &garment, &garment_mask, exposure)?;
+        let (reference_rendered, reference) = reference_tryon(
+            &engine,
+            &models,
+            &original,
+            &garment,
+            &garment_mask,
+            exposure,
+            bare_arms,
+        )?;
 
         // (b): the known frame of the pasted result at 192x256, inside the person and the photo.
         let framed = imageops::resize(

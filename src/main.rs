@@ -15,9 +15,9 @@ use fitting_room::model::ModelFiles;
 use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
     compose_pasted, flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor,
-    prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor, run_tryon_with_outputs,
-    save_image, tensor_to_gray, tensor_to_rgb, Background, Crop, CropSource, ExposureMode, Framing,
-    Sleeves, Subject, TryOnPhotos,
+    network_background, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
+    run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background, Crop,
+    CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -159,7 +159,8 @@ struct SubjectArgs {
     crop: Option<Crop>,
     /// What the network sees around the person: `replace` (the person, cut out by its matte,
     /// on VITON's plain background) or `keep` (the photo as it is). The photo's own background
-    /// is kept in the pasted result either way.
+    /// is kept in the pasted result either way. A 192x256 photo in its whole frame is seen as
+    /// it is.
     #[arg(long, default_value = "replace", value_name = "replace|keep")]
     background: Background,
     /// A photo clearly darker than VITON's studio shots (a dim room): `match` shows the network
@@ -169,8 +170,10 @@ struct SubjectArgs {
     #[arg(long, default_value = "match", value_name = "match|keep")]
     exposure: ExposureMode,
     /// An old sleeve the new garment leaves uncovered (a person in a long-sleeved top tried in a
-    /// T-shirt): `bare` paints it as a bare arm in the skin colour of the person's face, from the pose and
-    /// the matte; `keep` leaves it as the network renders it.
+    /// T-shirt): `bare` paints it as a bare arm in the skin colour of the person's face, from
+    /// the pose and the matte; `keep` leaves it as the network renders it. A long-sleeved
+    /// garment's own sleeves belong on the arms: with one, the arms are left to the network
+    /// either way.
     #[arg(long, default_value = "bare", value_name = "bare|keep")]
     sleeves: Sleeves,
     /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
@@ -218,7 +221,9 @@ impl SubjectArgs {
             ),
             _ => {}
         }
-        if subject.matte.is_some() {
+        if subject.matte.is_some()
+            && network_background(photo, subject.crop, self.background) == Background::Replace
+        {
             log::info!("background replaced: the network sees the person on VITON's background");
         }
         Ok(subject)
@@ -430,6 +435,7 @@ fn photos<'a>(
         photo,
         crop: subject.crop,
         matte: subject.matte.as_ref(),
+        background: network_background(photo, subject.crop, args.background),
         garment,
         garment_mask: mask,
         hires,
@@ -742,6 +748,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             photo: &photo,
             crop: c,
             matte: Some(&matte),
+            background: Background::Replace,
             garment: &garment,
             garment_mask: &garment_mask,
             hires: true,

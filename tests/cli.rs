@@ -826,3 +826,49 @@ fn old_sleeves_become_bare_arms_unless_kept() {
         "bare {bare_far:.1}, kept {kept_far:.1}"
     );
 }
+
+/// A 192x256 photo is VITON's own input: the network sees it as it is, and its person is still
+/// found for the composition. A short new garment over the bundled person's ruffled sleeves
+/// bares them; a long-sleeved one's own sleeves belong on her arms, which are left to the
+/// network even where its warp stops short.
+#[test]
+fn a_viton_photo_is_seen_as_it_is_and_bared_unless_the_garment_has_long_sleeves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let person = root.join("assets/persons/004285_0.jpg");
+    let run = |garment: &str, sleeves: &str| {
+        let out = tmp.path().join(format!("{garment}_{sleeves}.png"));
+        let seen = tmp.path().join(format!("{garment}_{sleeves}_seen.png"));
+        ok(bin()
+            .arg("tryon")
+            .arg("--person")
+            .arg(&person)
+            .arg("--garment")
+            .arg(root.join(format!("assets/wardrobe/{garment}.jpg")))
+            .arg("--mask")
+            .arg(root.join(format!("assets/wardrobe/{garment}.mask.png")))
+            .arg("--model")
+            .arg(root.join("models/default"))
+            .args(["--device", "cpu", "--hires", "--sleeves", sleeves, "--out"])
+            .arg(&out)
+            .arg("--seen")
+            .arg(&seen));
+        (
+            image::open(out).unwrap().to_rgb8(),
+            image::open(seen).unwrap().to_rgb8(),
+        )
+    };
+    let photo = fitting_room::pipeline::load_rgb(&person).unwrap();
+    let (bare, seen) = run("pastel-striped-tee", "bare");
+    let (kept, _) = run("pastel-striped-tee", "keep");
+    assert_eq!(seen, photo, "the network saw the photo as it is");
+    let differ = bare
+        .pixels()
+        .zip(kept.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differ > 100, "{differ} pixels bared");
+    let (bare, _) = run("blue-striped-lace-up-top", "bare");
+    let (kept, _) = run("blue-striped-lace-up-top", "keep");
+    assert_eq!(bare, kept);
+}

@@ -8,7 +8,7 @@ use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
     compose_hires, fit_to_native, frame, mask_to_tensor, paste_back, rgb_to_tensor, tensor_to_rgb,
-    Crop, Exposure, HiresInputs, VITON_BACKGROUND,
+    Background, Crop, Exposure, HiresInputs, VITON_BACKGROUND,
 };
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 
@@ -561,6 +561,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         photo: &photo,
         crop,
         matte: Some(&matte),
+        background: Background::Replace,
         garment: &garment,
         garment_mask: &mask,
         hires: true,

@@ -17,8 +17,9 @@ use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPat
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
-    analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
-    CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages, TryOnPhotos,
+    analyse_crop, network_background, prepare_person, run_tryon, run_tryon_prepared, track_subject,
+    Background, Crop, CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages,
+    TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -304,6 +305,7 @@ struct KeptSide {
     photo: Arc<RgbImage>,
     crop: Crop,
     matte: Option<Arc<GrayImage>>,
+    background: Background,
     hires: bool,
     side: Arc<PreparedPerson>,
 }
@@ -324,6 +326,7 @@ impl KeptSide {
         Arc::ptr_eq(&self.photo, photo)
             && self.crop == photos.crop
             && self.hires == photos.hires
+            && self.background == photos.background
             && same_matte
     }
 }
@@ -347,6 +350,7 @@ impl PersonSide {
             photo: photo.clone(),
             crop: photos.crop,
             matte: matte.clone(),
+            background: photos.background,
             hires: photos.hires,
             side: side.clone(),
         });
@@ -464,6 +468,11 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 photo: &job.photo,
                                 crop,
                                 matte: matte.as_deref(),
+                                background: network_background(
+                                    &job.photo,
+                                    crop,
+                                    Background::Replace,
+                                ),
                                 garment: &job.garment,
                                 garment_mask: &job.garment_mask,
                                 hires: job.key.hires,
@@ -569,6 +578,7 @@ mod tests {
                 photo: &photo,
                 crop,
                 matte: None,
+                background: Background::Replace,
                 garment: &garment,
                 garment_mask: &mask,
                 hires,

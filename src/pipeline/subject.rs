@@ -54,12 +54,24 @@ pub fn is_native_photo(photo: &RgbImage) -> bool {
     photo.dimensions() == (NATIVE_SIZE.1 as u32, NATIVE_SIZE.0 as u32)
 }
 
+/// What the network sees around the person of `photo` dressed in `crop`: a 192x256 photo in its
+/// whole frame is VITON's own input and is seen as it is (the network was trained on such
+/// photos; a matte then serves the composition alone); any other as `asked`.
+pub fn network_background(photo: &RgbImage, crop: Crop, asked: Background) -> Background {
+    let (width, height) = photo.dimensions();
+    if is_native_photo(photo) && crop == Crop::centered(width, height) {
+        Background::Keep
+    } else {
+        asked
+    }
+}
+
 /// The person of a photo, ready for [`super::TryOnPhotos`].
 #[derive(Debug, Clone)]
 pub struct Subject {
     pub crop: Crop,
     pub source: CropSource,
-    /// The person's matte over the whole photo, when the background is replaced.
+    /// The person's matte over the whole photo, when a person was found.
     pub matte: Option<GrayImage>,
     /// The person's keypoints (photo pixels), when a person was found.
     pub keypoints: Option<Vec<Keypoint>>,
@@ -129,15 +141,18 @@ pub fn track_subject(
         next_region: None,
         analysis_time: Duration::ZERO,
     };
-    if is_native_photo(photo) && framing == Framing::Auto {
-        return Ok(plain(Crop::centered(width, height), CropSource::Centre));
-    }
+    // A VITON input is dressed in its whole frame; its person is still looked for, for the
+    // composition (the matte and the pose; see [`network_background`]).
+    let native = is_native_photo(photo) && framing == Framing::Auto;
     let needs_models = framing == Framing::Auto || background == Background::Replace;
     if !needs_models {
         let (crop, source) = choose_crop(framing, Err(String::new()), width, height);
         return Ok(plain(crop, source));
     }
     let Some(models) = models else {
+        if native {
+            return Ok(plain(Crop::centered(width, height), CropSource::Centre));
+        }
         let (crop, source) = choose_crop(
             framing,
             Err("the person models are missing".into()),
@@ -163,17 +178,24 @@ pub fn track_subject(
     let analysis_time = start.elapsed();
     Ok(match analysis {
         Analysis::Found(person) => {
-            let (crop, source) = choose_crop(framing, Ok(&person.keypoints), width, height);
-            let matte = (background == Background::Replace).then(|| person.matte.to_luma8());
+            let (crop, source) = if native {
+                (Crop::centered(width, height), CropSource::Centre)
+            } else {
+                choose_crop(framing, Ok(&person.keypoints), width, height)
+            };
             Subject {
                 crop,
                 source,
-                matte,
+                matte: Some(person.matte.to_luma8()),
                 next_region: Some(person.next_region),
                 keypoints: Some(person.keypoints),
                 analysis_time,
             }
         }
+        Analysis::NoPerson(_) if native => Subject {
+            analysis_time,
+            ..plain(Crop::centered(width, height), CropSource::Centre)
+        },
         Analysis::NoPerson(why) => {
             let (crop, source) = choose_crop(framing, Err(why.to_string()), width, height);
             Subject {
@@ -243,6 +265,32 @@ mod tests {
             Background::Replace
         );
         assert!("blue".parse::<Background>().is_err());
+    }
+
+    #[test]
+    fn a_viton_photo_in_its_whole_frame_is_seen_as_it_is() {
+        let native = RgbImage::new(192, 256);
+        let whole = Crop::centered(192, 256);
+        assert_eq!(
+            network_background(&native, whole, Background::Replace),
+            Background::Keep
+        );
+        // Framed otherwise by hand, it is a photo like any other.
+        let part = Crop {
+            x: 20,
+            y: 0,
+            width: 150,
+            height: 200,
+        };
+        assert_eq!(
+            network_background(&native, part, Background::Replace),
+            Background::Replace
+        );
+        let photo = RgbImage::new(640, 480);
+        for asked in [Background::Replace, Background::Keep] {
+            let crop = Crop::centered(640, 480);
+            assert_eq!(network_background(&photo, crop, asked), asked);
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
-use super::subject::is_native_photo;
+use super::subject::{is_native_photo, Background};
 use crate::engine::{Engine, TryOn, NATIVE_SIZE};
 use crate::person::Keypoint;
 use crate::resample::{resize, Filter};
@@ -28,9 +28,13 @@ use crate::resample::{resize, Filter};
 pub struct TryOnPhotos<'a> {
     pub photo: &'a RgbImage,
     pub crop: Crop,
-    /// The person's matte over the whole photo (255 = person): the network then sees the person
-    /// on VITON's background, and the result changes the photo only on and near the person.
+    /// The person's matte over the whole photo (255 = person): the result changes the photo
+    /// only on and near the person, and with `background` `Replace` the network sees the
+    /// person on VITON's background.
     pub matte: Option<&'a GrayImage>,
+    /// What the network sees around the person where a matte is given
+    /// ([`super::network_background`]).
+    pub background: Background,
     pub garment: &'a RgbImage,
     pub garment_mask: &'a GrayImage,
     /// Also compose the result at the crop's own resolution.
@@ -125,15 +129,19 @@ pub fn prepare_person(photos: &TryOnPhotos) -> Result<PreparedPerson, PipelineEr
         .hires
         .then(|| downscaled_to_cap(&cut).unwrap_or_else(|| cut.clone()));
     let alpha = photos.matte.map(|matte| crop_plane(matte, photos.crop));
-    let mut person_native = native_view(cut, alpha.as_ref());
+    let replace = photos.background == Background::Replace;
+    let mut person_native = native_view(cut, alpha.as_ref().filter(|_| replace));
     let (th, tw) = (NATIVE_SIZE.0 as u32, NATIVE_SIZE.1 as u32);
     let matte_native = alpha.map(|alpha| resize(&alpha, tw, th, Filter::Triangle));
+    // The matte the network's view was made with: where the photo is seen as it is, its
+    // light is measured and matched over the whole view.
+    let seen_matte = matte_native.as_ref().filter(|_| replace);
     // A 192x256 photo is a VITON input, taken as it is; any other is brought into VITON's light
     // when it is clearly darker.
     let exposure = if is_native_photo(photos.photo) || photos.exposure == ExposureMode::Keep {
         Exposure::NEUTRAL
     } else {
-        Exposure::measure(photos.photo, &person_native, matte_native.as_ref())
+        Exposure::measure(photos.photo, &person_native, seen_matte)
     };
     if !exposure.is_neutral() {
         log::info!(
@@ -142,7 +150,7 @@ pub fn prepare_person(photos: &TryOnPhotos) -> Result<PreparedPerson, PipelineEr
             exposure.gain()
         );
     }
-    exposure.to_network(&mut person_native, matte_native.as_ref());
+    exposure.to_network(&mut person_native, seen_matte);
     Ok(PreparedPerson {
         person_native,
         exposure,
