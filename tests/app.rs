@@ -158,6 +158,12 @@ fn start_options_open_person_and_garment_and_show_the_result() {
     let result = app.session().shown_images().expect("a result");
     assert_eq!(result.result.dimensions(), (192, 256));
     assert_eq!(garment_name(app), Some("red-sweet-print-tee"));
+    // The sample is VITON's own 192x256 framing: the network sees it as it is, and her pose and
+    // matte are found for the composition (old sleeves bared, the photo kept off her).
+    let person = app.session().person().unwrap();
+    assert_eq!(person.framing, Framing::Auto(CropSource::Centre));
+    assert_eq!(&result.person, person.photo.as_ref());
+    assert!(person.matte.is_some() && person.keypoints.is_some());
     // The window shows it: the middle of the window is mostly picture, not empty panel.
     let image = harness.render().expect("render");
     let picture = harness.get_by_label(RESULT_PICTURE).rect();
