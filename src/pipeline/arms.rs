@@ -98,6 +98,9 @@ const SLEEVE_TOLERANCE: f32 = 30.0;
 /// The same, on the arm's core.
 const CORE_TOLERANCE: f32 = 40.0;
 
+/// A cuff is looked for from this share of the forearm's length on, towards the wrist.
+const CUFF_FROM: f32 = 0.6;
+
 /// How far (pixels) the sleeve grows into the matte's soft edge.
 const EDGE_GROW: usize = 2;
 
@@ -297,6 +300,30 @@ struct Near {
 }
 
 impl Bone {
+    fn length(&self) -> f32 {
+        (self.to.0 - self.from.0).hypot(self.to.1 - self.from.1)
+    }
+
+    /// Where a pixel lies against the bone's line, unbounded: how far along it from `from`, and
+    /// how far across it (pixels).
+    fn line(&self, x: f32, y: f32) -> (f32, f32) {
+        let len = self.length().max(1e-3);
+        let (dx, dy) = (
+            (self.to.0 - self.from.0) / len,
+            (self.to.1 - self.from.1) / len,
+        );
+        let (px, py) = (x - self.from.0, y - self.from.1);
+        (px * dx + py * dy, (px * dy - py * dx).abs())
+    }
+
+    /// Past the wrist, for an arm's radius, the forearm goes on as wide as it is (where a cuff
+    /// ends; the pose's wrist lies above it): the distance across the line in radii there.
+    fn past_wrist(&self, x: f32, y: f32) -> Option<f32> {
+        let (along, across) = self.line(x, y);
+        let len = self.length();
+        (!self.upper && (len..=len + self.radius).contains(&along)).then(|| across / self.radius)
+    }
+
     fn near(&self, x: f32, y: f32) -> Near {
         let (dx, dy) = (self.to.0 - self.from.0, self.to.1 - self.from.1);
         let len2 = dx * dx + dy * dy;
@@ -566,6 +593,42 @@ pub(super) fn bare_uncovered_arms(
                 sleeve[i] &= joined[i];
             }
         }
+        // A cuff in another colour ends many sleeves at the wrist (a ribbed band, a mesh's
+        // solid hem): on the forearm's core towards the wrist, what the sleeve reaches and is
+        // neither skin nor hair is the sleeve's too.
+        let Some(forearm) = bones.iter().find(|b| b.side == side && !b.upper) else {
+            continue;
+        };
+        let length = forearm.length();
+        // Along the forearm's line from CUFF_FROM of its length to an arm's radius past the
+        // wrist ([`Bone::past_wrist`]), within the core's width.
+        let cuff = |i: usize| {
+            let (along, across) = forearm.line((i % w) as f32, (i / w) as f32);
+            near[i].is_some_and(|(_, s)| s == side)
+                && (CUFF_FROM * length..=length + forearm.radius).contains(&along)
+                && across <= CORE * forearm.radius
+                && !hairy[i]
+                && matte.as_raw()[i] >= 192
+                && covered.data[i] <= 0.3
+                && !is_skin(rgb_at(seen, i))
+        };
+        let mut stack: Vec<usize> = area
+            .iter()
+            .copied()
+            .filter(|&i| sleeve[i] && near[i].is_some_and(|(_, s)| s == side))
+            .collect();
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = yy * w + xx;
+                    if !sleeve[j] && cuff(j) {
+                        sleeve[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
     }
     // Specks out: a sleeve pixel needs a sleeve pixel beside it on both axes.
     let mut kept = vec![false; w * h];
@@ -604,16 +667,29 @@ pub(super) fn bare_uncovered_arms(
         }
     }
 
-    // Painted softly: the sleeve's share of each pixel, blurred by a pixel.
+    // Painted softly: the sleeve's share of each pixel, blurred by a pixel, from the sleeve
+    // grown by a pixel over the person, so that the soft edge lies on the hand's skin and not on
+    // the sleeve's end (a cuff showed there as a dark band).
+    let grown: Vec<bool> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            kept[i]
+                || (matte.as_raw()[i] >= 128
+                    && near[i].is_some_and(|(n, _)| n.reach <= 1.0)
+                    && (y.saturating_sub(1)..=(y + 1).min(h - 1)).any(|yy| {
+                        (x.saturating_sub(1)..=(x + 1).min(w - 1)).any(|xx| kept[yy * w + xx])
+                    }))
+        })
+        .collect();
     let share = Plane {
         width: w,
         height: h,
-        data: kept.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect(),
+        data: grown.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect(),
     }
     .blurred(1);
     let skin_value = skin.rgb.map(|v| v / 127.5 - 1.0);
     for &i in &area {
-        let (a, Some((n, _))) = (share.data[i], near[i]) else {
+        let (a, Some((n, side))) = (share.data[i], near[i]) else {
             continue;
         };
         if a <= 0.0 {
@@ -623,7 +699,16 @@ pub(super) fn bare_uncovered_arms(
         // a bone's end the arm goes on (into the hand, the shoulder). Farther out, what a loose
         // sleeve held is left as the network renders it: where the real arm is wider than the
         // pose says, the background painted there would cut into it.
-        let t = if n.at_end { n.reach.min(1.0) } else { n.reach };
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let past_wrist = bones
+            .iter()
+            .filter(|b| b.side == side)
+            .find_map(|b| b.past_wrist(x, y));
+        let t = match past_wrist {
+            Some(across) => across,
+            None if n.at_end => n.reach.min(1.0),
+            None => n.reach,
+        };
         let a = a * (1.0 - ((t - 1.0) / ARM_EDGE + 0.5).clamp(0.0, 1.0));
         if a <= 0.0 {
             continue;
@@ -852,6 +937,32 @@ mod tests {
             assert_eq!(change.data[y * W + x], 0.0, "({x}, {y})");
             assert_eq!(at(&rendered, x, y), at(&s.seen, x, y), "({x}, {y})");
         }
+    }
+
+    #[test]
+    fn a_cuff_in_another_colour_at_the_wrist_goes_with_the_sleeve() {
+        // A red band ends the black sleeve, straddling the pose's wrist (y 196) and as wide as
+        // the arm: its corners lie outside the round end of the forearm's capsule.
+        let red: [u8; 3] = [200, 30, 30];
+        let mut s = scene(BLACK, BLACK, None);
+        for y in 186..200 {
+            for x in 52..=68 {
+                for (plane, v) in s.seen.iter_mut().zip(red) {
+                    plane.data[y * W + x] = f32::from(v) / 127.5 - 1.0;
+                }
+            }
+        }
+        let (rendered, change, _) = bare(&s);
+        for (x, y) in [(60, 190), (60, 198), (55, 198), (65, 199)] {
+            let c = at(&rendered, x, y);
+            assert!(
+                mean_difference(c, SKIN.map(f32::from)) < 40.0 && change.data[y * W + x] > 0.5,
+                "({x}, {y}): {c:?}, change {}",
+                change.data[y * W + x]
+            );
+        }
+        // The hand below it stays the photo's.
+        assert_eq!(change.data[215 * W + 60], 0.0);
     }
 
     #[test]
