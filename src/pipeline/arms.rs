@@ -128,30 +128,37 @@ const SLEEVE_WEIGHTS: [f32; 2 * SHAPE_BANDS + 2] = [
 
 /// The score of [`long_sleeved`] (positive: long sleeves); `None` for a mask too small to say.
 fn sleeve_score(mask: &GrayImage) -> Option<f32> {
-    let (w, h) = (mask.width() as usize, mask.height() as usize);
-    let raw = mask.as_raw();
-    let on = |x: usize, y: usize| raw[y * w + x] > 127;
-    let rows: Vec<usize> = (0..h).filter(|&y| (0..w).any(|x| on(x, y))).collect();
-    let cols: Vec<usize> = (0..w).filter(|&x| (0..h).any(|y| on(x, y))).collect();
-    let (&top, &bottom, &left, &right) = (rows.first()?, rows.last()?, cols.first()?, cols.last()?);
+    let w = mask.width() as usize;
+    // One pass over the rows (a product photo's mask may be 2048 pixels high): each row's first
+    // and last garment pixel and how many there are.
+    let rows: Vec<(usize, usize, usize, usize)> = mask
+        .as_raw()
+        .chunks_exact(w.max(1))
+        .enumerate()
+        .filter_map(|(y, row)| {
+            let mut on = row
+                .iter()
+                .enumerate()
+                .filter(|(_, &v)| v > 127)
+                .map(|(x, _)| x);
+            let first = on.next()?;
+            let (last, count) = on.fold((first, 1), |(_, n), x| (x, n + 1));
+            Some((y, first, last, count))
+        })
+        .collect();
+    let (top, bottom) = (rows.first()?.0, rows.last()?.0);
+    let left = rows.iter().map(|r| r.1).min()?;
+    let right = rows.iter().map(|r| r.2).max()?;
     let (bh, bw) = (bottom - top + 1, right - left + 1);
-    if rows.len() < 2 * SHAPE_BANDS || cols.len() < 2 {
+    if rows.len() < 2 * SHAPE_BANDS || bw < 2 {
         return None;
     }
     // Per row of the box: the width the garment spans (first to last pixel) and fills.
-    let (span, fill): (Vec<f32>, Vec<f32>) = (top..=bottom)
-        .map(|y| {
-            let xs = (left..=right).filter(|&x| on(x, y));
-            let (mut first, mut last, mut count) = (None, 0, 0);
-            for x in xs {
-                first.get_or_insert(x);
-                last = x;
-                count += 1;
-            }
-            let span = first.map_or(0, |f| last - f + 1);
-            (span as f32 / bw as f32, count as f32 / bw as f32)
-        })
-        .unzip();
+    let (mut span, mut fill) = (vec![0.0f32; bh], vec![0.0f32; bh]);
+    for &(y, first, last, count) in &rows {
+        span[y - top] = (last - first + 1) as f32 / bw as f32;
+        fill[y - top] = count as f32 / bw as f32;
+    }
     let band_means = |v: &[f32]| -> Vec<f32> {
         (0..SHAPE_BANDS)
             .map(|i| {
