@@ -1009,6 +1009,59 @@ mod tests {
     }
 
     #[test]
+    fn any_pose_at_all_leaves_a_valid_picture() {
+        // Poses as a model can give them: joints anywhere in and far outside the frame, on top
+        // of each other, not numbers at all. The step never panics, paints only numbers, and
+        // keeps the change a share.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f32 / (1u64 << 53) as f32
+        };
+        let base = scene(BLACK, BLACK, None);
+        let mut painted = 0;
+        for round in 0..200 {
+            let mut s = Scene {
+                seen: base.seen.clone(),
+                matte: base.matte.clone(),
+                covered: base.covered.clone(),
+                keypoints: base.keypoints.clone(),
+            };
+            for (i, k) in s.keypoints.iter_mut().enumerate() {
+                let (a, b) = (next(), next());
+                let arm = (11..=20).contains(&i);
+                (k.x, k.y) = match round % 5 {
+                    0 => (a * W as f32, b * H as f32),
+                    1 => ((a - 0.5) * 1e4, (b - 0.5) * 1e4),
+                    2 => (96.0, 140.0),
+                    3 if a < 0.3 => (f32::NAN, f32::INFINITY),
+                    // The face kept, the arms anywhere near where they were (painted).
+                    _ if arm => (k.x + (a - 0.5) * 60.0, k.y + (b - 0.5) * 60.0),
+                    _ => (k.x, k.y),
+                };
+                if round % 5 != 4 {
+                    k.visibility = next();
+                }
+            }
+            let (rendered, change, n) = bare(&s);
+            painted += usize::from(n > 0);
+            assert!(
+                rendered
+                    .iter()
+                    .all(|p| p.data.iter().all(|v| v.is_finite())),
+                "round {round}"
+            );
+            assert!(
+                change.data.iter().all(|v| (0.0..=1.0).contains(v)),
+                "round {round}"
+            );
+        }
+        assert!(painted >= 20, "only {painted} poses painted anything");
+    }
+
+    #[test]
     fn a_loose_sleeve_is_painted_only_as_wide_as_an_arm() {
         // A sleeve wider than the arm: its outer part is left as the network renders it (where
         // a real arm is wider than the pose says, anything else would cut into it).
