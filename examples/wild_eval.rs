@@ -255,9 +255,8 @@ fn main() -> Result<()> {
         let garment_mask = load_gray(&val.join("cloth-mask").join(garment_name))?;
         let original = load_rgb(&val.join("image").join(person))?;
         let parse = load_gray(&val.join("image-parse").join(person.replace(".jpg", ".png")))?;
-
-        if let Some(kind) = perturb {
-            let (_, reference) = reference_tryon(
+        let reference = || {
+            reference_tryon(
                 &engine,
                 &models,
                 &original,
@@ -265,7 +264,11 @@ fn main() -> Result<()> {
                 &garment_mask,
                 exposure,
                 bare_arms,
-            )?;
+            )
+        };
+
+        if let Some(kind) = perturb {
+            let (_, reference) = reference()?;
             let photo = if kind == Perturb::Matte || kind == Perturb::Parse {
                 original.clone()
             } else {
@@ -375,15 +378,7 @@ fn main() -> Result<()> {
         // The original's try-on as the app shows it (the high-resolution result pasted into the
         // photo: at 192x256 the photo's own pixels where the rendered person matches them), and
         // the network's own 192x256 rendering.
-        let (reference_rendered, reference) = reference_tryon(
-            &engine,
-            &models,
-            &original,
-            &garment,
-            &garment_mask,
-            exposure,
-            bare_arms,
-        )?;
+        let (reference_rendered, reference) = reference()?;
 
         // (b): the known frame of the pasted result at 192x256, inside the person and the photo.
         let framed = imageops::resize(

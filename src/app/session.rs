@@ -394,11 +394,11 @@ impl TryOnSession {
                         .keypoints
                         .as_ref()
                         .is_some_and(|k| pipeline::crop_holds(p.crop, k));
-                let matte = if find_in_crop { None } else { p.matte.clone() };
-                let keypoints = if find_in_crop {
-                    None
+                // The person a hand-set crop holds is found on the worker, pose and matte alike.
+                let (matte, keypoints) = if find_in_crop {
+                    (None, None)
                 } else {
-                    p.keypoints.clone().map(Arc::new)
+                    (p.matte.clone(), p.keypoints.clone().map(Arc::new))
                 };
                 (
                     p.id,

@@ -829,11 +829,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             *c *= r;
         }
     }
-    if let (Some(keypoints), Some(matte), false) = (
-        inputs.keypoints,
-        inputs.person_matte,
-        super::arms::long_sleeved(inputs.garment_mask),
-    ) {
+    if let (Some(keypoints), Some(matte)) = (inputs.keypoints, inputs.person_matte) {
         super::arms::bare_uncovered_arms(
             &mut rendered,
             &mut change,

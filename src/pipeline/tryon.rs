@@ -90,6 +90,9 @@ pub struct PreparedInputs {
     /// The garment and its mask padded to 3:4, at their own resolution.
     pub garment_padded: RgbImage,
     pub mask_padded: GrayImage,
+    /// The garment has long sleeves of its own ([`super::arms::long_sleeved`], told once from
+    /// its mask as the network sees it): the composition leaves the arms to the network.
+    pub long_sleeved: bool,
 }
 
 /// The person's side of a try-on: everything made from the photo, its crop and its matte,
@@ -192,13 +195,15 @@ pub fn prepare_inputs_with(
     } else {
         frame_garment(photos.garment, photos.garment_mask)
     };
+    let mask_native = fit_to_native(&mask_padded, Luma([0]));
     Ok(PreparedInputs {
         person: rgb_to_tensor(&person_side.person_native, device)?,
         garment: rgb_to_tensor(
             &fit_to_native(&garment_padded, Rgb([255, 255, 255])),
             device,
         )?,
-        mask: mask_to_tensor(&fit_to_native(&mask_padded, Luma([0])), device)?,
+        mask: mask_to_tensor(&mask_native, device)?,
+        long_sleeved: super::arms::long_sleeved(&mask_native),
         person_side,
         garment_padded,
         mask_padded,
@@ -224,21 +229,25 @@ pub fn compose_pasted(
     // The part inside the photo, in the composition's pixels.
     let scale = f64::from(full.width()) / f64::from(photos.crop.width.max(1));
     let at = |v: u32| (f64::from(v) * scale).round() as u32;
-    // The pose in the network's pixels.
+    // The pose in the network's pixels; none to bare the arms with for a long-sleeved garment.
     let (sx, sy) = (
         NATIVE_SIZE.1 as f32 / photos.crop.width.max(1) as f32,
         NATIVE_SIZE.0 as f32 / photos.crop.height.max(1) as f32,
     );
-    let keypoints: Option<Vec<Keypoint>> = photos.keypoints.map(|points| {
-        points
-            .iter()
-            .map(|k| Keypoint {
-                x: (k.x - photos.crop.x as f32) * sx,
-                y: (k.y - photos.crop.y as f32) * sy,
-                ..*k
-            })
-            .collect()
-    });
+    let keypoints: Option<Vec<Keypoint>> =
+        photos
+            .keypoints
+            .filter(|_| !inputs.long_sleeved)
+            .map(|points| {
+                points
+                    .iter()
+                    .map(|k| Keypoint {
+                        x: (k.x - photos.crop.x as f32) * sx,
+                        y: (k.y - photos.crop.y as f32) * sy,
+                        ..*k
+                    })
+                    .collect()
+            });
     let hires = compose_hires(
         out,
         &HiresInputs {
