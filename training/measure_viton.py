@@ -11,6 +11,10 @@
   photos VITON holds reach (`exposure::PERSON_WHITE`, `exposure::SCENE_WHITE`).
 - Garments: the box of each `cloth-mask/*.jpg` (above 127) as fractions of the 192x256 frame:
   its width, height and centre (`garment_frame::VITON_GARMENT_*`).
+- Framing: how much VITON's own crops vary around their persons, from the parse alone: the
+  horizontal middle of the person's silhouette in the torso's rows (35-60% of the height), the
+  face's middle, and the face's size (square root of its area), as fractions of the frame (a
+  crop fitted to any of them inherits this spread; README, "Measured in the wild").
 
 The person's keypoint placement is measured by `examples/viton_target.rs`.
 """
@@ -20,6 +24,10 @@ import os
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+
+# The parse's face label (LIP's labels).
+FACE = 13
 
 
 def luminance(rgb):
@@ -34,7 +42,7 @@ def main():
     ap.add_argument("--every", type=int, default=20)
     args = ap.parse_args()
     names = sorted(os.listdir(os.path.join(args.train, "image")))[:: args.every]
-    bgs, boxes, whites = [], [], []
+    bgs, boxes, whites, framing = [], [], [], []
     for n in names:
         stem = n[:-4]
         im = np.asarray(Image.open(os.path.join(args.train, "image", n)).convert("RGB"))
@@ -44,6 +52,15 @@ def main():
         inner = np.asarray(person.filter(ImageFilter.MinFilter(5))) > 0
         y = luminance(im)
         whites.append([np.percentile(y[inner], 98), np.percentile(y, 99)])
+        face = parse == FACE
+        band = parse[int(0.35 * parse.shape[0]) : int(0.6 * parse.shape[0])] != 0
+        if face.sum() >= 20 and band.any():
+            fy, fx = np.nonzero(face)
+            bx = np.nonzero(band.any(axis=0))[0]
+            h, w = parse.shape
+            framing.append(
+                [(bx.min() + bx.max() + 1) / 2 / w, fx.mean() / w, fy.mean() / h, np.sqrt(face.sum()) / w]
+            )
         cloth = stem[:-1] + "1.jpg"
         m = np.asarray(Image.open(os.path.join(args.train, "cloth-mask", cloth)).convert("L")) > 127
         ys, xs = np.nonzero(m)
@@ -56,6 +73,12 @@ def main():
     for i, what in enumerate(["person's brightest 2%", "photo's brightest 1%"]):
         q = np.percentile(whites[:, i], [0.5, 1, 5, 50])
         print(f"{what} (linear): quantiles 0.5% {q[0]:.3f}, 1% {q[1]:.3f}, 5% {q[2]:.3f}, 50% {q[3]:.3f}")
+    framing = np.array(framing)
+    for i, what in enumerate(
+        ["silhouette's middle x", "face's middle x", "face's middle y", "face's size (of the width)"]
+    ):
+        p10, p50, p90 = np.percentile(framing[:, i], [10, 50, 90])
+        print(f"{what}: median {p50:.3f} (p10 {p10:.3f}, p90 {p90:.3f}; +-{(p90 - p10) / 2 / p50:.1%})")
     print("garment width ", pct(boxes[:, 1] - boxes[:, 0]))
     print("garment height", pct(boxes[:, 3] - boxes[:, 2]))
     print("garment centre x", pct((boxes[:, 0] + boxes[:, 1]) / 2))
