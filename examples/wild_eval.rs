@@ -456,10 +456,16 @@ fn main() -> Result<()> {
     summary("(a)", &ious);
     summary("(a') vs the original's own automatic crop:", &same_ious);
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let median = |v: &[f32]| {
+        let mut v = v.to_vec();
+        v.sort_by(f32::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
     println!(
-        "(b) SSIM inside the person: mean {:.3} over {} photos (against the original's network \
-         rendering instead of its pasted result: {:.3})",
+        "(b) SSIM inside the person: mean {:.3}, median {:.3} over {} photos (against the \
+         original's network rendering instead of its pasted result: {:.3})",
         mean(&ssims),
+        median(&ssims),
         ssims.len(),
         mean(&ssims_rendered)
     );
