@@ -39,8 +39,8 @@ use fitting_room::engine::OpPath;
 use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
-    crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, network_background, prepare_subject,
-    run_tryon, Background, Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
+    crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
+    Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
 };
 use fitting_room::resample::Filter;
 
@@ -129,7 +129,7 @@ fn reference_tryon(
             photo: original,
             crop: subject.crop,
             matte: subject.matte.as_ref(),
-            background: network_background(original, subject.crop, Background::Replace),
+            background: Background::Replace,
             garment,
             garment_mask,
             hires: true,

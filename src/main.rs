@@ -14,8 +14,8 @@ use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTim
 use fitting_room::model::ModelFiles;
 use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
-    compose_pasted, flow_to_color, garment_mask, load_gray, load_rgb, mask_to_tensor,
-    network_background, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
+    compose_pasted, default_background, flow_to_color, garment_mask, load_gray, load_rgb,
+    mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
     run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background, Crop,
     CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
 };
@@ -159,10 +159,11 @@ struct SubjectArgs {
     crop: Option<Crop>,
     /// What the network sees around the person: `replace` (the person, cut out by its matte,
     /// on VITON's plain background) or `keep` (the photo as it is). The photo's own background
-    /// is kept in the pasted result either way. A 192x256 photo in its whole frame is seen as
-    /// it is.
-    #[arg(long, default_value = "replace", value_name = "replace|keep")]
-    background: Background,
+    /// is kept in the pasted result either way. Unless asked, a 192x256 photo in its whole
+    /// frame is seen as it is (VITON's own input, as the official test path takes it), any
+    /// other replaced; the app replaces every photo's.
+    #[arg(long, value_name = "replace|keep")]
+    background: Option<Background>,
     /// A photo clearly darker than VITON's studio shots (a dim room): `match` shows the network
     /// the person in VITON's light and darkens what it paints, the garment included, to the
     /// photo's light; `keep` leaves the photo as it is and the garment at its product shot's
@@ -189,7 +190,7 @@ impl SubjectArgs {
     /// The person models, when the chosen framing and background need them; a missing folder
     /// is reported and the photo used as it is.
     fn models(&self, device: &Device) -> Result<Option<PersonModels>> {
-        if self.framing() != Framing::Auto && self.background == Background::Keep {
+        if self.framing() != Framing::Auto && self.background == Some(Background::Keep) {
             return Ok(None);
         }
         match PersonModels::find(self.person_models.as_deref()) {
@@ -202,9 +203,21 @@ impl SubjectArgs {
         }
     }
 
+    /// The background asked for, for deciding whether the person models run (they find the
+    /// person for the composition too, so a default counts as a replacement).
+    fn asked_background(&self) -> Background {
+        self.background.unwrap_or(Background::Replace)
+    }
+
+    /// What the network sees around the person of `photo` in `subject`'s crop.
+    fn background_for(&self, photo: &RgbImage, subject: &Subject) -> Background {
+        self.background
+            .unwrap_or_else(|| default_background(photo, subject.crop))
+    }
+
     /// The person of `photo`, framed; says what was decided.
     fn prepare(&self, models: Option<&PersonModels>, photo: &RgbImage) -> Result<Subject> {
-        let subject = prepare_subject(models, photo, self.framing(), self.background)?;
+        let subject = prepare_subject(models, photo, self.framing(), self.asked_background())?;
         let (w, h) = photo.dimensions();
         match &subject.source {
             CropSource::Auto => log::info!(
@@ -221,9 +234,7 @@ impl SubjectArgs {
             ),
             _ => {}
         }
-        if subject.matte.is_some()
-            && network_background(photo, subject.crop, self.background) == Background::Replace
-        {
+        if subject.matte.is_some() && self.background_for(photo, &subject) == Background::Replace {
             log::info!("background replaced: the network sees the person on VITON's background");
         }
         Ok(subject)
@@ -435,7 +446,7 @@ fn photos<'a>(
         photo,
         crop: subject.crop,
         matte: subject.matte.as_ref(),
-        background: network_background(photo, subject.crop, args.background),
+        background: args.background_for(photo, subject),
         garment,
         garment_mask: mask,
         hires,
@@ -550,7 +561,7 @@ fn batch(args: BatchArgs) -> Result<()> {
             models.as_ref(),
             &photo,
             args.subject.framing(),
-            args.subject.background,
+            args.subject.asked_background(),
         )?;
         if let Some(note) = subject.note() {
             bar.println(format!("{}: {note}", pair.person));

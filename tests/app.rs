@@ -158,12 +158,18 @@ fn start_options_open_person_and_garment_and_show_the_result() {
     let result = app.session().shown_images().expect("a result");
     assert_eq!(result.result.dimensions(), (192, 256));
     assert_eq!(garment_name(app), Some("red-sweet-print-tee"));
-    // The sample is VITON's own 192x256 framing: the network sees it as it is, and her pose and
-    // matte are found for the composition (old sleeves bared, the photo kept off her).
+    // The sample is VITON's own 192x256 framing: dressed in its whole frame, her matte puts her
+    // on VITON's background for the network, and her pose and matte serve the composition (old
+    // sleeves bared, the photo kept off her).
     let person = app.session().person().unwrap();
     assert_eq!(person.framing, Framing::Auto(CropSource::Centre));
-    assert_eq!(&result.person, person.photo.as_ref());
     assert!(person.matte.is_some() && person.keypoints.is_some());
+    assert_eq!(result.person.dimensions(), person.photo.dimensions());
+    assert_eq!(
+        *result.person.get_pixel(2, 2),
+        fitting_room::pipeline::VITON_BACKGROUND
+    );
+    assert_ne!(result.person.get_pixel(2, 2), person.photo.get_pixel(2, 2));
     // The window shows it: the middle of the window is mostly picture, not empty panel.
     let image = harness.render().expect("render");
     let picture = harness.get_by_label(RESULT_PICTURE).rect();

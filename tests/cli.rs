@@ -832,13 +832,14 @@ fn old_sleeves_become_bare_arms_unless_kept() {
 /// bares them; a long-sleeved one's own sleeves belong on her arms, which are left to the
 /// network even where its warp stops short.
 #[test]
-fn a_viton_photo_is_seen_as_it_is_and_bared_unless_the_garment_has_long_sleeves() {
+fn a_viton_photo_is_seen_as_it_is_unless_asked_and_bared_unless_the_garment_has_long_sleeves() {
     let tmp = tempfile::tempdir().unwrap();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let person = root.join("assets/persons/004285_0.jpg");
-    let run = |garment: &str, sleeves: &str| {
-        let out = tmp.path().join(format!("{garment}_{sleeves}.png"));
-        let seen = tmp.path().join(format!("{garment}_{sleeves}_seen.png"));
+    let run = |garment: &str, sleeves: &str, background: Option<&str>| {
+        let name = format!("{garment}_{sleeves}_{}", background.unwrap_or("default"));
+        let out = tmp.path().join(format!("{name}.png"));
+        let seen = tmp.path().join(format!("{name}_seen.png"));
         ok(bin()
             .arg("tryon")
             .arg("--person")
@@ -849,7 +850,14 @@ fn a_viton_photo_is_seen_as_it_is_and_bared_unless_the_garment_has_long_sleeves(
             .arg(root.join(format!("assets/wardrobe/{garment}.mask.png")))
             .arg("--model")
             .arg(root.join("models/default"))
-            .args(["--device", "cpu", "--hires", "--sleeves", sleeves, "--out"])
+            .args(["--device", "cpu", "--hires", "--sleeves", sleeves])
+            .args(
+                background
+                    .map(|b| ["--background", b])
+                    .into_iter()
+                    .flatten(),
+            )
+            .arg("--out")
             .arg(&out)
             .arg("--seen")
             .arg(&seen));
@@ -859,8 +867,9 @@ fn a_viton_photo_is_seen_as_it_is_and_bared_unless_the_garment_has_long_sleeves(
         )
     };
     let photo = fitting_room::pipeline::load_rgb(&person).unwrap();
-    let (bare, seen) = run("pastel-striped-tee", "bare");
-    let (kept, _) = run("pastel-striped-tee", "keep");
+    // Unless asked, the network sees VITON's own input as it is (the official test path) ...
+    let (bare, seen) = run("pastel-striped-tee", "bare", None);
+    let (kept, _) = run("pastel-striped-tee", "keep", None);
     assert_eq!(seen, photo, "the network saw the photo as it is");
     let differ = bare
         .pixels()
@@ -868,7 +877,23 @@ fn a_viton_photo_is_seen_as_it_is_and_bared_unless_the_garment_has_long_sleeves(
         .filter(|(a, b)| a != b)
         .count();
     assert!(differ > 100, "{differ} pixels bared");
-    let (bare, _) = run("blue-striped-lace-up-top", "bare");
-    let (kept, _) = run("blue-striped-lace-up-top", "keep");
+    // ... and with `--background replace` (as the app does) her matte puts her on VITON's
+    // background in the same frame: the studio's backdrop in the corners becomes VITON's
+    // colour, her face stays as it is.
+    let (_, replaced) = run("pastel-striped-tee", "bare", Some("replace"));
+    assert_eq!(replaced.dimensions(), photo.dimensions());
+    assert_eq!(
+        *replaced.get_pixel(2, 2),
+        fitting_room::pipeline::VITON_BACKGROUND
+    );
+    assert_ne!(photo.get_pixel(2, 2), replaced.get_pixel(2, 2));
+    let face = (96, 30);
+    let (a, b) = (
+        photo.get_pixel(face.0, face.1),
+        replaced.get_pixel(face.0, face.1),
+    );
+    assert!((0..3).all(|c| a[c].abs_diff(b[c]) <= 2), "{a:?} {b:?}");
+    let (bare, _) = run("blue-striped-lace-up-top", "bare", None);
+    let (kept, _) = run("blue-striped-lace-up-top", "keep", None);
     assert_eq!(bare, kept);
 }

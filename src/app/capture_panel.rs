@@ -54,7 +54,9 @@ fn framing_note(person: &Person) -> String {
              frame onto yourself to try the garment on."
         ),
         Framing::Auto(_) if crate::pipeline::is_native_photo(&person.photo) => {
-            "Framed like the network's own inputs (192x256): used as it is.".into()
+            "Framed like the network's own inputs (192x256): the whole photo is used; the \
+             background is replaced for the network and kept in the result."
+                .into()
         }
         Framing::Auto(_) => "The centred crop.".into(),
         Framing::Manual => "Framed by hand.".into(),
@@ -269,7 +271,7 @@ mod tests {
     #[test]
     fn the_framing_note_tells_a_network_sized_photo_from_a_centred_crop() {
         let native = framing_note(&person(192, 256, Framing::Auto(CropSource::Centre)));
-        assert!(native.contains("used as it is"), "{native}");
+        assert!(native.contains("the whole photo is used"), "{native}");
         let centred = framing_note(&person(640, 480, Framing::Auto(CropSource::Centre)));
         assert_eq!(centred, "The centred crop.");
         let fallback = framing_note(&person(

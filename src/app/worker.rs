@@ -17,9 +17,8 @@ use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPat
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
-    analyse_crop, network_background, prepare_person, run_tryon, run_tryon_prepared, track_subject,
-    Background, Crop, CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages,
-    TryOnPhotos,
+    analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
+    CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -468,11 +467,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 photo: &job.photo,
                                 crop,
                                 matte: matte.as_deref(),
-                                background: network_background(
-                                    &job.photo,
-                                    crop,
-                                    Background::Replace,
-                                ),
+                                background: Background::Replace,
                                 garment: &job.garment,
                                 garment_mask: &job.garment_mask,
                                 hires: job.key.hires,

@@ -41,7 +41,7 @@ pub use image_io::{
 };
 pub use sheet::composition_sheet;
 pub use subject::{
-    analyse_crop, crop_holds, is_native_photo, keep_photo, network_background, prepare_subject,
+    analyse_crop, crop_holds, default_background, is_native_photo, keep_photo, prepare_subject,
     track_subject, Background, BackgroundSyntax, Subject,
 };
 pub use tryon::{

@@ -32,8 +32,7 @@ pub struct TryOnPhotos<'a> {
     /// only on and near the person, and with `background` `Replace` the network sees the
     /// person on VITON's background.
     pub matte: Option<&'a GrayImage>,
-    /// What the network sees around the person where a matte is given
-    /// ([`super::network_background`]).
+    /// What the network sees around the person where a matte is given.
     pub background: Background,
     pub garment: &'a RgbImage,
     pub garment_mask: &'a GrayImage,
