@@ -151,7 +151,7 @@ struct SubjectArgs {
     /// (the largest centred 3:4 rectangle), or `x,y,width,height` in photo pixels (x and y may
     /// be negative: the photo is extended with background). Of several people, `auto` dresses
     /// the one shown largest near the centre; a given crop, the one it holds. A 192x256 photo
-    /// is used as it is.
+    /// is dressed in its whole frame.
     #[arg(long, default_value = "auto", value_name = "auto|centre|X,Y,W,H")]
     framing: Framing,
     /// Same as `--framing X,Y,W,H`.

@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(s.crop, Crop::centered(640, 480));
         assert!(s.matte.is_none());
         assert!(s.note().unwrap().contains("missing"), "{:?}", s.note());
-        // A VITON input is used as it is, models or not.
+        // A VITON input is dressed in its whole frame, models or not.
         let native = RgbImage::new(192, 256);
         let s = prepare_subject(None, &native, Framing::Auto, Background::Replace).unwrap();
         assert_eq!(s.crop, Crop::centered(192, 256));
