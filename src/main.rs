@@ -243,7 +243,7 @@ impl SubjectArgs {
 
 #[derive(Args)]
 struct TryonArgs {
-    /// Person photo (192x256 is used as is).
+    /// Person photo (a 192x256 photo is dressed in its whole frame).
     #[arg(long)]
     person: PathBuf,
     /// Garment photo.
