@@ -40,7 +40,7 @@ use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
     crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
-    Crop, ExposureMode, Framing, TryOnPhotos, VITON_BACKGROUND,
+    Crop, ExposureMode, Framing, Sleeves, TryOnPhotos, VITON_BACKGROUND,
 };
 use fitting_room::resample::Filter;
 
@@ -135,7 +135,12 @@ fn reference_tryon(
             hires: true,
             keep_photo: false,
             exposure,
-            keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
+            keypoints: subject.keypoints.as_deref(),
+            sleeves: if bare_arms {
+                Sleeves::Bare
+            } else {
+                Sleeves::Keep
+            },
         },
     )?;
     Ok((
@@ -297,7 +302,12 @@ fn main() -> Result<()> {
                     hires: true,
                     keep_photo: false,
                     exposure,
-                    keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
+                    keypoints: subject.keypoints.as_deref(),
+                    sleeves: if bare_arms {
+                        Sleeves::Bare
+                    } else {
+                        Sleeves::Keep
+                    },
                 },
             )?;
             let pasted = tried.pasted.context("no pasted result")?;
@@ -363,7 +373,12 @@ fn main() -> Result<()> {
                 hires: true,
                 keep_photo: !known_frame && subject.keep_photo(),
                 exposure,
-                keypoints: subject.keypoints.as_deref().filter(|_| bare_arms),
+                keypoints: subject.keypoints.as_deref(),
+                sleeves: if bare_arms {
+                    Sleeves::Bare
+                } else {
+                    Sleeves::Keep
+                },
             },
         ) {
             Ok(wild) => wild,

@@ -31,6 +31,7 @@ fn plain<'a>(
         inside: None,
         seams: [false; 4],
         keypoints: None,
+        bare_arms: true,
     }
 }
 
@@ -532,7 +533,7 @@ fn a_dark_background_gets_no_light_halo_around_the_person() {
 #[test]
 fn a_person_side_made_once_serves_another_garment_exactly() {
     use fitting_room::pipeline::{
-        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, TryOnPhotos,
+        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, Sleeves, TryOnPhotos,
     };
     let (engine, person, garment, mask) = fixture_model_and_photos();
     let (flipped, flipped_mask) = (
@@ -568,6 +569,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         keep_photo: false,
         exposure: ExposureMode::Match,
         keypoints: None,
+        sleeves: Sleeves::Bare,
     };
     let side = std::sync::Arc::new(prepare_person(&first).unwrap());
     assert!(

@@ -18,7 +18,7 @@ use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
     analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
-    CropSource, ExposureMode, Framing, PreparedPerson, Subject, TryOnImages, TryOnPhotos,
+    CropSource, ExposureMode, Framing, PreparedPerson, Sleeves, Subject, TryOnImages, TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -474,6 +474,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 keep_photo,
                                 exposure: ExposureMode::Match,
                                 keypoints: keypoints.as_deref().map(Vec::as_slice),
+                                sleeves: Sleeves::Bare,
                             };
                             // Live frames are new photos each time: nothing to keep.
                             if job.live {
@@ -580,6 +581,7 @@ mod tests {
                 keep_photo: false,
                 exposure: ExposureMode::Match,
                 keypoints: None,
+                sleeves: Sleeves::Bare,
             };
             (photos, matte.clone())
         };

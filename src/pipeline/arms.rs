@@ -384,6 +384,96 @@ fn bones(keypoints: &[Keypoint]) -> Option<Vec<Bone>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// The pixels near the arms of a `w` x `h` grid: those of the bones' box, grown by the farthest
+/// a sleeve's outline can reach, within that reach of a bone; each with where it lies against
+/// its nearest bone, and that bone.
+fn arm_area(bones: &[Bone], w: usize, h: usize) -> Vec<(usize, Near, &Bone)> {
+    let nearest = |x: f32, y: f32| {
+        bones
+            .iter()
+            .map(|b| (b.near(x, y), b))
+            .min_by(|a, b| a.0.reach.total_cmp(&b.0.reach))
+    };
+    let outline = SLEEVE_REACH + 0.5;
+    let (x0, y0, x1, y1) = bones.iter().fold(
+        (
+            f32::INFINITY,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        ),
+        |(x0, y0, x1, y1), b| {
+            let r = outline * b.radius + 1.0;
+            (
+                x0.min(b.from.0.min(b.to.0) - r),
+                y0.min(b.from.1.min(b.to.1) - r),
+                x1.max(b.from.0.max(b.to.0) + r),
+                y1.max(b.from.1.max(b.to.1) + r),
+            )
+        },
+    );
+    let span = |lo: f32, hi: f32, len: usize| {
+        let lo = lo.floor().clamp(0.0, len as f32) as usize;
+        lo..(hi.ceil().clamp(0.0, len as f32) as usize).max(lo)
+    };
+    let mut area = Vec::new();
+    for y in span(y0, y1, h) {
+        for x in span(x0, x1, w) {
+            let Some((n, bone)) = nearest(x as f32, y as f32) else {
+                continue;
+            };
+            if n.reach <= outline {
+                area.push((y * w + x, n, bone));
+            }
+        }
+    }
+    area
+}
+
+/// Past the shoulder's point, beyond the upper arm's start: the neck, a collar, the hair.
+fn above_shoulder(n: &Near, bone: &Bone) -> bool {
+    bone.upper && n.at_end && n.along == 0.0
+}
+
+/// The old top's colour (0-255), at the chest: below the shoulders' middle, either side of it;
+/// `Some(None)` where the chest shows no clear colour, `None` without both shoulders.
+fn old_top(
+    seen: &[Plane; 3],
+    matte: &GrayImage,
+    keypoints: &[Keypoint],
+) -> Option<Option<[f32; 3]>> {
+    let (l, r) = (joint(keypoints, ARMS[0][0])?, joint(keypoints, ARMS[1][0])?);
+    let span = (l.0 - r.0).hypot(l.1 - r.1);
+    let mid = ((l.0 + r.0) / 2.0, (l.1 + r.1) / 2.0);
+    let points: Vec<(f32, f32)> = [(-0.2, 0.5), (0.2, 0.5), (-0.2, 0.8), (0.2, 0.8)]
+        .iter()
+        .map(|&(dx, dy)| (mid.0 + dx * span, mid.1 + dy * span))
+        .collect();
+    Some(median_around(seen, matte, &points, |_| true))
+}
+
+/// Where an old sleeve may lie around the arms of the pose, in what the network saw (`seen`):
+/// within a sleeve's outline of a bone, not past the shoulders, in the old top's colour. There
+/// the network rightly repaints what the photo shows (a sleeve it uncovers, bared or left to
+/// it); all `false` without the arms' keypoints.
+pub(super) fn beside_arms(
+    seen: &[Plane; 3],
+    matte: &GrayImage,
+    keypoints: &[Keypoint],
+) -> Vec<bool> {
+    let (w, h) = (seen[0].width, seen[0].height);
+    let mut beside = vec![false; w * h];
+    let (Some(bones), Some(Some(top))) = (bones(keypoints), old_top(seen, matte, keypoints)) else {
+        return beside;
+    };
+    // In every channel: a pale yellow skirt is near a white top on average.
+    let like_top = |c: [f32; 3]| (0..3).all(|k| (c[k] - top[k]).abs() <= SLEEVE_TOLERANCE);
+    for (i, n, bone) in arm_area(&bones, w, h) {
+        beside[i] = !above_shoulder(&n, bone) && like_top(rgb_at(seen, i));
+    }
+    beside
+}
+
 /// Paints the old sleeves the new garment leaves uncovered as bare arms. `rendered` (the
 /// network's rendered person, [-1, 1]) takes skin as wide as an arm, and `change` (how much of
 /// `rendered` replaces the photo) becomes 1 there, softly. `seen` is what the network saw, `matte` the person's matte, `covered` the warped
@@ -451,86 +541,36 @@ pub(super) fn bare_uncovered_arms(
         median_around(seen, matte, &beside, |c| !is_skin(c))
     };
 
-    // The old top, at the chest: below the shoulders' middle, either side of it.
-    let top = {
-        let (l, r) = (visible(ARMS[0][0]), visible(ARMS[1][0]));
-        let (Some(l), Some(r)) = (l, r) else {
-            return 0;
-        };
-        let span = (l.0 - r.0).hypot(l.1 - r.1);
-        let mid = ((l.0 + r.0) / 2.0, (l.1 + r.1) / 2.0);
-        let points: Vec<(f32, f32)> = [(-0.2, 0.5), (0.2, 0.5), (-0.2, 0.8), (0.2, 0.8)]
-            .iter()
-            .map(|&(dx, dy)| (mid.0 + dx * span, mid.1 + dy * span))
-            .collect();
-        median_around(seen, matte, &points, |_| true)
+    let Some(top) = old_top(seen, matte, keypoints) else {
+        return 0;
     };
     // The sleeve: near a bone, on the person, not under the new garment, not skin, not hair.
-    let nearest = |x: f32, y: f32| {
-        bones
-            .iter()
-            .map(|b| (b.near(x, y), b))
-            .min_by(|a, b| a.0.reach.total_cmp(&b.0.reach))
-    };
     let mut sleeve = vec![false; w * h];
     // Hair over the upper arm: neither sleeve nor arm, whatever lies under it.
     let mut hairy = vec![false; w * h];
     let mut near: Vec<Option<(Near, usize)>> = vec![None; w * h];
-    // Only pixels near the arms matter (`area`): those of the bones' box, grown by the
-    // farthest a sleeve's outline can reach, within that reach of a bone.
-    let outline = SLEEVE_REACH + 0.5;
-    let (x0, y0, x1, y1) = bones.iter().fold(
-        (
-            f32::INFINITY,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NEG_INFINITY,
-        ),
-        |(x0, y0, x1, y1), b| {
-            let r = outline * b.radius + 1.0;
-            (
-                x0.min(b.from.0.min(b.to.0) - r),
-                y0.min(b.from.1.min(b.to.1) - r),
-                x1.max(b.from.0.max(b.to.0) + r),
-                y1.max(b.from.1.max(b.to.1) + r),
-            )
-        },
-    );
-    let span = |lo: f32, hi: f32, len: usize| {
-        let lo = lo.floor().clamp(0.0, len as f32) as usize;
-        lo..(hi.ceil().clamp(0.0, len as f32) as usize).max(lo)
-    };
     let mut area = Vec::new();
-    for y in span(y0, y1, h) {
-        for x in span(x0, x1, w) {
-            let i = y * w + x;
-            let Some((n, bone)) = nearest(x as f32, y as f32) else {
-                continue;
-            };
-            if n.reach > outline {
-                continue;
-            }
-            area.push(i);
-            near[i] = Some((n, bone.side));
-            // Firmly on the person: the matte's soft edge holds the background too.
-            if n.reach > SLEEVE_REACH || matte.as_raw()[i] < 192 || covered.data[i] > 0.3 {
-                continue;
-            }
-            // Above the shoulder's point lie the neck, the collar and the hair, not a sleeve.
-            if bone.upper && n.at_end && n.along == 0.0 {
-                continue;
-            }
-            let rgb = rgb_at(seen, i);
-            if is_skin(rgb) {
-                continue;
-            }
-            let like_hair = hair.is_some_and(|hc| mean_difference(rgb, hc) <= HAIR_TOLERANCE);
-            if bone.upper && like_hair {
-                hairy[i] = true;
-                continue;
-            }
-            sleeve[i] = true;
+    for (i, n, bone) in arm_area(&bones, w, h) {
+        area.push(i);
+        near[i] = Some((n, bone.side));
+        // Firmly on the person: the matte's soft edge holds the background too.
+        if n.reach > SLEEVE_REACH || matte.as_raw()[i] < 192 || covered.data[i] > 0.3 {
+            continue;
         }
+        // Above the shoulder's point lie the neck, the collar and the hair, not a sleeve.
+        if above_shoulder(&n, bone) {
+            continue;
+        }
+        let rgb = rgb_at(seen, i);
+        if is_skin(rgb) {
+            continue;
+        }
+        let like_hair = hair.is_some_and(|hc| mean_difference(rgb, hc) <= HAIR_TOLERANCE);
+        if bone.upper && like_hair {
+            hairy[i] = true;
+            continue;
+        }
+        sleeve[i] = true;
     }
     // A sleeve is one garment from the shoulder down: an arm has one where the part of its core
     // (the arm itself) that the new garment leaves uncovered begins as sleeve, below the new

@@ -23,6 +23,18 @@ pub const MAX_HIRES_HEIGHT: u32 = 2048;
 const KEEP_FROM: f32 = 0.06;
 const KEEP_UNTIL: f32 = 0.16;
 
+/// Far from the new garment the same, with these bounds instead. There the network has only the
+/// old garment's leftovers to change (a hem become skin or trousers, a jacket's shoulders become
+/// background), which differ from the photo clearly, while the compact generator also tints what
+/// it merely reproduces by as much as `KEEP_UNTIL` (a yellow skirt under a new red top comes back
+/// orange).
+const FAR_KEEP_FROM: f32 = 0.16;
+const FAR_KEEP_UNTIL: f32 = 0.30;
+/// Distances (192x256 pixels) from the warped garment over which the bounds go from near to far:
+/// past the generator's bleed ([`BLEED_REACH`]) and the seam's blur.
+const FAR_FROM: f32 = 6.0;
+const FAR_AT: f32 = 14.0;
+
 /// A single-channel float image, row-major.
 #[derive(Debug, Clone)]
 pub(super) struct Plane {
@@ -261,9 +273,11 @@ pub struct HiresInputs<'a> {
     /// them (over [`SEAM_FADE`]) and its repainting leaves no straight seam across a leg or a
     /// skirt. The new garment does not fade.
     pub seams: [bool; 4],
-    /// The person's pose in the pixels of `person_native`, when known: with the matte, the old
-    /// sleeves the new garment leaves uncovered become bare arms ([`super::arms`]).
+    /// The person's pose in the pixels of `person_native`, when known: where the arms are
+    /// ([`super::arms::beside_arms`]) and, with the matte and `bare_arms`, the old sleeves the
+    /// new garment leaves uncovered become bare arms ([`super::arms`]).
     pub keypoints: Option<&'a [Keypoint]>,
+    pub bare_arms: bool,
 }
 
 /// How far (in 192x256 pixels) the rendered person fades out towards a seam.
@@ -521,6 +535,37 @@ fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane
             rendered[c].data[i] -= mix * towards[c];
         }
     }
+}
+
+/// How much of the rendered person replaces the photo at each pixel (0 keeps the photo), from
+/// how far `rendered` lies from what the network saw (`seen`): by [`KEEP_FROM`] and
+/// [`KEEP_UNTIL`] beside the warped garment (`edge`) and the arms (`arms`,
+/// [`super::arms::beside_arms`]), by [`FAR_KEEP_FROM`] and [`FAR_KEEP_UNTIL`] away from them.
+fn change_from_difference(
+    rendered: &[Plane],
+    seen: &[Plane],
+    edge: &Plane,
+    arms: Option<&[bool]>,
+) -> Plane {
+    let (w, h) = (edge.width, edge.height);
+    let garment: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
+    let distance = nearest_seed(&garment, w, h, w + h).map(|(distance, _)| distance);
+    let mut change = Plane::new(w, h);
+    for i in 0..w * h {
+        let d = (0..3)
+            .map(|c| (rendered[c].data[i] - seen[c].data[i]).abs())
+            .sum::<f32>()
+            / 3.0;
+        let far = match &distance {
+            _ if arms.is_some_and(|arms| arms[i]) => 0.0,
+            Some(distance) => ((distance[i] - FAR_FROM) / (FAR_AT - FAR_FROM)).clamp(0.0, 1.0),
+            None => 1.0,
+        };
+        let from = KEEP_FROM + far * (FAR_KEEP_FROM - KEEP_FROM);
+        let until = KEEP_UNTIL + far * (FAR_KEEP_UNTIL - KEEP_UNTIL);
+        change.data[i] = ((d - from) / (until - from)).clamp(0.0, 1.0);
+    }
+    change
 }
 
 /// For each pixel of a `w` x `h` grid within `margin` of the seeds' bounding box, the distance
@@ -814,22 +859,22 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         None => None,
     };
     // `change`: how much of the rendered person replaces the photo (0 keeps the photo).
-    let mut change = Plane::new(lw, lh);
-    for i in 0..lw * lh {
-        let d = (0..3)
-            .map(|c| (rendered_soft[c].data[i] - seen_soft[c].data[i]).abs())
-            .sum::<f32>()
-            / 3.0;
-        let keep = (1.0 - (d - KEEP_FROM) / (KEEP_UNTIL - KEEP_FROM)).clamp(0.0, 1.0);
-        change.data[i] = 1.0 - keep;
-    }
+    let arms = match (inputs.keypoints, inputs.person_matte) {
+        (Some(keypoints), Some(matte)) if matte.dimensions() == (lw as u32, lh as u32) => {
+            Some(super::arms::beside_arms(&seen, matte, keypoints))
+        }
+        _ => None,
+    };
+    let change = change_from_difference(&rendered_soft, &seen_soft, &warped_edge, arms.as_deref());
     let mut change = change.blurred(1);
     if let Some(region) = &region {
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;
         }
     }
-    if let (Some(keypoints), Some(matte)) = (inputs.keypoints, inputs.person_matte) {
+    if let (Some(keypoints), Some(matte), true) =
+        (inputs.keypoints, inputs.person_matte, inputs.bare_arms)
+    {
         super::arms::bare_uncovered_arms(
             &mut rendered,
             &mut change,
@@ -1110,6 +1155,43 @@ mod tests {
     /// Where the network turned the old garment into VITON's background, the photo's own
     /// background (filled in from around the person) comes back; what the network kept light,
     /// and everything outside the matte, stays as rendered.
+    #[test]
+    fn away_from_the_garment_only_a_clear_change_replaces_the_photo() {
+        let (w, h) = (40usize, 64usize);
+        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane {
+            width: w,
+            height: h,
+            data: (0..w * h).map(|i| f(i % w, i / w)).collect(),
+        };
+        // The new garment over rows 8-23; below it the network changed the photo by 0.2 (a
+        // tint, between the near and the far bounds), and by 0.5 in a patch far below.
+        let edge = plane(&|_, y| if (8..24).contains(&y) { 1.0 } else { 0.0 });
+        let seen: Vec<Plane> = (0..3).map(|_| plane(&|_, _| 0.0)).collect();
+        let rendered: Vec<Plane> = (0..3)
+            .map(|_| plane(&|x, y| if y >= 56 && x < 10 { 0.5 } else { 0.2 }))
+            .collect();
+        let change = change_from_difference(&rendered, &seen, &edge, None);
+        let at = |p: &Plane, y: usize| p.data[y * w + 20];
+        // Beside the garment the tint replaces the photo; far from it, it mostly keeps it.
+        assert_eq!(at(&change, 26), 1.0);
+        let far = (0.2 - FAR_KEEP_FROM) / (FAR_KEEP_UNTIL - FAR_KEEP_FROM);
+        assert!((at(&change, 50) - far).abs() < 1e-5, "{}", at(&change, 50));
+        assert!(far < 0.3);
+        // In between, the bounds move with the distance.
+        assert!(at(&change, 34) < 1.0 && at(&change, 34) > at(&change, 50));
+        // A clear change replaces it anywhere.
+        assert_eq!(change.data[60 * w + 5], 1.0);
+        // Beside the arms (an old sleeve there) the tint counts as near the garment.
+        let arms: Vec<bool> = (0..w * h).map(|i| i % w >= 16).collect();
+        let change = change_from_difference(&rendered, &seen, &edge, Some(&arms));
+        assert!((0..h).all(|y| at(&change, y) == 1.0));
+        assert!((change.data[50 * w + 5] - far).abs() < 1e-5);
+        // Without a garment, every pixel is far from it.
+        let none = plane(&|_, _| 0.0);
+        let change = change_from_difference(&rendered, &seen, &none, None);
+        assert!((at(&change, 26) - far).abs() < 1e-5);
+    }
+
     #[test]
     fn background_the_network_paints_becomes_the_photos() {
         let (w, h) = (24usize, 32usize);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
+use super::arms::Sleeves;
 use super::exposure::{Exposure, ExposureMode};
 use super::framing::{crop_pixels, crop_plane, native_view, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
@@ -44,9 +45,12 @@ pub struct TryOnPhotos<'a> {
     /// Whether a dim photo's person is brought into VITON's light for the network, and the
     /// garment into the photo's light for the result ([`Exposure`]).
     pub exposure: ExposureMode,
-    /// The person's pose (photo pixels), when known: the composition bares the arms where the
-    /// new garment leaves an old sleeve uncovered.
+    /// The person's pose (photo pixels), when known: the composition tells the arms from it
+    /// and, unless `sleeves` keeps them, bares them where the new garment leaves an old sleeve
+    /// uncovered.
     pub keypoints: Option<&'a [Keypoint]>,
+    /// What becomes of such a sleeve.
+    pub sleeves: Sleeves,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -228,25 +232,22 @@ pub fn compose_pasted(
     // The part inside the photo, in the composition's pixels.
     let scale = f64::from(full.width()) / f64::from(photos.crop.width.max(1));
     let at = |v: u32| (f64::from(v) * scale).round() as u32;
-    // The pose in the network's pixels; none to bare the arms with for a long-sleeved garment.
+    // The pose in the network's pixels. A long-sleeved garment's own sleeves belong on the
+    // arms: none are bared for one.
     let (sx, sy) = (
         NATIVE_SIZE.1 as f32 / photos.crop.width.max(1) as f32,
         NATIVE_SIZE.0 as f32 / photos.crop.height.max(1) as f32,
     );
-    let keypoints: Option<Vec<Keypoint>> =
-        photos
-            .keypoints
-            .filter(|_| !inputs.long_sleeved)
-            .map(|points| {
-                points
-                    .iter()
-                    .map(|k| Keypoint {
-                        x: (k.x - photos.crop.x as f32) * sx,
-                        y: (k.y - photos.crop.y as f32) * sy,
-                        ..*k
-                    })
-                    .collect()
-            });
+    let keypoints: Option<Vec<Keypoint>> = photos.keypoints.map(|points| {
+        points
+            .iter()
+            .map(|k| Keypoint {
+                x: (k.x - photos.crop.x as f32) * sx,
+                y: (k.y - photos.crop.y as f32) * sy,
+                ..*k
+            })
+            .collect()
+    });
     let hires = compose_hires(
         out,
         &HiresInputs {
@@ -269,6 +270,7 @@ pub fn compose_pasted(
                 .crop
                 .seams(photos.photo.width(), photos.photo.height()),
             keypoints: keypoints.as_deref(),
+            bare_arms: photos.sleeves == Sleeves::Bare && !inputs.long_sleeved,
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
