@@ -277,6 +277,8 @@ pub struct HiresInputs<'a> {
     /// ([`super::arms::beside_arms`]) and, with the matte and `bare_arms`, the old sleeves the
     /// new garment leaves uncovered become bare arms ([`super::arms`]).
     pub keypoints: Option<&'a [Keypoint]>,
+    /// Whether those sleeves are bared (`Sleeves::Bare`, and a garment without long sleeves of
+    /// its own).
     pub bare_arms: bool,
 }
 
@@ -1152,9 +1154,8 @@ mod tests {
         assert_eq!(pixel(&p, 3, 2), *img.get_pixel(3, 2));
     }
 
-    /// Where the network turned the old garment into VITON's background, the photo's own
-    /// background (filled in from around the person) comes back; what the network kept light,
-    /// and everything outside the matte, stays as rendered.
+    /// Far from the warped garment a tint the generator adds keeps the photo; beside the
+    /// garment or the arms, or where the change is clear, the rendering replaces it.
     #[test]
     fn away_from_the_garment_only_a_clear_change_replaces_the_photo() {
         let (w, h) = (40usize, 64usize);
@@ -1192,6 +1193,9 @@ mod tests {
         assert!((at(&change, 26) - far).abs() < 1e-5);
     }
 
+    /// Where the network turned the old garment into VITON's background, the photo's own
+    /// background (filled in from around the person) comes back; what the network kept light,
+    /// and everything outside the matte, stays as rendered.
     #[test]
     fn background_the_network_paints_becomes_the_photos() {
         let (w, h) = (24usize, 32usize);
