@@ -776,11 +776,11 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         std::hint::black_box(pasted);
         // The same with the sleeves kept: what baring the arms costs (`pipeline::Sleeves`).
         let kept_start = Instant::now();
-        let without_pose = TryOnPhotos {
+        let sleeves_kept = TryOnPhotos {
             sleeves: Sleeves::Keep,
             ..photos
         };
-        std::hint::black_box(compose_pasted(&out, &without_pose, &inputs)?);
+        std::hint::black_box(compose_pasted(&out, &sleeves_kept, &inputs)?);
         let kept = kept_start.elapsed();
         // Another garment on the same photo and crop, as the app tries it: the person's side
         // kept from the try-on before.

@@ -57,6 +57,18 @@ impl Plane {
         self.data[y * self.width + x]
     }
 
+    /// A plane of `f(x, y)`.
+    #[cfg(test)]
+    fn from_fn(width: usize, height: usize, f: impl Fn(usize, usize) -> f32) -> Plane {
+        Plane {
+            width,
+            height,
+            data: (0..width * height)
+                .map(|i| f(i % width, i / width))
+                .collect(),
+        }
+    }
+
     /// Bilinear read at pixel coordinates, clamped to the border.
     #[cfg(test)]
     fn sample(&self, x: f32, y: f32) -> f32 {
@@ -1159,11 +1171,7 @@ mod tests {
     #[test]
     fn away_from_the_garment_only_a_clear_change_replaces_the_photo() {
         let (w, h) = (40usize, 64usize);
-        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane {
-            width: w,
-            height: h,
-            data: (0..w * h).map(|i| f(i % w, i / w)).collect(),
-        };
+        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane::from_fn(w, h, f);
         // The new garment over rows 8-23; below it the network changed the photo by 0.2 (a
         // tint, between the near and the far bounds), and by 0.5 in a patch far below.
         let edge = plane(&|_, y| if (8..24).contains(&y) { 1.0 } else { 0.0 });
@@ -1199,11 +1207,7 @@ mod tests {
     #[test]
     fn background_the_network_paints_becomes_the_photos() {
         let (w, h) = (24usize, 32usize);
-        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane {
-            width: w,
-            height: h,
-            data: (0..w * h).map(|i| f(i % w, i / w)).collect(),
-        };
+        let plane = |f: &dyn Fn(usize, usize) -> f32| Plane::from_fn(w, h, f);
         let person = |x: usize, y: usize| (6..18).contains(&x) && (4..30).contains(&y);
         let matte = GrayImage::from_fn(w as u32, h as u32, |x, y| {
             image::Luma([if person(x as usize, y as usize) {
