@@ -386,12 +386,13 @@ fn bones(keypoints: &[Keypoint]) -> Option<Vec<Bone>> {
 
 /// The pixels near the arms of a `w` x `h` grid: those of the bones' box, grown by the farthest
 /// a sleeve's outline can reach, within that reach of a bone; each with where it lies against
-/// its nearest bone, and that bone.
-fn arm_area(bones: &[Bone], w: usize, h: usize) -> Vec<(usize, Near, &Bone)> {
+/// its nearest bone, and that bone's index.
+fn arm_area(bones: &[Bone], w: usize, h: usize) -> Vec<(usize, Near, usize)> {
     let nearest = |x: f32, y: f32| {
         bones
             .iter()
-            .map(|b| (b.near(x, y), b))
+            .enumerate()
+            .map(|(k, b)| (b.near(x, y), k))
             .min_by(|a, b| a.0.reach.total_cmp(&b.0.reach))
     };
     let outline = SLEEVE_REACH + 0.5;
@@ -435,51 +436,74 @@ fn above_shoulder(n: &Near, bone: &Bone) -> bool {
     bone.upper && n.at_end && n.along == 0.0
 }
 
-/// The old top's colour (0-255), at the chest: below the shoulders' middle, either side of it;
-/// `Some(None)` where the chest shows no clear colour, `None` without both shoulders.
-fn old_top(
-    seen: &[Plane; 3],
-    matte: &GrayImage,
-    keypoints: &[Keypoint],
-) -> Option<Option<[f32; 3]>> {
-    let (l, r) = (joint(keypoints, ARMS[0][0])?, joint(keypoints, ARMS[1][0])?);
+/// The old top's colour (0-255), at the chest: below the middle of the shoulders `l` and `r`,
+/// either side of it; `None` where the chest shows no clear colour.
+fn old_top(seen: &[Plane; 3], matte: &GrayImage, l: (f32, f32), r: (f32, f32)) -> Option<[f32; 3]> {
     let span = (l.0 - r.0).hypot(l.1 - r.1);
     let mid = ((l.0 + r.0) / 2.0, (l.1 + r.1) / 2.0);
     let points: Vec<(f32, f32)> = [(-0.2, 0.5), (0.2, 0.5), (-0.2, 0.8), (0.2, 0.8)]
         .iter()
         .map(|&(dx, dy)| (mid.0 + dx * span, mid.1 + dy * span))
         .collect();
-    Some(median_around(seen, matte, &points, |_| true))
+    median_around(seen, matte, &points, |_| true)
 }
 
-/// Where an old sleeve may lie around the arms of the pose, in what the network saw (`seen`):
-/// within a sleeve's outline of a bone, not past the shoulders, in the old top's colour. There
-/// the network rightly repaints what the photo shows (a sleeve it uncovers, bared or left to
-/// it); all `false` without the arms' keypoints.
-pub(super) fn beside_arms(
-    seen: &[Plane; 3],
-    matte: &GrayImage,
-    keypoints: &[Keypoint],
-) -> Vec<bool> {
-    let (w, h) = (seen[0].width, seen[0].height);
-    let mut beside = vec![false; w * h];
-    let (Some(bones), Some(Some(top))) = (bones(keypoints), old_top(seen, matte, keypoints)) else {
-        return beside;
-    };
-    // In every channel: a pale yellow skirt is near a white top on average.
-    let like_top = |c: [f32; 3]| (0..3).all(|k| (c[k] - top[k]).abs() <= SLEEVE_TOLERANCE);
-    for (i, n, bone) in arm_area(&bones, w, h) {
-        beside[i] = !above_shoulder(&n, bone) && like_top(rgb_at(seen, i));
+/// The arms of a pose in the network's 192x256 view, found once per composition for
+/// [`Arms::beside`] and [`bare_uncovered_arms`]: their bones, the pixels around them and the
+/// old top's colour at the chest.
+pub(super) struct Arms {
+    bones: Vec<Bone>,
+    /// [`arm_area`]: each pixel near the arms, where it lies against its nearest bone and
+    /// that bone's index.
+    area: Vec<(usize, Near, usize)>,
+    /// The old top's colour (0-255); `None` where the chest shows no clear colour.
+    top: Option<[f32; 3]>,
+}
+
+impl Arms {
+    /// The arms of `keypoints` over what the network saw (`seen`) and the person's `matte`;
+    /// `None` without both shoulders and an elbow.
+    pub(super) fn find(
+        seen: &[Plane; 3],
+        matte: &GrayImage,
+        keypoints: &[Keypoint],
+    ) -> Option<Self> {
+        let bones = bones(keypoints)?;
+        let (l, r) = (joint(keypoints, ARMS[0][0])?, joint(keypoints, ARMS[1][0])?);
+        let (w, h) = (seen[0].width, seen[0].height);
+        Some(Arms {
+            area: arm_area(&bones, w, h),
+            top: old_top(seen, matte, l, r),
+            bones,
+        })
     }
-    beside
+
+    /// Where an old sleeve may lie around the arms, in what the network saw (`seen`): within a
+    /// sleeve's outline of a bone, not past the shoulders, in the old top's colour. There the
+    /// network rightly repaints what the photo shows (a sleeve it uncovers, bared or left to
+    /// it); all `false` where the chest shows no clear colour.
+    pub(super) fn beside(&self, seen: &[Plane; 3]) -> Vec<bool> {
+        let (w, h) = (seen[0].width, seen[0].height);
+        let mut beside = vec![false; w * h];
+        let Some(top) = self.top else {
+            return beside;
+        };
+        // In every channel: a pale yellow skirt is near a white top on average.
+        let like_top = |c: [f32; 3]| (0..3).all(|k| (c[k] - top[k]).abs() <= SLEEVE_TOLERANCE);
+        for &(i, n, bone) in &self.area {
+            beside[i] = !above_shoulder(&n, &self.bones[bone]) && like_top(rgb_at(seen, i));
+        }
+        beside
+    }
 }
 
 /// Paints the old sleeves the new garment leaves uncovered as bare arms. `rendered` (the
 /// network's rendered person, [-1, 1]) takes skin as wide as an arm, and `change` (how much of
 /// `rendered` replaces the photo) becomes 1 there, softly. `seen` is what the network saw, `matte` the person's matte, `covered` the warped
-/// garment's mask ([0, 1]) and `keypoints` the pose, all at the same 192x256. Returns how many
-/// pixels were sleeve.
+/// garment's mask ([0, 1]) and `keypoints` the pose, all at the same 192x256, and `arms` the
+/// pose's arms there ([`Arms::find`]). Returns how many pixels were sleeve.
 pub(super) fn bare_uncovered_arms(
+    arms: &Arms,
     rendered: &mut [Plane],
     change: &mut Plane,
     seen: &[Plane; 3],
@@ -491,9 +515,7 @@ pub(super) fn bare_uncovered_arms(
     if matte.dimensions() != (w as u32, h as u32) || (covered.width, covered.height) != (w, h) {
         return 0;
     }
-    let Some(bones) = bones(keypoints) else {
-        return 0;
-    };
+    let (bones, top) = (&arms.bones, arms.top);
     let visible = |i: usize| joint(keypoints, i);
     // The skin: the nose, and between it and the eyes and mouth corners (cheeks).
     let Some(nose) = visible(NOSE) else {
@@ -541,16 +563,14 @@ pub(super) fn bare_uncovered_arms(
         median_around(seen, matte, &beside, |c| !is_skin(c))
     };
 
-    let Some(top) = old_top(seen, matte, keypoints) else {
-        return 0;
-    };
     // The sleeve: near a bone, on the person, not under the new garment, not skin, not hair.
     let mut sleeve = vec![false; w * h];
     // Hair over the upper arm: neither sleeve nor arm, whatever lies under it.
     let mut hairy = vec![false; w * h];
     let mut near: Vec<Option<(Near, usize)>> = vec![None; w * h];
     let mut area = Vec::new();
-    for (i, n, bone) in arm_area(&bones, w, h) {
+    for &(i, n, bone) in &arms.area {
+        let bone = &bones[bone];
         area.push(i);
         near[i] = Some((n, bone.side));
         // Firmly on the person: the matte's soft edge holds the background too.
@@ -895,14 +915,18 @@ mod tests {
             height: H,
             data: vec![0.0; W * H],
         };
-        let n = bare_uncovered_arms(
-            &mut rendered,
-            &mut change,
-            &s.seen,
-            &s.matte,
-            &s.covered,
-            &s.keypoints,
-        );
+        let n = match Arms::find(&s.seen, &s.matte, &s.keypoints) {
+            Some(arms) => bare_uncovered_arms(
+                &arms,
+                &mut rendered,
+                &mut change,
+                &s.seen,
+                &s.matte,
+                &s.covered,
+                &s.keypoints,
+            ),
+            None => 0,
+        };
         (rendered, change, n)
     }
 

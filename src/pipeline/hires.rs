@@ -286,7 +286,7 @@ pub struct HiresInputs<'a> {
     /// skirt. The new garment does not fade.
     pub seams: [bool; 4],
     /// The person's pose in the pixels of `person_native`, when known: where the arms are
-    /// ([`super::arms::beside_arms`]) and, with the matte and `bare_arms`, the old sleeves the
+    /// ([`super::arms::Arms::beside`]) and, with the matte and `bare_arms`, the old sleeves the
     /// new garment leaves uncovered become bare arms ([`super::arms`]).
     pub keypoints: Option<&'a [Keypoint]>,
     /// Whether those sleeves are bared (`Sleeves::Bare`, and a garment without long sleeves of
@@ -554,7 +554,7 @@ fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane
 /// How much of the rendered person replaces the photo at each pixel (0 keeps the photo), from
 /// how far `rendered` lies from what the network saw (`seen`): by [`KEEP_FROM`] and
 /// [`KEEP_UNTIL`] beside the warped garment (`edge`) and the arms (`arms`,
-/// [`super::arms::beside_arms`]), by [`FAR_KEEP_FROM`] and [`FAR_KEEP_UNTIL`] away from them.
+/// [`super::arms::Arms::beside`]), by [`FAR_KEEP_FROM`] and [`FAR_KEEP_UNTIL`] away from them.
 fn change_from_difference(
     rendered: &[Plane],
     seen: &[Plane],
@@ -872,24 +872,30 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         }
         None => None,
     };
-    // `change`: how much of the rendered person replaces the photo (0 keeps the photo).
+    // The arms of the pose, found once for the bounds beside them and for baring them.
     let arms = match (inputs.keypoints, inputs.person_matte) {
         (Some(keypoints), Some(matte)) if matte.dimensions() == (lw as u32, lh as u32) => {
-            Some(super::arms::beside_arms(&seen, matte, keypoints))
+            super::arms::Arms::find(&seen, matte, keypoints).map(|arms| (arms, keypoints, matte))
         }
         _ => None,
     };
-    let change = change_from_difference(&rendered_soft, &seen_soft, &warped_edge, arms.as_deref());
+    // `change`: how much of the rendered person replaces the photo (0 keeps the photo).
+    let beside_arms = arms.as_ref().map(|(arms, ..)| arms.beside(&seen));
+    let change = change_from_difference(
+        &rendered_soft,
+        &seen_soft,
+        &warped_edge,
+        beside_arms.as_deref(),
+    );
     let mut change = change.blurred(1);
     if let Some(region) = &region {
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;
         }
     }
-    if let (Some(keypoints), Some(matte), true) =
-        (inputs.keypoints, inputs.person_matte, inputs.bare_arms)
-    {
+    if let (Some((arms, keypoints, matte)), true) = (&arms, inputs.bare_arms) {
         super::arms::bare_uncovered_arms(
+            arms,
             &mut rendered,
             &mut change,
             &seen,
