@@ -473,31 +473,15 @@ const BLEED_MIN_CONTRAST: f32 = 0.01;
 /// keeps the photo's, one that turned into something else (a sleeve become an arm) still
 /// changes, and so does one where the same mix goes on past the reach (a region the network
 /// repainted, not a smear).
-fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane], edge: &Plane) {
+fn discount_garment_bleed(
+    rendered: &mut [Plane],
+    seen: &[Plane],
+    cloth: &[Plane],
+    edge: &Plane,
+    garment: &WarpedGarment,
+) {
     let (w, h) = (edge.width, edge.height);
-    let garment: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
-    // The garment's colour is read a pixel inside its edge: the warped garment's outermost
-    // pixels hold the garment photo's backdrop too.
-    let inner: Vec<bool> = (0..w * h)
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            garment[i]
-                && x > 0
-                && y > 0
-                && x + 1 < w
-                && y + 1 < h
-                && garment[i - 1]
-                && garment[i + 1]
-                && garment[i - w]
-                && garment[i + w]
-        })
-        .collect();
-    let seeds = if inner.contains(&true) {
-        inner
-    } else {
-        garment
-    };
-    let Some((distance, nearest)) = nearest_seed(&seeds, w, h, BLEED_REACH + 4) else {
+    let Some((distance, nearest)) = &garment.colour_from else {
         return;
     };
     // How much of a mix from `seen` towards `colour` explains `rendered` at pixel `i`.
@@ -551,29 +535,69 @@ fn discount_garment_bleed(rendered: &mut [Plane], seen: &[Plane], cloth: &[Plane
     }
 }
 
+/// Where the warped garment (its mask above one half) lies in the network's view, found once
+/// per composition for the paste-back's bounds and the garment's smear.
+struct WarpedGarment {
+    /// Each pixel's distance from it (192x256 pixels; infinite where there is no garment).
+    distance: Vec<f32>,
+    /// Within [`BLEED_REACH`] + 4 pixels of it, each pixel's distance from the nearest pixel
+    /// where the warped garment's colour is its own and that pixel's index: a pixel inside the
+    /// edge, as the outermost ones hold the garment photo's backdrop too.
+    colour_from: Option<(Vec<f32>, Vec<u32>)>,
+}
+
+impl WarpedGarment {
+    fn find(edge: &Plane) -> Self {
+        let (w, h) = (edge.width, edge.height);
+        let on: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
+        let distance = nearest_seed(&on, w, h, w + h)
+            .map_or_else(|| vec![f32::INFINITY; w * h], |(distance, _)| distance);
+        let inner: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                on[i]
+                    && x > 0
+                    && y > 0
+                    && x + 1 < w
+                    && y + 1 < h
+                    && on[i - 1]
+                    && on[i + 1]
+                    && on[i - w]
+                    && on[i + w]
+            })
+            .collect();
+        let seeds = if inner.contains(&true) { &inner } else { &on };
+        let colour_from = nearest_seed(seeds, w, h, BLEED_REACH + 4);
+        WarpedGarment {
+            distance,
+            colour_from,
+        }
+    }
+}
+
 /// How much of the rendered person replaces the photo at each pixel (0 keeps the photo), from
 /// how far `rendered` lies from what the network saw (`seen`): by [`KEEP_FROM`] and
-/// [`KEEP_UNTIL`] beside the warped garment (`edge`) and the arms (`arms`,
-/// [`super::arms::Arms::beside`]), by [`FAR_KEEP_FROM`] and [`FAR_KEEP_UNTIL`] away from them.
+/// [`KEEP_UNTIL`] beside the warped garment (`distance` from it, [`WarpedGarment`]) and the
+/// arms (`arms`, [`super::arms::Arms::beside`]), by [`FAR_KEEP_FROM`] and [`FAR_KEEP_UNTIL`]
+/// away from them.
 fn change_from_difference(
     rendered: &[Plane],
     seen: &[Plane],
-    edge: &Plane,
+    distance: &[f32],
     arms: Option<&[bool]>,
 ) -> Plane {
-    let (w, h) = (edge.width, edge.height);
-    let garment: Vec<bool> = edge.data.iter().map(|&e| e > 0.5).collect();
-    let distance = nearest_seed(&garment, w, h, w + h).map(|(distance, _)| distance);
+    let (w, h) = (rendered[0].width, rendered[0].height);
     let mut change = Plane::new(w, h);
     for i in 0..w * h {
         let d = (0..3)
             .map(|c| (rendered[c].data[i] - seen[c].data[i]).abs())
             .sum::<f32>()
             / 3.0;
-        let far = match &distance {
-            _ if arms.is_some_and(|arms| arms[i]) => 0.0,
-            Some(distance) => ((distance[i] - FAR_FROM) / (FAR_AT - FAR_FROM)).clamp(0.0, 1.0),
-            None => 1.0,
+        let far = if arms.is_some_and(|arms| arms[i]) {
+            0.0
+        } else {
+            // Infinite where there is no garment at all: far everywhere.
+            ((distance[i] - FAR_FROM) / (FAR_AT - FAR_FROM)).clamp(0.0, 1.0)
         };
         let from = KEEP_FROM + far * (FAR_KEEP_FROM - KEEP_FROM);
         let until = KEEP_UNTIL + far * (FAR_KEEP_UNTIL - KEEP_UNTIL);
@@ -838,6 +862,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         return Err(PipelineError::Shape(vec![seen[0].height, seen[0].width]));
     }
     let mut rendered = rendered;
+    let warped = WarpedGarment::find(&warped_edge);
     let mut plate = None;
     if let Some(matte) = inputs
         .person_matte
@@ -861,7 +886,13 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     // while fine texture (hair, fabric) differs even where nothing changed.
     let mut rendered_soft: Vec<Plane> = rendered.par_iter().map(|p| p.blurred(1)).collect();
     let seen_soft: Vec<Plane> = seen.par_iter().map(|p| p.blurred(1)).collect();
-    discount_garment_bleed(&mut rendered_soft, &seen_soft, &cloth, &warped_edge);
+    discount_garment_bleed(
+        &mut rendered_soft,
+        &seen_soft,
+        &cloth,
+        &warped_edge,
+        &warped,
+    );
     let region = match inputs.person_matte {
         Some(matte) if matte.dimensions() == (lw as u32, lh as u32) => Some(person_region(matte)),
         Some(matte) => {
@@ -884,7 +915,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     let change = change_from_difference(
         &rendered_soft,
         &seen_soft,
-        &warped_edge,
+        &warped.distance,
         beside_arms.as_deref(),
     );
     let mut change = change.blurred(1);
@@ -1185,7 +1216,8 @@ mod tests {
         let rendered: Vec<Plane> = (0..3)
             .map(|_| plane(&|x, y| if y >= 56 && x < 10 { 0.5 } else { 0.2 }))
             .collect();
-        let change = change_from_difference(&rendered, &seen, &edge, None);
+        let distance = WarpedGarment::find(&edge).distance;
+        let change = change_from_difference(&rendered, &seen, &distance, None);
         let at = |p: &Plane, y: usize| p.data[y * w + 20];
         // Beside the garment the tint replaces the photo; far from it, it mostly keeps it.
         assert_eq!(at(&change, 26), 1.0);
@@ -1198,11 +1230,11 @@ mod tests {
         assert_eq!(change.data[60 * w + 5], 1.0);
         // Beside the arms (an old sleeve there) the tint counts as near the garment.
         let arms: Vec<bool> = (0..w * h).map(|i| i % w >= 16).collect();
-        let change = change_from_difference(&rendered, &seen, &edge, Some(&arms));
+        let change = change_from_difference(&rendered, &seen, &distance, Some(&arms));
         assert!((0..h).all(|y| at(&change, y) == 1.0));
         assert!((change.data[50 * w + 5] - far).abs() < 1e-5);
         // Without a garment, every pixel is far from it.
-        let none = plane(&|_, _| 0.0);
+        let none = WarpedGarment::find(&plane(&|_, _| 0.0)).distance;
         let change = change_from_difference(&rendered, &seen, &none, None);
         assert!((at(&change, 26) - far).abs() < 1e-5);
     }
