@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example wild_eval -- SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png]
-//!     [--framing-only] [--known-frame] [--no-bare-arms] [--dump DIR]
+//!     [--framing-only] [--known-frame] [--no-bare-arms] [--warp-passes once|mirrored]
+//!     [--dump DIR]
 //! ```
 //!
 //! For every photo of `SET_DIR/manifest.json`:
@@ -35,7 +36,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use image::{imageops, GrayImage, RgbImage};
 
-use fitting_room::engine::OpPath;
+use fitting_room::engine::{OpPath, WarpPasses};
 use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
@@ -119,8 +120,7 @@ fn reference_tryon(
     original: &RgbImage,
     garment: &RgbImage,
     garment_mask: &GrayImage,
-    exposure: ExposureMode,
-    bare_arms: bool,
+    (exposure, bare_arms, warp): (ExposureMode, bool, WarpPasses),
 ) -> Result<(RgbImage, RgbImage)> {
     let subject = prepare_subject(Some(models), original, Framing::Auto, Background::Replace)?;
     let reference = run_tryon(
@@ -141,6 +141,7 @@ fn reference_tryon(
             } else {
                 Sleeves::Keep
             },
+            warp,
         },
     )?;
     Ok((
@@ -189,8 +190,8 @@ fn main() -> Result<()> {
     let (Some(set), Some(val)) = (args.first(), args.get(1)) else {
         bail!(
             "usage: wild_eval SET_DIR VITON_VAL_DIR [--limit N] [--sheet OUT.png] [--framing-only] \
-             [--known-frame] [--no-bare-arms] [--exposure match|keep] [--dump DIR] \
-             [--perturb rescale|matte|both|parse]"
+             [--known-frame] [--no-bare-arms] [--exposure match|keep] \
+             [--warp-passes once|mirrored] [--dump DIR] [--perturb rescale|matte|both|parse]"
         );
     };
     let (set, val) = (PathBuf::from(set), PathBuf::from(val));
@@ -215,6 +216,12 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or_default();
+    // `--warp-passes once`: each try-on read once by the warp module; by default mirrored too,
+    // as the app reads a photo.
+    let warp: WarpPasses = flag("--warp-passes")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(WarpPasses::Mirrored);
     let dump = flag("--dump").map(PathBuf::from);
     let perturb = match flag("--perturb").as_deref() {
         None => None,
@@ -267,8 +274,7 @@ fn main() -> Result<()> {
                 &original,
                 &garment,
                 &garment_mask,
-                exposure,
-                bare_arms,
+                (exposure, bare_arms, warp),
             )
         };
 
@@ -308,6 +314,7 @@ fn main() -> Result<()> {
                     } else {
                         Sleeves::Keep
                     },
+                    warp,
                 },
             )?;
             let pasted = tried.pasted.context("no pasted result")?;
@@ -379,6 +386,7 @@ fn main() -> Result<()> {
                 } else {
                     Sleeves::Keep
                 },
+                warp,
             },
         ) {
             Ok(wild) => wild,

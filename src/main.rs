@@ -10,12 +10,14 @@ use candle_core::{Device, Tensor};
 use clap::{Args, Parser, Subcommand};
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 
-use fitting_room::engine::{select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn};
+use fitting_room::engine::{
+    select_device, DeviceChoice, Engine, OpPath, StageTimes, TryOn, WarpPasses,
+};
 use fitting_room::model::ModelFiles;
 use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
-    compose_pasted, default_background, flow_to_color, garment_mask, load_gray, load_rgb,
-    mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
+    compose_pasted, default_background, default_warp, flow_to_color, garment_mask, load_gray,
+    load_rgb, mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
     run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background, Crop,
     CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
 };
@@ -177,6 +179,13 @@ struct SubjectArgs {
     /// either way.
     #[arg(long, default_value = "bare", value_name = "bare|keep")]
     sleeves: Sleeves,
+    /// How the warp module reads the person and the garment: `once`, or `mirrored` (also the
+    /// mirror image of both, the two appearance flows averaged), which holds the garment on
+    /// the body where one reading tilts it, at about twice the warp module's time. Unless
+    /// asked, a 192x256 photo in its whole frame is read once (as the official test path
+    /// does), any other mirrored too; the app mirrors every photo and reads live frames once.
+    #[arg(long, value_name = "once|mirrored")]
+    warp_passes: Option<WarpPasses>,
     /// Person-model folder [default: $FITTING_ROOM_PERSON_MODELS, else the bundled models].
     #[arg(long, value_name = "DIR")]
     person_models: Option<PathBuf>,
@@ -213,6 +222,12 @@ impl SubjectArgs {
     fn background_for(&self, photo: &RgbImage, subject: &Subject) -> Background {
         self.background
             .unwrap_or_else(|| default_background(photo, subject.crop))
+    }
+
+    /// How the warp module reads the person of `photo` in `subject`'s crop.
+    fn warp_for(&self, photo: &RgbImage, subject: &Subject) -> WarpPasses {
+        self.warp_passes
+            .unwrap_or_else(|| default_warp(photo, subject.crop))
     }
 
     /// The person of `photo`, framed; says what was decided.
@@ -353,6 +368,10 @@ struct BenchArgs {
     /// paste-back into the photo, each stage's median.
     #[arg(long, value_name = "PHOTO", conflicts_with = "person_only")]
     photo: Option<PathBuf>,
+    /// How the warp module reads the person and the garment (`once`, as a live frame, or
+    /// `mirrored`, as a photo).
+    #[arg(long, default_value = "once", value_name = "once|mirrored")]
+    warp_passes: WarpPasses,
 }
 
 fn main() {
@@ -454,6 +473,7 @@ fn photos<'a>(
         exposure: args.exposure,
         keypoints: subject.keypoints.as_deref(),
         sleeves: args.sleeves,
+        warp: args.warp_for(photo, subject),
     }
 }
 
@@ -765,10 +785,16 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             exposure: ExposureMode::Match,
             keypoints: Some(&person.keypoints),
             sleeves: Sleeves::Bare,
+            warp: args.warp_passes,
         };
         let inputs = prepare_inputs(&photos, engine.device())?;
         let t3 = Instant::now();
-        let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+        let out = engine.tryon_with(
+            &inputs.person,
+            &inputs.garment,
+            &inputs.mask,
+            args.warp_passes,
+        )?;
         engine.device().synchronize()?;
         let t4 = Instant::now();
         let (_, pasted) = compose_pasted(&out, &photos, &inputs)?;
@@ -786,7 +812,12 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         // kept from the try-on before.
         let another_start = Instant::now();
         let inputs = prepare_inputs_with(&photos, inputs.person_side.clone(), engine.device())?;
-        let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+        let out = engine.tryon_with(
+            &inputs.person,
+            &inputs.garment,
+            &inputs.mask,
+            args.warp_passes,
+        )?;
         engine.device().synchronize()?;
         std::hint::black_box(compose_pasted(&out, &photos, &inputs)?);
         let another = another_start.elapsed();
@@ -817,6 +848,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         "crop": crop.map(|c| c.to_string()),
         "iters": args.iters,
         "threads": rayon::current_num_threads(),
+        "warp_passes": args.warp_passes.to_string(),
         "stages_ms": {
             "person_models": person,
             "person_models_tracked": tracked,
@@ -864,7 +896,14 @@ fn bench(args: BenchArgs) -> Result<()> {
         garment: repeat(&one.garment)?,
         mask: repeat(&one.mask)?,
     };
-    let run = || engine.tryon_timed(&inputs.person, &inputs.garment, &inputs.mask);
+    let run = || {
+        engine.tryon_timed(
+            &inputs.person,
+            &inputs.garment,
+            &inputs.mask,
+            args.warp_passes,
+        )
+    };
     for _ in 0..2 {
         run()?;
     }
@@ -895,6 +934,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         "tryons_per_s": args.batch as f64 * 1e3 / median(totals.clone()),
         "min_ms": totals.iter().cloned().fold(f64::INFINITY, f64::min),
         "iters": args.iters,
+        "warp_passes": args.warp_passes.to_string(),
         "stages": stage_medians,
         "cpu_ms_per_tryon": cpu_ms_per_tryon,
         "peak_rss_mb": peak_rss_mb(),

@@ -897,3 +897,68 @@ fn a_viton_photo_is_seen_as_it_is_unless_asked_and_bared_unless_the_garment_has_
     let (kept, _) = run("blue-striped-lace-up-top", "keep", None);
     assert_eq!(bare, kept);
 }
+
+/// The warp module reads any photo but VITON's own input twice by default, the second time
+/// mirrored (`--warp-passes mirrored`), and VITON's own input once, as the official test path
+/// does; `--warp-passes` decides when given, and a wrong value is named.
+#[test]
+fn a_photo_is_warped_mirrored_too_unless_it_is_vitons_own_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let native = root.join("assets/persons/000523_0.jpg");
+    let photo = fitting_room::pipeline::load_rgb(&native).unwrap();
+    let larger = tmp.path().join("larger.png");
+    image::imageops::resize(&photo, 384, 512, image::imageops::FilterType::CatmullRom)
+        .save(&larger)
+        .unwrap();
+    let garment = root.join("assets/wardrobe/red-sweet-print-tee.jpg");
+    let mask = root.join("assets/wardrobe/red-sweet-print-tee.mask.png");
+    let run = |person: &PathBuf, warp: Option<&str>| {
+        let out = tmp.path().join(format!(
+            "{}_{}.png",
+            person.file_stem().unwrap().to_string_lossy(),
+            warp.unwrap_or("default")
+        ));
+        ok(bin()
+            .arg("tryon")
+            .arg("--person")
+            .arg(person)
+            .arg("--garment")
+            .arg(&garment)
+            .arg("--mask")
+            .arg(&mask)
+            .arg("--model")
+            .arg(root.join("models/default"))
+            .args(["--device", "cpu", "--framing", "centre"])
+            .args(warp.map(|w| ["--warp-passes", w]).into_iter().flatten())
+            .arg("--warped")
+            .arg(&out)
+            .arg("--out")
+            .arg(tmp.path().join("result.png")));
+        image::open(out).unwrap().to_rgb8()
+    };
+    let (default, mirrored, once) = (
+        run(&larger, None),
+        run(&larger, Some("mirrored")),
+        run(&larger, Some("once")),
+    );
+    assert_eq!(default, mirrored);
+    let moved = default
+        .pixels()
+        .zip(once.pixels())
+        .filter(|(a, b)| (0..3).any(|c| a[c].abs_diff(b[c]) > 30))
+        .count();
+    assert!(moved > 50, "{moved} pixels of the warped garment moved");
+    assert_eq!(run(&native, None), run(&native, Some("once")));
+    let err = fails(
+        bin()
+            .arg("tryon")
+            .arg("--person")
+            .arg(&native)
+            .arg("--garment")
+            .arg(&garment)
+            .args(["--warp-passes", "twice", "--out"])
+            .arg(tmp.path().join("x.png")),
+    );
+    assert!(err.contains("`twice` is not `once` or `mirrored`"), "{err}");
+}

@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use fitting_room::engine::OpPath;
+use fitting_room::engine::{OpPath, WarpPasses};
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{
     compose_hires, fit_to_native, frame, mask_to_tensor, paste_back, rgb_to_tensor, tensor_to_rgb,
@@ -570,6 +570,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         exposure: ExposureMode::Match,
         keypoints: None,
         sleeves: Sleeves::Bare,
+        warp: WarpPasses::Once,
     };
     let side = std::sync::Arc::new(prepare_person(&first).unwrap());
     assert!(

@@ -12,7 +12,7 @@ use fitting_room::engine::ops::{
     apply_offset, composite, correlation, correlation_leaky_relu, grid_sample, upsample_flow_x2,
     upsample_nearest_x2, Activation, Conv2d, ConvOptions, OpPath, Padding, PreActivation,
 };
-use fitting_room::engine::Engine;
+use fitting_room::engine::{Engine, WarpPasses};
 use fitting_room::model::ModelFiles;
 use fitting_room::pipeline::{load_gray, load_rgb, mask_to_tensor, rgb_to_tensor};
 use fitting_room::weights::StateDict;
@@ -171,6 +171,102 @@ fn default_model_matches_pytorch() {
             );
         }
     }
+}
+
+/// The mirrored warp ([`WarpPasses::Mirrored`]) is the average of two single readings, each
+/// checked against PyTorch above: the default model's flow for the photo, and its flow for
+/// the mirror images of photo and garment, mirrored back (read from the other side, its x
+/// pointing the other way); the garment is warped by that average. The warp is the same for
+/// the mirrored inputs, mirrored (the average is symmetric by construction; the generator that
+/// follows is not), and it differs from one reading.
+#[test]
+fn the_mirrored_warp_averages_the_reading_of_the_mirror_image() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = fixtures().join("default-model");
+    let device = Device::Cpu;
+    let engine = ModelFiles::from_dir(&root.join("models/default"))
+        .unwrap()
+        .load(&device, OpPath::Auto)
+        .unwrap();
+    let rgb = |name: &str| rgb_to_tensor(&load_rgb(&fixture.join(name)).unwrap(), &device).unwrap();
+    let (person, garment) = (rgb("person.png"), rgb("garment.png"));
+    let mask = mask_to_tensor(
+        &load_gray(&fixture.join("garment_mask.png")).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let mirror = |t: &Tensor| {
+        let w = t.dims()[3];
+        let reversed = Tensor::from_vec((0..w as u32).rev().collect::<Vec<u32>>(), w, &device);
+        t.index_select(&reversed.unwrap(), 3).unwrap()
+    };
+    // A flow of the mirror image, as a flow of the photo.
+    let back = |flow: &Tensor| {
+        let flow = mirror(flow);
+        let x = flow.narrow(1, 0, 1).unwrap().neg().unwrap();
+        Tensor::cat(&[&x, &flow.narrow(1, 1, 1).unwrap()], 1).unwrap()
+    };
+    let once = engine.tryon(&person, &garment, &mask).unwrap();
+    let of_mirror = engine
+        .tryon(&mirror(&person), &mirror(&garment), &mirror(&mask))
+        .unwrap();
+    let expected = ((&once.last_flow + back(&of_mirror.last_flow)).unwrap() * 0.5).unwrap();
+    let both = engine
+        .tryon_with(&person, &garment, &mask, WarpPasses::Mirrored)
+        .unwrap();
+    assert_close("mirrored flow", &both.last_flow, &expected, 1e-4, 1e-5);
+    let edge = mask
+        .gt(0.5)
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap();
+    let warped = grid_sample(
+        &garment.broadcast_mul(&edge).unwrap(),
+        &expected
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .contiguous()
+            .unwrap(),
+        Padding::Border,
+        OpPath::Auto,
+    )
+    .unwrap();
+    assert_close("mirrored warp", &both.warped_cloth, &warped, 1e-4, 1e-5);
+    // Symmetric: the mirrored inputs give the mirrored warp.
+    let of_mirror_both = engine
+        .tryon_with(
+            &mirror(&person),
+            &mirror(&garment),
+            &mirror(&mask),
+            WarpPasses::Mirrored,
+        )
+        .unwrap();
+    assert_close(
+        "mirrored inputs",
+        &back(&of_mirror_both.last_flow),
+        &both.last_flow,
+        1e-4,
+        1e-5,
+    );
+    assert_close(
+        "mirrored inputs' warp",
+        &mirror(&of_mirror_both.warped_cloth),
+        &both.warped_cloth,
+        1e-3,
+        1e-5,
+    );
+    // And a second reading moves the garment: the flows differ by a pixel somewhere.
+    let moved = (&both.last_flow - &once.last_flow)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(moved > 2.0 / 192.0, "{moved}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use image::{GrayImage, RgbImage};
 
-use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath};
+use crate::engine::{select_device_or_cpu, DeviceChoice, Engine, ModelInfo, OpPath, WarpPasses};
 use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
@@ -475,6 +475,13 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 exposure: ExposureMode::Match,
                                 keypoints: keypoints.as_deref().map(Vec::as_slice),
                                 sleeves: Sleeves::Bare,
+                                // A photo is worth the second look of the mirrored warp; a
+                                // live frame keeps its rate.
+                                warp: if job.live {
+                                    WarpPasses::Once
+                                } else {
+                                    WarpPasses::Mirrored
+                                },
                             };
                             // Live frames are new photos each time: nothing to keep.
                             if job.live {
@@ -582,6 +589,7 @@ mod tests {
                 exposure: ExposureMode::Match,
                 keypoints: None,
                 sleeves: Sleeves::Bare,
+                warp: WarpPasses::Mirrored,
             };
             (photos, matte.clone())
         };

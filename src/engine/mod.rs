@@ -40,6 +40,45 @@ pub enum EngineError {
     Candle(#[from] candle_core::Error),
 }
 
+/// How the warp module reads a person and a garment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum WarpPasses {
+    /// Once, as the official test path does.
+    #[default]
+    Once,
+    /// Also mirrored left to right, in the same batch, and the two appearance flows averaged
+    /// (the mirrored one mirrored back). On photos unlike VITON's the compact warp module can
+    /// fail in a way its mirror image does not (a garment tilted across the body, its hem
+    /// pointed), and the average holds the garment on the body; the warp module's time about
+    /// doubles.
+    Mirrored,
+}
+
+impl std::fmt::Display for WarpPasses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WarpPasses::Once => "once",
+            WarpPasses::Mirrored => "mirrored",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("warp `{0}` is not `once` or `mirrored`")]
+pub struct WarpPassesSyntax(String);
+
+impl std::str::FromStr for WarpPasses {
+    type Err = WarpPassesSyntax;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "once" => Ok(WarpPasses::Once),
+            "mirrored" => Ok(WarpPasses::Mirrored),
+            other => Err(WarpPassesSyntax(other.to_string())),
+        }
+    }
+}
+
 /// Everything one try-on produces, as (1, C, H, W) f32 tensors on the engine's device.
 #[derive(Debug, Clone)]
 pub struct TryOn {
@@ -156,7 +195,18 @@ impl Engine {
         garment: &Tensor,
         mask: &Tensor,
     ) -> Result<TryOn, EngineError> {
-        self.run(person, garment, mask, None, None)
+        self.run(person, garment, mask, WarpPasses::Once, None, None)
+    }
+
+    /// [`Engine::tryon`] with the warp module run as `passes` says.
+    pub fn tryon_with(
+        &self,
+        person: &Tensor,
+        garment: &Tensor,
+        mask: &Tensor,
+        passes: WarpPasses,
+    ) -> Result<TryOn, EngineError> {
+        self.run(person, garment, mask, passes, None, None)
     }
 
     /// A try-on that also returns the warp module's intermediates.
@@ -167,7 +217,14 @@ impl Engine {
         mask: &Tensor,
     ) -> Result<(TryOn, AfwmTrace), EngineError> {
         let mut trace = AfwmTrace::default();
-        let out = self.run(person, garment, mask, Some(&mut trace), None)?;
+        let out = self.run(
+            person,
+            garment,
+            mask,
+            WarpPasses::Once,
+            Some(&mut trace),
+            None,
+        )?;
         Ok((out, trace))
     }
 
@@ -178,9 +235,10 @@ impl Engine {
         person: &Tensor,
         garment: &Tensor,
         mask: &Tensor,
+        passes: WarpPasses,
     ) -> Result<(TryOn, StageTimes), EngineError> {
         let mut times = StageTimes::default();
-        let out = self.run(person, garment, mask, None, Some(&mut times))?;
+        let out = self.run(person, garment, mask, passes, None, Some(&mut times))?;
         Ok((out, times))
     }
 
@@ -227,10 +285,11 @@ impl Engine {
         person: &Tensor,
         garment: &Tensor,
         mask: &Tensor,
+        passes: WarpPasses,
         trace: Option<&mut AfwmTrace>,
         times: Option<&mut StageTimes>,
     ) -> Result<TryOn, EngineError> {
-        rayon::scope(|_| self.run_here(person, garment, mask, trace, times))
+        rayon::scope(|_| self.run_here(person, garment, mask, passes, trace, times))
     }
 
     fn run_here(
@@ -238,6 +297,7 @@ impl Engine {
         person: &Tensor,
         garment: &Tensor,
         mask: &Tensor,
+        passes: WarpPasses,
         trace: Option<&mut AfwmTrace>,
         mut times: Option<&mut StageTimes>,
     ) -> Result<TryOn, EngineError> {
@@ -268,7 +328,10 @@ impl Engine {
         let mut clock = Stopwatch::new(&self.device, times.is_some());
 
         let clothes = garment.broadcast_mul(&edge)?;
-        let (warped_cloth, last_flow) = self.warp.forward(&person, &clothes, trace)?;
+        let (warped_cloth, last_flow) = match passes {
+            WarpPasses::Once => self.warp.forward(&person, &clothes, trace)?,
+            WarpPasses::Mirrored => self.warp_both_ways(&person, &clothes)?,
+        };
         clock.lap(&mut times, |t| &mut t.warp)?;
 
         let warped_edge = grid_sample(
@@ -299,6 +362,33 @@ impl Engine {
             p_tryon,
         })
     }
+}
+
+impl Engine {
+    /// The warp module on the inputs and on their mirror images in one batch, the second flow
+    /// mirrored back (its x read from the other side, pointing the other way) and averaged with
+    /// the first; the garment warped by the average ([`WarpPasses::Mirrored`]).
+    fn warp_both_ways(
+        &self,
+        person: &Tensor,
+        clothes: &Tensor,
+    ) -> Result<(Tensor, Tensor), EngineError> {
+        let n = person.dims()[0];
+        let both = |t: &Tensor| Tensor::cat(&[t, &mirrored(t)?], 0);
+        let (_, flows) = self.warp.forward(&both(person)?, &both(clothes)?, None)?;
+        let back = mirrored(&flows.narrow(0, n, n)?)?;
+        let back = Tensor::cat(&[&back.narrow(1, 0, 1)?.neg()?, &back.narrow(1, 1, 1)?], 1)?;
+        let flow = ((flows.narrow(0, 0, n)? + back)? * 0.5)?;
+        let warped = grid_sample(clothes, &afwm::to_grid(&flow)?, Padding::Border, self.path)?;
+        Ok((warped, flow))
+    }
+}
+
+/// `t` (N, C, H, W) mirrored left to right.
+fn mirrored(t: &Tensor) -> candle_core::Result<Tensor> {
+    let w = t.dims()[3];
+    let reversed = Tensor::from_vec((0..w as u32).rev().collect::<Vec<u32>>(), w, t.device())?;
+    t.index_select(&reversed, 3)
 }
 
 /// Measures stages; a no-op unless asked, so normal try-ons never wait on the device.

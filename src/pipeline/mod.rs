@@ -41,8 +41,8 @@ pub use image_io::{
 };
 pub use sheet::composition_sheet;
 pub use subject::{
-    analyse_crop, crop_holds, default_background, is_native_photo, keep_photo, prepare_subject,
-    track_subject, Background, BackgroundSyntax, Subject,
+    analyse_crop, crop_holds, default_background, default_warp, is_native_photo, is_official_input,
+    keep_photo, prepare_subject, track_subject, Background, BackgroundSyntax, Subject,
 };
 pub use tryon::{
     compose_pasted, prepare_inputs, prepare_inputs_with, prepare_person, run_tryon,

@@ -10,7 +10,7 @@ use image::{GrayImage, RgbImage};
 
 use super::autoframe::{choose_crop, CropSource, Framing};
 use super::framing::Crop;
-use crate::engine::NATIVE_SIZE;
+use crate::engine::{WarpPasses, NATIVE_SIZE};
 use crate::person::{Analysis, Keypoint, PersonError, PersonModels, Region};
 
 /// What the network sees around the person.
@@ -54,18 +54,37 @@ pub fn is_native_photo(photo: &RgbImage) -> bool {
     photo.dimensions() == (NATIVE_SIZE.1 as u32, NATIVE_SIZE.0 as u32)
 }
 
-/// What the network sees around the person of `photo` dressed in `crop` when nothing is asked
-/// (the command line's default): a 192x256 photo in its whole frame is VITON's own input and
-/// is seen as it is, exactly as the official test path takes it; any other photo on VITON's
-/// background. The app replaces every photo's background, VITON's own included: its network
-/// then covers the default sample's shoulder, where with the studio's backdrop it left the old
-/// top showing.
-pub fn default_background(photo: &RgbImage, crop: Crop) -> Background {
+/// Whether the person of `photo` dressed in `crop` is VITON's own input: a 192x256 photo in
+/// its whole frame, which the command line by default runs exactly as the official test path
+/// does ([`default_background`], [`default_warp`]).
+pub fn is_official_input(photo: &RgbImage, crop: Crop) -> bool {
     let (width, height) = photo.dimensions();
-    if is_native_photo(photo) && crop == Crop::centered(width, height) {
+    is_native_photo(photo) && crop == Crop::centered(width, height)
+}
+
+/// What the network sees around the person of `photo` dressed in `crop` when nothing is asked
+/// (the command line's default): VITON's own input ([`is_official_input`]) is seen as it is;
+/// any other photo on VITON's background. The app replaces every photo's background, VITON's
+/// own included: its network then covers the default sample's shoulder, where with the
+/// studio's backdrop it left the old top showing.
+pub fn default_background(photo: &RgbImage, crop: Crop) -> Background {
+    if is_official_input(photo, crop) {
         Background::Keep
     } else {
         Background::Replace
+    }
+}
+
+/// How the warp module reads the person of `photo` dressed in `crop` when nothing is asked
+/// (the command line's default): VITON's own input ([`is_official_input`]) once; any other
+/// photo mirrored too ([`WarpPasses::Mirrored`]), which holds the garment on the body where
+/// the compact warp module alone tilts it. The app mirrors every photo and reads live frames
+/// once, for their rate.
+pub fn default_warp(photo: &RgbImage, crop: Crop) -> WarpPasses {
+    if is_official_input(photo, crop) {
+        WarpPasses::Once
+    } else {
+        WarpPasses::Mirrored
     }
 }
 

@@ -19,7 +19,7 @@ use super::image_io::{
     tensor_to_rgb, PipelineError,
 };
 use super::subject::{is_native_photo, Background};
-use crate::engine::{Engine, TryOn, NATIVE_SIZE};
+use crate::engine::{Engine, TryOn, WarpPasses, NATIVE_SIZE};
 use crate::person::Keypoint;
 use crate::resample::{resize, Filter};
 
@@ -51,6 +51,8 @@ pub struct TryOnPhotos<'a> {
     pub keypoints: Option<&'a [Keypoint]>,
     /// What becomes of such a sleeve.
     pub sleeves: Sleeves,
+    /// How the warp module reads the person and the garment.
+    pub warp: WarpPasses,
 }
 
 /// Every picture of one try-on, on the CPU.
@@ -310,7 +312,7 @@ fn run_prepared(
 ) -> Result<(TryOnImages, TryOn), PipelineError> {
     let inputs = prepare_inputs_with(photos, person_side, engine.device())?;
     let network_start = Instant::now();
-    let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+    let out = engine.tryon_with(&inputs.person, &inputs.garment, &inputs.mask, photos.warp)?;
     let result = tensor_to_rgb(&out.p_tryon)?;
     let network_time = network_start.elapsed();
     let (hires, pasted) = if photos.hires {
