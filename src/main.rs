@@ -594,7 +594,7 @@ fn batch(args: BatchArgs) -> Result<()> {
         );
         let inputs = prepare_inputs(&photos, engine.device())
             .with_context(|| format!("preparing {}", person.display()))?;
-        let out = engine.tryon(&inputs.person, &inputs.garment, &inputs.mask)?;
+        let out = engine.tryon_with(&inputs.person, &inputs.garment, &inputs.mask, photos.warp)?;
         let main = if args.pasted {
             compose_pasted(&out, &photos, &inputs)?.1
         } else {

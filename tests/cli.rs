@@ -949,7 +949,42 @@ fn a_photo_is_warped_mirrored_too_unless_it_is_vitons_own_input() {
         .filter(|(a, b)| (0..3).any(|c| a[c].abs_diff(b[c]) > 30))
         .count();
     assert!(moved > 50, "{moved} pixels of the warped garment moved");
+    let native_mirrored = run(&native, Some("mirrored"));
     assert_eq!(run(&native, None), run(&native, Some("once")));
+    assert_ne!(run(&native, None), native_mirrored);
+    // `batch` reads its pairs the same way.
+    let data = tmp.path().join("data");
+    for sub in ["image", "cloth", "cloth-mask"] {
+        std::fs::create_dir_all(data.join(sub)).unwrap();
+    }
+    std::fs::copy(&native, data.join("image/000523_0.jpg")).unwrap();
+    std::fs::copy(&garment, data.join("cloth/g.jpg")).unwrap();
+    std::fs::copy(&mask, data.join("cloth-mask/g.jpg")).unwrap();
+    let pairs = tmp.path().join("pairs.txt");
+    std::fs::write(&pairs, "000523_0.jpg g.jpg\n").unwrap();
+    let batch = |warp: Option<&str>| {
+        let out = tmp
+            .path()
+            .join(format!("batch_{}", warp.unwrap_or("default")));
+        ok(bin()
+            .arg("batch")
+            .arg("--data")
+            .arg(&data)
+            .arg("--pairs")
+            .arg(&pairs)
+            .arg("--out")
+            .arg(&out)
+            .arg("--extras")
+            .arg("--model")
+            .arg(root.join("models/default"))
+            .args(["--device", "cpu"])
+            .args(warp.map(|w| ["--warp-passes", w]).into_iter().flatten()));
+        image::open(out.join("000523_0__g_warped.png"))
+            .unwrap()
+            .to_rgb8()
+    };
+    assert_eq!(batch(Some("mirrored")), native_mirrored);
+    assert_eq!(batch(None), run(&native, Some("once")));
     let err = fails(
         bin()
             .arg("tryon")
