@@ -290,12 +290,11 @@ mod tests {
     }
 
     #[test]
-    fn by_default_only_a_viton_photo_in_its_whole_frame_is_seen_as_it_is() {
+    fn by_default_only_a_viton_photo_in_its_whole_frame_is_seen_as_it_is_and_read_once() {
         let native = RgbImage::new(192, 256);
-        assert_eq!(
-            default_background(&native, Crop::centered(192, 256)),
-            Background::Keep
-        );
+        let whole = Crop::centered(192, 256);
+        assert_eq!(default_background(&native, whole), Background::Keep);
+        assert_eq!(default_warp(&native, whole), WarpPasses::Once);
         // Framed otherwise by hand, it is a photo like any other.
         let part = Crop {
             x: 20,
@@ -304,11 +303,11 @@ mod tests {
             height: 200,
         };
         assert_eq!(default_background(&native, part), Background::Replace);
+        assert_eq!(default_warp(&native, part), WarpPasses::Mirrored);
         let photo = RgbImage::new(640, 480);
-        assert_eq!(
-            default_background(&photo, Crop::centered(640, 480)),
-            Background::Replace
-        );
+        let centre = Crop::centered(640, 480);
+        assert_eq!(default_background(&photo, centre), Background::Replace);
+        assert_eq!(default_warp(&photo, centre), WarpPasses::Mirrored);
     }
 
     #[test]
