@@ -120,7 +120,7 @@ fn reference_tryon(
     original: &RgbImage,
     garment: &RgbImage,
     garment_mask: &GrayImage,
-    (exposure, bare_arms, warp): (ExposureMode, bool, WarpPasses),
+    (exposure, sleeves, warp): (ExposureMode, Sleeves, WarpPasses),
 ) -> Result<(RgbImage, RgbImage)> {
     let subject = prepare_subject(Some(models), original, Framing::Auto, Background::Replace)?;
     let reference = run_tryon(
@@ -136,11 +136,7 @@ fn reference_tryon(
             keep_photo: false,
             exposure,
             keypoints: subject.keypoints.as_deref(),
-            sleeves: if bare_arms {
-                Sleeves::Bare
-            } else {
-                Sleeves::Keep
-            },
+            sleeves,
             warp,
         },
     )?;
@@ -210,7 +206,11 @@ fn main() -> Result<()> {
     let known_frame = args.iter().any(|a| a == "--known-frame");
     // `--no-bare-arms`: the composition without the pose, so old sleeves stay as the network
     // renders them (the chain before `pipeline::arms`), for a comparison.
-    let bare_arms = !args.iter().any(|a| a == "--no-bare-arms");
+    let sleeves = if args.iter().any(|a| a == "--no-bare-arms") {
+        Sleeves::Keep
+    } else {
+        Sleeves::Bare
+    };
     // `--exposure keep`: the photos as they are, for a comparison with exposure matching.
     let exposure: ExposureMode = flag("--exposure")
         .map(|s| s.parse())
@@ -274,7 +274,7 @@ fn main() -> Result<()> {
                 &original,
                 &garment,
                 &garment_mask,
-                (exposure, bare_arms, warp),
+                (exposure, sleeves, warp),
             )
         };
 
@@ -309,11 +309,7 @@ fn main() -> Result<()> {
                     keep_photo: false,
                     exposure,
                     keypoints: subject.keypoints.as_deref(),
-                    sleeves: if bare_arms {
-                        Sleeves::Bare
-                    } else {
-                        Sleeves::Keep
-                    },
+                    sleeves,
                     warp,
                 },
             )?;
@@ -381,11 +377,7 @@ fn main() -> Result<()> {
                 keep_photo: !known_frame && subject.keep_photo(),
                 exposure,
                 keypoints: subject.keypoints.as_deref(),
-                sleeves: if bare_arms {
-                    Sleeves::Bare
-                } else {
-                    Sleeves::Keep
-                },
+                sleeves,
                 warp,
             },
         ) {

@@ -18,8 +18,8 @@ use fitting_room::person::PersonModels;
 use fitting_room::pipeline::{
     compose_pasted, default_background, default_warp, flow_to_color, garment_mask, load_gray,
     load_rgb, mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
-    run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background, Crop,
-    CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
+    run_network, run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background,
+    Crop, CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -594,7 +594,7 @@ fn batch(args: BatchArgs) -> Result<()> {
         );
         let inputs = prepare_inputs(&photos, engine.device())
             .with_context(|| format!("preparing {}", person.display()))?;
-        let out = engine.tryon_with(&inputs.person, &inputs.garment, &inputs.mask, photos.warp)?;
+        let out = run_network(&engine, &photos, &inputs)?;
         let main = if args.pasted {
             compose_pasted(&out, &photos, &inputs)?.1
         } else {
@@ -789,12 +789,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         };
         let inputs = prepare_inputs(&photos, engine.device())?;
         let t3 = Instant::now();
-        let out = engine.tryon_with(
-            &inputs.person,
-            &inputs.garment,
-            &inputs.mask,
-            args.warp_passes,
-        )?;
+        let out = run_network(&engine, &photos, &inputs)?;
         engine.device().synchronize()?;
         let t4 = Instant::now();
         let (_, pasted) = compose_pasted(&out, &photos, &inputs)?;
@@ -812,12 +807,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
         // kept from the try-on before.
         let another_start = Instant::now();
         let inputs = prepare_inputs_with(&photos, inputs.person_side.clone(), engine.device())?;
-        let out = engine.tryon_with(
-            &inputs.person,
-            &inputs.garment,
-            &inputs.mask,
-            args.warp_passes,
-        )?;
+        let out = run_network(&engine, &photos, &inputs)?;
         engine.device().synchronize()?;
         std::hint::black_box(compose_pasted(&out, &photos, &inputs)?);
         let another = another_start.elapsed();

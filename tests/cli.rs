@@ -38,6 +38,21 @@ fn fails(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A VITON-layout folder at `data` (`image/`, `cloth/`, `cloth-mask/`) holding copies of the
+/// `persons` and of one garment with its mask, under the names given.
+fn viton_folder(data: &Path, persons: &[(&Path, &str)], garment: (&Path, &Path, &str)) -> PathBuf {
+    for sub in ["image", "cloth", "cloth-mask"] {
+        std::fs::create_dir_all(data.join(sub)).unwrap();
+    }
+    for (photo, name) in persons {
+        std::fs::copy(photo, data.join("image").join(name)).unwrap();
+    }
+    let (photo, mask, name) = garment;
+    std::fs::copy(photo, data.join("cloth").join(name)).unwrap();
+    std::fs::copy(mask, data.join("cloth-mask").join(name)).unwrap();
+    data.to_path_buf()
+}
+
 fn fixture_inputs() -> [PathBuf; 3] {
     let dir = model_fixtures();
     [
@@ -271,15 +286,12 @@ fn unwritable_output_is_an_error_and_leaves_nothing() {
 #[test]
 fn batch_writes_every_pair_with_extras() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    for sub in ["image", "cloth", "cloth-mask"] {
-        std::fs::create_dir_all(data.join(sub)).unwrap();
-    }
     let [person, garment, mask] = fixture_inputs();
-    std::fs::copy(&person, data.join("image/000001_0.png")).unwrap();
-    std::fs::copy(&person, data.join("image/000002_0.png")).unwrap();
-    std::fs::copy(&garment, data.join("cloth/000003_1.png")).unwrap();
-    std::fs::copy(&mask, data.join("cloth-mask/000003_1.png")).unwrap();
+    let data = viton_folder(
+        &tmp.path().join("data"),
+        &[(&person, "000001_0.png"), (&person, "000002_0.png")],
+        (&garment, &mask, "000003_1.png"),
+    );
     let pairs = tmp.path().join("pairs.txt");
     std::fs::write(
         &pairs,
@@ -953,13 +965,11 @@ fn a_photo_is_warped_mirrored_too_unless_it_is_vitons_own_input() {
     assert_eq!(run(&native, None), run(&native, Some("once")));
     assert_ne!(run(&native, None), native_mirrored);
     // `batch` reads its pairs the same way.
-    let data = tmp.path().join("data");
-    for sub in ["image", "cloth", "cloth-mask"] {
-        std::fs::create_dir_all(data.join(sub)).unwrap();
-    }
-    std::fs::copy(&native, data.join("image/000523_0.jpg")).unwrap();
-    std::fs::copy(&garment, data.join("cloth/g.jpg")).unwrap();
-    std::fs::copy(&mask, data.join("cloth-mask/g.jpg")).unwrap();
+    let data = viton_folder(
+        &tmp.path().join("data"),
+        &[(&native, "000523_0.jpg")],
+        (&garment, &mask, "g.jpg"),
+    );
     let pairs = tmp.path().join("pairs.txt");
     std::fs::write(&pairs, "000523_0.jpg g.jpg\n").unwrap();
     let batch = |warp: Option<&str>| {

@@ -362,9 +362,7 @@ impl Engine {
             p_tryon,
         })
     }
-}
 
-impl Engine {
     /// The warp module on the inputs and on their mirror images in one batch, the second flow
     /// mirrored back (its x read from the other side, pointing the other way) and averaged with
     /// the first; the garment warped by the average ([`WarpPasses::Mirrored`]).

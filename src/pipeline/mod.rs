@@ -45,7 +45,7 @@ pub use subject::{
     keep_photo, prepare_subject, track_subject, Background, BackgroundSyntax, Subject,
 };
 pub use tryon::{
-    compose_pasted, prepare_inputs, prepare_inputs_with, prepare_person, run_tryon,
+    compose_pasted, prepare_inputs, prepare_inputs_with, prepare_person, run_network, run_tryon,
     run_tryon_prepared, run_tryon_with_outputs, PreparedInputs, PreparedPerson, TryOnImages,
     TryOnPhotos,
 };

@@ -304,6 +304,17 @@ pub fn run_tryon_prepared(
     run_prepared(engine, photos, person_side, Instant::now()).map(|(images, _)| images)
 }
 
+/// The network on `inputs` made from `photos`, its warp module reading them as `photos` asks.
+/// The one place a prepared try-on meets the network, for the app, `tryon`, `batch` and the
+/// bench alike.
+pub fn run_network(
+    engine: &Engine,
+    photos: &TryOnPhotos,
+    inputs: &PreparedInputs,
+) -> Result<TryOn, PipelineError> {
+    Ok(engine.tryon_with(&inputs.person, &inputs.garment, &inputs.mask, photos.warp)?)
+}
+
 fn run_prepared(
     engine: &Engine,
     photos: &TryOnPhotos,
@@ -312,7 +323,7 @@ fn run_prepared(
 ) -> Result<(TryOnImages, TryOn), PipelineError> {
     let inputs = prepare_inputs_with(photos, person_side, engine.device())?;
     let network_start = Instant::now();
-    let out = engine.tryon_with(&inputs.person, &inputs.garment, &inputs.mask, photos.warp)?;
+    let out = run_network(engine, photos, &inputs)?;
     let result = tensor_to_rgb(&out.p_tryon)?;
     let network_time = network_start.elapsed();
     let (hires, pasted) = if photos.hires {
