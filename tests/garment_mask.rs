@@ -64,7 +64,7 @@ fn viton_garments_match_their_published_masks() {
         ious.push(v);
     }
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
-    // The method reaches 0.982 here.
+    // The method reaches 0.980 here (the two striped tops 0.965 and 0.969).
     assert!(mean >= 0.975, "mean IoU {mean:.4}");
 }
 
@@ -245,6 +245,38 @@ fn large_photos_get_their_edge_at_their_own_pixels() {
             far <= edge_pixels / 200,
             "{what}: {far} pixels off the edge"
         );
+    }
+}
+
+/// A T-shirt in navy and light stripes whose light stripes are the backdrop's own colour (a
+/// Breton top on white, or cut out onto a shop's flat grey): nothing but the dark stripes stands
+/// out, and each light one is a notch of backdrop cut in from the sides.
+fn breton_top(w: u32, h: u32, backdrop: [u8; 3]) -> RgbImage {
+    let shape = tshirt(w, h);
+    RgbImage::from_fn(w, h, |x, y| {
+        let stripe = ((y as f32 / h as f32 * 48.0) as u32).is_multiple_of(2);
+        if shape.get_pixel(x, y)[0] != 0 && stripe {
+            Rgb([32, 38, 74])
+        } else {
+            Rgb(backdrop)
+        }
+    })
+}
+
+#[test]
+fn light_stripes_the_backdrops_colour_are_garment() {
+    for (w, h, backdrop) in [
+        (192, 256, [255, 255, 255]),
+        (768, 1024, [255, 255, 255]),
+        (768, 1024, [246, 246, 246]),
+    ] {
+        let photo = breton_top(w, h, backdrop);
+        let mask = garment_mask(&photo).unwrap();
+        assert_binary(&mask);
+        let v = iou(&mask, &tshirt(w, h));
+        eprintln!("{w}x{h} on {backdrop:?}: IoU {v:.4}");
+        // Without the light stripes the mask is about half the shirt.
+        assert!(v >= 0.97, "{w}x{h} on {backdrop:?}: IoU {v:.4}");
     }
 }
 

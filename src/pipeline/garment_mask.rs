@@ -72,8 +72,9 @@ impl Default for MaskParams {
 /// The version of [`garment_mask`]'s method, raised whenever its masks change: masks it made
 /// and stored (a wardrobe's automatic masks) are made again by a newer one. 2: outlines drawn
 /// at the photo's own pixels ([`refine_edge`]). 3: on a flat backdrop, the narrow channels
-/// beside the sleeves are backdrop ([`without_bridged_backdrop`]).
-pub const MASK_METHOD: u32 = 3;
+/// beside the sleeves are backdrop ([`without_bridged_backdrop`]). 4: light stripes the
+/// backdrop's colour are garment ([`with_stripes_bridged`]).
+pub const MASK_METHOD: u32 = 4;
 
 /// A 0/255 mask (255 = garment), the size of `image`, of a garment photographed on a plain
 /// (white, light or uniform; flat or gently graded) background.
@@ -90,6 +91,12 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     if w == 0 || h == 0 {
         return Err(PipelineError::EmptyImage);
     }
+    masked(image, p).map(|mask| with_stripes_bridged(&mask))
+}
+
+/// [`garment_mask_with`] before the stripes are bridged.
+fn masked(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
+    let (w, h) = image.dimensions();
     let general = general_mask(image, p);
     let Some(flat) = flat_backdrop(image) else {
         return general;
@@ -1041,6 +1048,110 @@ fn main_components(mask: &GrayImage, share: f32) -> GrayImage {
     r.keep(|l| r.size[l] >= min)
 }
 
+/// A striped garment whose light stripes are the backdrop's colour (a Breton top on white)
+/// comes out of the colour rules as a stack of dark bands, the light stripes cut in from its
+/// sides as notches of backdrop. In a column crossed by several such notches, each short
+/// (under [`STRIPE_GAP`] of the garment's height) with garment above and below it, the notches
+/// are garment. Only backdrop reaching the photo's border is taken: holes the garment encloses
+/// (a neck opening, a pocket beside a sleeve) were judged by the rules before, and a column with
+/// fewer notches (a sleeve's flare, the gap under an arm) is not a stripe.
+fn with_stripes_bridged(mask: &GrayImage) -> GrayImage {
+    let (w, h) = (mask.width() as usize, mask.height() as usize);
+    let px = mask.as_raw();
+    let row_has = |y: usize| px[y * w..(y + 1) * w].iter().any(|&v| v != 0);
+    let (Some(top), Some(bottom)) = ((0..h).find(|&y| row_has(y)), (0..h).rfind(|&y| row_has(y)))
+    else {
+        return mask.clone();
+    };
+    let longest = ((((bottom - top + 1) as f64) * STRIPE_GAP).round() as usize).max(2);
+    let outside = backdrop_reaching_the_border(px, w, h);
+    // The notches of each column (runs of outside backdrop between garment pixels), found a row
+    // at a time, every column carrying its open run: where it started and whether all of it so
+    // far is outside.
+    let mut notches: Vec<Vec<(usize, usize)>> = vec![Vec::new(); w];
+    let mut open: Vec<Option<(usize, bool)>> = vec![None; w];
+    let mut seen = vec![false; w];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if px[i] != 0 {
+                if let Some((start, all_outside)) = open[x].take() {
+                    if seen[x] && all_outside && y - start <= longest {
+                        notches[x].push((start, y));
+                    }
+                }
+                seen[x] = true;
+            } else {
+                match &mut open[x] {
+                    Some((_, all_outside)) => *all_outside &= outside[i],
+                    None => open[x] = Some((y, outside[i])),
+                }
+            }
+        }
+    }
+    // A garment is striped where enough of its columns cross many notches; then every column
+    // that crosses two or more (the stripes' ends, near the sides) is bridged too.
+    let width =
+        seen.iter().rposition(|&s| s).unwrap_or(0) + 1 - seen.iter().position(|&s| s).unwrap_or(0);
+    let striped = notches.iter().filter(|n| n.len() >= 3).count();
+    if striped == 0 || (striped as f64) < (width as f64 * MIN_STRIPED_COLUMNS).max(3.0) {
+        return mask.clone();
+    }
+    let mut out = mask.clone();
+    for (x, runs) in notches.iter().enumerate().filter(|(_, r)| r.len() >= 2) {
+        for &(y0, y1) in runs {
+            for y in y0..y1 {
+                out.put_pixel(x as u32, y as u32, Luma([255]));
+            }
+        }
+    }
+    out
+}
+
+/// The 0-pixels of a `w` x `h` mask 4-connected to its border, filled span by span (a label
+/// image of a 12-megapixel mask would take four bytes a pixel).
+fn backdrop_reaching_the_border(px: &[u8], w: usize, h: usize) -> Vec<bool> {
+    let mut out = vec![false; w * h];
+    let free = |out: &[bool], i: usize| px[i] == 0 && !out[i];
+    let mut seeds: Vec<(usize, usize)> = (0..w)
+        .flat_map(|x| [(x, 0), (x, h - 1)])
+        .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)]))
+        .collect();
+    while let Some((x, y)) = seeds.pop() {
+        if !free(&out, y * w + x) {
+            continue;
+        }
+        let (mut l, mut r) = (x, x);
+        while l > 0 && free(&out, y * w + l - 1) {
+            l -= 1;
+        }
+        while r + 1 < w && free(&out, y * w + r + 1) {
+            r += 1;
+        }
+        out[y * w + l..=y * w + r].fill(true);
+        // One seed per run of free pixels in the rows above and below the span.
+        for ny in [y.wrapping_sub(1), y + 1].into_iter().filter(|&ny| ny < h) {
+            let mut xx = l;
+            while xx <= r {
+                if free(&out, ny * w + xx) {
+                    seeds.push((xx, ny));
+                    while xx <= r && free(&out, ny * w + xx) {
+                        xx += 1;
+                    }
+                } else {
+                    xx += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The longest notch a light stripe leaves, as a share of the garment's height.
+const STRIPE_GAP: f64 = 0.08;
+/// The share of the garment's columns that must cross three notches or more for stripes.
+const MIN_STRIPED_COLUMNS: f64 = 0.05;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1065,6 +1176,34 @@ mod tests {
     /// A coarse mask that reaches onto the backdrop (a staircase a few pixels out) and holds a
     /// separate speck: the outline is drawn at the garment's edge and the speck, far smaller
     /// than the garment, is dropped.
+    /// A block of garment (x 20..80, y 10..90) with notches cut in from both sides at the rows
+    /// `notched` accepts, and a hole it encloses (x 45..55, y 40..43).
+    fn notched_block(notched: impl Fn(u32) -> bool) -> GrayImage {
+        binary(100, 100, |x, y| {
+            let block = (20..80).contains(&x) && (10..90).contains(&y);
+            let notch = !(35..65).contains(&x) && notched(y);
+            let hole = (45..55).contains(&x) && (40..43).contains(&y);
+            block && !notch && !hole
+        })
+    }
+
+    #[test]
+    fn stripes_are_bridged_and_enclosed_holes_and_lone_notches_kept() {
+        // Light stripes three rows high every six rows: the notches fill, the hole stays.
+        let striped = notched_block(|y| y > 12 && y < 86 && y % 6 < 3);
+        let bridged = with_stripes_bridged(&striped);
+        let whole = notched_block(|_| false);
+        assert_eq!(bridged, whole);
+        // Two notches down each side (a sleeve's flare, a tiered hem): no stripes, as it was.
+        let tiered = notched_block(|y| (30..33).contains(&y) || (60..63).contains(&y));
+        assert_eq!(with_stripes_bridged(&tiered), tiered);
+        // Notches taller than a light stripe (a tenth of the garment's height) stay too.
+        let wide = notched_block(|y| y > 12 && y < 86 && y % 20 < 10);
+        assert_eq!(with_stripes_bridged(&wide), wide);
+        let empty = GrayImage::new(40, 40);
+        assert_eq!(with_stripes_bridged(&empty), empty);
+    }
+
     #[test]
     fn the_outline_is_drawn_at_the_edge_and_specks_are_dropped() {
         let garment = |x: u32, y: u32| (50..150).contains(&x) && (50..150).contains(&y);
