@@ -1173,9 +1173,6 @@ mod tests {
         }
     }
 
-    /// A coarse mask that reaches onto the backdrop (a staircase a few pixels out) and holds a
-    /// separate speck: the outline is drawn at the garment's edge and the speck, far smaller
-    /// than the garment, is dropped.
     /// A block of garment (x 20..80, y 10..90) with notches cut in from both sides at the rows
     /// `notched` accepts, and a hole it encloses (x 45..55, y 40..43).
     fn notched_block(notched: impl Fn(u32) -> bool) -> GrayImage {
@@ -1204,6 +1201,51 @@ mod tests {
         assert_eq!(with_stripes_bridged(&empty), empty);
     }
 
+    #[test]
+    fn stripes_are_bridged_only_across_outside_notches_on_any_mask() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut bridged_any = 0;
+        for case in 0..300 {
+            let w = 1 + rng.below(120) as u32;
+            let h = 1 + rng.below(120) as u32;
+            // Random blocks, and in half the cases rows of stripes cut through them.
+            let block = 1 + rng.below(10) as u32;
+            let seeds: Vec<bool> = (0..(w / block + 1) * (h / block + 1))
+                .map(|_| rng.below(3) != 0)
+                .collect();
+            let period = 2 + rng.below(8) as u32;
+            let striped = rng.below(2) == 0;
+            let mask = binary(w, h, |x, y| {
+                seeds[((y / block) * (w / block + 1) + x / block) as usize]
+                    && !(striped && y % period == 0)
+            });
+            let outside = touching_border(&binary(w, h, |x, y| !on(&mask, x, y)));
+            let spans = backdrop_reaching_the_border(mask.as_raw(), w as usize, h as usize);
+            assert!(
+                outside.pixels().zip(&spans).all(|(o, &s)| (o[0] != 0) == s),
+                "case {case}: the span fill differs from the labelled regions"
+            );
+            let out = with_stripes_bridged(&mask);
+            assert_eq!(out.dimensions(), (w, h), "case {case}");
+            for x in 0..w {
+                for y in 0..h {
+                    if on(&out, x, y) && !on(&mask, x, y) {
+                        bridged_any += 1;
+                        // Only outside backdrop, with the garment above and below it.
+                        assert!(on(&outside, x, y), "case {case}: ({x}, {y})");
+                        assert!((0..y).any(|yy| on(&mask, x, yy)), "case {case}");
+                        assert!((y + 1..h).any(|yy| on(&mask, x, yy)), "case {case}");
+                    }
+                    assert!(on(&out, x, y) || !on(&mask, x, y), "case {case}: lost");
+                }
+            }
+        }
+        assert!(bridged_any > 0, "no case bridged anything");
+    }
+
+    /// A coarse mask that reaches onto the backdrop (a staircase a few pixels out) and holds a
+    /// separate speck: the outline is drawn at the garment's edge and the speck, far smaller
+    /// than the garment, is dropped.
     #[test]
     fn the_outline_is_drawn_at_the_edge_and_specks_are_dropped() {
         let garment = |x: u32, y: u32| (50..150).contains(&x) && (50..150).contains(&y);
