@@ -73,7 +73,8 @@ impl Default for MaskParams {
 /// and stored (a wardrobe's automatic masks) are made again by a newer one. 2: outlines drawn
 /// at the photo's own pixels ([`refine_edge`]). 3: on a flat backdrop, the narrow channels
 /// beside the sleeves are backdrop ([`without_bridged_backdrop`]). 4: light stripes the
-/// backdrop's colour are garment ([`with_stripes_bridged`]).
+/// backdrop's colour are garment ([`with_stripes_bridged`]), and separate parts at the photo's
+/// edge are not ([`without_separate_parts_at_the_edge`]).
 pub const MASK_METHOD: u32 = 4;
 
 /// A 0/255 mask (255 = garment), the size of `image`, of a garment photographed on a plain
@@ -91,7 +92,72 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     if w == 0 || h == 0 {
         return Err(PipelineError::EmptyImage);
     }
-    masked(image, p).map(|mask| with_stripes_bridged(&mask))
+    // A separate part at the photo's edge is not the garment: a strip of padding along it (a
+    // product shot set on a white band at the bottom), a shadow or a prop cut off by the frame.
+    masked(image, p).map(|mask| with_stripes_bridged(&without_separate_parts_at_the_edge(&mask)))
+}
+
+/// The largest 8-connected part of `mask` and the others that do not touch the photo's edge
+/// (as [`without_parts_at_the_border`]), found by filling the parts span by span in a copy of
+/// the mask: a label image of a 12-megapixel mask would take four bytes a pixel.
+fn without_separate_parts_at_the_edge(mask: &GrayImage) -> GrayImage {
+    let (w, h) = (mask.width() as usize, mask.height() as usize);
+    let mut parts = mask.as_raw().clone();
+    // (size, at the edge, a pixel of it) of every part; each filled with 1 as it is found.
+    let mut found = Vec::new();
+    for i in 0..w * h {
+        if parts[i] == 255 {
+            let (size, at_edge) = fill8(&mut parts, w, h, i, 255, 1);
+            found.push((size, at_edge, i));
+        }
+    }
+    let largest = (0..found.len()).max_by_key(|&k| found[k].0);
+    let mut out = mask.clone();
+    for (k, &(_, at_edge, i)) in found.iter().enumerate() {
+        if at_edge && Some(k) != largest {
+            fill8(&mut out, w, h, i, 255, 0);
+        }
+    }
+    out
+}
+
+/// Fills the 8-connected region of `from` pixels around `start` with `to`, span by span;
+/// returns its size and whether it touches the edge of the `w` x `h` picture.
+fn fill8(px: &mut [u8], w: usize, h: usize, start: usize, from: u8, to: u8) -> (usize, bool) {
+    debug_assert_ne!(from, to);
+    let (mut size, mut at_edge) = (0, false);
+    let mut seeds = vec![(start % w, start / w)];
+    while let Some((x, y)) = seeds.pop() {
+        if px[y * w + x] != from {
+            continue;
+        }
+        let (mut l, mut r) = (x, x);
+        while l > 0 && px[y * w + l - 1] == from {
+            l -= 1;
+        }
+        while r + 1 < w && px[y * w + r + 1] == from {
+            r += 1;
+        }
+        px[y * w + l..=y * w + r].fill(to);
+        size += r - l + 1;
+        at_edge |= y == 0 || y + 1 == h || l == 0 || r + 1 == w;
+        // Diagonal neighbours count: the rows above and below are looked at one pixel wider.
+        let (x0, x1) = (l.saturating_sub(1), (r + 1).min(w - 1));
+        for ny in [y.wrapping_sub(1), y + 1].into_iter().filter(|&ny| ny < h) {
+            let mut xx = x0;
+            while xx <= x1 {
+                if px[ny * w + xx] == from {
+                    seeds.push((xx, ny));
+                    while xx <= x1 && px[ny * w + xx] == from {
+                        xx += 1;
+                    }
+                } else {
+                    xx += 1;
+                }
+            }
+        }
+    }
+    (size, at_edge)
 }
 
 /// [`garment_mask_with`] before the stripes are bridged.
@@ -1202,7 +1268,7 @@ mod tests {
     }
 
     #[test]
-    fn stripes_are_bridged_only_across_outside_notches_on_any_mask() {
+    fn stripes_are_bridged_only_across_outside_notches_and_edge_parts_found_on_any_mask() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut bridged_any = 0;
         for case in 0..300 {
@@ -1224,6 +1290,11 @@ mod tests {
             assert!(
                 outside.pixels().zip(&spans).all(|(o, &s)| (o[0] != 0) == s),
                 "case {case}: the span fill differs from the labelled regions"
+            );
+            assert_eq!(
+                without_separate_parts_at_the_edge(&mask),
+                without_parts_at_the_border(&mask),
+                "case {case}: the span fill's parts differ from the labelled regions"
             );
             let out = with_stripes_bridged(&mask);
             assert_eq!(out.dimensions(), (w, h), "case {case}");
