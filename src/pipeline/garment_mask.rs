@@ -102,12 +102,16 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
 /// the mask: a label image of a 12-megapixel mask would take four bytes a pixel.
 fn without_separate_parts_at_the_edge(mask: &GrayImage) -> GrayImage {
     let (w, h) = (mask.width() as usize, mask.height() as usize);
-    let mut parts = mask.as_raw().clone();
+    let mut parts: Vec<u8> = mask
+        .as_raw()
+        .iter()
+        .map(|&v| if v == 0 { 0 } else { 255 })
+        .collect();
     // (size, at the edge, a pixel of it) of every part; each filled with 1 as it is found.
     let mut found = Vec::new();
     for i in 0..w * h {
         if parts[i] == 255 {
-            let (size, at_edge) = fill8(&mut parts, w, h, i, 255, 1);
+            let (size, at_edge) = fill(&mut parts, (w, h), i, [255, 1], true);
             found.push((size, at_edge, i));
         }
     }
@@ -115,15 +119,22 @@ fn without_separate_parts_at_the_edge(mask: &GrayImage) -> GrayImage {
     let mut out = mask.clone();
     for (k, &(_, at_edge, i)) in found.iter().enumerate() {
         if at_edge && Some(k) != largest {
-            fill8(&mut out, w, h, i, 255, 0);
+            fill(&mut out, (w, h), i, [255, 0], true);
         }
     }
     out
 }
 
-/// Fills the 8-connected region of `from` pixels around `start` with `to`, span by span;
-/// returns its size and whether it touches the edge of the `w` x `h` picture.
-fn fill8(px: &mut [u8], w: usize, h: usize, start: usize, from: u8, to: u8) -> (usize, bool) {
+/// Fills the region of `from` pixels around `start` with `to`, span by span: 8-connected with
+/// `diagonal`, else 4-connected. Returns its size and whether it touches the edge of the `w` x
+/// `h` picture.
+fn fill(
+    px: &mut [u8],
+    (w, h): (usize, usize),
+    start: usize,
+    [from, to]: [u8; 2],
+    diagonal: bool,
+) -> (usize, bool) {
     debug_assert_ne!(from, to);
     let (mut size, mut at_edge) = (0, false);
     let mut seeds = vec![(start % w, start / w)];
@@ -141,8 +152,13 @@ fn fill8(px: &mut [u8], w: usize, h: usize, start: usize, from: u8, to: u8) -> (
         px[y * w + l..=y * w + r].fill(to);
         size += r - l + 1;
         at_edge |= y == 0 || y + 1 == h || l == 0 || r + 1 == w;
-        // Diagonal neighbours count: the rows above and below are looked at one pixel wider.
-        let (x0, x1) = (l.saturating_sub(1), (r + 1).min(w - 1));
+        // One seed per run in the rows above and below the span (a pixel wider each side where
+        // diagonal neighbours count).
+        let (x0, x1) = if diagonal {
+            (l.saturating_sub(1), (r + 1).min(w - 1))
+        } else {
+            (l, r)
+        };
         for ny in [y.wrapping_sub(1), y + 1].into_iter().filter(|&ny| ny < h) {
             let mut xx = x0;
             while xx <= x1 {
@@ -160,7 +176,7 @@ fn fill8(px: &mut [u8], w: usize, h: usize, start: usize, from: u8, to: u8) -> (
     (size, at_edge)
 }
 
-/// [`garment_mask_with`] before the stripes are bridged.
+/// [`garment_mask_with`] before its last two steps (the parts at the edge, the stripes).
 fn masked(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, PipelineError> {
     let (w, h) = image.dimensions();
     let general = general_mask(image, p);
@@ -1177,40 +1193,16 @@ fn with_stripes_bridged(mask: &GrayImage) -> GrayImage {
 /// The 0-pixels of a `w` x `h` mask 4-connected to its border, filled span by span (a label
 /// image of a 12-megapixel mask would take four bytes a pixel).
 fn backdrop_reaching_the_border(px: &[u8], w: usize, h: usize) -> Vec<bool> {
-    let mut out = vec![false; w * h];
-    let free = |out: &[bool], i: usize| px[i] == 0 && !out[i];
-    let mut seeds: Vec<(usize, usize)> = (0..w)
-        .flat_map(|x| [(x, 0), (x, h - 1)])
-        .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)]))
-        .collect();
-    while let Some((x, y)) = seeds.pop() {
-        if !free(&out, y * w + x) {
-            continue;
-        }
-        let (mut l, mut r) = (x, x);
-        while l > 0 && free(&out, y * w + l - 1) {
-            l -= 1;
-        }
-        while r + 1 < w && free(&out, y * w + r + 1) {
-            r += 1;
-        }
-        out[y * w + l..=y * w + r].fill(true);
-        // One seed per run of free pixels in the rows above and below the span.
-        for ny in [y.wrapping_sub(1), y + 1].into_iter().filter(|&ny| ny < h) {
-            let mut xx = l;
-            while xx <= r {
-                if free(&out, ny * w + xx) {
-                    seeds.push((xx, ny));
-                    while xx <= r && free(&out, ny * w + xx) {
-                        xx += 1;
-                    }
-                } else {
-                    xx += 1;
-                }
-            }
+    let mut regions: Vec<u8> = px.iter().map(|&v| if v == 0 { 0 } else { 255 }).collect();
+    let border = (0..w)
+        .flat_map(|x| [x, (h - 1) * w + x])
+        .chain((0..h).flat_map(|y| [y * w, y * w + w - 1]));
+    for i in border {
+        if regions[i] == 0 {
+            fill(&mut regions, (w, h), i, [0, 1], false);
         }
     }
-    out
+    regions.iter().map(|&v| v == 1).collect()
 }
 
 /// The longest notch a light stripe leaves, as a share of the garment's height.
