@@ -14,6 +14,9 @@
 //! - [`app`]: the desktop app.
 //! - [`batch`]: batch try-on over a pairs list, sharded across machines and resumable.
 
+#[macro_use]
+mod option_enum;
+
 pub mod app;
 pub mod atomic_file;
 pub mod batch;

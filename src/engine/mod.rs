@@ -54,30 +54,13 @@ pub enum WarpPasses {
     Mirrored,
 }
 
-impl std::fmt::Display for WarpPasses {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            WarpPasses::Once => "once",
-            WarpPasses::Mirrored => "mirrored",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("warp `{0}` is not `once` or `mirrored`")]
-pub struct WarpPassesSyntax(String);
-
-impl std::str::FromStr for WarpPasses {
-    type Err = WarpPassesSyntax;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "once" => Ok(WarpPasses::Once),
-            "mirrored" => Ok(WarpPasses::Mirrored),
-            other => Err(WarpPassesSyntax(other.to_string())),
-        }
-    }
-}
+option_enum!(
+    WarpPasses,
+    WarpPassesSyntax,
+    "warp",
+    Once = "once",
+    Mirrored = "mirrored"
+);
 
 /// Everything one try-on produces, as (1, C, H, W) f32 tensors on the engine's device.
 #[derive(Debug, Clone)]

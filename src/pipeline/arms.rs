@@ -22,30 +22,13 @@ pub enum Sleeves {
     Keep,
 }
 
-impl std::fmt::Display for Sleeves {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Sleeves::Bare => "bare",
-            Sleeves::Keep => "keep",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("sleeves `{0}` is not `bare` or `keep`")]
-pub struct SleevesSyntax(String);
-
-impl std::str::FromStr for Sleeves {
-    type Err = SleevesSyntax;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "bare" => Ok(Sleeves::Bare),
-            "keep" => Ok(Sleeves::Keep),
-            other => Err(SleevesSyntax(other.to_string())),
-        }
-    }
-}
+option_enum!(
+    Sleeves,
+    SleevesSyntax,
+    "sleeves",
+    Bare = "bare",
+    Keep = "keep"
+);
 
 /// Keypoints (BlazePose): nose, eyes, ears, mouth corners, shoulders, elbows, wrists.
 const NOSE: usize = 0;

@@ -5,9 +5,6 @@
 //! it paints, garment and rendered person, is darkened by the same gain before it joins the
 //! photo. A photo as bright as VITON's keeps a gain of exactly 1 and is untouched.
 
-use std::fmt;
-use std::str::FromStr;
-
 use image::{GrayImage, RgbImage};
 
 use super::image_io::to_byte;
@@ -23,30 +20,13 @@ pub enum ExposureMode {
     Keep,
 }
 
-impl fmt::Display for ExposureMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ExposureMode::Match => "match",
-            ExposureMode::Keep => "keep",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("exposure `{0}` is not `match` or `keep`")]
-pub struct ExposureSyntax(String);
-
-impl FromStr for ExposureMode {
-    type Err = ExposureSyntax;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "match" => Ok(ExposureMode::Match),
-            "keep" => Ok(ExposureMode::Keep),
-            other => Err(ExposureSyntax(other.to_string())),
-        }
-    }
-}
+option_enum!(
+    ExposureMode,
+    ExposureSyntax,
+    "exposure",
+    Match = "match",
+    Keep = "keep"
+);
 
 /// The linear-light luminance that the brightest 2% of a person's pixels reach in VITON's
 /// darkest photos: the 0.5% quantile over 1706 train photos (person = the parse's labels but

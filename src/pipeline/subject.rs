@@ -2,8 +2,6 @@
 //! framing chooses the crop, and the matte lets the network see the person on VITON's
 //! background. One function, [`prepare_subject`], for the command line and the app alike.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use image::{GrayImage, RgbImage};
@@ -24,30 +22,13 @@ pub enum Background {
     Keep,
 }
 
-impl fmt::Display for Background {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Background::Replace => "replace",
-            Background::Keep => "keep",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("background `{0}` is not `replace` or `keep`")]
-pub struct BackgroundSyntax(String);
-
-impl FromStr for Background {
-    type Err = BackgroundSyntax;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "replace" => Ok(Background::Replace),
-            "keep" => Ok(Background::Keep),
-            other => Err(BackgroundSyntax(other.to_string())),
-        }
-    }
-}
+option_enum!(
+    Background,
+    BackgroundSyntax,
+    "background",
+    Replace = "replace",
+    Keep = "keep"
+);
 
 /// A photo the network takes as it is: VITON's own 192x256 framing.
 pub fn is_native_photo(photo: &RgbImage) -> bool {
