@@ -53,6 +53,19 @@ fn viton_folder(data: &Path, persons: &[(&Path, &str)], garment: (&Path, &Path, 
     data.to_path_buf()
 }
 
+/// `fitting-room batch` over a VITON-layout folder and a pairs list, into `out`.
+fn batch_cmd(data: &Path, pairs: &Path, out: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.arg("batch")
+        .arg("--data")
+        .arg(data)
+        .arg("--pairs")
+        .arg(pairs)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 fn fixture_inputs() -> [PathBuf; 3] {
     let dir = model_fixtures();
     [
@@ -300,16 +313,12 @@ fn batch_writes_every_pair_with_extras() {
     .unwrap();
     let out = tmp.path().join("out");
     let model = model_fixtures().join("PFAFN");
-    ok(bin()
-        .arg("batch")
-        .arg("--data")
-        .arg(&data)
-        .arg("--pairs")
-        .arg(&pairs)
-        .arg("--out")
-        .arg(&out)
-        .arg("--extras")
-        .args(["--model", model.to_str().unwrap(), "--device", "cpu"]));
+    ok(batch_cmd(&data, &pairs, &out).arg("--extras").args([
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]));
     for stem in ["000001_0__000003_1", "000002_0__000003_1"] {
         for suffix in ["", "_warped", "_warped_mask"] {
             let path = out.join(format!("{stem}{suffix}.png"));
@@ -337,17 +346,7 @@ fn batch_writes_every_pair_with_extras() {
     )
     .unwrap();
     let out2 = tmp.path().join("out2");
-    let err = fails(
-        bin()
-            .arg("batch")
-            .arg("--data")
-            .arg(&data)
-            .arg("--pairs")
-            .arg(&pairs)
-            .arg("--out")
-            .arg(&out2)
-            .args(["--model", model.to_str().unwrap()]),
-    );
+    let err = fails(batch_cmd(&data, &pairs, &out2).args(["--model", model.to_str().unwrap()]));
     assert!(err.contains("nobody.png"), "{err}");
     assert!(out2.join("000001_0__000003_1.png").exists());
 }
@@ -976,14 +975,7 @@ fn a_photo_is_warped_mirrored_too_unless_it_is_vitons_own_input() {
         let out = tmp
             .path()
             .join(format!("batch_{}", warp.unwrap_or("default")));
-        ok(bin()
-            .arg("batch")
-            .arg("--data")
-            .arg(&data)
-            .arg("--pairs")
-            .arg(&pairs)
-            .arg("--out")
-            .arg(&out)
+        ok(batch_cmd(&data, &pairs, &out)
             .arg("--extras")
             .arg("--model")
             .arg(root.join("models/default"))

@@ -94,13 +94,13 @@ pub fn garment_mask_with(image: &RgbImage, p: &MaskParams) -> Result<GrayImage, 
     }
     // A separate part at the photo's edge is not the garment: a strip of padding along it (a
     // product shot set on a white band at the bottom), a shadow or a prop cut off by the frame.
-    masked(image, p).map(|mask| with_stripes_bridged(&without_separate_parts_at_the_edge(&mask)))
+    masked(image, p).map(|mask| with_stripes_bridged(without_separate_parts_at_the_edge(mask)))
 }
 
 /// The largest 8-connected part of `mask` and the others that do not touch the photo's edge
 /// (as [`without_parts_at_the_border`]), found by filling the parts span by span in a copy of
 /// the mask: a label image of a 12-megapixel mask would take four bytes a pixel.
-fn without_separate_parts_at_the_edge(mask: &GrayImage) -> GrayImage {
+fn without_separate_parts_at_the_edge(mut mask: GrayImage) -> GrayImage {
     let (w, h) = (mask.width() as usize, mask.height() as usize);
     let mut parts: Vec<u8> = mask
         .as_raw()
@@ -116,13 +116,12 @@ fn without_separate_parts_at_the_edge(mask: &GrayImage) -> GrayImage {
         }
     }
     let largest = (0..found.len()).max_by_key(|&k| found[k].0);
-    let mut out = mask.clone();
     for (k, &(_, at_edge, i)) in found.iter().enumerate() {
         if at_edge && Some(k) != largest {
-            fill(&mut out, (w, h), i, [255, 0], true);
+            fill(&mut mask, (w, h), i, [255, 0], true);
         }
     }
-    out
+    mask
 }
 
 /// Fills the region of `from` pixels around `start` with `to`, span by span: 8-connected with
@@ -1137,13 +1136,13 @@ fn main_components(mask: &GrayImage, share: f32) -> GrayImage {
 /// are garment. Only backdrop reaching the photo's border is taken: holes the garment encloses
 /// (a neck opening, a pocket beside a sleeve) were judged by the rules before, and a column with
 /// fewer notches (a sleeve's flare, the gap under an arm) is not a stripe.
-fn with_stripes_bridged(mask: &GrayImage) -> GrayImage {
+fn with_stripes_bridged(mut mask: GrayImage) -> GrayImage {
     let (w, h) = (mask.width() as usize, mask.height() as usize);
     let px = mask.as_raw();
     let row_has = |y: usize| px[y * w..(y + 1) * w].iter().any(|&v| v != 0);
     let (Some(top), Some(bottom)) = ((0..h).find(|&y| row_has(y)), (0..h).rfind(|&y| row_has(y)))
     else {
-        return mask.clone();
+        return mask;
     };
     let longest = ((((bottom - top + 1) as f64) * STRIPE_GAP).round() as usize).max(2);
     let outside = backdrop_reaching_the_border(px, w, h);
@@ -1177,17 +1176,16 @@ fn with_stripes_bridged(mask: &GrayImage) -> GrayImage {
         seen.iter().rposition(|&s| s).unwrap_or(0) + 1 - seen.iter().position(|&s| s).unwrap_or(0);
     let striped = notches.iter().filter(|n| n.len() >= 3).count();
     if striped == 0 || (striped as f64) < (width as f64 * MIN_STRIPED_COLUMNS).max(3.0) {
-        return mask.clone();
+        return mask;
     }
-    let mut out = mask.clone();
     for (x, runs) in notches.iter().enumerate().filter(|(_, r)| r.len() >= 2) {
         for &(y0, y1) in runs {
             for y in y0..y1 {
-                out.put_pixel(x as u32, y as u32, Luma([255]));
+                mask.put_pixel(x as u32, y as u32, Luma([255]));
             }
         }
     }
-    out
+    mask
 }
 
 /// The 0-pixels of a `w` x `h` mask 4-connected to its border, filled span by span (a label
@@ -1246,17 +1244,17 @@ mod tests {
     fn stripes_are_bridged_and_enclosed_holes_and_lone_notches_kept() {
         // Light stripes three rows high every six rows: the notches fill, the hole stays.
         let striped = notched_block(|y| y > 12 && y < 86 && y % 6 < 3);
-        let bridged = with_stripes_bridged(&striped);
+        let bridged = with_stripes_bridged(striped);
         let whole = notched_block(|_| false);
         assert_eq!(bridged, whole);
         // Two notches down each side (a sleeve's flare, a tiered hem): no stripes, as it was.
         let tiered = notched_block(|y| (30..33).contains(&y) || (60..63).contains(&y));
-        assert_eq!(with_stripes_bridged(&tiered), tiered);
+        assert_eq!(with_stripes_bridged(tiered.clone()), tiered);
         // Notches taller than a light stripe (a tenth of the garment's height) stay too.
         let wide = notched_block(|y| y > 12 && y < 86 && y % 20 < 10);
-        assert_eq!(with_stripes_bridged(&wide), wide);
+        assert_eq!(with_stripes_bridged(wide.clone()), wide);
         let empty = GrayImage::new(40, 40);
-        assert_eq!(with_stripes_bridged(&empty), empty);
+        assert_eq!(with_stripes_bridged(empty.clone()), empty);
     }
 
     #[test]
@@ -1284,11 +1282,11 @@ mod tests {
                 "case {case}: the span fill differs from the labelled regions"
             );
             assert_eq!(
-                without_separate_parts_at_the_edge(&mask),
+                without_separate_parts_at_the_edge(mask.clone()),
                 without_parts_at_the_border(&mask),
                 "case {case}: the span fill's parts differ from the labelled regions"
             );
-            let out = with_stripes_bridged(&mask);
+            let out = with_stripes_bridged(mask.clone());
             assert_eq!(out.dimensions(), (w, h), "case {case}");
             for x in 0..w {
                 for y in 0..h {
