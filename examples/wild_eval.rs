@@ -25,7 +25,9 @@
 //! `--framing-only` measures (a) alone, without the try-ons; `--known-frame` dresses the person
 //! in the known VITON frame instead of the automatic crop (the matte as usual), which shows how
 //! much of (b) and (c) framing accounts for; `--no-bare-arms` composes without the pose, so
-//! old sleeves stay as the network renders them (`pipeline::arms` left out); `--dump` writes each photo's two compared try-ons
+//! old sleeves stay as the network renders them (`pipeline::arms` left out); `--hem keep`
+//! leaves an old top below a shorter new one as the network renders it (`pipeline::hem` left
+//! out); `--dump` writes each photo's two compared try-ons
 //! (192x256) to look at; `--perturb rescale|matte|both|parse` measures (b) for one step of the
 //! composition applied alone to each original VITON photo (no set photo used): the model's own
 //! sensitivity to it.
@@ -41,7 +43,7 @@ use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
     crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
-    Crop, ExposureMode, Framing, Sleeves, TryOnPhotos, VITON_BACKGROUND,
+    Crop, ExposureMode, Framing, Hem, Sleeves, TryOnPhotos, VITON_BACKGROUND,
 };
 use fitting_room::resample::Filter;
 
@@ -120,7 +122,7 @@ fn reference_tryon(
     original: &RgbImage,
     garment: &RgbImage,
     garment_mask: &GrayImage,
-    (exposure, sleeves, warp): (ExposureMode, Sleeves, WarpPasses),
+    (exposure, sleeves, hem, warp): (ExposureMode, Sleeves, Hem, WarpPasses),
 ) -> Result<(RgbImage, RgbImage)> {
     let subject = prepare_subject(Some(models), original, Framing::Auto, Background::Replace)?;
     let reference = run_tryon(
@@ -137,6 +139,7 @@ fn reference_tryon(
             exposure,
             keypoints: subject.keypoints.as_deref(),
             sleeves,
+            hem,
             warp,
         },
     )?;
@@ -211,6 +214,12 @@ fn main() -> Result<()> {
     } else {
         Sleeves::Bare
     };
+    // `--hem keep`: an old top below a shorter new one stays as the network renders it (the
+    // chain before `pipeline::hem`), for a comparison.
+    let hem: Hem = flag("--hem")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or_default();
     // `--exposure keep`: the photos as they are, for a comparison with exposure matching.
     let exposure: ExposureMode = flag("--exposure")
         .map(|s| s.parse())
@@ -274,7 +283,7 @@ fn main() -> Result<()> {
                 &original,
                 &garment,
                 &garment_mask,
-                (exposure, sleeves, warp),
+                (exposure, sleeves, hem, warp),
             )
         };
 
@@ -310,6 +319,7 @@ fn main() -> Result<()> {
                     exposure,
                     keypoints: subject.keypoints.as_deref(),
                     sleeves,
+                    hem,
                     warp,
                 },
             )?;
@@ -378,6 +388,7 @@ fn main() -> Result<()> {
                 exposure,
                 keypoints: subject.keypoints.as_deref(),
                 sleeves,
+                hem,
                 warp,
             },
         ) {

@@ -19,7 +19,7 @@ use fitting_room::pipeline::{
     compose_pasted, default_background, default_warp, flow_to_color, garment_mask, load_gray,
     load_rgb, mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
     run_network, run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background,
-    Crop, CropSource, ExposureMode, Framing, Sleeves, Subject, TryOnPhotos,
+    Crop, CropSource, ExposureMode, Framing, Hem, Sleeves, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -179,6 +179,14 @@ struct SubjectArgs {
     /// either way.
     #[arg(long, default_value = "bare", value_name = "bare|keep")]
     sleeves: Sleeves,
+    /// An old top the new garment leaves uncovered below its hem (a long T-shirt tried in a
+    /// cropped top): `mirror` gives that band the photo's own trousers or skirt, mirrored up
+    /// from where they show, at the photo's resolution, from the pose and the matte; `keep`
+    /// leaves it as the network renders it. Where the band is not clear (the old top runs on
+    /// into a dress, an arm lies across it, the new garment is the old top's colour) it is
+    /// left to the network either way.
+    #[arg(long, default_value = "mirror", value_name = "mirror|keep")]
+    hem: Hem,
     /// How the warp module reads the person and the garment: `once`, or `mirrored` (also the
     /// mirror image of both, the two appearance flows averaged), which holds the garment on
     /// the body where one reading tilts it, at about twice the warp module's time. Unless
@@ -368,6 +376,14 @@ struct BenchArgs {
     /// paste-back into the photo, each stage's median.
     #[arg(long, value_name = "PHOTO", conflicts_with = "person_only")]
     photo: Option<PathBuf>,
+    /// With `--photo`: the garment photo to dress (its mask computed from it) instead of a
+    /// synthetic garment.
+    #[arg(long, value_name = "GARMENT", requires = "photo")]
+    garment: Option<PathBuf>,
+    /// With `--photo`: what becomes of an old top below a shorter new garment (`mirror`, as
+    /// the app does, or `keep`), to time that step.
+    #[arg(long, default_value = "mirror", value_name = "mirror|keep")]
+    hem: Hem,
     /// How the warp module reads the person and the garment (`once`, as a live frame, or
     /// `mirrored`, as a photo).
     #[arg(long, default_value = "once", value_name = "once|mirrored")]
@@ -473,6 +489,7 @@ fn photos<'a>(
         exposure: args.exposure,
         keypoints: subject.keypoints.as_deref(),
         sleeves: args.sleeves,
+        hem: args.hem,
         warp: args.warp_for(photo, subject),
     }
 }
@@ -747,14 +764,24 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
     let dir = PersonModels::find(None)?;
     let models = PersonModels::load(&dir, engine.device())?;
     let photo = load_rgb(photo_path)?;
-    let garment = RgbImage::from_fn(192, 256, |x, y| Rgb([(x + y) as u8, 90, (x * 2) as u8]));
-    let garment_mask = GrayImage::from_fn(192, 256, |x, y| {
-        Luma([if (30..162).contains(&x) && (40..220).contains(&y) {
-            255
-        } else {
-            0
-        }])
-    });
+    let (garment, garment_mask) = match &args.garment {
+        Some(path) => {
+            let garment = load_rgb(path)?;
+            let mask = garment_mask(&garment)
+                .with_context(|| format!("computing a mask for {}", path.display()))?;
+            (garment, mask)
+        }
+        None => (
+            RgbImage::from_fn(192, 256, |x, y| Rgb([(x + y) as u8, 90, (x * 2) as u8])),
+            GrayImage::from_fn(192, 256, |x, y| {
+                Luma([if (30..162).contains(&x) && (40..220).contains(&y) {
+                    255
+                } else {
+                    0
+                }])
+            }),
+        ),
+    };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut stages: [Vec<f64>; 8] = Default::default();
     let mut crop = None;
@@ -785,6 +812,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             exposure: ExposureMode::Match,
             keypoints: Some(&person.keypoints),
             sleeves: Sleeves::Bare,
+            hem: args.hem,
             warp: args.warp_passes,
         };
         let inputs = prepare_inputs(&photos, engine.device())?;

@@ -411,6 +411,50 @@ fn bench_prints_json_with_stages_and_memory() {
     assert_eq!(report["model"]["generator"]["downsamplings"], 5);
 }
 
+/// The whole chain timed on a person photo with a real garment (its mask computed), with and
+/// without the old top's band step; a garment that cannot be read is a clear error.
+#[test]
+fn bench_times_the_chain_on_a_photo_and_a_garment() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model = model_fixtures().join("PFAFN");
+    let person = root.join("assets/persons/000523_0.jpg");
+    let garment = root.join("assets/wardrobe/pastel-striped-tee.jpg");
+    let run = |garment: &Path, hem: &str| {
+        bin()
+            .args([
+                "bench",
+                "--model",
+                model.to_str().unwrap(),
+                "--device",
+                "cpu",
+            ])
+            .args(["--iters", "1", "--json", "--hem", hem, "--photo"])
+            .arg(&person)
+            .arg("--garment")
+            .arg(garment)
+            .output()
+            .unwrap()
+    };
+    for hem in ["mirror", "keep"] {
+        let out = run(&garment, hem);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for stage in ["person_models", "tryon", "paste_back"] {
+            assert!(
+                report["stages_ms"][stage].as_f64().unwrap() > 0.0,
+                "{stage}"
+            );
+        }
+    }
+    let missing = run(&root.join("no-such-garment.jpg"), "mirror");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-garment.jpg"));
+}
+
 #[test]
 fn bench_batches_try_ons_and_reports_their_rate() {
     let model = model_fixtures().join("PFAFN");

@@ -32,6 +32,7 @@ fn plain<'a>(
         seams: [false; 4],
         keypoints: None,
         bare_arms: true,
+        mirror_hem: true,
     }
 }
 
@@ -533,7 +534,7 @@ fn a_dark_background_gets_no_light_halo_around_the_person() {
 #[test]
 fn a_person_side_made_once_serves_another_garment_exactly() {
     use fitting_room::pipeline::{
-        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, Sleeves, TryOnPhotos,
+        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, Hem, Sleeves, TryOnPhotos,
     };
     let (engine, person, garment, mask) = fixture_model_and_photos();
     let (flipped, flipped_mask) = (
@@ -570,6 +571,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         exposure: ExposureMode::Match,
         keypoints: None,
         sleeves: Sleeves::Bare,
+        hem: Hem::Mirror,
         warp: WarpPasses::Once,
     };
     let side = std::sync::Arc::new(prepare_person(&first).unwrap());
@@ -715,4 +717,129 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
     }
     // And the new top is pasted.
     assert_eq!(*composed.image.get_pixel(3 * 96, 3 * 120), red);
+}
+
+/// A person in a long black top and striped trousers dressed in a shorter new top: the network
+/// smears the uncovered band of the old top pink. The band takes the photo's own trousers
+/// mirrored up from their top edge, pixel for pixel at full resolution; asked to keep it
+/// (`Hem::Keep`), the network's smear stays. Everything outside the person is the photo's.
+#[test]
+fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
+    use candle_core::Tensor;
+    use fitting_room::person::Keypoint;
+    use fitting_room::pipeline::frame_person;
+    let (h, w) = (256usize, 192usize);
+    let k = 2u32;
+    let device = Device::Cpu;
+    // In 192x256 pixels: the torso spans columns 60-131 from row 50, the old top ends at row
+    // 180 and the new one at row 160.
+    let torso = |x: u32, y: u32| (60..132).contains(&x) && y >= 50;
+    let photo = RgbImage::from_fn(192 * k, 256 * k, |x, y| {
+        let (lx, ly) = (x / k, y / k);
+        if !torso(lx, ly) {
+            Rgb([235, 235, 235])
+        } else if ly < 180 {
+            Rgb([20, 20, 25])
+        } else {
+            // Trousers with a stripe every 12 rows, so a mirror is told from a copy.
+            Rgb([60, if (y / 6) % 2 == 0 { 90 } else { 120 }, 160])
+        }
+    });
+    let matte_full = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        Luma([if torso(x / k, y / k) { 255 } else { 0 }])
+    });
+    let crop = Crop {
+        x: 0,
+        y: 0,
+        width: photo.width(),
+        height: photo.height(),
+    };
+    let seen = frame_person(&photo, Some(&matte_full), crop).unwrap();
+    let matte = GrayImage::from_fn(192, 256, |x, y| Luma([if torso(x, y) { 255 } else { 0 }]));
+    let garment_rows = |x: u32, y: u32| torso(x, y) && (55..=160).contains(&y);
+    let plane = |f: &dyn Fn(u32, u32) -> f32| {
+        let data: Vec<f32> = (0..h * w)
+            .map(|i| f((i % w) as u32, (i / w) as u32))
+            .collect();
+        Tensor::from_vec(data, (1, 1, h, w), &device).unwrap()
+    };
+    let edge = plane(&|x, y| if garment_rows(x, y) { 1.0 } else { 0.0 });
+    // The network: the new garment's colour on it, a pink smear in the band, the rest as seen.
+    let rendered = RgbImage::from_fn(192, 256, |x, y| {
+        if torso(x, y) && (161..182).contains(&y) {
+            Rgb([210, 160, 150])
+        } else {
+            *seen.get_pixel(x, y)
+        }
+    });
+    let rendered = rgb_to_tensor(&rendered, &device).unwrap();
+    let red = RgbImage::from_pixel(192, 256, Rgb([200, 30, 40]));
+    let out = fitting_room::engine::TryOn {
+        warped_cloth: rgb_to_tensor(&red, &device).unwrap(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: edge.clone(),
+        p_rendered: rendered.clone(),
+        m_composite: edge,
+        p_tryon: rendered,
+    };
+    let garment = RgbImage::from_pixel(photo.width(), photo.height(), Rgb([200, 30, 40]));
+    let garment_mask = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        Luma([if garment_rows(x / k, y / k) { 255 } else { 0 }])
+    });
+    let point = |x: f32, y: f32| Keypoint {
+        x,
+        y,
+        z: 0.0,
+        visibility: 0.99,
+        presence: 0.99,
+    };
+    let mut pose = vec![point(f32::NAN, f32::NAN); 33];
+    for (i, (x, y)) in [
+        (11, (126.0, 60.0)),
+        (12, (66.0, 60.0)),
+        (13, (150.0, 110.0)),
+        (14, (42.0, 110.0)),
+        (15, (160.0, 150.0)),
+        (16, (32.0, 150.0)),
+        (23, (114.0, 170.0)),
+        (24, (78.0, 170.0)),
+    ] {
+        pose[i] = point(x, y);
+    }
+    let compose = |mirror_hem: bool| {
+        compose_hires(
+            &out,
+            &HiresInputs {
+                person_matte: Some(&matte),
+                keypoints: Some(&pose),
+                mirror_hem,
+                ..plain(&photo, &seen, &garment, &garment_mask)
+            },
+        )
+        .unwrap()
+        .image
+    };
+    let dressed = compose(true);
+    let smeared = compose(false);
+    let (x, band) = (96 * k, (163 * k)..(179 * k));
+    for y in band.clone() {
+        let p = dressed.get_pixel(x, y);
+        // A trouser pixel of the photo, from below the old top's end, mirrored.
+        let from = 2 * 181 * k - y - 1;
+        assert_eq!(p, photo.get_pixel(x, from), "row {y}");
+        assert!(p[2] == 160 && p[0] == 60, "row {y}: {p:?}");
+        assert_eq!(smeared.get_pixel(x, y), &Rgb([210, 160, 150]), "row {y}");
+    }
+    // The stripes run on mirrored: the band is not one colour.
+    let greens: std::collections::BTreeSet<u8> = band.map(|y| dressed.get_pixel(x, y)[1]).collect();
+    assert_eq!(greens.len(), 2);
+    // The trousers below and the background are the photo's.
+    for y in 185 * k..256 * k {
+        assert_eq!(dressed.get_pixel(x, y), photo.get_pixel(x, y));
+    }
+    for (px, py, p) in dressed.enumerate_pixels() {
+        if !(56..136).contains(&(px / k)) || py / k < 46 {
+            assert_eq!(p, photo.get_pixel(px, py), "({px},{py})");
+        }
+    }
 }

@@ -18,7 +18,8 @@ use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
     analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
-    CropSource, ExposureMode, Framing, PreparedPerson, Sleeves, Subject, TryOnImages, TryOnPhotos,
+    CropSource, ExposureMode, Framing, Hem, PreparedPerson, Sleeves, Subject, TryOnImages,
+    TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
 
@@ -475,6 +476,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 exposure: ExposureMode::Match,
                                 keypoints: keypoints.as_deref().map(Vec::as_slice),
                                 sleeves: Sleeves::Bare,
+                                hem: Hem::Mirror,
                                 // A photo is worth the second look of the mirrored warp; a
                                 // live frame keeps its rate.
                                 warp: if job.live {
@@ -589,6 +591,7 @@ mod tests {
                 exposure: ExposureMode::Match,
                 keypoints: None,
                 sleeves: Sleeves::Bare,
+                hem: Hem::Mirror,
                 warp: WarpPasses::Mirrored,
             };
             (photos, matte.clone())

@@ -165,7 +165,7 @@ pub(super) fn long_sleeved(mask: &GrayImage) -> bool {
 }
 
 /// A colour in YCbCr (JPEG's), from 0-255 RGB.
-fn ycbcr([r, g, b]: [f32; 3]) -> [f32; 3] {
+pub(super) fn ycbcr([r, g, b]: [f32; 3]) -> [f32; 3] {
     [
         0.299 * r + 0.587 * g + 0.114 * b,
         -0.168_736 * r - 0.331_264 * g + 0.5 * b,
@@ -175,7 +175,7 @@ fn ycbcr([r, g, b]: [f32; 3]) -> [f32; 3] {
 
 /// The person's skin as the face shows it.
 #[derive(Debug, Clone, Copy)]
-struct Skin {
+pub(super) struct Skin {
     rgb: [f32; 3],
     ycc: [f32; 3],
 }
@@ -191,7 +191,7 @@ impl Skin {
         })
     }
 
-    fn matches(&self, rgb: [f32; 3]) -> bool {
+    pub(super) fn matches(&self, rgb: [f32; 3]) -> bool {
         let [y, cb, cr] = ycbcr(rgb);
         let share = y / self.ycc[0].max(1.0);
         if !(SKIN_DARKEST..=SKIN_BRIGHTEST).contains(&share) {
@@ -208,7 +208,7 @@ fn mean_difference(a: [f32; 3], b: [f32; 3]) -> f32 {
 }
 
 /// The three planes' colour at pixel `i`, in 0-255.
-fn rgb_at(planes: &[Plane], i: usize) -> [f32; 3] {
+pub(super) fn rgb_at(planes: &[Plane], i: usize) -> [f32; 3] {
     [0, 1, 2].map(|c| (planes[c].data[i] + 1.0) * 127.5)
 }
 
@@ -247,7 +247,7 @@ fn median_around(
 }
 
 /// The per-channel median of `colours`; `None` when there are none.
-fn median_colour(colours: &[[f32; 3]]) -> Option<[f32; 3]> {
+pub(super) fn median_colour(colours: &[[f32; 3]]) -> Option<[f32; 3]> {
     if colours.is_empty() {
         return None;
     }
@@ -259,7 +259,7 @@ fn median_colour(colours: &[[f32; 3]]) -> Option<[f32; 3]> {
 }
 
 /// Where keypoint `i` is, when it is visible enough to go by.
-fn joint(keypoints: &[Keypoint], i: usize) -> Option<(f32, f32)> {
+pub(super) fn joint(keypoints: &[Keypoint], i: usize) -> Option<(f32, f32)> {
     keypoints
         .get(i)
         .filter(|k| k.visibility >= MIN_VISIBILITY && k.x.is_finite() && k.y.is_finite())
@@ -461,6 +461,20 @@ impl Arms {
         })
     }
 
+    /// The old top's colour at the chest (0-255); `None` where the chest shows no clear colour.
+    pub(super) fn top(&self) -> Option<[f32; 3]> {
+        self.top
+    }
+
+    /// The pixels of a `w` x `h` grid on the arms: within `reach` arm radii of a bone.
+    pub(super) fn on_arms(&self, w: usize, h: usize, reach: f32) -> Vec<bool> {
+        let mut on = vec![false; w * h];
+        for &(i, n, _) in &self.area {
+            on[i] = n.reach <= reach;
+        }
+        on
+    }
+
     /// Where an old sleeve may lie around the arms, in what the network saw (`seen`): within a
     /// sleeve's outline of a bone, not past the shoulders, in the old top's colour. There the
     /// network rightly repaints what the photo shows (a sleeve it uncovers, bared or left to
@@ -478,6 +492,23 @@ impl Arms {
         }
         beside
     }
+}
+
+/// The person's skin as the face shows it: the nose, and between it and the eyes and mouth
+/// corners (cheeks); `None` without a nose or where that is not skin (a phone held before it).
+pub(super) fn face_skin(
+    seen: &[Plane; 3],
+    matte: &GrayImage,
+    keypoints: &[Keypoint],
+) -> Option<Skin> {
+    let nose = joint(keypoints, NOSE)?;
+    let mut face = vec![nose];
+    for i in EYES.into_iter().chain(MOUTH) {
+        if let Some(p) = joint(keypoints, i) {
+            face.push(((p.0 + nose.0) / 2.0, (p.1 + nose.1) / 2.0));
+        }
+    }
+    median_around(seen, matte, &face, |_| true).and_then(Skin::new)
 }
 
 /// Paints the old sleeves the new garment leaves uncovered as bare arms. `rendered` (the
@@ -500,17 +531,10 @@ pub(super) fn bare_uncovered_arms(
     }
     let (bones, top) = (&arms.bones, arms.top);
     let visible = |i: usize| joint(keypoints, i);
-    // The skin: the nose, and between it and the eyes and mouth corners (cheeks).
-    let Some(nose) = visible(NOSE) else {
+    let Some(skin) = face_skin(seen, matte, keypoints) else {
         return 0;
     };
-    let mut face = vec![nose];
-    for i in EYES.into_iter().chain(MOUTH) {
-        if let Some(p) = visible(i) {
-            face.push(((p.0 + nose.0) / 2.0, (p.1 + nose.1) / 2.0));
-        }
-    }
-    let Some(skin) = median_around(seen, matte, &face, |_| true).and_then(Skin::new) else {
+    let Some(nose) = visible(NOSE) else {
         return 0;
     };
     // The hands, where they show: arms are often lit and tanned more like the hands than the

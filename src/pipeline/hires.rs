@@ -289,6 +289,10 @@ pub struct HiresInputs<'a> {
     /// ([`super::arms::Arms::beside`]) and, with the matte and `bare_arms`, the old sleeves the
     /// new garment leaves uncovered become bare arms ([`super::arms`]).
     pub keypoints: Option<&'a [Keypoint]>,
+    /// Whether an old top the new garment leaves uncovered below its hem takes the photo's
+    /// lower garment, mirrored up from its top edge ([`super::hem`]; `Hem::Mirror`), with the
+    /// pose and the matte.
+    pub mirror_hem: bool,
     /// Whether those sleeves are bared (`Sleeves::Bare`, and a garment without long sleeves of
     /// its own).
     pub bare_arms: bool,
@@ -935,6 +939,17 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             keypoints,
         );
     }
+    // The old top below a shorter new garment: the photo's lower garment, mirrored up. The
+    // hem is where the garment shows (the network's composition), not its warped mask.
+    let band = arms
+        .as_ref()
+        .filter(|_| inputs.mirror_hem)
+        .and_then(|(arms, keypoints, matte)| {
+            super::hem::band_below_hem(&seen, matte, &composite, &cloth, keypoints, arms)
+        });
+    if let Some(band) = &band {
+        log::debug!("old top below the new hem: {} pixels mirrored", band.pixels);
+    }
     fade_towards_seams(&mut change, inputs.seams);
     // Where the rendered person is used, the photo's background in place of VITON's.
     if let Some((plate, matte)) = &plate {
@@ -1013,9 +1028,21 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     // source columns and weight are found once, and each output row first blends its two source
     // rows of every plane (what `Plane::sample` computes, without its per-pixel clamping).
     let columns: Vec<(usize, usize, f32)> = (0..w).map(|x| taps(x, sx, lw)).collect();
+    // The band's mirror axis at each output column, in 192x256 rows.
+    let no_band = Plane::new(lw, lh);
+    let (band_weight, band_axis) = match &band {
+        Some(band) => (
+            &band.weight,
+            columns
+                .iter()
+                .map(|&(x0, x1, fx)| band.axis[x0] + (band.axis[x1] - band.axis[x0]) * fx)
+                .collect(),
+        ),
+        None => (&no_band, Vec::new()),
+    };
     // Planes read per row, in this order: the composition's sigmoid part, the person's change,
-    // the flow's x and y, the rendered person's three channels.
-    let low_planes: [&Plane; 7] = [
+    // the flow's x and y, the rendered person's three channels, the band's weight.
+    let low_planes: [&Plane; 8] = [
         &sigmoid,
         &change,
         &grid[0],
@@ -1023,6 +1050,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         &rendered[0],
         &rendered[1],
         &rendered[2],
+        band_weight,
     ];
     let own_pixels = person.as_raw();
 
@@ -1033,7 +1061,7 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         .zip(alpha.par_chunks_mut(w))
         .enumerate()
         .for_each_init(
-            || vec![0f32; 7 * lw],
+            || vec![0f32; 8 * lw],
             |rows, (y, (row, alpha_row))| {
                 let own_row = &own_pixels[3 * w * y..3 * w * (y + 1)];
                 row.copy_from_slice(own_row);
@@ -1055,7 +1083,8 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
                 for x in rx0..rx1 {
                     let sig = line(0, x);
                     let ch = line(1, x);
-                    if sig == 0.0 && ch == 0.0 {
+                    let mirrored = line(7, x);
+                    if sig == 0.0 && ch == 0.0 && mirrored == 0.0 {
                         // Nothing new: the photo's pixel, already copied, alpha 0.
                         continue;
                     }
@@ -1074,16 +1103,28 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
                         (sig * edge, cloth)
                     };
                     // The photo's share of the pixel.
-                    let own = (1.0 - m) * (1.0 - ch);
+                    let own = (1.0 - m) * (1.0 - ch) * (1.0 - mirrored);
                     let a = level((1.0 - own) * 255.0);
                     alpha_row[x] = a;
                     if a == 0 {
                         // Where nothing is new: exactly the photo's pixel, no trip through floats.
                         continue;
                     }
+                    // The photo's pixel that the band mirrors here (this one below the axis).
+                    let mirror_at = if mirrored > 0.0 {
+                        let src = super::hem::Band::source_row(band_axis[x], y, h, lh);
+                        3 * (w * src + x)
+                    } else {
+                        3 * (w * y + x)
+                    };
                     for c in 0..3 {
                         let photo = f32::from(own_row[3 * x + c]) / 127.5 - 1.0;
-                        let v = m * cloth[c] + (1.0 - m) * ch * line(4 + c, x) + own * photo;
+                        let mut under = ch * line(4 + c, x) + (1.0 - ch) * photo;
+                        if mirrored > 0.0 {
+                            let m_px = f32::from(own_pixels[mirror_at + c]) / 127.5 - 1.0;
+                            under = mirrored * m_px + (1.0 - mirrored) * under;
+                        }
+                        let v = m * cloth[c] + (1.0 - m) * under;
                         row[3 * x + c] = level((v + 1.0) * 127.5);
                     }
                 }

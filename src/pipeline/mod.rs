@@ -8,6 +8,7 @@ mod flow_color;
 mod framing;
 mod garment_frame;
 mod garment_mask;
+mod hem;
 mod hires;
 mod image_io;
 mod sheet;
@@ -31,6 +32,7 @@ pub use garment_frame::{
     frame_garment, garment_placement, VITON_GARMENT_MAX_HEIGHT, VITON_GARMENT_WIDTH,
 };
 pub use garment_mask::{garment_mask, garment_mask_with, MaskParams, MASK_METHOD};
+pub use hem::{Hem, HemSyntax};
 pub use hires::{
     compose_hires, composition_size, paste_back, Hires, HiresInputs, MAX_HIRES_HEIGHT,
 };

@@ -11,6 +11,7 @@ use super::arms::Sleeves;
 use super::exposure::{Exposure, ExposureMode};
 use super::framing::{crop_pixels, crop_plane, native_view, Crop, VITON_BACKGROUND};
 use super::garment_frame::frame_garment;
+use super::hem::Hem;
 use super::hires::{
     compose_hires, composition_size, downscaled_to_cap, paste_back, Hires, HiresInputs,
 };
@@ -51,6 +52,9 @@ pub struct TryOnPhotos<'a> {
     pub keypoints: Option<&'a [Keypoint]>,
     /// What becomes of such a sleeve.
     pub sleeves: Sleeves,
+    /// What becomes of an old top the new garment leaves uncovered below its hem (with the
+    /// pose).
+    pub hem: Hem,
     /// How the warp module reads the person and the garment.
     pub warp: WarpPasses,
 }
@@ -273,6 +277,7 @@ pub fn compose_pasted(
                 .seams(photos.photo.width(), photos.photo.height()),
             keypoints: keypoints.as_deref(),
             bare_arms: photos.sleeves == Sleeves::Bare && !inputs.long_sleeved,
+            mirror_hem: photos.hem == Hem::Mirror,
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
