@@ -6,7 +6,7 @@
 //! mirrored upwards at its top edge, at the photo's full resolution ([`super::hires`]).
 //!
 //! Found at the network's 192x256 from the pose, the matte, the old top's colour at the chest
-//! and the warped garment's mask; wherever a column is not clearly such a band (the old top
+//! and where the network's composition shows the new garment; wherever a column is not clearly such a band (the old top
 //! runs on into a dress, an arm or a hand lies across it, nothing below it to mirror), it is left
 //! to the network.
 
@@ -191,7 +191,7 @@ pub(super) fn band_below_hem(
     if torso < 16.0 || hips.1 - shoulders.1 < 0.7 * torso {
         return None;
     }
-    let max_band = (MAX_BAND * torso).round() as usize;
+    let max_band = ((MAX_BAND * torso).round() as usize).min(h);
     let mut on_arm = arms.on_arms(w, h, ARM_REACH);
     on_hands(
         &mut on_arm,
@@ -245,11 +245,11 @@ pub(super) fn band_below_hem(
         else {
             continue;
         };
-        // Down from the hem while the old top goes on; it must end in something else on the
-        // person (a colour change), not at the person's outline, an arm or the photo's edge.
         if (hem + 1..(hem + 3).min(h)).any(|y| person(y * w + x) && like_top(y * w + x)) {
             showing += 1;
         }
+        // Down from the hem while the old top goes on; it must end in something else on the
+        // person (a colour change), not at the person's outline, an arm or the photo's edge.
         let mut end = hem + 1;
         let mut misses = 0;
         let mut closed = false;
@@ -623,6 +623,48 @@ mod tests {
         assert!(band(&s).is_none());
         s.keypoints[0].visibility = 0.0;
         assert_eq!(band(&s).expect("a band").axis[96], 171.0);
+    }
+
+    /// Poses as a model can give them (joints anywhere in and far outside the frame, on top of
+    /// each other, not numbers at all): the step never panics, and what it finds is a band of
+    /// weights in [0, 1] with finite axes inside the frame.
+    #[test]
+    fn any_pose_at_all_gives_a_valid_band_or_none() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f32 / (1u64 << 53) as f32
+        };
+        let mut found = 0;
+        for round in 0..300 {
+            let mut s = scene(180, 160, H);
+            for k in s.keypoints.iter_mut() {
+                let (a, b) = (next(), next());
+                (k.x, k.y) = match round % 4 {
+                    0 => (a * W as f32, b * H as f32),
+                    1 => ((a - 0.5) * 1e6, (b - 0.5) * 1e6),
+                    2 if a < 0.3 => (f32::NAN, f32::NEG_INFINITY),
+                    _ => (k.x + (a - 0.5) * 40.0, k.y + (b - 0.5) * 40.0),
+                };
+                k.visibility = if next() < 0.1 { 0.0 } else { 0.99 };
+            }
+            let Some(b) = band(&s) else {
+                continue;
+            };
+            found += 1;
+            assert!(b.weight.data.iter().all(|v| (0.0..=1.0).contains(v)));
+            assert!(b
+                .axis
+                .iter()
+                .all(|a| a.is_finite() && (0.0..=H as f32 + 1.0).contains(a)));
+            for y in [0, 100, H - 1] {
+                assert!(Band::source_row(b.axis[96], y, 4 * H, H) < 4 * H);
+            }
+        }
+        // Poses near the scene's own still find its band.
+        assert!(found > 10, "{found}");
     }
 
     /// Without the hips, or without a clear colour at the chest, nothing is found.
