@@ -10,13 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fitting-room"));
-    cmd.env("RUST_LOG", "warn")
-        .env_remove(fitting_room::model::MODEL_ENV);
-    cmd
-}
-
 fn checked(out: Output, want_success: bool) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
@@ -70,17 +63,11 @@ fn write_pairs(path: &Path, pairs: &[String]) {
     std::fs::write(path, pairs.join("\n") + "\n").unwrap();
 }
 
-fn batch_cmd(data: &Path, pairs: &Path, out: &Path, extra: &[&str]) -> Command {
+/// [`batch_cmd`] on the fixture model, on the CPU, with `extra` arguments.
+fn fixture_batch(data: &Path, pairs: &Path, out: &Path, extra: &[&str]) -> Command {
     let model = model_fixtures().join("PFAFN");
-    let mut cmd = bin();
-    cmd.arg("batch")
-        .arg("--data")
-        .arg(data)
-        .arg("--pairs")
-        .arg(pairs)
-        .arg("--out")
-        .arg(out)
-        .args(["--model", model.to_str().unwrap(), "--device", "cpu"])
+    let mut cmd = batch_cmd(data, pairs, out);
+    cmd.args(["--model", model.to_str().unwrap(), "--device", "cpu"])
         .args(extra);
     cmd
 }
@@ -128,7 +115,10 @@ fn shards_together_write_exactly_what_one_run_writes() {
     write_pairs(&list, &pairs);
 
     let whole = tmp.path().join("whole");
-    let stderr = checked(batch_cmd(&data, &list, &whole, &[]).output().unwrap(), true);
+    let stderr = checked(
+        fixture_batch(&data, &list, &whole, &[]).output().unwrap(),
+        true,
+    );
     assert_eq!(summary(&stderr), (pairs.len(), pairs.len(), 0, 0));
     let expected = images(&whole);
     assert_eq!(expected.len(), pairs.len());
@@ -166,7 +156,7 @@ fn shards_together_write_exactly_what_one_run_writes() {
     assert_eq!(images(&shared), expected);
 
     let err = checked(
-        batch_cmd(&data, &list, &shared, &["--shard", "3/3"])
+        fixture_batch(&data, &list, &shared, &["--shard", "3/3"])
             .output()
             .unwrap(),
         false,
@@ -184,7 +174,7 @@ fn a_killed_run_resumes_to_the_same_outputs() {
 
     let whole = tmp.path().join("whole");
     checked(
-        batch_cmd(&data, &list, &whole, &["--extras"])
+        fixture_batch(&data, &list, &whole, &["--extras"])
             .output()
             .unwrap(),
         true,
@@ -194,7 +184,7 @@ fn a_killed_run_resumes_to_the_same_outputs() {
 
     // Killed as soon as a few pairs are written.
     let out = tmp.path().join("out");
-    let mut child = batch_cmd(&data, &list, &out, &["--extras"])
+    let mut child = fixture_batch(&data, &list, &out, &["--extras"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -221,7 +211,7 @@ fn a_killed_run_resumes_to_the_same_outputs() {
     std::fs::write(out.join(victim), &bytes[..bytes.len() / 2]).unwrap();
 
     let stderr = checked(
-        batch_cmd(&data, &list, &out, &["--extras"])
+        fixture_batch(&data, &list, &out, &["--extras"])
             .output()
             .unwrap(),
         true,
@@ -245,7 +235,10 @@ fn failed_pairs_are_listed_for_a_retry() {
     let list = tmp.path().join("pairs.txt");
     write_pairs(&list, &pairs);
     let out = tmp.path().join("out");
-    let stderr = checked(batch_cmd(&data, &list, &out, &[]).output().unwrap(), false);
+    let stderr = checked(
+        fixture_batch(&data, &list, &out, &[]).output().unwrap(),
+        false,
+    );
     assert_eq!(summary(&stderr), (2, 1, 0, 1));
     let failures = out.join("failures-0-of-1.txt");
     let text = std::fs::read_to_string(&failures).unwrap();
@@ -262,7 +255,7 @@ fn failed_pairs_are_listed_for_a_retry() {
     )
     .unwrap();
     let stderr = checked(
-        batch_cmd(&data, &failures, &out, &[]).output().unwrap(),
+        fixture_batch(&data, &failures, &out, &[]).output().unwrap(),
         true,
     );
     assert_eq!(summary(&stderr), (1, 1, 0, 0));
@@ -298,7 +291,7 @@ fn pasted_results_are_whole_photos_with_their_own_background() {
     write_pairs(&list, &[format!("{photo_name} {garment_name}")]);
     let out = tmp.path().join("out");
     let stderr = checked(
-        batch_cmd(&data, &list, &out, &["--pasted"])
+        fixture_batch(&data, &list, &out, &["--pasted"])
             .output()
             .unwrap(),
         true,

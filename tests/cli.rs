@@ -7,13 +7,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fitting-room"));
-    cmd.env("RUST_LOG", "warn")
-        .env_remove(fitting_room::model::MODEL_ENV);
-    cmd
-}
-
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("the binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -51,19 +44,6 @@ fn viton_folder(data: &Path, persons: &[(&Path, &str)], garment: (&Path, &Path, 
     std::fs::copy(photo, data.join("cloth").join(name)).unwrap();
     std::fs::copy(mask, data.join("cloth-mask").join(name)).unwrap();
     data.to_path_buf()
-}
-
-/// `fitting-room batch` over a VITON-layout folder and a pairs list, into `out`.
-fn batch_cmd(data: &Path, pairs: &Path, out: &Path) -> Command {
-    let mut cmd = bin();
-    cmd.arg("batch")
-        .arg("--data")
-        .arg(data)
-        .arg("--pairs")
-        .arg(pairs)
-        .arg("--out")
-        .arg(out);
-    cmd
 }
 
 fn fixture_inputs() -> [PathBuf; 3] {

@@ -38,7 +38,7 @@ const MOUTH: [usize; 2] = [9, 10];
 /// Per side (the person's left, then right): shoulder, elbow, wrist.
 const ARMS: [[usize; 3]; 2] = [[11, 13, 15], [12, 14, 16]];
 /// Per side: wrist, pinky, index finger.
-const HANDS: [[usize; 3]; 2] = [[15, 17, 19], [16, 18, 20]];
+pub(super) const HANDS: [[usize; 3]; 2] = [[15, 17, 19], [16, 18, 20]];
 
 /// A hand's colour counts as skin when within this many levels (RGB, mean absolute) of the
 /// face's: not a glove.
@@ -797,6 +797,19 @@ pub(super) fn bare_uncovered_arms(
     count
 }
 
+/// Uniform numbers in [0, 1) from `seed` (xorshift): the same sequence on every run, for the
+/// tests that try the steps on random poses.
+#[cfg(test)]
+pub(super) fn uniform(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1084,13 +1097,7 @@ mod tests {
         // Poses as a model can give them: joints anywhere in and far outside the frame, on top
         // of each other, not numbers at all. The step never panics, paints only numbers, and
         // keeps the change a share.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f32 / (1u64 << 53) as f32
-        };
+        let mut next = uniform(0x2545_f491_4f6c_dd1d);
         let base = scene(BLACK, BLACK, None);
         let mut painted = 0;
         for round in 0..200 {

@@ -12,7 +12,7 @@
 
 use image::GrayImage;
 
-use super::arms::{face_skin, joint, median_colour, rgb_at, ycbcr, Arms};
+use super::arms::{face_skin, joint, median_colour, rgb_at, ycbcr, Arms, HANDS};
 use super::hires::Plane;
 use crate::person::Keypoint;
 
@@ -80,9 +80,6 @@ const BELOW_AXIS: usize = 2;
 
 /// Pixels within this many arm radii of an arm's bone are the arm's.
 const ARM_REACH: f32 = 1.0;
-
-/// Per side: wrist, pinky, index finger.
-const HANDS: [[usize; 3]; 2] = [[15, 17, 19], [16, 18, 20]];
 
 /// A hand's half-width as a share of the shoulder width, and how far past the knuckles (the
 /// pinky's and index finger's points) the fingers reach, as a share of the hand's length to
@@ -497,6 +494,23 @@ mod tests {
         }
     }
 
+    /// Paints rows x columns of the scene's view in colour `c` (0-255), on the person.
+    fn paint(
+        s: &mut Scene,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        c: [f32; 3],
+    ) {
+        for y in rows {
+            for x in cols.clone() {
+                for (plane, v) in s.seen.iter_mut().zip(c) {
+                    plane.data[y * W + x] = v / 127.5 - 1.0;
+                }
+                s.matte.put_pixel(x as u32, y as u32, image::Luma([255]));
+            }
+        }
+    }
+
     fn band(s: &Scene) -> Option<Band> {
         let arms = Arms::find(&s.seen, &s.matte, &s.keypoints)?;
         band_below_hem(
@@ -578,20 +592,9 @@ mod tests {
     fn a_top_like_the_faces_skin_leaves_no_band() {
         let mut s = scene(180, 160, H);
         let (top, skin) = ([235.0, 225.0, 215.0], [215.0, 200.0, 190.0]);
-        let mut paint =
-            |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, c: [f32; 3]| {
-                for y in rows {
-                    for x in cols.clone() {
-                        for (plane, v) in s.seen.iter_mut().zip(c) {
-                            plane.data[y * W + x] = v / 127.5 - 1.0;
-                        }
-                        s.matte.put_pixel(x as u32, y as u32, image::Luma([255]));
-                    }
-                }
-            };
-        paint(50..165, 60..132, top);
-        paint(165..180, 60..132, skin);
-        paint(20..48, 84..108, skin);
+        paint(&mut s, 50..165, 60..132, top);
+        paint(&mut s, 165..180, 60..132, skin);
+        paint(&mut s, 20..48, 84..108, skin);
         s.keypoints[0] = keypoint(96.0, 34.0);
         assert!(band(&s).is_none());
         s.keypoints[0].visibility = 0.0;
@@ -605,20 +608,9 @@ mod tests {
     fn bare_skin_below_the_band_is_not_mirrored() {
         let mut s = scene(180, 160, H);
         let skin = [200.0, 150.0, 120.0];
-        let mut paint =
-            |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, c: [f32; 3]| {
-                for y in rows {
-                    for x in cols.clone() {
-                        for (plane, v) in s.seen.iter_mut().zip(c) {
-                            plane.data[y * W + x] = v / 127.5 - 1.0;
-                        }
-                        s.matte.put_pixel(x as u32, y as u32, image::Luma([255]));
-                    }
-                }
-            };
-        paint(50..170, 60..132, [240.0, 240.0, 240.0]);
-        paint(170..185, 60..132, skin);
-        paint(20..48, 84..108, skin);
+        paint(&mut s, 50..170, 60..132, [240.0, 240.0, 240.0]);
+        paint(&mut s, 170..185, 60..132, skin);
+        paint(&mut s, 20..48, 84..108, skin);
         s.keypoints[0] = keypoint(96.0, 34.0);
         assert!(band(&s).is_none());
         s.keypoints[0].visibility = 0.0;
@@ -630,13 +622,7 @@ mod tests {
     /// weights in [0, 1] with finite axes inside the frame.
     #[test]
     fn any_pose_at_all_gives_a_valid_band_or_none() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f32 / (1u64 << 53) as f32
-        };
+        let mut next = crate::pipeline::arms::uniform(0x9e37_79b9_7f4a_7c15);
         let mut found = 0;
         for round in 0..300 {
             let mut s = scene(180, 160, H);

@@ -1,10 +1,32 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use candle_core::Tensor;
 use fitting_room::weights::StateDict;
+
+/// The `fitting-room` binary, quiet but for warnings, with no model chosen by the environment.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fitting-room"));
+    cmd.env("RUST_LOG", "warn")
+        .env_remove(fitting_room::model::MODEL_ENV);
+    cmd
+}
+
+/// `fitting-room batch` over a VITON-layout folder and a pairs list, into `out`.
+pub fn batch_cmd(data: &Path, pairs: &Path, out: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.arg("batch")
+        .arg("--data")
+        .arg(data)
+        .arg("--pairs")
+        .arg(pairs)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
