@@ -746,6 +746,197 @@ fn fill_from(values: &[Plane; 3], known: &Plane) -> [Plane; 3] {
     })
 }
 
+/// How deep (192x256 pixels) inside the network's garment [`beside_under_the_garment_edge`]
+/// gives what lies under it what lies beside it: past the full-resolution mask's margin (half a
+/// network pixel inside the soft low-resolution edge) and the bilinear read's reach.
+const UNDER_REACH: f32 = 2.0;
+/// Up to this warped-mask value a pixel lies outside the garment.
+const UNCOVERED: f32 = 0.02;
+/// A rendered pixel this far ([`shaded_distance`]) from both the garment's colour and what is
+/// beside begins to count as a ghost; fully at twice this.
+const GHOST_FROM: f32 = 0.1;
+
+/// How far (mean absolute difference, [-1, 1] units) `colour` lies from `other` brightened or
+/// darkened as shading does (its brightness scaled by 0.6-1.25, the best fit).
+fn shaded_distance(colour: [f32; 3], other: [f32; 3]) -> f32 {
+    let unit = |v: f32| (v + 1.0) / 2.0;
+    let (dot, norm) = (0..3).fold((0.0, 0.0), |(dot, norm), c| {
+        (
+            dot + unit(colour[c]) * unit(other[c]),
+            norm + unit(other[c]).powi(2),
+        )
+    });
+    let scale = if norm > 1e-6 {
+        (dot / norm).clamp(0.6, 1.25)
+    } else {
+        1.0
+    };
+    (0..3)
+        .map(|c| (unit(colour[c]) - scale * unit(other[c])).abs())
+        .sum::<f32>()
+        * 2.0
+        / 3.0
+}
+
+/// The garment as the network shows it, for [`beside_under_the_garment_edge`].
+struct ShownGarment<'a> {
+    /// The network's composition weight.
+    composite: &'a Plane,
+    /// The warped garment's mask.
+    edge: &'a Plane,
+    /// The warped garment.
+    cloth: &'a [Plane],
+    warped: &'a WarpedGarment,
+    exposure: Exposure,
+    /// How much of the network's soft edge stays the garment's (1 at the network's own size).
+    own_edge: f32,
+}
+
+impl ShownGarment<'_> {
+    /// The garment's own colour at pixel `i` (its outermost pixels hold the product shot's
+    /// backdrop too: the nearest one inside), in the photo's light.
+    fn colour(&self, i: usize) -> [f32; 3] {
+        let from = self
+            .warped
+            .colour_from
+            .as_ref()
+            .filter(|(d, _)| d[i].is_finite())
+            .map_or(i, |(_, nearest)| nearest[i] as usize);
+        [0, 1, 2].map(|c| self.exposure.value_to_photo(self.cloth[c].data[from]))
+    }
+}
+
+/// Under its garment the generator renders a ghost (the old garment, or a light wash) that the
+/// 192x256 composition never shows. At full resolution the garment's sharp mask ends a little
+/// inside the network's soft edge, and the ghost would show in that gap as a line along the
+/// garment (light where a dark old top was). Within [`UNDER_REACH`] of the warped garment's
+/// outline, where the network shows the garment and its rendering there is unlike both the
+/// garment and what lies beside (the generator's soft edge, a blend of the two, stays), what lies
+/// under the garment becomes what lies beside it: the composed layer of the nearest pixel
+/// outside (the rendered person where it replaces the photo, the photo elsewhere), inside the
+/// person `region` (the photo's background past it). The ring of pixels right outside is not
+/// taken from: there the rendering still blurs the ghost with what is beside, and the photo may
+/// hold an old garment a little wider than the new one. It takes what lies beside it too, and
+/// where its rendering replaced the photo in part, it replaces it twice as much.
+fn beside_under_the_garment_edge(
+    rendered: &mut [Plane],
+    change: &mut Plane,
+    garment: &ShownGarment,
+    photo: &[Plane; 3],
+    region: Option<&Plane>,
+) {
+    let ShownGarment {
+        composite,
+        edge,
+        own_edge,
+        ..
+    } = *garment;
+    let (w, h) = (composite.width, composite.height);
+    let margin = UNDER_REACH as usize + 2;
+    // Outside the warped garment, not where the network merely shows the person over it (an
+    // arm in front): what is beside there belongs to the garment's inside, not its edge.
+    // Holes in it (a white garment's mask on its white backdrop) are inside, not beside.
+    let mut covered = vec![true; w * h];
+    let mut stack: Vec<usize> = (0..w * h)
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && edge.data[i] <= UNCOVERED
+        })
+        .collect();
+    while let Some(i) = stack.pop() {
+        if !covered[i] {
+            continue;
+        }
+        covered[i] = false;
+        let (x, y) = (i % w, i / w);
+        for (ok, n) in [
+            (x > 0, i.wrapping_sub(1)),
+            (x + 1 < w, i + 1),
+            (y > 0, i.wrapping_sub(w)),
+            (y + 1 < h, i + w),
+        ] {
+            if ok && covered[n] && edge.data[n] <= UNCOVERED {
+                stack.push(n);
+            }
+        }
+    }
+    let uncovered: Vec<bool> = covered.iter().map(|&c| !c).collect();
+    let (Some((outside, _)), Some((depth, _))) = (
+        nearest_seed(&covered, w, h, margin),
+        nearest_seed(&uncovered, w, h, margin),
+    ) else {
+        return;
+    };
+    // Beside: a step (diagonal ones included) from a covered pixel.
+    let ring = |i: usize| uncovered[i] && outside[i] < 1.5;
+    let weight: Vec<f32> = (0..w * h)
+        .map(|i| {
+            if covered[i] && edge.data[i] > UNCOVERED {
+                // Only where the network shows the garment: elsewhere it renders the person.
+                let shown = (composite.data[i] / edge.data[i]).clamp(0.0, 1.0);
+                (UNDER_REACH + 1.0 - depth[i]).clamp(0.0, 1.0) * shown
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let known: Vec<bool> = (0..w * h).map(|i| uncovered[i] && !ring(i)).collect();
+    // The nearest known pixel's composed layer, smoothed over 3x3: the thin zone takes what is
+    // right beside it (an average over a wider reach would bring in what lies beyond, the
+    // trousers below a belly).
+    let Some((_, nearest)) = nearest_seed(&known, w, h, margin + 1) else {
+        return;
+    };
+    let under = |c: usize, i: usize| {
+        let ch = change.data[i];
+        ch * rendered[c].data[i] + (1.0 - ch) * photo[c].data[i]
+    };
+    let copied: [Vec<f32>; 3] =
+        [0, 1, 2].map(|c| nearest.iter().map(|&n| under(c, n as usize)).collect());
+    let beside = |c: usize, i: usize| {
+        let (x, y) = (i % w, i / w);
+        let (mut sum, mut n) = (0.0, 0.0);
+        for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+            for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                sum += copied[c][yy * w + xx];
+                n += 1.0;
+            }
+        }
+        sum / n
+    };
+    for (i, &weight) in weight.iter().enumerate() {
+        let z = if ring(i) { 1.0 } else { weight };
+        if z == 0.0 {
+            continue;
+        }
+        // Only a ghost unlike both the garment and what is beside, each as shading may darken
+        // or lighten it: the generator's soft edge, a blend of the two or the garment's shaded
+        // rim (a person in their own garment), draws the outline the network meant.
+        let beside = [0, 1, 2].map(|c| beside(c, i));
+        let own = [0, 1, 2].map(|c| rendered[c].data[i]);
+        let garment_colour = garment.colour(i);
+        let unlike = shaded_distance(own, garment_colour).min(shaded_distance(own, beside));
+        let z = z * ((unlike - GHOST_FROM) / GHOST_FROM).clamp(0.0, 1.0);
+        if z == 0.0 {
+            continue;
+        }
+        // The network's own composition there, with what is beside in place of its ghost.
+        let share = own_edge * composite.data[i];
+        for c in 0..3 {
+            let b = share * garment_colour[c] + (1.0 - share) * beside[c];
+            let r = &mut rendered[c].data[i];
+            *r += z * (b - *r);
+        }
+        let ch = &mut change.data[i];
+        if ring(i) {
+            // Half a change here is the old garment's edge half kept: a dark line.
+            *ch = (2.0 * *ch).min(1.0);
+        } else {
+            *ch = ch.max(region.map_or(z, |r| z * r.data[i]));
+        }
+    }
+}
+
 /// The composition weight's sigmoid part, `m_composite / warped_edge`, where the warped mask is
 /// solid enough for the ratio to mean something; elsewhere the nearest such value (a few pixels
 /// out). The full-resolution garment mask reaches slightly past the low-resolution one, and a
@@ -867,19 +1058,22 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     }
     let mut rendered = rendered;
     let warped = WarpedGarment::find(&warped_edge);
+    // The photo at the network's size (a linear filter is enough): the background plate is
+    // filled from it, and what lies beside the garment's edge.
+    let photo_low = crate::resample::resize(
+        inputs.person,
+        lw as u32,
+        lh as u32,
+        crate::resample::Filter::Triangle,
+    );
     let mut plate = None;
     if let Some(matte) = inputs
         .person_matte
         .filter(|m| m.dimensions() == (lw as u32, lh as u32))
     {
-        // The photo's background, to fill a smooth plate from (a linear filter is enough), in
-        // the network's light, as what it replaces.
-        let mut photo = crate::resample::resize(
-            inputs.person,
-            lw as u32,
-            lh as u32,
-            crate::resample::Filter::Triangle,
-        );
+        // The photo's background, to fill a smooth plate from, in the network's light, as what
+        // it replaces.
+        let mut photo = photo_low.clone();
         inputs.exposure.to_network(&mut photo, None);
         plate = background_plate(&rgb_planes(&photo), matte).map(|plate| (plate, matte));
         if let Some((plate, matte)) = &plate {
@@ -950,7 +1144,6 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
     if let Some(band) = &band {
         log::debug!("old top below the new hem: {} pixels mirrored", band.pixels);
     }
-    fade_towards_seams(&mut change, inputs.seams);
     // Where the rendered person is used, the photo's background in place of VITON's.
     if let Some((plate, matte)) = &plate {
         let person = Plane {
@@ -966,6 +1159,25 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
             *v = inputs.exposure.value_to_photo(*v);
         }
     }
+    let shown = ShownGarment {
+        composite: &composite,
+        edge: &warped_edge,
+        cloth: &cloth,
+        warped: &warped,
+        exposure: inputs.exposure,
+        // At the network's own size the full-resolution mask, thinner by its margin, has no
+        // finer edge to give: there the network's soft edge stays. From twice that size on,
+        // the sharp mask is the edge.
+        own_edge: (2.0 - w as f32 / lw as f32).clamp(0.0, 1.0),
+    };
+    beside_under_the_garment_edge(
+        &mut rendered,
+        &mut change,
+        &shown,
+        &rgb_planes(&photo_low),
+        region.as_ref(),
+    );
+    fade_towards_seams(&mut change, inputs.seams);
 
     // The network's mask is sigmoid(logit) * warped_edge: keep the sigmoid part at low
     // resolution and multiply by the sharp full-resolution warped mask.
@@ -1246,6 +1458,22 @@ mod tests {
 
     /// Far from the warped garment a tint the generator adds keeps the photo; beside the
     /// garment or the arms, or where the change is clear, the rendering replaces it.
+    #[test]
+    fn a_shaded_colour_is_near_and_another_hue_far() {
+        let purple = [-0.33, -0.72, -0.05];
+        // The same purple a fifth darker, as a fold shades it: near.
+        let darker = purple.map(|v: f32| (v + 1.0) * 0.8 - 1.0);
+        assert!(shaded_distance(darker, purple) < 1e-5);
+        // Darker than shading goes: the rest counts.
+        let black = purple.map(|v: f32| (v + 1.0) * 0.3 - 1.0);
+        assert!(shaded_distance(black, purple) > 0.1);
+        // The light green-grey a generator leaves under a purple garment: far from it.
+        let ghost = [0.10, 0.29, 0.18];
+        assert!(shaded_distance(ghost, purple) > 0.4);
+        // Nothing to scale (black): the plain distance.
+        assert!((shaded_distance([0.0; 3], [-1.0; 3]) - 1.0).abs() < 1e-5);
+    }
+
     #[test]
     fn away_from_the_garment_only_a_clear_change_replaces_the_photo() {
         let (w, h) = (40usize, 64usize);
