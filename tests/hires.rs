@@ -246,6 +246,21 @@ fn hires_keeps_photo_detail_where_the_person_is_unchanged_and_pastes_the_sharp_g
 /// anti-aliased edge against a white backdrop), pasted with an identity flow. No pixel along
 /// the edge may come out lighter than both the garment and the photo there (the white dotted
 /// outline), and outside the warped garment and the person nothing changes.
+/// A `width` x `height` garment mask, white where `inside` holds, with the network's view of
+/// it: the mask at 192x256 and the warped edge read from it (identity flow), in [0, 1].
+fn mask_and_edge(
+    width: u32,
+    height: u32,
+    inside: impl Fn(u32, u32) -> bool,
+) -> (GrayImage, GrayImage, Vec<f32>) {
+    let mask = GrayImage::from_fn(width, height, |x, y| {
+        Luma([if inside(x, y) { 255 } else { 0 }])
+    });
+    let low = imageops::resize(&mask, 192, 256, imageops::FilterType::Triangle);
+    let edge = low.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    (mask, low, edge)
+}
+
 #[test]
 fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
     use candle_core::Tensor;
@@ -275,11 +290,7 @@ fn garment_edges_have_no_light_outline_and_the_background_is_untouched() {
             Rgb([250, 250, 250])
         }
     });
-    let garment_mask = GrayImage::from_fn(576, 768, |x, y| {
-        Luma([if g_inside(x, y) { 255 } else { 0 }])
-    });
-    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
-    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let (garment_mask, _, edge) = mask_and_edge(576, 768, g_inside);
     let edge_t = Tensor::from_vec(edge.clone(), (1, 1, h, w), &device).unwrap();
     // The network's composition: a sigmoid part of 0.9 times the warped edge.
     let composite: Vec<f32> = edge.iter().map(|e| 0.9 * e).collect();
@@ -363,10 +374,7 @@ impl Staged {
         });
         let garment = RgbImage::from_pixel(576, 768, GARMENT_BLUE);
         let inside = |x: u32, y: u32| (150..420).contains(&x) && garment_rows.contains(&y);
-        let garment_mask =
-            GrayImage::from_fn(576, 768, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
-        let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
-        let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+        let (garment_mask, _, edge) = mask_and_edge(576, 768, inside);
         let rendered = rgb_to_tensor(&inverted, &device).unwrap();
         let out = fitting_room::engine::TryOn {
             warped_cloth: rendered.clone(),
@@ -876,11 +884,7 @@ fn staged_under(under: Rgb<u8>) -> (RgbImage, impl Fn(u32, u32) -> bool) {
             Rgb([255, 255, 255])
         }
     });
-    let garment_mask = GrayImage::from_fn(768, 1024, |x, y| {
-        Luma([if g_inside(x, y) { 255 } else { 0 }])
-    });
-    let low_mask = imageops::resize(&garment_mask, 192, 256, imageops::FilterType::Triangle);
-    let edge: Vec<f32> = low_mask.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let (garment_mask, low_mask, edge) = mask_and_edge(768, 1024, g_inside);
     let rendered = RgbImage::from_fn(192, 256, |x, y| {
         if low_mask.get_pixel(x, y)[0] > 0 {
             under
