@@ -27,7 +27,8 @@
 //! much of (b) and (c) framing accounts for; `--no-bare-arms` composes without the pose, so
 //! old sleeves stay as the network renders them (`pipeline::arms` left out); `--hem keep`
 //! leaves an old top below a shorter new one as the network renders it (`pipeline::hem` left
-//! out); `--dump` writes each photo's two compared try-ons
+//! out); `--skin keep` leaves an old top uncovered on the torso as the network paints it
+//! (`pipeline::skin` left out); `--dump` writes each photo's two compared try-ons
 //! (192x256) to look at; `--perturb rescale|matte|both|parse` measures (b) for one step of the
 //! composition applied alone to each original VITON photo (no set photo used): the model's own
 //! sensitivity to it.
@@ -43,7 +44,7 @@ use fitting_room::model::ModelFiles;
 use fitting_room::person::{Analysis, PersonModels};
 use fitting_room::pipeline::{
     crop_iou, crop_pixels, fit_crop, load_gray, load_rgb, prepare_subject, run_tryon, Background,
-    Crop, ExposureMode, Framing, Hem, Sleeves, TryOnPhotos, VITON_BACKGROUND,
+    Crop, ExposureMode, Framing, Hem, Skin, Sleeves, TryOnPhotos, VITON_BACKGROUND,
 };
 use fitting_room::resample::Filter;
 
@@ -122,7 +123,7 @@ fn reference_tryon(
     original: &RgbImage,
     garment: &RgbImage,
     garment_mask: &GrayImage,
-    (exposure, sleeves, hem, warp): (ExposureMode, Sleeves, Hem, WarpPasses),
+    (exposure, sleeves, hem, skin, warp): (ExposureMode, Sleeves, Hem, Skin, WarpPasses),
 ) -> Result<(RgbImage, RgbImage)> {
     let subject = prepare_subject(Some(models), original, Framing::Auto, Background::Replace)?;
     let reference = run_tryon(
@@ -140,6 +141,7 @@ fn reference_tryon(
             keypoints: subject.keypoints.as_deref(),
             sleeves,
             hem,
+            skin,
             warp,
         },
     )?;
@@ -220,6 +222,12 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or_default();
+    // `--skin keep`: an old top uncovered on the torso stays as the network paints it (the
+    // chain before `pipeline::skin`), for a comparison.
+    let skin: Skin = flag("--skin")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or_default();
     // `--exposure keep`: the photos as they are, for a comparison with exposure matching.
     let exposure: ExposureMode = flag("--exposure")
         .map(|s| s.parse())
@@ -283,7 +291,7 @@ fn main() -> Result<()> {
                 &original,
                 &garment,
                 &garment_mask,
-                (exposure, sleeves, hem, warp),
+                (exposure, sleeves, hem, skin, warp),
             )
         };
 
@@ -320,6 +328,7 @@ fn main() -> Result<()> {
                     keypoints: subject.keypoints.as_deref(),
                     sleeves,
                     hem,
+                    skin,
                     warp,
                 },
             )?;
@@ -389,6 +398,7 @@ fn main() -> Result<()> {
                 keypoints: subject.keypoints.as_deref(),
                 sleeves,
                 hem,
+                skin,
                 warp,
             },
         ) {

@@ -19,7 +19,7 @@ use fitting_room::pipeline::{
     compose_pasted, default_background, default_warp, flow_to_color, garment_mask, load_gray,
     load_rgb, mask_to_tensor, prepare_inputs, prepare_inputs_with, prepare_subject, rgb_to_tensor,
     run_network, run_tryon_with_outputs, save_image, tensor_to_gray, tensor_to_rgb, Background,
-    Crop, CropSource, ExposureMode, Framing, Hem, Sleeves, Subject, TryOnPhotos,
+    Crop, CropSource, ExposureMode, Framing, Hem, Skin, Sleeves, Subject, TryOnPhotos,
 };
 use fitting_room::weights::StateDict;
 
@@ -187,6 +187,15 @@ struct SubjectArgs {
     /// left to the network either way.
     #[arg(long, default_value = "mirror", value_name = "mirror|keep")]
     hem: Hem,
+    /// An old top the new garment leaves uncovered on the torso (a T-shirt tried in a
+    /// camisole: the chest above its neckline, a midriff below a cropped hem), where the
+    /// network paints skin: `own` gives that skin the colour of the person's own (the neck or
+    /// arms beside it, else the face), shaded as the network shades it, from the pose and the
+    /// matte; `keep` leaves it as the network renders it (a pale pink for every person). An
+    /// old top of a skin colour, or dark and warm (skin under a mesh), is left to the network
+    /// either way.
+    #[arg(long, default_value = "own", value_name = "own|keep")]
+    skin: Skin,
     /// How the warp module reads the person and the garment: `once`, or `mirrored` (also the
     /// mirror image of both, the two appearance flows averaged), which holds the garment on
     /// the body where one reading tilts it, at about twice the warp module's time. Unless
@@ -384,6 +393,10 @@ struct BenchArgs {
     /// the app does, or `keep`), to time that step.
     #[arg(long, default_value = "mirror", value_name = "mirror|keep")]
     hem: Hem,
+    /// With `--photo`: what becomes of an old top uncovered on the torso where the network
+    /// paints skin (`own`, as the app does, or `keep`), to time that step.
+    #[arg(long, default_value = "own", value_name = "own|keep")]
+    skin: Skin,
     /// How the warp module reads the person and the garment (`once`, as a live frame, or
     /// `mirrored`, as a photo).
     #[arg(long, default_value = "once", value_name = "once|mirrored")]
@@ -490,6 +503,7 @@ fn photos<'a>(
         keypoints: subject.keypoints.as_deref(),
         sleeves: args.sleeves,
         hem: args.hem,
+        skin: args.skin,
         warp: args.warp_for(photo, subject),
     }
 }
@@ -813,6 +827,7 @@ fn bench_chain(args: &BenchArgs, photo_path: &Path) -> Result<()> {
             keypoints: Some(&person.keypoints),
             sleeves: Sleeves::Bare,
             hem: args.hem,
+            skin: args.skin,
             warp: args.warp_passes,
         };
         let inputs = prepare_inputs(&photos, engine.device())?;

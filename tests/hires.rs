@@ -33,6 +33,7 @@ fn plain<'a>(
         keypoints: None,
         bare_arms: true,
         mirror_hem: true,
+        own_skin: true,
     }
 }
 
@@ -556,7 +557,8 @@ fn a_dark_background_gets_no_light_halo_around_the_person() {
 #[test]
 fn a_person_side_made_once_serves_another_garment_exactly() {
     use fitting_room::pipeline::{
-        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, Hem, Sleeves, TryOnPhotos,
+        prepare_person, run_tryon, run_tryon_prepared, ExposureMode, Hem, Skin, Sleeves,
+        TryOnPhotos,
     };
     let (engine, person, garment, mask) = fixture_model_and_photos();
     let (flipped, flipped_mask) = (
@@ -594,6 +596,7 @@ fn a_person_side_made_once_serves_another_garment_exactly() {
         keypoints: None,
         sleeves: Sleeves::Bare,
         hem: Hem::Mirror,
+        skin: Skin::Own,
         warp: WarpPasses::Once,
     };
     let side = std::sync::Arc::new(prepare_person(&first).unwrap());

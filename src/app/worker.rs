@@ -18,7 +18,7 @@ use crate::model::{ModelFiles, MODEL_ENV};
 use crate::person::{Analysis, Keypoint, PersonModels, Region};
 use crate::pipeline::{
     analyse_crop, prepare_person, run_tryon, run_tryon_prepared, track_subject, Background, Crop,
-    CropSource, ExposureMode, Framing, Hem, PreparedPerson, Sleeves, Subject, TryOnImages,
+    CropSource, ExposureMode, Framing, Hem, PreparedPerson, Skin, Sleeves, Subject, TryOnImages,
     TryOnPhotos,
 };
 use crate::wardrobe::GarmentRef;
@@ -477,6 +477,7 @@ fn worker_loop(mailbox: &(Mutex<Mailbox>, Condvar), events: &Sender<WorkerEvent>
                                 keypoints: keypoints.as_deref().map(Vec::as_slice),
                                 sleeves: Sleeves::Bare,
                                 hem: Hem::Mirror,
+                                skin: Skin::Own,
                                 // A photo is worth the second look of the mirrored warp; a
                                 // live frame keeps its rate.
                                 warp: if job.live {
@@ -592,6 +593,7 @@ mod tests {
                 keypoints: None,
                 sleeves: Sleeves::Bare,
                 hem: Hem::Mirror,
+                skin: Skin::Own,
                 warp: WarpPasses::Mirrored,
             };
             (photos, matte.clone())

@@ -191,6 +191,11 @@ impl Skin {
         })
     }
 
+    /// The skin's colour (0-255).
+    pub(super) fn rgb(&self) -> [f32; 3] {
+        self.rgb
+    }
+
     pub(super) fn matches(&self, rgb: [f32; 3]) -> bool {
         let [y, cb, cr] = ycbcr(rgb);
         let share = y / self.ycc[0].max(1.0);

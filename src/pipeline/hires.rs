@@ -293,6 +293,10 @@ pub struct HiresInputs<'a> {
     /// lower garment, mirrored up from its top edge ([`super::hem`]; `Hem::Mirror`), with the
     /// pose and the matte.
     pub mirror_hem: bool,
+    /// Whether an old top the new garment leaves uncovered on the torso, where the network
+    /// paints skin, takes the person's own skin colour ([`super::skin`]; `Skin::Own`), with the
+    /// pose and the matte.
+    pub own_skin: bool,
     /// Whether those sleeves are bared (`Sleeves::Bare`, and a garment without long sleeves of
     /// its own).
     pub bare_arms: bool,
@@ -1121,6 +1125,30 @@ pub fn compose_hires(out: &TryOn, inputs: &HiresInputs) -> Result<Hires, Pipelin
         for (c, r) in change.data.iter_mut().zip(&region.data) {
             *c *= r;
         }
+    }
+    // The old top become skin, in the person's own colour. Before the arms are bared: the arm
+    // rule paints what it finds of a sleeve over it.
+    if let (Some((arms, keypoints, matte)), true) = (&arms, inputs.own_skin) {
+        // The new garment's colour near each pixel (from inside its edge), in 0-255.
+        let garment: Vec<Option<[f32; 3]>> = match &warped.colour_from {
+            Some((d, nearest)) => (0..lw * lh)
+                .map(|i| {
+                    d[i].is_finite().then(|| {
+                        [0, 1, 2].map(|c| (cloth[c].data[nearest[i] as usize] + 1.0) * 127.5)
+                    })
+                })
+                .collect(),
+            None => vec![None; lw * lh],
+        };
+        let view = super::skin::TorsoView {
+            seen: &seen,
+            matte,
+            covered: &warped_edge,
+            garment: &garment,
+            keypoints,
+        };
+        let n = super::skin::own_skin_where_uncovered(arms, &view, &mut rendered, &mut change);
+        log::debug!("old top become skin: {n} pixels");
     }
     if let (Some((arms, keypoints, matte)), true) = (&arms, inputs.bare_arms) {
         super::arms::bare_uncovered_arms(

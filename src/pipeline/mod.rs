@@ -12,6 +12,7 @@ mod hem;
 mod hires;
 mod image_io;
 mod sheet;
+mod skin;
 mod subject;
 mod tryon;
 
@@ -42,6 +43,7 @@ pub use image_io::{
     IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS,
 };
 pub use sheet::composition_sheet;
+pub use skin::{Skin, SkinSyntax};
 pub use subject::{
     analyse_crop, crop_holds, default_background, default_warp, is_native_photo, is_official_input,
     keep_photo, prepare_subject, track_subject, Background, BackgroundSyntax, Subject,

@@ -19,6 +19,7 @@ use super::image_io::{
     fit_to_native, mask_to_tensor, pad_to_native_aspect, rgb_to_tensor, tensor_to_gray,
     tensor_to_rgb, PipelineError,
 };
+use super::skin::Skin;
 use super::subject::{is_native_photo, Background};
 use crate::engine::{Engine, TryOn, WarpPasses, NATIVE_SIZE};
 use crate::person::Keypoint;
@@ -55,6 +56,9 @@ pub struct TryOnPhotos<'a> {
     /// What becomes of an old top the new garment leaves uncovered below its hem (with the
     /// pose).
     pub hem: Hem,
+    /// What becomes of an old top the new garment leaves uncovered on the torso, where the
+    /// network paints skin (with the pose).
+    pub skin: Skin,
     /// How the warp module reads the person and the garment.
     pub warp: WarpPasses,
 }
@@ -278,6 +282,7 @@ pub fn compose_pasted(
             keypoints: keypoints.as_deref(),
             bare_arms: photos.sleeves == Sleeves::Bare && !inputs.long_sleeved,
             mirror_hem: photos.hem == Hem::Mirror,
+            own_skin: photos.skin == Skin::Own,
         },
     )?;
     let pasted = paste_back(photos.photo, photos.crop, &hires);
