@@ -38,6 +38,11 @@ const TOP_TOLERANCE: f32 = 30.0;
 const TOP_CHROMA: f32 = 10.0;
 const SHADED_FROM: f32 = 60.0;
 
+/// Above the armpits (the lower shoulder, and this share of the shoulder width below it) the
+/// old top's brightness may range this far from its chest's.
+const ARMPITS: f32 = 0.5;
+const SHOULDER_SHADE_RANGE: (f32, f32) = (0.5, 2.0);
+
 /// Of an uncovered part of the old top, at least this share must be painted as skin.
 const SKIN_SHARE: f32 = 0.6;
 
@@ -151,12 +156,27 @@ pub(super) fn own_skin_where_uncovered(
     // In the photo, the old top lit or shaded too: its chroma scaled by the brightness (a grey
     // top's lit shoulder); a dark top has too little light to scale.
     let top_ycc = ycbcr(top);
-    let shaded_top = |c: [f32; 3]| {
+    // At the shoulders, above the armpits, a top catches the most light and shade, and nothing
+    // else of the person but the skin and the hair lies there: a wider range.
+    let shoulders: Vec<(f32, f32)> = [11, 12]
+        .iter()
+        .filter_map(|&i| joint(keypoints, i))
+        .collect();
+    let armpits = match shoulders[..] {
+        [l, r] => l.1.max(r.1) + ARMPITS * (l.0 - r.0).hypot(l.1 - r.1),
+        _ => f32::NEG_INFINITY,
+    };
+    let shaded_top = |c: [f32; 3], y: f32| {
         let ycc = ycbcr(c);
         let share = ycc[0] / top_ycc[0].max(1.0);
+        let (low, high) = if y < armpits {
+            SHOULDER_SHADE_RANGE
+        } else {
+            (SHADE_RANGE.0, 1.0 / SHADE_RANGE.0)
+        };
         like_top(c)
             || (top_ycc[0] >= SHADED_FROM
-                && (SHADE_RANGE.0..=1.0 / SHADE_RANGE.0).contains(&share)
+                && (low..=high).contains(&share)
                 && (ycc[1] - top_ycc[1] * share).hypot(ycc[2] - top_ycc[2] * share) <= TOP_CHROMA)
     };
     // Where the old top may show: on the person, outside the new garment (the holes of a lace
@@ -176,7 +196,7 @@ pub(super) fn own_skin_where_uncovered(
     // The old top: its colour at the chest, and from there what goes on from it in small
     // steps (its folds and shade), not across an edge (to a skirt, the hair).
     let top_pixels: Vec<bool> = (0..w * h)
-        .map(|i| open[i] && shaded_top(rgb_at(seen, i)))
+        .map(|i| open[i] && shaded_top(rgb_at(seen, i), (i / w) as f32))
         .collect();
     // A print on the old top (a logo) is the old top too: what lies wholly within it, or
     // between it and the new garment. What reaches the background or the skin is not (a
@@ -706,6 +726,29 @@ mod tests {
             }
         }
         assert!(near(at(&rendered, 80, 90), FACE, 6.0));
+    }
+
+    #[test]
+    fn a_grey_top_lit_at_the_shoulder_is_the_top_there() {
+        // A grey top, its right shoulder lit nearly twice as bright (above the armpits).
+        let mut s = scene([100, 100, 102], PINK);
+        let lit = |x: usize, y: usize| (110..132).contains(&x) && (72..82).contains(&y);
+        let bright = [190u8, 190, 194].map(|v| f32::from(v) / 127.5 - 1.0);
+        for i in 0..W * H {
+            if lit(i % W, i / W) {
+                for (plane, v) in s.seen.iter_mut().zip(bright) {
+                    plane.data[i] = v;
+                }
+            }
+        }
+        let (rendered, _, n) = run(&s);
+        assert!(n > 1000, "{n}");
+        for y in 74..80 {
+            for x in 112..128 {
+                let c = at(&rendered, x, y);
+                assert!(near(c, FACE, 6.0), "({x}, {y}): {c:?}");
+            }
+        }
     }
 
     #[test]
