@@ -6,11 +6,15 @@
 //! person's skin beside it (the neck above a neckline, the arms) or, failing that, the face's.
 //!
 //! Found at the network's 192x256 from the old top's colour at the chest, the matte, the pose's
-//! face and where the new garment lies; the arms are [`super::arms`]'s. A region the network
-//! does not paint as skin (an old collar it keeps, a white tee left under a camisole) is left
-//! to it.
+//! face and where the new garment lies, before [`super::arms`] paints the old sleeves it finds
+//! as bare arms. A region the network does not paint as skin (an old collar it keeps, a white
+//! tee left under a camisole) is left to it.
 
 use image::GrayImage;
+
+use super::arms::{face_skin, joint, median_colour, rgb_at, ycbcr, Arms};
+use super::hires::Plane;
+use crate::person::Keypoint;
 
 /// What becomes of an old top the new garment leaves uncovered on the torso, where the network
 /// paints skin.
@@ -24,10 +28,6 @@ pub enum Skin {
 }
 
 option_enum!(Skin, SkinSyntax, "skin", Own = "own", Keep = "keep");
-
-use super::arms::{face_skin, joint, median_colour, rgb_at, ycbcr, Arms};
-use super::hires::Plane;
-use crate::person::Keypoint;
 
 /// A pixel of what the network saw is the old top's when every channel lies within this many
 /// levels of the chest's colour (folds and shade included).
@@ -93,8 +93,8 @@ fn skin_hued(rgb: [f32; 3]) -> bool {
     (77.0 - 128.0..=127.0 - 128.0).contains(&cb) && (133.0 - 128.0..=173.0 - 128.0).contains(&cr)
 }
 
-fn luma([r, g, b]: [f32; 3]) -> f32 {
-    0.299 * r + 0.587 * g + 0.114 * b
+fn luma(rgb: [f32; 3]) -> f32 {
+    ycbcr(rgb)[0]
 }
 
 /// The person as the network saw them and where the new garment lies, all at the same 192x256.
@@ -153,19 +153,24 @@ pub(super) fn own_skin_where_uncovered(
         return 0;
     }
     let like_top = |c: [f32; 3]| (0..3).all(|k| (c[k] - top[k]).abs() <= TOP_TOLERANCE);
-    // In the photo, the old top lit or shaded too: its chroma scaled by the brightness (a grey
-    // top's lit shoulder); a dark top has too little light to scale.
-    let top_ycc = ycbcr(top);
-    // At the shoulders, above the armpits, a top catches the most light and shade, and nothing
-    // else of the person but the skin and the hair lies there: a wider range.
+    // The shoulders' height (the lower one) and the armpits' below it.
     let shoulders: Vec<(f32, f32)> = [11, 12]
         .iter()
         .filter_map(|&i| joint(keypoints, i))
         .collect();
+    let lower_shoulder = shoulders
+        .iter()
+        .map(|p| p.1)
+        .fold(f32::NEG_INFINITY, f32::max);
     let armpits = match shoulders[..] {
-        [l, r] => l.1.max(r.1) + ARMPITS * (l.0 - r.0).hypot(l.1 - r.1),
+        [l, r] => lower_shoulder + ARMPITS * (l.0 - r.0).hypot(l.1 - r.1),
         _ => f32::NEG_INFINITY,
     };
+    // In the photo, the old top lit or shaded too: its chroma scaled by the brightness (a grey
+    // top's lit shoulder); a dark top has too little light to scale. Above the armpits a top
+    // catches the most light and shade, and nothing of the person but the skin and the hair
+    // lies beside it: a wider range there.
+    let top_ycc = ycbcr(top);
     let shaded_top = |c: [f32; 3], y: f32| {
         let ycc = ycbcr(c);
         let share = ycc[0] / top_ycc[0].max(1.0);
@@ -181,9 +186,8 @@ pub(super) fn own_skin_where_uncovered(
     };
     // Where the old top may show: on the person, outside the new garment (the holes of a lace
     // or a mesh in its mask are the garment's, with the skin the photo shows through them),
-    // not skin in the
-    // photo (like the face, or hued like any skin: a pale neck beside a white top may be less
-    // rosy than a face).
+    // not skin in the photo (like the face, or hued like any skin: a pale neck beside a white
+    // top may be less rosy than a face).
     let outside = outside_the_garment(covered);
     let open: Vec<bool> = (0..w * h)
         .map(|i| {
@@ -193,8 +197,7 @@ pub(super) fn own_skin_where_uncovered(
                 && !skin_hued(rgb_at(seen, i))
         })
         .collect();
-    // The old top: its colour at the chest, and from there what goes on from it in small
-    // steps (its folds and shade), not across an edge (to a skirt, the hair).
+    // The old top: its colour at the chest, lit or shaded.
     let top_pixels: Vec<bool> = (0..w * h)
         .map(|i| open[i] && shaded_top(rgb_at(seen, i), (i / w) as f32))
         .collect();
@@ -290,11 +293,6 @@ pub(super) fn own_skin_where_uncovered(
     // the arms: below, beige trousers are hued like skin.
     let near = dilated(&region, w, h, BESIDE);
     let on_arms = arms.on_arms(w, h, 1.0);
-    let neck_below = [11, 12]
-        .iter()
-        .filter_map(|&i| joint(keypoints, i))
-        .map(|p| p.1)
-        .fold(f32::NEG_INFINITY, f32::max);
     let face_luma = luma(skin.rgb());
     let mut beside: Vec<[f32; 3]> = (0..w * h)
         .filter(|&i| {
@@ -302,7 +300,7 @@ pub(super) fn own_skin_where_uncovered(
                 && !region[i]
                 && matte.as_raw()[i] >= 128
                 && covered.data[i] <= 0.3
-                && (on_arms[i] || ((i / w) as f32) < neck_below)
+                && (on_arms[i] || ((i / w) as f32) < lower_shoulder)
         })
         .map(|i| rgb_at(seen, i))
         .filter(|&c| skin_hued(c) && luma(c) >= 0.5 * face_luma)
