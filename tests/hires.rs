@@ -869,6 +869,136 @@ fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
     }
 }
 
+/// A person in a black T-shirt dressed in a camisole: above its neckline the network paints the
+/// uncovered chest the same pale pink for everyone. Composed at twice the network's size, the
+/// chest takes the person's own skin (the neck's, beside it); asked to keep it (`own_skin`
+/// off), the network's pink stays. The face, and everything outside the person, are the same
+/// either way.
+#[test]
+fn the_chest_a_camisole_uncovers_takes_the_persons_own_skin() {
+    use candle_core::Tensor;
+    use fitting_room::person::Keypoint;
+    use fitting_room::pipeline::frame_person;
+    let (h, w) = (256usize, 192usize);
+    let k = 2u32;
+    let device = Device::Cpu;
+    const SKIN: Rgb<u8> = Rgb([150, 100, 75]);
+    const PINK: Rgb<u8> = Rgb([238, 205, 192]);
+    // In 192x256 pixels: a face, a neck, the torso from row 50 (the old top down to row 200,
+    // trousers below), the camisole over rows 100-160.
+    let face = |x: u32, y: u32| (x as f32 - 96.0).hypot(y as f32 - 30.0) < 14.0;
+    let neck = |x: u32, y: u32| (88..104).contains(&x) && (40..50).contains(&y);
+    let torso = |x: u32, y: u32| (60..132).contains(&x) && y >= 50;
+    let person = |x: u32, y: u32| face(x, y) || neck(x, y) || torso(x, y);
+    let photo = RgbImage::from_fn(192 * k, 256 * k, |x, y| {
+        let (lx, ly) = (x / k, y / k);
+        if face(lx, ly) || neck(lx, ly) {
+            SKIN
+        } else if !torso(lx, ly) {
+            Rgb([235, 235, 235])
+        } else if ly < 200 {
+            Rgb([20, 20, 25])
+        } else {
+            Rgb([60, 90, 160])
+        }
+    });
+    let matte_full = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        Luma([if person(x / k, y / k) { 255 } else { 0 }])
+    });
+    let crop = Crop {
+        x: 0,
+        y: 0,
+        width: photo.width(),
+        height: photo.height(),
+    };
+    let seen = frame_person(&photo, Some(&matte_full), crop).unwrap();
+    let matte = GrayImage::from_fn(192, 256, |x, y| Luma([if person(x, y) { 255 } else { 0 }]));
+    let camisole = |x: u32, y: u32| torso(x, y) && (100..=160).contains(&y);
+    let plane = |f: &dyn Fn(u32, u32) -> f32| {
+        let data: Vec<f32> = (0..h * w)
+            .map(|i| f((i % w) as u32, (i / w) as u32))
+            .collect();
+        Tensor::from_vec(data, (1, 1, h, w), &device).unwrap()
+    };
+    let edge = plane(&|x, y| if camisole(x, y) { 1.0 } else { 0.0 });
+    let rendered = RgbImage::from_fn(192, 256, |x, y| {
+        if torso(x, y) && y < 100 {
+            PINK
+        } else {
+            *seen.get_pixel(x, y)
+        }
+    });
+    let rendered = rgb_to_tensor(&rendered, &device).unwrap();
+    let yellow = RgbImage::from_pixel(192, 256, Rgb([240, 200, 60]));
+    let out = fitting_room::engine::TryOn {
+        warped_cloth: rgb_to_tensor(&yellow, &device).unwrap(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: edge.clone(),
+        p_rendered: rendered.clone(),
+        m_composite: edge,
+        p_tryon: rendered,
+    };
+    let garment = RgbImage::from_pixel(photo.width(), photo.height(), Rgb([240, 200, 60]));
+    let garment_mask = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        Luma([if camisole(x / k, y / k) { 255 } else { 0 }])
+    });
+    let point = |x: f32, y: f32| Keypoint {
+        x,
+        y,
+        z: 0.0,
+        visibility: 0.99,
+        presence: 0.99,
+    };
+    let mut pose = vec![point(f32::NAN, f32::NAN); 33];
+    for (i, (x, y)) in [
+        (0, (96.0, 30.0)),
+        (2, (101.0, 26.0)),
+        (5, (91.0, 26.0)),
+        (9, (99.0, 36.0)),
+        (10, (93.0, 36.0)),
+        (11, (126.0, 55.0)),
+        (12, (66.0, 55.0)),
+        (13, (140.0, 100.0)),
+        (14, (52.0, 100.0)),
+    ] {
+        pose[i] = point(x, y);
+    }
+    let compose = |own_skin: bool| {
+        compose_hires(
+            &out,
+            &HiresInputs {
+                person_matte: Some(&matte),
+                keypoints: Some(&pose),
+                own_skin,
+                ..plain(&photo, &seen, &garment, &garment_mask)
+            },
+        )
+        .unwrap()
+        .image
+    };
+    let own = compose(true);
+    let kept = compose(false);
+    let near = |p: &Rgb<u8>, q: Rgb<u8>, tolerance: i32| {
+        (0..3).all(|c| (i32::from(p[c]) - i32::from(q[c])).abs() <= tolerance)
+    };
+    // The chest, away from its soft edges and from the arms (whose old sleeves the arm rule
+    // bares either way).
+    for y in 54 * k..96 * k {
+        for x in 86 * k..106 * k {
+            let (o, p) = (own.get_pixel(x, y), kept.get_pixel(x, y));
+            assert!(near(o, SKIN, 8), "({x}, {y}): {o:?}");
+            assert!(near(p, PINK, 8), "({x}, {y}): {p:?}");
+        }
+    }
+    // The face, the trousers and the background: the same either way.
+    for (x, y, o) in own.enumerate_pixels() {
+        let (lx, ly) = (x / k, y / k);
+        if face(lx, ly) || ly >= 170 || !(56..136).contains(&lx) {
+            assert_eq!(o, kept.get_pixel(x, y), "({x}, {y})");
+        }
+    }
+}
+
 /// A try-on staged at four times the network's size over a grey wall (no matte): a blue
 /// garment whose edges fall off the 4-pixel grid, so the network's mask is soft there, and a
 /// rendered person that is the wall beside the garment and `under` wherever the garment
