@@ -744,18 +744,69 @@ fn the_garments_colour_smeared_past_its_edge_is_not_pasted() {
     assert_eq!(*composed.image.get_pixel(3 * 96, 3 * 120), red);
 }
 
+/// A 192x256 try-on staged from its pictures: the rendered person, where the warped garment lies
+/// (in `cloth`) and shows, and the identity flow.
+fn staged_tryon(
+    rendered: &RgbImage,
+    garment_at: impl Fn(u32, u32) -> bool,
+    cloth: Rgb<u8>,
+) -> fitting_room::engine::TryOn {
+    use candle_core::Tensor;
+    let (h, w) = (256usize, 192usize);
+    let device = Device::Cpu;
+    let data: Vec<f32> = (0..h * w)
+        .map(|i| f32::from(u8::from(garment_at((i % w) as u32, (i / w) as u32))))
+        .collect();
+    let edge = Tensor::from_vec(data, (1, 1, h, w), &device).unwrap();
+    let rendered = rgb_to_tensor(rendered, &device).unwrap();
+    fitting_room::engine::TryOn {
+        warped_cloth: rgb_to_tensor(&RgbImage::from_pixel(192, 256, cloth), &device).unwrap(),
+        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
+        warped_edge: edge.clone(),
+        p_rendered: rendered.clone(),
+        m_composite: edge,
+        p_tryon: rendered,
+    }
+}
+
+/// A plain garment photo at `k` times the network's size and its mask, where `garment_at`
+/// (in 192x256 pixels) says.
+fn garment_photo(
+    k: u32,
+    colour: Rgb<u8>,
+    garment_at: impl Fn(u32, u32) -> bool,
+) -> (RgbImage, GrayImage) {
+    let garment = RgbImage::from_pixel(192 * k, 256 * k, colour);
+    let mask = GrayImage::from_fn(192 * k, 256 * k, |x, y| {
+        Luma([if garment_at(x / k, y / k) { 255 } else { 0 }])
+    });
+    (garment, mask)
+}
+
+/// A pose (BlazePose, 192x256 pixels) with these keypoints clearly seen and the others absent.
+fn pose_of(points: &[(usize, (f32, f32))]) -> Vec<fitting_room::person::Keypoint> {
+    let point = |x: f32, y: f32| fitting_room::person::Keypoint {
+        x,
+        y,
+        z: 0.0,
+        visibility: 0.99,
+        presence: 0.99,
+    };
+    let mut pose = vec![point(f32::NAN, f32::NAN); 33];
+    for &(i, (x, y)) in points {
+        pose[i] = point(x, y);
+    }
+    pose
+}
+
 /// A person in a long black top and striped trousers dressed in a shorter new top: the network
 /// smears the uncovered band of the old top pink. The band takes the photo's own trousers
 /// mirrored up from their top edge, pixel for pixel at full resolution; asked to keep it
 /// (`Hem::Keep`), the network's smear stays. Everything outside the person is the photo's.
 #[test]
 fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
-    use candle_core::Tensor;
-    use fitting_room::person::Keypoint;
     use fitting_room::pipeline::frame_person;
-    let (h, w) = (256usize, 192usize);
     let k = 2u32;
-    let device = Device::Cpu;
     // In 192x256 pixels: the torso spans columns 60-131 from row 50, the old top ends at row
     // 180 and the new one at row 160.
     let torso = |x: u32, y: u32| (60..132).contains(&x) && y >= 50;
@@ -782,13 +833,6 @@ fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
     let seen = frame_person(&photo, Some(&matte_full), crop).unwrap();
     let matte = GrayImage::from_fn(192, 256, |x, y| Luma([if torso(x, y) { 255 } else { 0 }]));
     let garment_rows = |x: u32, y: u32| torso(x, y) && (55..=160).contains(&y);
-    let plane = |f: &dyn Fn(u32, u32) -> f32| {
-        let data: Vec<f32> = (0..h * w)
-            .map(|i| f((i % w) as u32, (i / w) as u32))
-            .collect();
-        Tensor::from_vec(data, (1, 1, h, w), &device).unwrap()
-    };
-    let edge = plane(&|x, y| if garment_rows(x, y) { 1.0 } else { 0.0 });
     // The network: the new garment's colour on it, a pink smear in the band, the rest as seen.
     let rendered = RgbImage::from_fn(192, 256, |x, y| {
         if torso(x, y) && (161..182).contains(&y) {
@@ -797,29 +841,10 @@ fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
             *seen.get_pixel(x, y)
         }
     });
-    let rendered = rgb_to_tensor(&rendered, &device).unwrap();
-    let red = RgbImage::from_pixel(192, 256, Rgb([200, 30, 40]));
-    let out = fitting_room::engine::TryOn {
-        warped_cloth: rgb_to_tensor(&red, &device).unwrap(),
-        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
-        warped_edge: edge.clone(),
-        p_rendered: rendered.clone(),
-        m_composite: edge,
-        p_tryon: rendered,
-    };
-    let garment = RgbImage::from_pixel(photo.width(), photo.height(), Rgb([200, 30, 40]));
-    let garment_mask = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
-        Luma([if garment_rows(x / k, y / k) { 255 } else { 0 }])
-    });
-    let point = |x: f32, y: f32| Keypoint {
-        x,
-        y,
-        z: 0.0,
-        visibility: 0.99,
-        presence: 0.99,
-    };
-    let mut pose = vec![point(f32::NAN, f32::NAN); 33];
-    for (i, (x, y)) in [
+    let red = Rgb([200, 30, 40]);
+    let out = staged_tryon(&rendered, garment_rows, red);
+    let (garment, garment_mask) = garment_photo(k, red, garment_rows);
+    let pose = pose_of(&[
         (11, (126.0, 60.0)),
         (12, (66.0, 60.0)),
         (13, (150.0, 110.0)),
@@ -828,9 +853,7 @@ fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
         (16, (32.0, 150.0)),
         (23, (114.0, 170.0)),
         (24, (78.0, 170.0)),
-    ] {
-        pose[i] = point(x, y);
-    }
+    ]);
     let compose = |mirror_hem: bool| {
         compose_hires(
             &out,
@@ -876,12 +899,8 @@ fn the_old_top_below_a_shorter_new_one_takes_the_photos_trousers() {
 /// either way.
 #[test]
 fn the_chest_a_camisole_uncovers_takes_the_persons_own_skin() {
-    use candle_core::Tensor;
-    use fitting_room::person::Keypoint;
     use fitting_room::pipeline::frame_person;
-    let (h, w) = (256usize, 192usize);
     let k = 2u32;
-    let device = Device::Cpu;
     const SKIN: Rgb<u8> = Rgb([150, 100, 75]);
     const PINK: Rgb<u8> = Rgb([238, 205, 192]);
     // In 192x256 pixels: a face, a neck, the torso from row 50 (the old top down to row 200,
@@ -914,13 +933,6 @@ fn the_chest_a_camisole_uncovers_takes_the_persons_own_skin() {
     let seen = frame_person(&photo, Some(&matte_full), crop).unwrap();
     let matte = GrayImage::from_fn(192, 256, |x, y| Luma([if person(x, y) { 255 } else { 0 }]));
     let camisole = |x: u32, y: u32| torso(x, y) && (100..=160).contains(&y);
-    let plane = |f: &dyn Fn(u32, u32) -> f32| {
-        let data: Vec<f32> = (0..h * w)
-            .map(|i| f((i % w) as u32, (i / w) as u32))
-            .collect();
-        Tensor::from_vec(data, (1, 1, h, w), &device).unwrap()
-    };
-    let edge = plane(&|x, y| if camisole(x, y) { 1.0 } else { 0.0 });
     let rendered = RgbImage::from_fn(192, 256, |x, y| {
         if torso(x, y) && y < 100 {
             PINK
@@ -928,29 +940,10 @@ fn the_chest_a_camisole_uncovers_takes_the_persons_own_skin() {
             *seen.get_pixel(x, y)
         }
     });
-    let rendered = rgb_to_tensor(&rendered, &device).unwrap();
-    let yellow = RgbImage::from_pixel(192, 256, Rgb([240, 200, 60]));
-    let out = fitting_room::engine::TryOn {
-        warped_cloth: rgb_to_tensor(&yellow, &device).unwrap(),
-        last_flow: Tensor::from_vec(identity_grid(h, w), (1, 2, h, w), &device).unwrap(),
-        warped_edge: edge.clone(),
-        p_rendered: rendered.clone(),
-        m_composite: edge,
-        p_tryon: rendered,
-    };
-    let garment = RgbImage::from_pixel(photo.width(), photo.height(), Rgb([240, 200, 60]));
-    let garment_mask = GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
-        Luma([if camisole(x / k, y / k) { 255 } else { 0 }])
-    });
-    let point = |x: f32, y: f32| Keypoint {
-        x,
-        y,
-        z: 0.0,
-        visibility: 0.99,
-        presence: 0.99,
-    };
-    let mut pose = vec![point(f32::NAN, f32::NAN); 33];
-    for (i, (x, y)) in [
+    let yellow = Rgb([240, 200, 60]);
+    let out = staged_tryon(&rendered, camisole, yellow);
+    let (garment, garment_mask) = garment_photo(k, yellow, camisole);
+    let pose = pose_of(&[
         (0, (96.0, 30.0)),
         (2, (101.0, 26.0)),
         (5, (91.0, 26.0)),
@@ -960,9 +953,7 @@ fn the_chest_a_camisole_uncovers_takes_the_persons_own_skin() {
         (12, (66.0, 55.0)),
         (13, (140.0, 100.0)),
         (14, (52.0, 100.0)),
-    ] {
-        pose[i] = point(x, y);
-    }
+    ]);
     let compose = |own_skin: bool| {
         compose_hires(
             &out,

@@ -802,6 +802,33 @@ pub(super) fn bare_uncovered_arms(
     count
 }
 
+/// A keypoint the pose shows clearly, for the tests.
+#[cfg(test)]
+pub(super) fn visible_point(x: f32, y: f32) -> Keypoint {
+    Keypoint {
+        x,
+        y,
+        z: 0.0,
+        visibility: 0.99,
+        presence: 0.99,
+    }
+}
+
+/// A pose with none of its 33 keypoints seen, for the tests to place some.
+#[cfg(test)]
+pub(super) fn absent_pose() -> Vec<Keypoint> {
+    vec![
+        Keypoint {
+            x: 0.0,
+            y: 0.0,
+            z: 0.0,
+            visibility: 0.0,
+            presence: 0.0,
+        };
+        33
+    ]
+}
+
 /// Uniform numbers in [0, 1) from `seed` (xorshift): the same sequence on every run, for the
 /// tests that try the steps on random poses.
 #[cfg(test)]
@@ -891,25 +918,8 @@ mod tests {
                 })
                 .collect(),
         };
-        let mut keypoints = vec![
-            Keypoint {
-                x: 0.0,
-                y: 0.0,
-                z: 0.0,
-                visibility: 0.0,
-                presence: 0.0,
-            };
-            33
-        ];
-        let mut put = |i: usize, x: f32, y: f32| {
-            keypoints[i] = Keypoint {
-                x,
-                y,
-                z: 0.0,
-                visibility: 0.99,
-                presence: 0.99,
-            };
-        };
+        let mut keypoints = absent_pose();
+        let mut put = |i: usize, x: f32, y: f32| keypoints[i] = visible_point(x, y);
         put(NOSE, 96.0, 40.0);
         put(2, 102.0, 35.0);
         put(5, 90.0, 35.0);

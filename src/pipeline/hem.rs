@@ -394,40 +394,22 @@ pub(super) fn band_below_hem(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::arms::{absent_pose, visible_point};
 
     const W: usize = 192;
     const H: usize = 256;
 
-    fn keypoint(x: f32, y: f32) -> Keypoint {
-        Keypoint {
-            x,
-            y,
-            z: 0.0,
-            visibility: 0.99,
-            presence: 0.99,
-        }
-    }
-
     /// A person standing with their arms away from the torso: shoulders at row 60, hips at 170.
     fn pose() -> Vec<Keypoint> {
-        let mut k = vec![
-            Keypoint {
-                x: 0.0,
-                y: 0.0,
-                z: 0.0,
-                visibility: 0.0,
-                presence: 0.0,
-            };
-            33
-        ];
-        k[11] = keypoint(126.0, 60.0);
-        k[12] = keypoint(66.0, 60.0);
-        k[13] = keypoint(150.0, 110.0);
-        k[14] = keypoint(42.0, 110.0);
-        k[15] = keypoint(160.0, 150.0);
-        k[16] = keypoint(32.0, 150.0);
-        k[23] = keypoint(114.0, 170.0);
-        k[24] = keypoint(78.0, 170.0);
+        let mut k = absent_pose();
+        k[11] = visible_point(126.0, 60.0);
+        k[12] = visible_point(66.0, 60.0);
+        k[13] = visible_point(150.0, 110.0);
+        k[14] = visible_point(42.0, 110.0);
+        k[15] = visible_point(160.0, 150.0);
+        k[16] = visible_point(32.0, 150.0);
+        k[23] = visible_point(114.0, 170.0);
+        k[24] = visible_point(78.0, 170.0);
         k
     }
 
@@ -595,7 +577,7 @@ mod tests {
         paint(&mut s, 50..165, 60..132, top);
         paint(&mut s, 165..180, 60..132, skin);
         paint(&mut s, 20..48, 84..108, skin);
-        s.keypoints[0] = keypoint(96.0, 34.0);
+        s.keypoints[0] = visible_point(96.0, 34.0);
         assert!(band(&s).is_none());
         s.keypoints[0].visibility = 0.0;
         assert_eq!(band(&s).expect("a band").axis[96], 181.0);
@@ -611,7 +593,7 @@ mod tests {
         paint(&mut s, 50..170, 60..132, [240.0, 240.0, 240.0]);
         paint(&mut s, 170..185, 60..132, skin);
         paint(&mut s, 20..48, 84..108, skin);
-        s.keypoints[0] = keypoint(96.0, 34.0);
+        s.keypoints[0] = visible_point(96.0, 34.0);
         assert!(band(&s).is_none());
         s.keypoints[0].visibility = 0.0;
         assert_eq!(band(&s).expect("a band").axis[96], 171.0);

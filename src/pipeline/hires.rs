@@ -810,6 +810,38 @@ impl ShownGarment<'_> {
     }
 }
 
+/// The pixels outside the warped garment's outline: joined to the grid's border through
+/// pixels whose mask `edge` is at most `up_to`. Holes in the mask (a lace, a white garment on
+/// its white backdrop) are inside.
+pub(super) fn outside_the_garment(edge: &Plane, up_to: f32) -> Vec<bool> {
+    let (w, h) = (edge.width, edge.height);
+    let mut outside = vec![false; w * h];
+    let mut stack: Vec<usize> = (0..w * h)
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && edge.data[i] <= up_to
+        })
+        .collect();
+    while let Some(i) = stack.pop() {
+        if outside[i] {
+            continue;
+        }
+        outside[i] = true;
+        let (x, y) = (i % w, i / w);
+        for (ok, n) in [
+            (x > 0, i.wrapping_sub(1)),
+            (x + 1 < w, i + 1),
+            (y > 0, i.wrapping_sub(w)),
+            (y + 1 < h, i + w),
+        ] {
+            if ok && !outside[n] && edge.data[n] <= up_to {
+                stack.push(n);
+            }
+        }
+    }
+    outside
+}
+
 /// Under its garment the generator renders a ghost (the old garment, or a light wash) that the
 /// 192x256 composition never shows. At full resolution the garment's sharp mask ends a little
 /// inside the network's soft edge, and the ghost would show in that gap as a line along the
@@ -840,31 +872,8 @@ fn beside_under_the_garment_edge(
     // Outside the warped garment, not where the network merely shows the person over it (an
     // arm in front): what is beside there belongs to the garment's inside, not its edge.
     // Holes in it (a white garment's mask on its white backdrop) are inside, not beside.
-    let mut covered = vec![true; w * h];
-    let mut stack: Vec<usize> = (0..w * h)
-        .filter(|&i| {
-            let (x, y) = (i % w, i / w);
-            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && edge.data[i] <= UNCOVERED
-        })
-        .collect();
-    while let Some(i) = stack.pop() {
-        if !covered[i] {
-            continue;
-        }
-        covered[i] = false;
-        let (x, y) = (i % w, i / w);
-        for (ok, n) in [
-            (x > 0, i.wrapping_sub(1)),
-            (x + 1 < w, i + 1),
-            (y > 0, i.wrapping_sub(w)),
-            (y + 1 < h, i + w),
-        ] {
-            if ok && covered[n] && edge.data[n] <= UNCOVERED {
-                stack.push(n);
-            }
-        }
-    }
-    let uncovered: Vec<bool> = covered.iter().map(|&c| !c).collect();
+    let uncovered = outside_the_garment(edge, UNCOVERED);
+    let covered: Vec<bool> = uncovered.iter().map(|&u| !u).collect();
     let (Some((outside, _)), Some((depth, _))) = (
         nearest_seed(&covered, w, h, margin),
         nearest_seed(&uncovered, w, h, margin),

@@ -13,7 +13,7 @@
 use image::GrayImage;
 
 use super::arms::{face_skin, joint, median_colour, rgb_at, ycbcr, Arms};
-use super::hires::Plane;
+use super::hires::{outside_the_garment, Plane};
 use crate::person::Keypoint;
 
 /// What becomes of an old top the new garment leaves uncovered on the torso, where the network
@@ -42,6 +42,9 @@ const SHADED_FROM: f32 = 60.0;
 /// old top's brightness may range this far from its chest's.
 const ARMPITS: f32 = 0.5;
 const SHOULDER_SHADE_RANGE: (f32, f32) = (0.5, 2.0);
+
+/// Up to this warped-mask value a pixel is not under the new garment.
+const COVERED: f32 = 0.3;
 
 /// Of an uncovered part of the old top, at least this share must be painted as skin.
 const SKIN_SHARE: f32 = 0.6;
@@ -188,7 +191,7 @@ pub(super) fn own_skin_where_uncovered(
     // or a mesh in its mask are the garment's, with the skin the photo shows through them),
     // not skin in the photo (like the face, or hued like any skin: a pale neck beside a white
     // top may be less rosy than a face).
-    let outside = outside_the_garment(covered);
+    let outside = outside_the_garment(covered, COVERED);
     let open: Vec<bool> = (0..w * h)
         .map(|i| {
             matte.as_raw()[i] >= 128
@@ -215,7 +218,7 @@ pub(super) fn own_skin_where_uncovered(
         let enclosed = hole.len() <= MAX_HOLE
             && hole
                 .iter()
-                .all(|&i| neighbours(i, w, h).all(|j| open[j] || covered.data[j] > 0.3));
+                .all(|&i| neighbours(i, w, h).all(|j| open[j] || covered.data[j] > COVERED));
         if enclosed {
             for i in hole {
                 old[i] = true;
@@ -253,7 +256,7 @@ pub(super) fn own_skin_where_uncovered(
     for hole in components(&unpainted, w, h) {
         if hole
             .iter()
-            .all(|&i| neighbours(i, w, h).all(|j| old[j] || covered.data[j] > 0.3))
+            .all(|&i| neighbours(i, w, h).all(|j| old[j] || covered.data[j] > COVERED))
         {
             for i in hole {
                 painted[i] = true;
@@ -299,7 +302,7 @@ pub(super) fn own_skin_where_uncovered(
             near[i]
                 && !region[i]
                 && matte.as_raw()[i] >= 128
-                && covered.data[i] <= 0.3
+                && covered.data[i] <= COVERED
                 && (on_arms[i] || ((i / w) as f32) < lower_shoulder)
         })
         .map(|i| rgb_at(seen, i))
@@ -383,32 +386,6 @@ pub(super) fn own_skin_where_uncovered(
     count
 }
 
-/// The pixels outside the garment's outline (its mask `covered` above 0.3): joined to the
-/// grid's border without crossing it.
-fn outside_the_garment(covered: &Plane) -> Vec<bool> {
-    let (w, h) = (covered.width, covered.height);
-    let free: Vec<bool> = covered.data.iter().map(|&c| c <= 0.3).collect();
-    let mut outside = vec![false; w * h];
-    let mut stack: Vec<usize> = (0..w * h)
-        .filter(|&i| {
-            let (x, y) = (i % w, i / w);
-            free[i] && (x == 0 || y == 0 || x + 1 == w || y + 1 == h)
-        })
-        .collect();
-    for &i in &stack {
-        outside[i] = true;
-    }
-    while let Some(i) = stack.pop() {
-        for j in neighbours(i, w, h) {
-            if free[j] && !outside[j] {
-                outside[j] = true;
-                stack.push(j);
-            }
-        }
-    }
-    outside
-}
-
 /// `mask` grown by a square of radius `r` (two passes of a sliding count).
 fn dilated(mask: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
     // One pass: along lines of `n` pixels, `step` apart, starting at `starts`.
@@ -485,6 +462,7 @@ fn components(mask: &[bool], w: usize, h: usize) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::arms::{absent_pose, visible_point};
 
     const W: usize = 192;
     const H: usize = 256;
@@ -603,25 +581,8 @@ mod tests {
                 ((56..136).contains(&x) && (90..180).contains(&y)).then_some(YELLOW.map(f32::from))
             })
             .collect();
-        let mut keypoints = vec![
-            Keypoint {
-                x: 0.0,
-                y: 0.0,
-                z: 0.0,
-                visibility: 0.0,
-                presence: 0.0,
-            };
-            33
-        ];
-        let mut put = |i: usize, x: f32, y: f32| {
-            keypoints[i] = Keypoint {
-                x,
-                y,
-                z: 0.0,
-                visibility: 0.99,
-                presence: 0.99,
-            };
-        };
+        let mut keypoints = absent_pose();
+        let mut put = |i: usize, x: f32, y: f32| keypoints[i] = visible_point(x, y);
         put(0, 96.0, 40.0);
         put(2, 102.0, 35.0);
         put(5, 90.0, 35.0);
